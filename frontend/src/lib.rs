@@ -1,0 +1,1 @@
+//! iacscope web app.

@@ -1,0 +1,2 @@
+//! Web app entry point.
+fn main() {}

@@ -1,0 +1,1 @@
+//! iacscope proxy library.

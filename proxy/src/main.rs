@@ -1,0 +1,2 @@
+//! The `iacscope` binary.
+fn main() {}

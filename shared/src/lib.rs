@@ -1,0 +1,14 @@
+//! iacscope's negotiation engine: a sans-IO telnet client that plays telnetlib3-fingerprint's
+//! side of a server scan, byte for byte.
+//!
+//! This crate contains no networking code and does not get any timestamps from the operating
+//! system: bytes and times go in through `handle_*` methods, bytes to send, timeline events
+//! and the next deadline come out through `poll_*` methods. It builds for
+//! `wasm32-unknown-unknown` (the web app) and natively (the proxy and `iacscope scan`).
+
+#![forbid(unsafe_code)]
+
+pub mod time;
+pub mod transcript;
+
+pub use time::{Micros, Timestamp};

@@ -1,0 +1,327 @@
+//! Transcripts: a session's engine inputs and outputs with their times, in a stable text format.
+//!
+//! A transcript is what permalinks store and what golden tests are written in. Replaying its
+//! inputs (`recv`, `eof`, `tick`) through a fresh engine reproduces the same record and the
+//! same timeline exactly; `send` lines are the engine's output, kept for display and checking.
+//! This module only stores and formats; driving the engine lives in [`crate::replay`].
+//!
+//! Format (one entry a line, `#` starts a comment):
+//! ```text
+//! iacscope-transcript 1
+//! meta host 127.0.0.1
+//! meta port 6023
+//! 0 send %FF%FB%56
+//! 1200 recv Ready.%0D%0A
+//! 4000000 tick
+//! 7100000 eof
+//! ```
+//! Times are microseconds since the connect. Bytes 0x21..=0x7E other than `%` stand for
+//! themselves; every other byte is `%XX` (upper-case hex).
+
+use crate::time::Timestamp;
+use core::fmt;
+
+/// The first line of every transcript.
+pub const MAGIC: &str = "iacscope-transcript 1";
+
+/// Largest number of payload bytes a transcript holds in all. Beyond it entries are dropped
+/// and [`Transcript::truncated`] is set, so a hostile server cannot grow a stored session
+/// without bound.
+pub const MAX_TRANSCRIPT_BYTES: usize = 4 * 1024 * 1024;
+
+/// Largest number of entries a transcript holds.
+pub const MAX_TRANSCRIPT_ENTRIES: usize = 200_000;
+
+/// One timed entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// Bytes received from the server.
+    Recv(Timestamp, Vec<u8>),
+    /// Bytes the client sent.
+    Send(Timestamp, Vec<u8>),
+    /// The server closed the connection (or the connection was lost).
+    Eof(Timestamp),
+    /// A timer fired: the driver called `handle_timeout` at this time.
+    Tick(Timestamp),
+}
+
+impl Entry {
+    /// The entry's time.
+    pub fn time(&self) -> Timestamp {
+        match self {
+            Entry::Recv(t, _) | Entry::Send(t, _) | Entry::Eof(t) | Entry::Tick(t) => *t,
+        }
+    }
+
+    fn payload_len(&self) -> usize {
+        match self {
+            Entry::Recv(_, b) | Entry::Send(_, b) => b.len(),
+            Entry::Eof(_) | Entry::Tick(_) => 0,
+        }
+    }
+}
+
+/// A session's transcript: metadata (host, port, ip, configuration) and timed entries.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Transcript {
+    /// `meta KEY VALUE` lines, in order. Keys are single words; values run to the line end.
+    pub meta: Vec<(String, String)>,
+    /// The entries in time order.
+    pub entries: Vec<Entry>,
+    /// Set when an entry was dropped because a limit was reached.
+    pub truncated: bool,
+    bytes: usize,
+}
+
+/// Why a transcript text could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What was wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "transcript line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+impl Transcript {
+    /// An empty transcript.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets (or replaces) a metadata value.
+    pub fn set_meta(&mut self, key: &str, value: impl Into<String>) {
+        let value = value.into();
+        debug_assert!(!key.contains(char::is_whitespace));
+        match self.meta.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.meta.push((key.to_owned(), value)),
+        }
+    }
+
+    /// A metadata value.
+    pub fn meta(&self, key: &str) -> Option<&str> {
+        self.meta
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Appends an entry, merging it into the previous one when both carry bytes in the same
+    /// direction at the same time. Returns `false` (and sets `truncated`) when a limit
+    /// dropped it.
+    pub fn push(&mut self, entry: Entry) -> bool {
+        if self.entries.len() >= MAX_TRANSCRIPT_ENTRIES
+            || self.bytes + entry.payload_len() > MAX_TRANSCRIPT_BYTES
+        {
+            self.truncated = true;
+            return false;
+        }
+        self.bytes += entry.payload_len();
+        match (self.entries.last_mut(), entry) {
+            (Some(Entry::Recv(t0, a)), Entry::Recv(t1, b)) if *t0 == t1 => a.extend_from_slice(&b),
+            (Some(Entry::Send(t0, a)), Entry::Send(t1, b)) if *t0 == t1 => a.extend_from_slice(&b),
+            (_, entry) => self.entries.push(entry),
+        }
+        true
+    }
+
+    /// Total payload bytes held.
+    pub fn payload_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Writes the stable text form.
+    pub fn to_text(&self) -> String {
+        let mut out = String::with_capacity(64 + self.bytes * 2);
+        out.push_str(MAGIC);
+        out.push('\n');
+        for (k, v) in &self.meta {
+            out.push_str("meta ");
+            out.push_str(k);
+            out.push(' ');
+            // Values are single-line by construction; escape stray line breaks anyway.
+            out.push_str(&v.replace(['\n', '\r'], " "));
+            out.push('\n');
+        }
+        if self.truncated {
+            out.push_str("truncated\n");
+        }
+        for e in &self.entries {
+            let (t, word, bytes) = match e {
+                Entry::Recv(t, b) => (t, "recv", Some(b)),
+                Entry::Send(t, b) => (t, "send", Some(b)),
+                Entry::Eof(t) => (t, "eof", None),
+                Entry::Tick(t) => (t, "tick", None),
+            };
+            out.push_str(&t.0.to_string());
+            out.push(' ');
+            out.push_str(word);
+            if let Some(b) = bytes {
+                out.push(' ');
+                escape_into(b, &mut out);
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Reads the text form. Blank lines and `#` comments are skipped.
+    pub fn parse(text: &str) -> Result<Transcript, ParseError> {
+        let mut t = Transcript::new();
+        let mut saw_magic = false;
+        for (i, raw) in text.lines().enumerate() {
+            let line_no = i + 1;
+            let err = |message: &str| ParseError {
+                line: line_no,
+                message: message.to_owned(),
+            };
+            let line = raw.trim_end();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if !saw_magic {
+                if line != MAGIC {
+                    return Err(err("expected `iacscope-transcript 1`"));
+                }
+                saw_magic = true;
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("meta ") {
+                let (k, v) = rest.split_once(' ').unwrap_or((rest, ""));
+                t.meta.push((k.to_owned(), v.to_owned()));
+                continue;
+            }
+            if line == "truncated" {
+                t.truncated = true;
+                continue;
+            }
+            let mut parts = line.splitn(3, ' ');
+            let time = parts
+                .next()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| err("expected a time in microseconds"))?;
+            let time = Timestamp(time);
+            if let Some(last) = t.entries.last() {
+                if last.time() > time {
+                    return Err(err("time goes backwards"));
+                }
+            }
+            let word = parts.next().unwrap_or("");
+            let arg = parts.next();
+            let entry = match (word, arg) {
+                ("recv", Some(a)) => Entry::Recv(time, unescape(a).map_err(|m| err(&m))?),
+                ("send", Some(a)) => Entry::Send(time, unescape(a).map_err(|m| err(&m))?),
+                ("recv", None) => Entry::Recv(time, Vec::new()),
+                ("send", None) => Entry::Send(time, Vec::new()),
+                ("eof", None) => Entry::Eof(time),
+                ("tick", None) => Entry::Tick(time),
+                _ => return Err(err("expected recv, send, eof or tick")),
+            };
+            if !t.push(entry) {
+                return Err(err("transcript exceeds its size limit"));
+            }
+        }
+        if !saw_magic {
+            return Err(ParseError {
+                line: 1,
+                message: "empty transcript".into(),
+            });
+        }
+        Ok(t)
+    }
+}
+
+/// Escapes bytes the transcript way: 0x21..=0x7E but `%` as is, everything else `%XX`.
+pub fn escape_into(bytes: &[u8], out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in bytes {
+        if (0x21..=0x7e).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+    }
+}
+
+/// Reverses [`escape_into`]. Spaces are allowed (and skipped) so hand-written scripts can
+/// group bytes: `%FF%FB %18`.
+pub fn unescape(s: &str) -> Result<Vec<u8>, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let hex = b
+                    .get(i + 1..i + 3)
+                    .and_then(|h| core::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| format!("bad escape at column {}", i + 1))?;
+                out.push(hex);
+                i += 3;
+            }
+            b' ' | b'\t' => i += 1,
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let mut t = Transcript::new();
+        t.set_meta("host", "example.org");
+        t.push(Entry::Send(Timestamp(0), vec![0xff, 0xfb, 0x56]));
+        t.push(Entry::Recv(Timestamp(1200), b"Ready.\r\n% done".to_vec()));
+        t.push(Entry::Tick(Timestamp(4_000_000)));
+        t.push(Entry::Eof(Timestamp(7_100_000)));
+        let text = t.to_text();
+        assert!(text.contains("1200 recv Ready.%0D%0A%25%20done\n"), "{text}");
+        assert_eq!(Transcript::parse(&text).unwrap(), t);
+    }
+
+    #[test]
+    fn merges_same_time_same_direction() {
+        let mut t = Transcript::new();
+        t.push(Entry::Recv(Timestamp(5), b"ab".to_vec()));
+        t.push(Entry::Recv(Timestamp(5), b"cd".to_vec()));
+        t.push(Entry::Recv(Timestamp(6), b"e".to_vec()));
+        assert_eq!(t.entries.len(), 2);
+        assert_eq!(t.entries[0], Entry::Recv(Timestamp(5), b"abcd".to_vec()));
+    }
+
+    #[test]
+    fn limits_are_recorded_not_fatal() {
+        let mut t = Transcript::new();
+        assert!(t.push(Entry::Recv(Timestamp(0), vec![0; MAX_TRANSCRIPT_BYTES])));
+        assert!(!t.push(Entry::Recv(Timestamp(1), vec![1])));
+        assert!(t.truncated);
+        assert!(t.to_text().contains("\ntruncated\n"));
+    }
+
+    #[test]
+    fn parse_errors_name_the_line() {
+        let e = Transcript::parse("iacscope-transcript 1\n5 recv %G0\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        let e = Transcript::parse("iacscope-transcript 1\n5 tick\n4 tick\n").unwrap_err();
+        assert_eq!(e.message, "time goes backwards");
+        assert!(Transcript::parse("hello").is_err());
+    }
+}

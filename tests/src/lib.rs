@@ -1,0 +1,1 @@
+//! Fake telnet servers for tests.
