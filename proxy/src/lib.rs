@@ -1,1 +1,8 @@
-//! iacscope proxy library.
+//! The native side of iacscope: the `iacscope scan` command line (a thin tokio driver around
+//! the `iacscope-shared` engine) and `iacscope serve`, the websocket-to-telnet proxy.
+//!
+//! Telnet is interpreted only by the engine; the proxy relays and records bytes.
+
+pub mod cli;
+pub mod scan;
+pub mod serve;

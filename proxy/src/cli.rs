@@ -1,0 +1,30 @@
+//! Command-line parsing and dispatch for the `iacscope` binary.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// A telnet negotiation inspector: scan a server, or serve the web inspector.
+#[derive(Debug, Parser)]
+#[command(name = "iacscope", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan a telnet server and print its fingerprint (telnetlib3-fingerprint compatible).
+    Scan(crate::scan::ScanArgs),
+    /// Serve the web inspector and the websocket-to-telnet proxy.
+    Serve(crate::serve::ServeArgs),
+}
+
+/// Parses the command line and runs the chosen subcommand.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Scan(args) => crate::scan::main(args),
+        Command::Serve(args) => crate::serve::main(args),
+    }
+}
