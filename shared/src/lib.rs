@@ -12,3 +12,8 @@ pub mod time;
 pub mod transcript;
 
 pub use time::{Micros, Timestamp};
+
+pub mod ansi;
+pub mod codec;
+pub mod prompt;
+pub mod pyjson;

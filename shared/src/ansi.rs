@@ -1,0 +1,1 @@
+//! ANSI: styled banner, escape stripping, virtual cursor (being written).

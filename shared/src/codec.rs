@@ -1,0 +1,1 @@
+//! Python codec names and decoders (being written).
