@@ -1,1 +1,668 @@
-//! Python codec names and decoders (being written).
+//! Python codec names and decoders: what CPython 3.11's `codecs.lookup(name)` and
+//! `bytes.decode(name, errors=…)` give with telnetlib3 5.0.1's retro codecs registered, for the
+//! places where telnetlib3-fingerprint turns bytes into text (banner, cursor, MSSP, CHARSET).
+//!
+//! Exact for utf-8, utf-8-sig, ascii, latin-1 and every charmap (single-byte) codec, whose
+//! tables are generated from Python into `codec/tables.rs` (see `shared/gen/gen_codecs.py`).
+//! Not exact (decoded as latin-1, marked `FIXME`): the multi-byte CJK codecs (big5, gbk,
+//! shift_jis, euc-*, iso-2022-*, big5bbs, …), utf-16/32, utf-7, idna, punycode,
+//! unicode-escape, raw-unicode-escape and undefined ([`is_exact`] tells which). JSON writing
+//! of the resulting [`PyStr`] lives in `pyjson`.
+
+mod tables;
+
+#[cfg(test)]
+mod vectors;
+
+use std::fmt;
+
+/// A Python `str`: a sequence of code points that, unlike a Rust `String`, may hold lone
+/// surrogates (U+DC80..=U+DCFF come from `errors="surrogateescape"`).
+///
+/// `Ord` compares code point by code point, which is Python's string order (`sort_keys=True`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PyStr(pub Vec<u32>);
+
+impl PyStr {
+    /// The empty string.
+    pub fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// Number of code points (Python `len`).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True for `""`.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Latin-1 decoding of `bytes` (every byte is the code point of the same value).
+    pub fn from_latin1(bytes: &[u8]) -> Self {
+        Self(bytes.iter().map(|&b| u32::from(b)).collect())
+    }
+
+    /// The text with every surrogate replaced by U+FFFD.
+    pub fn to_string_lossy(&self) -> String {
+        self.0
+            .iter()
+            .map(|&cp| char::from_u32(cp).unwrap_or('\u{FFFD}'))
+            .collect()
+    }
+
+    /// The text as a Rust `String`, or `None` when it holds a surrogate.
+    pub fn as_str_if_valid(&self) -> Option<String> {
+        self.0.iter().map(|&cp| char::from_u32(cp)).collect()
+    }
+
+    /// Append one code point.
+    pub fn push(&mut self, cp: u32) {
+        self.0.push(cp);
+    }
+
+    /// Append a Rust string.
+    pub fn push_str(&mut self, s: &str) {
+        self.0.extend(s.chars().map(u32::from));
+    }
+}
+
+impl From<&str> for PyStr {
+    fn from(s: &str) -> Self {
+        Self(s.chars().map(u32::from).collect())
+    }
+}
+
+impl From<String> for PyStr {
+    fn from(s: String) -> Self {
+        Self::from(s.as_str())
+    }
+}
+
+impl fmt::Display for PyStr {
+    /// Writes the text with surrogates shown as U+FFFD.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_string_lossy())
+    }
+}
+
+/// How iacscope decodes one Python codec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Utf8,
+    /// utf-8 with one leading BOM dropped.
+    Utf8Sig,
+    Ascii,
+    Latin1,
+    /// Bytes 0x00..=0x7F are ASCII; the table holds the 128 characters for 0x80..=0xFF.
+    HighCharmap(&'static str),
+    /// The table holds all 256 characters.
+    FullCharmap(&'static str),
+    /// `bytes.decode` refuses it with LookupError ("is not a text encoding"): hex, base64,
+    /// rot-13, zlib, …
+    NonText,
+    /// A text codec iacscope does not implement (CJK, utf-16/32, …).
+    Unsupported,
+}
+
+/// A charmap table entry Python cannot decode.
+const UNDEFINED: char = '\u{FFFE}';
+
+/// `str.strip()` whitespace within ASCII (charset names are ASCII by the time they are stripped).
+const PY_ASCII_WHITESPACE: &[char] = &[
+    ' ', '\t', '\n', '\x0b', '\x0c', '\r', '\x1c', '\x1d', '\x1e', '\x1f',
+];
+
+/// CPython's C-level name normalisation (`_Py_normalize_encoding`, applied before any search
+/// function runs): keep ASCII letters, digits and `.`, lowercased; every run of other bytes
+/// becomes one `_` when something was already kept (so no leading or trailing `_`).
+/// `None` for a name with a NUL: Python raises ValueError ("embedded null character").
+fn normalize(name: &str) -> Option<String> {
+    let mut out = String::with_capacity(name.len());
+    let mut punct = false;
+    for b in name.bytes() {
+        if b == 0 {
+            return None;
+        }
+        if b.is_ascii_alphanumeric() || b == b'.' {
+            if punct && !out.is_empty() {
+                out.push('_');
+            }
+            punct = false;
+            out.push(char::from(b.to_ascii_lowercase()));
+        } else {
+            punct = true;
+        }
+    }
+    Some(out)
+}
+
+fn find_key(key: &str) -> Option<(u8, bool)> {
+    tables::NAMES
+        .binary_search_by(|(k, _, _)| (*k).cmp(key))
+        .ok()
+        .and_then(|i| tables::NAMES.get(i))
+        .map(|&(_, idx, alias)| (idx, alias))
+}
+
+fn find(name: &str) -> Option<&'static (&'static str, Kind)> {
+    let norm = normalize(name)?;
+    let idx = match find_key(&norm) {
+        Some((idx, _)) => idx,
+        // encodings.search_function retries `norm.replace('.', '_')`, but only against the
+        // stdlib alias table, so "utf.8" is refused while "iso_646.irv:1991" is ascii.
+        None => match find_key(&norm.replace('.', "_")) {
+            Some((idx, true)) => idx,
+            _ => return None,
+        },
+    };
+    tables::CODECS.get(usize::from(idx))
+}
+
+/// CPython 3.11 `codecs.lookup(name).name`, or `None` where Python raises LookupError.
+///
+/// Non-text codecs (`hex`, `base64`, `rot13`, `zlib`, …) are found, as in Python.
+///
+/// telnetlib3's retro codecs are found by their module names (`petscii`, `atascii`,
+/// `atarist`, `big5bbs`). Their aliases (`c64`, `cbm`, `commodore`, `c128`, `atari`,
+/// `atari8bit`, `atari_8bit`) are refused: telnetlib3 registers them only after the codec
+/// module was first loaded in the process, which had not happened in a fresh
+/// `telnetlib3-fingerprint` run (checked with Python). python-codec-names.txt lists them as
+/// accepted; the tool wins.
+pub fn lookup(name: &str) -> Option<&'static str> {
+    find(name).map(|&(canonical, _)| canonical)
+}
+
+/// Whether iacscope decodes `encoding` exactly as Python does. False for codecs that are
+/// decoded as latin-1 instead (see the module doc); true for unknown and non-text names,
+/// where telnetlib3 itself falls back to latin-1.
+pub fn is_exact(encoding: &str) -> bool {
+    !matches!(find(encoding), Some((_, Kind::Unsupported)))
+}
+
+/// Error handlers of `bytes.decode`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Errors {
+    Strict,
+    Replace,
+    SurrogateEscape,
+}
+
+/// Python raised while decoding (an error the handler could not take, or "strict").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeRaised;
+
+/// Run an error handler over the undecodable bytes `bad` (one error range).
+fn on_error(out: &mut PyStr, bad: &[u8], errors: Errors) -> Result<(), DecodeRaised> {
+    match errors {
+        Errors::Strict => Err(DecodeRaised),
+        Errors::Replace => {
+            out.push(0xFFFD);
+            Ok(())
+        }
+        Errors::SurrogateEscape => {
+            // "surrogateescape" only takes bytes >= 0x80; a smaller byte re-raises the error.
+            if bad.iter().any(|&b| b < 0x80) {
+                return Err(DecodeRaised);
+            }
+            out.0.extend(bad.iter().map(|&b| 0xDC00 + u32::from(b)));
+            Ok(())
+        }
+    }
+}
+
+/// Python's UTF-8 decoder: each error range is the maximal invalid subpart (Unicode §3.9),
+/// which is what `std::str::Utf8Error::error_len` reports too; a truncated sequence at the end
+/// is one range. Encoded surrogates (ED A0..BF xx) are invalid.
+fn decode_utf8(bytes: &[u8], errors: Errors) -> Result<PyStr, DecodeRaised> {
+    let mut out = PyStr(Vec::with_capacity(bytes.len()));
+    let mut rest = bytes;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                return Ok(out);
+            }
+            Err(e) => {
+                let (good, after) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(good).unwrap_or_default());
+                let bad_len = e.error_len().unwrap_or(after.len());
+                let (bad, tail) = after.split_at(bad_len.min(after.len()));
+                on_error(&mut out, bad, errors)?;
+                rest = tail;
+            }
+        }
+    }
+}
+
+fn decode_charmap(
+    table: &str,
+    high_only: bool,
+    bytes: &[u8],
+    errors: Errors,
+) -> Result<PyStr, DecodeRaised> {
+    let chars: Vec<char> = table.chars().collect();
+    let mut out = PyStr(Vec::with_capacity(bytes.len()));
+    for &b in bytes {
+        let c = if high_only {
+            if b < 0x80 {
+                Some(char::from(b))
+            } else {
+                chars.get(usize::from(b - 0x80)).copied()
+            }
+        } else {
+            chars.get(usize::from(b)).copied()
+        };
+        match c {
+            Some(c) if c != UNDEFINED => out.push(u32::from(c)),
+            _ => on_error(&mut out, &[b], errors)?,
+        }
+    }
+    Ok(out)
+}
+
+/// Outcome of `bytes.decode(encoding, errors)`.
+enum Outcome {
+    Text(PyStr),
+    /// LookupError: unknown name, or a non-text codec.
+    Lookup,
+    /// Any other exception.
+    Raised,
+}
+
+fn py_decode(encoding: &str, bytes: &[u8], errors: Errors) -> Outcome {
+    let Some(&(_, kind)) = find(encoding) else {
+        return Outcome::Lookup;
+    };
+    let result = match kind {
+        Kind::Utf8 => decode_utf8(bytes, errors),
+        Kind::Utf8Sig => decode_utf8(bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes), errors),
+        Kind::Ascii => {
+            let mut out = PyStr(Vec::with_capacity(bytes.len()));
+            let mut res = Ok(());
+            for &b in bytes {
+                if b < 0x80 {
+                    out.push(u32::from(b));
+                } else if let Err(e) = on_error(&mut out, &[b], errors) {
+                    res = Err(e);
+                    break;
+                }
+            }
+            res.map(|()| out)
+        }
+        Kind::Latin1 => Ok(PyStr::from_latin1(bytes)),
+        Kind::HighCharmap(t) => decode_charmap(t, true, bytes, errors),
+        Kind::FullCharmap(t) => decode_charmap(t, false, bytes, errors),
+        Kind::NonText => return Outcome::Lookup,
+        // FIXME: CJK codecs, utf-16/32, utf-7, idna, punycode, *-escape and "undefined" are
+        // decoded as latin-1 here; Python decodes (or raises) differently.
+        Kind::Unsupported => Ok(PyStr::from_latin1(bytes)),
+    };
+    match result {
+        Ok(text) => Outcome::Text(text),
+        Err(DecodeRaised) => Outcome::Raised,
+    }
+}
+
+/// Python `bytes.decode(encoding, errors="replace")`, falling back to latin-1 when that raises
+/// (unknown or non-text codec): telnetlib3's `_VirtualCursor.advance`.
+pub fn decode_lossy(encoding: &str, bytes: &[u8]) -> String {
+    match py_decode(encoding, bytes, Errors::Replace) {
+        // "replace" never produces surrogates.
+        Outcome::Text(text) => text.to_string_lossy(),
+        Outcome::Lookup | Outcome::Raised => bytes.iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+/// Session encodings for which `_format_banner` strips PETSCII controls (`encoding.lower()`).
+const PETSCII_NAMES: &[&str] = &["petscii", "cbm", "commodore", "c64", "c128"];
+
+/// Characters `_format_banner` removes from PETSCII text: colour, cursor and RVS controls.
+fn is_petscii_control(cp: u32) -> bool {
+    matches!(cp, 0x05 | 0x11..=0x14 | 0x1C..=0x1F | 0x81 | 0x90..=0x9F)
+}
+
+/// telnetlib3's `_format_banner` (server_fingerprinting.py), exactly:
+/// `data.decode(encoding, errors="surrogateescape")`, latin-1 when that raises LookupError
+/// (unknown names, `""`, `"codepage"`, non-text codecs such as `hex`); then for
+/// petscii/cbm/commodore/c64/c128 the controls 05, 11-14, 1C-1F, 81, 90-9F are removed and
+/// CR LF / CR become LF.
+///
+/// `Err` where Python raises out of `_format_banner` (the scan then saves nothing): a charmap
+/// codec meeting an undefined byte below 0x80 (cp424 has some), which "surrogateescape"
+/// cannot escape.
+pub fn format_banner(encoding: &str, bytes: &[u8]) -> Result<PyStr, DecodeRaised> {
+    let text = match py_decode(encoding, bytes, Errors::SurrogateEscape) {
+        Outcome::Text(text) => text,
+        Outcome::Lookup => PyStr::from_latin1(bytes),
+        Outcome::Raised => return Err(DecodeRaised),
+    };
+    if !PETSCII_NAMES.contains(&encoding.to_lowercase().as_str()) {
+        return Ok(text);
+    }
+    let mut out = PyStr(Vec::with_capacity(text.len()));
+    let mut iter = text
+        .0
+        .into_iter()
+        .filter(|&cp| !is_petscii_control(cp))
+        .peekable();
+    while let Some(cp) = iter.next() {
+        if cp == u32::from(b'\r') {
+            if iter.peek() == Some(&u32::from(b'\n')) {
+                iter.next();
+            }
+            out.push(u32::from(b'\n'));
+        } else {
+            out.push(cp);
+        }
+    }
+    Ok(out)
+}
+
+/// [`format_banner`] that never fails: where Python would raise, the bytes are decoded as
+/// latin-1. FIXME: that case has no Python equivalent (telnetlib3 saves no record then).
+pub fn decode_surrogateescape(encoding: &str, bytes: &[u8]) -> PyStr {
+    format_banner(encoding, bytes).unwrap_or_else(|DecodeRaised| PyStr::from_latin1(bytes))
+}
+
+/// One MSSP name or value (mud.py `_decode_best_effort`): strict decode with the session
+/// encoding at the time the SB arrived (`environ_encoding or "utf-8"`: only `""` means utf-8),
+/// latin-1 when that raises UnicodeDecodeError or LookupError.
+pub fn decode_mssp_field(encoding: &str, bytes: &[u8]) -> PyStr {
+    let encoding = if encoding.is_empty() {
+        "utf-8"
+    } else {
+        encoding
+    };
+    match py_decode(encoding, bytes, Errors::Strict) {
+        Outcome::Text(text) => text,
+        Outcome::Lookup | Outcome::Raised => PyStr::from_latin1(bytes),
+    }
+}
+
+/// telnetlib3 `TelnetClient._normalize_charset_name`: the first of these forms of an offered
+/// CHARSET name that `codecs.lookup` accepts, else the first form:
+/// 1. `name.strip()` with spaces turned into `-`;
+/// 2. that with leading zeros dropped from numeric parts (`-0+N` → `-N`, regex `-0+(\d)`);
+/// 3. form 1 with every `-` removed;
+/// 4. form 2 split on `-`: with more than 2 parts, the first + `-` + the rest joined.
+///
+/// Returns the chosen form and its canonical codec name (`None`: no form is accepted).
+pub fn normalize_charset_name(name: &str) -> (String, Option<&'static str>) {
+    let base = name.trim_matches(PY_ASCII_WHITESPACE).replace(' ', "-");
+    let no_zeros = strip_leading_zeros(&base);
+    let no_hyphens = base.replace('-', "");
+    let parts: Vec<&str> = no_zeros.split('-').collect();
+    let partial = match parts.split_first() {
+        Some((first, rest)) if parts.len() > 2 => format!("{first}-{}", rest.concat()),
+        _ => no_zeros.clone(),
+    };
+    for candidate in [&base, &no_zeros, &no_hyphens, &partial] {
+        if let Some(canonical) = lookup(candidate) {
+            return (candidate.clone(), Some(canonical));
+        }
+    }
+    (base, None)
+}
+
+/// `re.sub(r"-0+(\d)", r"-\1", s)`; only ASCII bytes are inspected, so UTF-8 stays intact.
+fn strip_leading_zeros(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&byte) = b.get(i) {
+        if byte == b'-' {
+            // Greedy `0+`, giving back one zero when no other digit follows for `(\d)`.
+            let zeros = b
+                .get(i + 1..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|&&c| c == b'0')
+                .count();
+            let after = i + 1 + zeros;
+            let digit_at = match b.get(after) {
+                Some(c) if zeros > 0 && c.is_ascii_digit() => Some(after),
+                _ if zeros > 1 => Some(after - 1),
+                _ => None,
+            };
+            if let Some(k) = digit_at {
+                out.push(b'-');
+                out.extend(b.get(k));
+                i = k + 1;
+                continue;
+            }
+        }
+        out.push(byte);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// CHARSET REQUEST rule of telnetlib3-fingerprint (client.py `send_charset` with no preferred
+/// encoding, the fingerprint client runs with `encoding=False`): the index of the first offer
+/// for which [`normalize_charset_name`] finds a codec.
+///
+/// The reply is `IAC SB CHARSET ACCEPTED <offers[i] exactly as sent> IAC SE`, and the session
+/// encoding becomes `offers[i]`. **On `None` telnetlib3 5.0.1 still replies ACCEPTED, with an
+/// empty name** (`FF FA 2A 02 FF F0`) and sets the session encoding to `""`: `send_charset`
+/// returns `""`, which `_handle_sb_charset` only treats as REJECTED when it is `None`.
+pub fn accept_charset_offer(offers: &[&str]) -> Option<usize> {
+    offers
+        .iter()
+        .position(|o| normalize_charset_name(o).1.is_some())
+}
+
+/// Split the payload of a received CHARSET REQUEST (the bytes after the REQUEST byte: a
+/// separator byte, then names separated by it) as stream_writer.py `_handle_sb_charset` does.
+/// `None` where Python raises and the SB is dropped without reply: no separator byte, or a
+/// name that is not ASCII. An RFC 2066 `[TTABLE]` prefix is not understood (its `[` is taken
+/// as the separator), as in telnetlib3.
+pub fn parse_charset_request(payload: &[u8]) -> Option<Vec<String>> {
+    let (&sep, rest) = payload.split_first()?;
+    rest.split(|&b| b == sep)
+        .map(|name| {
+            name.is_ascii()
+                .then(|| name.iter().map(|&b| char::from(b)).collect())
+        })
+        .collect()
+}
+
+/// The NEW_ENVIRON `LANG` value after the CHARSET offer `offer` was accepted:
+/// `en_US.<codecs.lookup(normalized offer).name>` (e.g. `en_US.utf-8` for `UTF-8`). `None`
+/// when the offer names no codec: LANG then keeps its value (`C` before any CHARSET).
+pub fn charset_lang(offer: &str) -> Option<String> {
+    normalize_charset_name(offer)
+        .1
+        .map(|canonical| format!("en_US.{canonical}"))
+}
+
+/// `_RETRO_EOL_ENCODINGS` of server_fingerprinting.py, compared after `lower()` and
+/// `-` → `_`. Only `atascii` is accepted by `lookup` in a fresh process (see [`lookup`]), so the
+/// other two names leave the reply unchanged.
+const RETRO_EOL_ENCODINGS: &[&str] = &["atascii", "atari8bit", "atari_8bit"];
+
+/// ATASCII end of line, what `\n` (and CR / CR LF) encode to.
+const ATASCII_EOL: u8 = 0x9B;
+
+/// server_fingerprinting.py `_reencode_prompt`: for ATASCII sessions the ASCII prompt reply is
+/// re-encoded through the codec (CR LF / CR → LF → byte 0x9B); otherwise, or when Python
+/// would raise, the reply is returned unchanged.
+pub fn reencode_prompt(response: &[u8], encoding: &str) -> Vec<u8> {
+    let normalized = encoding.to_lowercase().replace('-', "_");
+    if !RETRO_EOL_ENCODINGS.contains(&normalized.as_str()) {
+        return response.to_vec();
+    }
+    let Some((_, Kind::FullCharmap(table))) = find(encoding) else {
+        return response.to_vec();
+    };
+    if !response.is_ascii() {
+        return response.to_vec();
+    }
+    let text = String::from_utf8_lossy(response)
+        .replace("\r\n", "\n")
+        .replace('\r', "\n");
+    let chars: Vec<char> = table.chars().collect();
+    // atascii's encoding table: charmap_build keeps the last byte for each character, then
+    // the bytes 0x00..=0x7F are written over it in order (so the last low byte wins), then
+    // '\n' is forced to the EOL byte.
+    let encode_one = |c: char| -> Option<u8> {
+        if c == '\n' {
+            return Some(ATASCII_EOL);
+        }
+        let last_in = |range: std::ops::Range<usize>| {
+            range
+                .rev()
+                .find(|&i| chars.get(i) == Some(&c))
+                .and_then(|i| u8::try_from(i).ok())
+        };
+        last_in(0..0x80).or_else(|| last_in(0x80..chars.len()))
+    };
+    text.chars()
+        .map(encode_one)
+        .collect::<Option<Vec<u8>>>()
+        .unwrap_or_else(|| response.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Cross-checks against the Python answers in `vectors.rs`.
+
+    use super::*;
+    use crate::pyjson::{to_canonical, Value};
+
+    fn json(s: &PyStr) -> String {
+        to_canonical(&Value::Str(s.clone()))
+    }
+
+    #[test]
+    fn lookup_matches_python() {
+        for &(name, expected) in vectors::LOOKUP {
+            assert_eq!(lookup(name), expected, "{name:?}");
+        }
+        assert_eq!(lookup("UTF8"), Some("utf-8"));
+    }
+
+    #[test]
+    fn charset_names_normalise_like_telnetlib3() {
+        for &(name, candidate, canonical) in vectors::CHARSET_NORMALIZE {
+            assert_eq!(
+                normalize_charset_name(name),
+                (candidate.to_string(), canonical),
+                "{name:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn decoders_match_python() {
+        for &(enc, bytes, banner, lossy, mssp) in vectors::DECODE {
+            let got = format_banner(enc, bytes).ok().map(|t| json(&t));
+            assert_eq!(got.as_deref(), banner, "banner {enc:?} {bytes:02x?}");
+            assert_eq!(
+                json(&PyStr::from(decode_lossy(enc, bytes).as_str())),
+                lossy,
+                "lossy {enc:?} {bytes:02x?}"
+            );
+            assert_eq!(
+                json(&decode_mssp_field(enc, bytes)),
+                mssp,
+                "mssp {enc:?} {bytes:02x?}"
+            );
+        }
+    }
+
+    #[test]
+    fn prompt_reencoding_matches_python() {
+        for &(reply, enc, expected) in vectors::REENCODE {
+            assert_eq!(
+                reencode_prompt(reply, enc),
+                expected,
+                "{enc:?} {reply:02x?}"
+            );
+        }
+    }
+
+    #[test]
+    fn charset_offers() {
+        assert_eq!(
+            accept_charset_offer(&["x-penn-def", "UTF-8", "ISO-8859-1"]),
+            Some(1)
+        );
+        assert_eq!(accept_charset_offer(&["x-bogus-1", "x-bogus-2"]), None);
+        assert_eq!(accept_charset_offer(&["hex"]), Some(0));
+        assert_eq!(accept_charset_offer(&[]), None);
+        assert_eq!(
+            parse_charset_request(b";x-penn-def;UTF-8;ISO-8859-1"),
+            Some(vec![
+                "x-penn-def".into(),
+                "UTF-8".into(),
+                "ISO-8859-1".into()
+            ])
+        );
+        assert_eq!(parse_charset_request(b" UTF-8"), Some(vec!["UTF-8".into()]));
+        assert_eq!(parse_charset_request(b";"), Some(vec![String::new()]));
+        assert_eq!(parse_charset_request(b""), None);
+        assert_eq!(parse_charset_request(b";UTF-8;caf\xe9"), None);
+        assert_eq!(charset_lang("UTF-8").as_deref(), Some("en_US.utf-8"));
+        assert_eq!(
+            charset_lang("ISO-8859-02").as_deref(),
+            Some("en_US.iso8859-2")
+        );
+        assert_eq!(charset_lang("x-bogus"), None);
+    }
+
+    #[test]
+    fn surrogateescape_details() {
+        // b"\xe2\x82" then "A": two escaped bytes, then A.
+        assert_eq!(
+            decode_surrogateescape("utf-8", b"\xe2\x82A"),
+            PyStr(vec![0xDCE2, 0xDC82, 0x41])
+        );
+        assert_eq!(
+            decode_surrogateescape("utf-8", b"\xed\xa0\x80"),
+            PyStr(vec![0xDCED, 0xDCA0, 0xDC80])
+        );
+        assert_eq!(
+            decode_surrogateescape("ascii", b"a\xb1"),
+            PyStr(vec![0x61, 0xDCB1])
+        );
+        assert_eq!(decode_surrogateescape("", b"\xb1"), PyStr(vec![0xB1]));
+        assert_eq!(
+            decode_surrogateescape("codepage", b"\xb1"),
+            PyStr(vec![0xB1])
+        );
+        assert_eq!(decode_surrogateescape("cp437", b"\xb1"), PyStr::from("▒"));
+        // cp424 cannot decode 0x70 and surrogateescape cannot escape it: Python raises.
+        assert_eq!(format_banner("cp424", b"\x70"), Err(DecodeRaised));
+        assert_eq!(decode_surrogateescape("cp424", b"\x70"), PyStr::from("p"));
+    }
+
+    #[test]
+    fn unsupported_codecs_are_latin1_for_now() {
+        // FIXME: Python decodes these properly; iacscope falls back to latin-1.
+        for enc in ["big5", "gbk", "shift_jis", "utf-16", "big5bbs"] {
+            assert!(!is_exact(enc), "{enc}");
+            assert_eq!(
+                decode_surrogateescape(enc, b"\xa4\x40"),
+                PyStr(vec![0xA4, 0x40])
+            );
+        }
+        assert!(is_exact("utf-8") && is_exact("cp437") && is_exact("hex") && is_exact("bogus"));
+    }
+
+    #[test]
+    fn pystr_basics() {
+        let s = PyStr(vec![0x61, 0xDC80, 0x1F600]);
+        assert_eq!(s.to_string_lossy(), "a\u{FFFD}😀");
+        assert_eq!(s.as_str_if_valid(), None);
+        assert_eq!(PyStr::from("a😀").as_str_if_valid().as_deref(), Some("a😀"));
+        assert_eq!(s.to_string(), "a\u{FFFD}😀");
+        // Python order: by code point, so U+FFFF < U+1F600 (UTF-16 order would differ).
+        assert!(PyStr(vec![0xFFFF]) < PyStr(vec![0x1F600]));
+        assert!(
+            PyStr::from("NAWS") < PyStr::from("NEW_ENVIRON")
+                && PyStr::from("0x06") < PyStr::from("AARDWOLF")
+        );
+    }
+}

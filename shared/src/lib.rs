@@ -15,5 +15,21 @@ pub use time::{Micros, Timestamp};
 
 pub mod ansi;
 pub mod codec;
+pub mod config;
+pub mod describe;
+pub mod event;
+pub mod mud;
 pub mod prompt;
+pub mod protocol;
 pub mod pyjson;
+pub mod telopt;
+
+/// The telnetlib3 version whose behaviour (and GMCP/ZMP identity) iacscope reproduces.
+pub const TELNETLIB3_VERSION: &str = "5.0.1";
+pub mod record;
+pub mod scan;
+
+pub use config::{ScanConfig, ScanType};
+pub use event::{Dir, Event, EventKind, Phase};
+pub use record::{ScanOutcome, SessionInfo};
+pub use scan::Scanner;

@@ -293,7 +293,10 @@ mod tests {
         t.push(Entry::Tick(Timestamp(4_000_000)));
         t.push(Entry::Eof(Timestamp(7_100_000)));
         let text = t.to_text();
-        assert!(text.contains("1200 recv Ready.%0D%0A%25%20done\n"), "{text}");
+        assert!(
+            text.contains("1200 recv Ready.%0D%0A%25%20done\n"),
+            "{text}"
+        );
         assert_eq!(Transcript::parse(&text).unwrap(), t);
     }
 

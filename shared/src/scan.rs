@@ -1,0 +1,941 @@
+//! The scanner: telnetlib3-fingerprint's probing shell as a sans-IO state machine (spec §2.5–
+//! §3.3): negotiation wait, settle and banner reads, prompt rounds, the three probes and the
+//! MSSP wait, then the record.
+//!
+//! Bytes go in through [`Scanner::handle_input`] (the protocol reacts at once, like
+//! telnetlib3's `data_received`); phase decisions happen in [`Scanner::handle_timeout`], which
+//! the driver calls whenever [`Scanner::poll_timeout`] is due — immediately after input, or
+//! when a timer expires. That split mirrors telnetlib3's protocol callbacks versus its shell
+//! coroutine, and keeps a phase from ending in the middle of a received chunk.
+
+use crate::ansi::{self, VirtualCursor};
+use crate::config::{ScanConfig, ScanType};
+use crate::event::{Event, EventKind, Phase};
+use crate::prompt;
+use crate::protocol::{PendingKind, Protocol};
+use crate::record::{ProbeStatus, ScanOutcome};
+use crate::telopt::{self, TelOpt, Verb};
+use crate::time::{Micros, Timestamp};
+use crate::transcript::{Entry, Transcript};
+
+/// telnetlib3's `connect_maxwait`: negotiation is declared over (complete or failed) by now.
+pub const NEGOTIATION_MAX_WAIT: Micros = Micros::from_millis(4000);
+/// `_NEGOTIATION_SETTLE`: the first read's quiet time and maximum.
+pub const SETTLE: Micros = Micros::from_millis(500);
+/// `_PROBE_TIMEOUT`: each probe's window.
+pub const PROBE_TIMEOUT: Micros = Micros::from_millis(500);
+/// `_MAX_PROMPT_REPLIES`.
+pub const MAX_PROMPT_ROUNDS: usize = 5;
+/// Largest banner (before or after the return) kept; beyond it bytes are dropped and a
+/// violation recorded. telnetlib3 keeps whatever arrives within `--banner-max-wait`.
+pub const MAX_BANNER_BYTES: usize = 1 << 20;
+
+/// One "read until quiet" call in progress.
+#[derive(Debug)]
+struct Read {
+    /// `now + max_wait` at the start.
+    deadline: Timestamp,
+    /// The current wait for a chunk ends here.
+    wait_until: Timestamp,
+    quiet: Micros,
+    collected: Vec<u8>,
+    stripped_accum: Vec<u8>,
+    esc_responded: bool,
+    menu_responded: bool,
+}
+
+impl Read {
+    fn new(now: Timestamp, quiet: Micros, max: Micros) -> Read {
+        let deadline = now + max;
+        Read {
+            deadline,
+            wait_until: now + quiet.min(deadline - now),
+            quiet,
+            collected: Vec::new(),
+            stripped_accum: Vec::new(),
+            esc_responded: false,
+            menu_responded: false,
+        }
+    }
+}
+
+/// Which read is running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReadKind {
+    Settle,
+    Banner,
+    PromptRound,
+}
+
+#[derive(Debug)]
+enum State {
+    Negotiating,
+    Reading(ReadKind),
+    Capability {
+        deadline: Timestamp,
+        to_probe: Vec<TelOpt>,
+    },
+    WrongDirection {
+        deadline: Timestamp,
+    },
+    Loop {
+        remote: bool,
+        deadline: Timestamp,
+        agreed: Vec<TelOpt>,
+        saved: Vec<(TelOpt, Option<bool>)>,
+    },
+    MsspWait {
+        deadline: Timestamp,
+    },
+    Done,
+}
+
+/// A telnetlib3-fingerprint compatible scan of one connection.
+pub struct Scanner {
+    proto: Protocol,
+    state: State,
+    now: Timestamp,
+    connected_at: Timestamp,
+    /// Shell start (`start_time` in telnetlib3).
+    t0: Option<Timestamp>,
+    eof: bool,
+    wake: bool,
+    command_since_check: bool,
+    read: Option<Read>,
+    cursor: VirtualCursor,
+    esc_inline: bool,
+    menu_inline: bool,
+    settle: Vec<u8>,
+    banner_before: Vec<u8>,
+    after_chunks: Vec<Vec<u8>>,
+    prompt_round: usize,
+    latest: Vec<u8>,
+    previous: Vec<u8>,
+    detected: Option<Vec<u8>>,
+    enq_reply_at: Option<Timestamp>,
+    outcome: ScanOutcome,
+    transcript: Transcript,
+    pending_tx: Option<Vec<u8>>,
+}
+
+impl Scanner {
+    /// Starts a scan at the moment the TCP (or TLS) connection is established: the proactive
+    /// WILL/DO burst is queued at once (spec §2.2).
+    pub fn new(cfg: ScanConfig, now: Timestamp) -> Scanner {
+        let encoding = cfg.encoding.clone();
+        let mut s = Scanner {
+            proto: Protocol::new(cfg),
+            state: State::Negotiating,
+            now,
+            connected_at: now,
+            t0: None,
+            eof: false,
+            wake: false,
+            command_since_check: false,
+            read: None,
+            cursor: VirtualCursor::new(&encoding),
+            esc_inline: false,
+            menu_inline: false,
+            settle: Vec::new(),
+            banner_before: Vec::new(),
+            after_chunks: Vec::new(),
+            prompt_round: 0,
+            latest: Vec::new(),
+            previous: Vec::new(),
+            detected: None,
+            enq_reply_at: None,
+            outcome: ScanOutcome::default(),
+            transcript: Transcript::new(),
+            pending_tx: None,
+        };
+        s.proto.set_now(now);
+        s.phase_start(Phase::Negotiating);
+        // Python iterates a hash set here; iacscope uses the EXTENDED order, WILLs first.
+        let mut will: Vec<TelOpt> = telopt::EXTENDED.to_vec();
+        will.extend(s.proto.config().always_will.iter().copied());
+        let mut doo: Vec<TelOpt> = telopt::EXTENDED.to_vec();
+        doo.extend(s.proto.config().always_do.iter().copied());
+        for o in dedup(will) {
+            s.proto.iac(Verb::Will, o);
+        }
+        for o in dedup(doo) {
+            s.proto.iac(Verb::Do, o);
+        }
+        s
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ScanConfig {
+        self.proto.config()
+    }
+
+    /// The protocol state (option tables, encoding, MUD data).
+    pub fn protocol(&self) -> &Protocol {
+        &self.proto
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        match &self.state {
+            State::Negotiating => Phase::Negotiating,
+            State::Reading(ReadKind::Settle | ReadKind::Banner) => Phase::Banner,
+            State::Reading(ReadKind::PromptRound) => Phase::Prompt,
+            State::Capability { .. } => Phase::CapabilityProbe,
+            State::WrongDirection { .. } => Phase::WrongDirectionProbe,
+            State::Loop { .. } => Phase::LoopDetection,
+            State::MsspWait { .. } => Phase::MsspWait,
+            State::Done => Phase::Done,
+        }
+    }
+
+    /// Whether the scan is over (the record is ready and the connection can be closed).
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// What the scan found (complete once [`Scanner::is_done`]).
+    pub fn outcome(&self) -> &ScanOutcome {
+        &self.outcome
+    }
+
+    /// Everything that went in and out, for replay and permalinks.
+    pub fn transcript(&self) -> &Transcript {
+        &self.transcript
+    }
+
+    /// Raw in-band banner bytes collected so far: (before the return, after it).
+    pub fn banner_bytes(&self) -> (Vec<u8>, Vec<u8>) {
+        let mut before = self.settle.clone();
+        before.extend_from_slice(&self.banner_before);
+        if matches!(
+            self.read.as_ref().map(|_| &self.state),
+            Some(State::Reading(ReadKind::Settle | ReadKind::Banner))
+        ) {
+            if let Some(r) = &self.read {
+                before.extend_from_slice(&r.collected);
+            }
+        }
+        let mut after = self.after_chunks.concat();
+        if let (State::Reading(ReadKind::PromptRound), Some(r)) = (&self.state, &self.read) {
+            after.extend_from_slice(&r.collected);
+        }
+        (before, after)
+    }
+
+    /// The session encoding now.
+    pub fn encoding(&self) -> &str {
+        &self.proto.encoding
+    }
+
+    // ----- inputs -------------------------------------------------------------------------
+
+    /// Bytes received from the server.
+    pub fn handle_input(&mut self, now: Timestamp, data: &[u8]) {
+        self.set_now(now);
+        self.transcript.push(Entry::Recv(now, data.to_vec()));
+        if self.eof {
+            return;
+        }
+        self.proto.receive(data);
+        if self.proto.saw_command {
+            self.command_since_check = true;
+        }
+        self.wake = true;
+        self.flush_transmit();
+    }
+
+    /// The server closed the connection (or it was lost).
+    pub fn handle_eof(&mut self, now: Timestamp) {
+        self.set_now(now);
+        self.transcript.push(Entry::Eof(now));
+        if self.eof {
+            return;
+        }
+        self.eof = true;
+        self.proto.closing = true;
+        self.proto.event(EventKind::Closed);
+        self.wake = true;
+    }
+
+    /// A timer is due (or input arrived): advance the shell.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.set_now(now);
+        if !matches!(self.transcript.entries.last(), Some(Entry::Tick(t)) if *t == now) {
+            self.transcript.push(Entry::Tick(now));
+        }
+        self.wake = false;
+        self.drive();
+        self.flush_transmit();
+    }
+
+    /// When [`Scanner::handle_timeout`] must be called next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        if self.wake {
+            return Some(self.now);
+        }
+        match &self.state {
+            State::Negotiating => Some(self.connected_at + NEGOTIATION_MAX_WAIT),
+            State::Reading(_) => self.read.as_ref().map(|r| r.wait_until),
+            State::Capability { deadline, .. }
+            | State::WrongDirection { deadline }
+            | State::Loop { deadline, .. }
+            | State::MsspWait { deadline } => Some(*deadline),
+            State::Done => None,
+        }
+    }
+
+    /// Bytes to send to the server.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.flush_transmit();
+        self.pending_tx.take()
+    }
+
+    /// The next timeline event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.proto.poll_event()
+    }
+
+    fn set_now(&mut self, now: Timestamp) {
+        // Time never goes backwards inside the engine.
+        if now > self.now {
+            self.now = now;
+        }
+        self.proto.set_now(self.now);
+    }
+
+    fn flush_transmit(&mut self) {
+        if let Some(b) = self.proto.poll_transmit() {
+            self.transcript.push(Entry::Send(self.now, b.clone()));
+            match &mut self.pending_tx {
+                Some(p) => p.extend_from_slice(&b),
+                None => self.pending_tx = Some(b),
+            }
+        }
+    }
+
+    fn phase_start(&mut self, phase: Phase) {
+        self.proto.event(EventKind::PhaseStart { phase });
+    }
+
+    fn phase_end(&mut self, phase: Phase, outcome: String) {
+        self.proto.event(EventKind::PhaseEnd { phase, outcome });
+    }
+
+    // ----- the shell ----------------------------------------------------------------------
+
+    fn drive(&mut self) {
+        // Each step either waits (returns false) or moves to the next state (true).
+        let mut guard = 0;
+        while self.step() {
+            guard += 1;
+            if guard > 64 {
+                // Every step consumes a state; this cannot loop, but a bug must not hang.
+                self.proto.violation("internal: scanner made no progress");
+                break;
+            }
+        }
+    }
+
+    fn step(&mut self) -> bool {
+        let now = self.now;
+        match &mut self.state {
+            State::Negotiating => {
+                let elapsed = now - self.connected_at;
+                let check = std::mem::take(&mut self.command_since_check);
+                let complete = !self.proto.pending.any();
+                if self.eof {
+                    self.phase_end(
+                        Phase::Negotiating,
+                        format!("connection closed after {:.2}s", elapsed.as_secs_f64()),
+                    );
+                } else if check && complete {
+                    self.phase_end(
+                        Phase::Negotiating,
+                        format!("negotiation complete after {:.2}s", elapsed.as_secs_f64()),
+                    );
+                } else if elapsed >= NEGOTIATION_MAX_WAIT {
+                    let text = if complete {
+                        format!("negotiation complete after {:.2}s", elapsed.as_secs_f64())
+                    } else {
+                        format!(
+                            "negotiation failed after {:.2}s; no reply to: {}",
+                            elapsed.as_secs_f64(),
+                            self.proto.pending.outstanding().join(", ")
+                        )
+                    };
+                    self.phase_end(Phase::Negotiating, text);
+                } else {
+                    return false;
+                }
+                self.t0 = Some(now);
+                self.phase_start(Phase::Banner);
+                self.start_read(ReadKind::Settle);
+                true
+            }
+            State::Reading(kind) => {
+                let kind = *kind;
+                if !self.pump_read() {
+                    return false;
+                }
+                let collected = self.read.take().map(|r| r.collected).unwrap_or_default();
+                self.after_read(kind, collected);
+                true
+            }
+            State::Capability { deadline, to_probe } => {
+                let all = to_probe.iter().all(|&o| self.proto.remote.get(o).is_some());
+                if !all && now < *deadline {
+                    return false;
+                }
+                let to_probe = std::mem::take(to_probe);
+                for o in to_probe {
+                    let st = match self.proto.remote.get(o) {
+                        Some(true) => ProbeStatus::Will,
+                        Some(false) => ProbeStatus::Wont,
+                        None => ProbeStatus::Timeout,
+                    };
+                    if let Some(slot) = self.outcome.probe.iter_mut().find(|(p, _)| *p == o) {
+                        slot.1 = st;
+                    }
+                    self.proto.event(EventKind::ProbeResult {
+                        phase: Phase::CapabilityProbe,
+                        opt: o,
+                        outcome: st.as_str().into(),
+                    });
+                }
+                let will = self
+                    .outcome
+                    .probe
+                    .iter()
+                    .filter(|(_, s)| *s == ProbeStatus::Will)
+                    .count();
+                self.phase_end(
+                    Phase::CapabilityProbe,
+                    format!("{will} of {} options offered", self.outcome.probe.len()),
+                );
+                self.start_wrong_direction();
+                true
+            }
+            State::WrongDirection { deadline } => {
+                let done = self.proto.remote.get(TelOpt::NAWS).is_some()
+                    && self.proto.remote.get(TelOpt::TTYPE).is_some()
+                    && self.proto.local.get(TelOpt::ECHO).is_some();
+                if !done && now < *deadline {
+                    return false;
+                }
+                let mut wrong = Vec::new();
+                for (o, accepted) in [
+                    (TelOpt::NAWS, self.proto.remote.enabled(TelOpt::NAWS)),
+                    (TelOpt::TTYPE, self.proto.remote.enabled(TelOpt::TTYPE)),
+                    (TelOpt::ECHO, self.proto.local.enabled(TelOpt::ECHO)),
+                ] {
+                    let outcome = if accepted {
+                        "wrong-accept"
+                    } else {
+                        "correct-refuse"
+                    };
+                    self.proto.event(EventKind::ProbeResult {
+                        phase: Phase::WrongDirectionProbe,
+                        opt: o,
+                        outcome: outcome.into(),
+                    });
+                    if accepted {
+                        wrong.push(o);
+                    }
+                }
+                self.outcome.wrong_direction = wrong;
+                self.proto.server_role = false;
+                self.phase_end(
+                    Phase::WrongDirectionProbe,
+                    format!(
+                        "{} wrong-direction requests accepted",
+                        self.outcome.wrong_direction.len()
+                    ),
+                );
+                self.phase_start(Phase::LoopDetection);
+                self.start_loop_pass(true);
+                true
+            }
+            State::Loop {
+                remote,
+                deadline,
+                agreed,
+                ..
+            } => {
+                let remote = *remote;
+                let table = if remote {
+                    &self.proto.remote
+                } else {
+                    &self.proto.local
+                };
+                let all = agreed.iter().all(|&o| table.get(o).is_some());
+                if !all && now < *deadline {
+                    return false;
+                }
+                let State::Loop { agreed, saved, .. } =
+                    std::mem::replace(&mut self.state, State::Done)
+                else {
+                    return false;
+                };
+                self.finish_loop_pass(remote, agreed, saved);
+                if remote {
+                    self.start_loop_pass(false);
+                } else {
+                    let n = self.outcome.looped.len();
+                    self.phase_end(Phase::LoopDetection, format!("{n} options looped"));
+                    self.after_probes();
+                }
+                true
+            }
+            State::MsspWait { deadline } => {
+                let have = self.proto.mud.mssp.is_some();
+                // The wait cannot be satisfied once the connection is closed: telnetlib3 sits
+                // it out anyway, iacscope does not (same result, sooner).
+                if !have && !self.eof && now < *deadline {
+                    return false;
+                }
+                let text = if have {
+                    "MSSP data arrived".to_owned()
+                } else {
+                    "no MSSP data".to_owned()
+                };
+                self.phase_end(Phase::MsspWait, text);
+                self.finish();
+                true
+            }
+            State::Done => false,
+        }
+    }
+
+    fn start_read(&mut self, kind: ReadKind) {
+        let cfg = self.proto.config();
+        let (quiet, max) = match kind {
+            ReadKind::Settle => (SETTLE, SETTLE),
+            ReadKind::Banner | ReadKind::PromptRound => {
+                (cfg.banner_quiet_time, cfg.banner_max_wait)
+            }
+        };
+        self.read = Some(Read::new(self.now, quiet, max));
+        self.state = State::Reading(kind);
+    }
+
+    /// Reads chunks while the wait lasts; returns true when the read is over.
+    fn pump_read(&mut self) -> bool {
+        let now = self.now;
+        let max_chunk = self.proto.config().banner_max_bytes.max(1);
+        loop {
+            let Some(r) = self.read.as_ref() else {
+                return true;
+            };
+            if !self.proto.inband.is_empty() {
+                if now > r.wait_until {
+                    return true;
+                }
+                let n = self.proto.inband.len().min(max_chunk);
+                let chunk: Vec<u8> = self.proto.inband.drain(..n).collect();
+                self.handle_chunk(&chunk);
+                let Some(r) = self.read.as_mut() else {
+                    return true;
+                };
+                if now >= r.deadline {
+                    return true;
+                }
+                r.wait_until = now + r.quiet.min(r.deadline - now);
+                continue;
+            }
+            if self.eof || now >= r.wait_until {
+                return true;
+            }
+            return false;
+        }
+    }
+
+    /// One chunk of a read: ANSI probe replies, font switches, inline prompt replies.
+    fn handle_chunk(&mut self, chunk: &[u8]) {
+        let explicit = self.proto.encoding_explicit;
+        // ENQ is answered once per chunk in telnetlib3; iacscope answers it once per instant,
+        // so that how the bytes were split does not change the replies.
+        let enq_ok = self.enq_reply_at != Some(self.now);
+        match ansi::respond_to_probes(chunk, &mut self.cursor) {
+            Some(mut replies) => {
+                if chunk.contains(&0x05) {
+                    if enq_ok {
+                        self.enq_reply_at = Some(self.now);
+                    } else if let Some(p) = replies.iter().position(|&b| b == b'\r') {
+                        replies.remove(p);
+                    }
+                }
+                self.proto.note(format!(
+                    "answered terminal queries (DSR {} so far)",
+                    self.cursor.dsr_requests
+                ));
+                self.proto.send_data(&replies);
+            }
+            None => {}
+        }
+        if let Some(font) = ansi::detect_syncterm_font(chunk) {
+            if explicit {
+                self.proto
+                    .note(format!("SyncTERM font {font} ignored (explicit encoding)"));
+            } else {
+                self.proto.note(format!(
+                    "SyncTERM font switch: encoding {:?} -> {font:?}",
+                    self.proto.encoding
+                ));
+                self.set_encoding(font);
+            }
+        }
+        let stripped = ansi::strip_escapes(chunk);
+        let Some(r) = self.read.as_mut() else {
+            return;
+        };
+        r.stripped_accum.extend_from_slice(&stripped);
+        if r.collected.len() + chunk.len() <= MAX_BANNER_BYTES {
+            r.collected.extend_from_slice(chunk);
+        } else {
+            let room = MAX_BANNER_BYTES.saturating_sub(r.collected.len());
+            r.collected.extend_from_slice(&chunk[..room]);
+            self.proto.violation(format!(
+                "banner over {MAX_BANNER_BYTES} bytes; the rest is not kept"
+            ));
+        }
+        let Some(r) = self.read.as_mut() else {
+            return;
+        };
+        let mut send: Vec<Vec<u8>> = Vec::new();
+        let mut new_encoding = None;
+        if !r.esc_responded {
+            if prompt::esc_twice(&stripped) {
+                send.push(b"\x1b\x1b".to_vec());
+                r.esc_responded = true;
+                self.esc_inline = true;
+            } else if prompt::esc_once(&stripped) {
+                send.push(b"\x1b".to_vec());
+                r.esc_responded = true;
+                self.esc_inline = true;
+            }
+        }
+        if !r.menu_responded {
+            if !explicit {
+                if let Some(n) = prompt::menu_utf8(&r.stripped_accum) {
+                    let mut reply = n;
+                    reply.extend_from_slice(b"\r\n");
+                    send.push(prompt::reencode_prompt(&reply, &self.proto.encoding));
+                    r.menu_responded = true;
+                    self.menu_inline = true;
+                    new_encoding = Some("utf-8");
+                }
+            } else if prompt::codepage_prompt(&r.stripped_accum) {
+                send.push(prompt::reencode_prompt(b"\r\n", &self.proto.encoding));
+                r.menu_responded = true;
+                self.menu_inline = true;
+            }
+        }
+        for s in send {
+            self.proto.send_data(&s);
+        }
+        if let Some(e) = new_encoding {
+            self.proto.note(format!(
+                "UTF-8 menu answered; encoding {:?} -> \"utf-8\"",
+                self.proto.encoding
+            ));
+            self.set_encoding(e);
+        }
+    }
+
+    fn set_encoding(&mut self, enc: &str) {
+        self.proto.encoding = enc.to_owned();
+        self.cursor.encoding = enc.to_owned();
+    }
+
+    fn after_read(&mut self, kind: ReadKind, collected: Vec<u8>) {
+        match kind {
+            ReadKind::Settle => {
+                self.settle = collected;
+                self.start_read(ReadKind::Banner);
+            }
+            ReadKind::Banner => {
+                self.banner_before = collected;
+                let mut before = self.settle.clone();
+                before.extend_from_slice(&self.banner_before);
+                self.phase_end(
+                    Phase::Banner,
+                    format!("{} bytes before the return", before.len()),
+                );
+                self.latest = before;
+                self.phase_start(Phase::Prompt);
+                self.prompt_reply();
+            }
+            ReadKind::PromptRound => {
+                self.after_chunks.push(collected.clone());
+                let previous = std::mem::take(&mut self.previous);
+                self.latest = collected;
+                let stop = if self.eof || self.latest.is_empty() {
+                    Some("connection closed or nothing more was sent")
+                } else if self.latest == previous {
+                    Some("the server repeated itself")
+                } else if self.detected.is_none()
+                    && prompt::detect_prompt(&self.latest).response.is_none()
+                {
+                    Some("no prompt found")
+                } else if self.prompt_round >= MAX_PROMPT_ROUNDS {
+                    Some("5 prompt rounds done")
+                } else {
+                    None
+                };
+                match stop {
+                    Some(why) => {
+                        let n: usize = self.after_chunks.iter().map(Vec::len).sum();
+                        self.phase_end(Phase::Prompt, format!("{why}; {n} bytes after the return"));
+                        self.after_prompts();
+                    }
+                    None => self.prompt_reply(),
+                }
+            }
+        }
+    }
+
+    /// One prompt round: detect, reply, read.
+    fn prompt_reply(&mut self) {
+        self.prompt_round += 1;
+        let result = prompt::detect_prompt(&self.latest);
+        let mut detected = result.response.clone();
+        if matches!(detected.as_deref(), Some(b"\x1b\x1b" | b"\x1b")) && self.esc_inline {
+            self.esc_inline = false;
+            detected = None;
+        }
+        if result.encoding.is_some() && self.menu_inline {
+            self.menu_inline = false;
+            detected = None;
+        }
+        if result.encoding.is_some() && self.proto.encoding_explicit {
+            detected = Some(b"\r\n".to_vec());
+        }
+        let reply = detected.clone().unwrap_or_else(|| b"\r\n".to_vec());
+        let reply = prompt::reencode_prompt(&reply, &self.proto.encoding);
+        self.proto.note(match &detected {
+            Some(d) => format!(
+                "prompt round {}: replying {}",
+                self.prompt_round,
+                crate::event::preview(d)
+            ),
+            None => format!(
+                "prompt round {}: no prompt found, sending return",
+                self.prompt_round
+            ),
+        });
+        self.proto.send_data(&reply);
+        if let Some(enc) = result.encoding {
+            if !self.proto.encoding_explicit {
+                self.proto.note(format!(
+                    "prompt chose an encoding: {:?} -> {enc:?}",
+                    self.proto.encoding
+                ));
+                self.set_encoding(enc);
+            }
+        }
+        self.detected = detected;
+        self.previous = std::mem::take(&mut self.latest);
+        self.start_read(ReadKind::PromptRound);
+    }
+
+    fn after_prompts(&mut self) {
+        self.outcome.option_states = Some(crate::record::option_states(&self.proto));
+        if self.eof {
+            self.proto
+                .note("connection closed: no probes (probe timing 0.0)");
+            self.outcome.probe_time = Micros(0);
+            self.outcome.probe_ran = false;
+            self.after_probes();
+            return;
+        }
+        self.outcome.probe_ran = true;
+        self.outcome.probe_started = Some(self.now);
+        self.phase_start(Phase::CapabilityProbe);
+        let full = self.proto.config().scan_type == ScanType::Full;
+        let mut to_probe = Vec::new();
+        self.outcome.probe.clear();
+        for o in telopt::probe_options(full) {
+            let st = match self.proto.remote.get(o) {
+                Some(true) => ProbeStatus::Will,
+                Some(false) => ProbeStatus::Wont,
+                None => {
+                    to_probe.push(o);
+                    ProbeStatus::Timeout
+                }
+            };
+            if self.proto.remote.get(o).is_some() {
+                self.proto.event(EventKind::ProbeResult {
+                    phase: Phase::CapabilityProbe,
+                    opt: o,
+                    outcome: format!("{} (already negotiated)", st.as_str()),
+                });
+            }
+            self.outcome.probe.push((o, st));
+        }
+        for &o in &to_probe {
+            self.proto.iac(Verb::Do, o);
+        }
+        self.state = State::Capability {
+            deadline: self.now + PROBE_TIMEOUT,
+            to_probe,
+        };
+    }
+
+    fn start_wrong_direction(&mut self) {
+        self.phase_start(Phase::WrongDirectionProbe);
+        self.proto.server_role = true;
+        // Python's order of DO NAWS / DO TTYPE is random; iacscope sends NAWS first.
+        self.proto.send_unguarded(Verb::Do, TelOpt::NAWS);
+        self.proto.send_unguarded(Verb::Do, TelOpt::TTYPE);
+        self.proto.send_unguarded(Verb::Will, TelOpt::ECHO);
+        self.state = State::WrongDirection {
+            deadline: self.now + PROBE_TIMEOUT,
+        };
+    }
+
+    fn start_loop_pass(&mut self, remote: bool) {
+        let (agreed, kind, verb) = if remote {
+            let a: Vec<TelOpt> = self
+                .proto
+                .remote
+                .items()
+                .filter(|(_, v)| *v == Some(true))
+                .map(|(o, _)| o)
+                .collect();
+            (a, PendingKind::Do, Verb::Do)
+        } else {
+            let a: Vec<TelOpt> = self
+                .proto
+                .local
+                .items()
+                .filter(|(_, v)| *v == Some(true))
+                .map(|(o, _)| o)
+                .collect();
+            (a, PendingKind::Will, Verb::Will)
+        };
+        if agreed.is_empty() {
+            if remote {
+                self.start_loop_pass(false);
+            } else {
+                let n = self.outcome.looped.len();
+                self.phase_end(Phase::LoopDetection, format!("{n} options looped"));
+                self.after_probes();
+            }
+            return;
+        }
+        let mut saved = Vec::new();
+        for &o in &agreed {
+            let table = if remote {
+                &mut self.proto.remote
+            } else {
+                &mut self.proto.local
+            };
+            saved.push((o, table.get(o)));
+            table.set(o, None);
+            self.proto.pending.remove(kind, o);
+        }
+        self.proto.note(format!(
+            "loop detection: re-sending {} for {} agreed options",
+            verb,
+            agreed.len()
+        ));
+        for &o in &agreed {
+            self.proto.iac(verb, o);
+        }
+        self.state = State::Loop {
+            remote,
+            deadline: self.now + PROBE_TIMEOUT,
+            agreed,
+            saved,
+        };
+    }
+
+    fn finish_loop_pass(
+        &mut self,
+        remote: bool,
+        agreed: Vec<TelOpt>,
+        saved: Vec<(TelOpt, Option<bool>)>,
+    ) {
+        let kind = if remote {
+            PendingKind::Do
+        } else {
+            PendingKind::Will
+        };
+        for &o in &agreed {
+            let table = if remote {
+                &self.proto.remote
+            } else {
+                &self.proto.local
+            };
+            if table.get(o).is_some() {
+                let name = o.json_name();
+                if !self.outcome.looped.contains(&name) {
+                    self.outcome.looped.push(name);
+                }
+                self.proto.event(EventKind::ProbeResult {
+                    phase: Phase::LoopDetection,
+                    opt: o,
+                    outcome: "looped".into(),
+                });
+            }
+        }
+        for (o, v) in saved {
+            let table = if remote {
+                &mut self.proto.remote
+            } else {
+                &mut self.proto.local
+            };
+            table.set(o, v);
+        }
+        for &o in &agreed {
+            self.proto.pending.remove(kind, o);
+        }
+    }
+
+    fn after_probes(&mut self) {
+        if let Some(start) = self.outcome.probe_started {
+            self.outcome.probe_time = self.now - start;
+        }
+        self.outcome.looped.sort();
+        let t0 = self.t0.unwrap_or(self.connected_at);
+        let deadline = t0 + self.proto.config().mssp_wait;
+        if self.proto.remote.enabled(TelOpt::MSSP) && self.proto.mud.mssp.is_none() && !self.eof {
+            self.phase_start(Phase::MsspWait);
+            self.state = State::MsspWait { deadline };
+            return;
+        }
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        let t0 = self.t0.unwrap_or(self.connected_at);
+        self.outcome.total_time = self.now - t0;
+        let (before, after) = self.banner_bytes_final();
+        self.outcome
+            .finish(&self.proto, before, after, &self.cursor);
+        self.state = State::Done;
+        self.read = None;
+        self.phase_start(Phase::Done);
+        let fp = self.outcome.fingerprint.clone();
+        self.phase_end(Phase::Done, format!("fingerprint {fp}"));
+    }
+
+    fn banner_bytes_final(&self) -> (Vec<u8>, Vec<u8>) {
+        let mut before = self.settle.clone();
+        before.extend_from_slice(&self.banner_before);
+        (before, self.after_chunks.concat())
+    }
+}
+
+fn dedup(v: Vec<TelOpt>) -> Vec<TelOpt> {
+    let mut out: Vec<TelOpt> = Vec::with_capacity(v.len());
+    for o in v {
+        if !out.contains(&o) {
+            out.push(o);
+        }
+    }
+    out
+}
