@@ -15,7 +15,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Scan a telnet server and print its fingerprint (telnetlib3-fingerprint compatible).
-    Scan(crate::scan::ScanArgs),
+    Scan(Box<crate::scan::ScanArgs>),
     /// Serve the web inspector and the websocket-to-telnet proxy.
     Serve(crate::serve::ServeArgs),
 }
@@ -24,7 +24,7 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Scan(args) => crate::scan::main(args),
+        Command::Scan(args) => crate::scan::main(*args),
         Command::Serve(args) => crate::serve::main(args),
     }
 }

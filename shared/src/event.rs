@@ -205,3 +205,26 @@ pub fn preview(bytes: &[u8]) -> String {
     }
     s
 }
+
+/// Appends `e` to `events`, merging it into the last event when both are in-band data in the
+/// same direction at the same time. How received bytes were split into reads then does not
+/// show in the timeline.
+pub fn push_coalesced(events: &mut Vec<Event>, e: Event) {
+    if let (
+        Some(Event {
+            at,
+            kind: EventKind::Data { dir, bytes },
+        }),
+        EventKind::Data {
+            dir: d2,
+            bytes: b2,
+        },
+    ) = (events.last_mut(), &e.kind)
+    {
+        if *at == e.at && dir == d2 {
+            bytes.extend_from_slice(b2);
+            return;
+        }
+    }
+    events.push(e);
+}

@@ -12,7 +12,7 @@ use crate::event::{Dir, Event, EventKind};
 use crate::mud::{self, MudData};
 use crate::telopt::{self, TelOpt, Verb, DO, DONT, IAC, SB, SE, WILL, WONT};
 use crate::time::Timestamp;
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Decompress, FlushDecompress, Status};
 use std::collections::VecDeque;
 
 /// Largest sub-negotiation payload kept (telnetlib3's `_MAX_SUBNEGOTIATION`, 1 MiB). A
@@ -220,8 +220,10 @@ pub struct Protocol {
     sb_overflow: bool,
     mccp2: Option<Inflate>,
     mccp2_activated: bool,
+    mccp2_failed_at: Option<Timestamp>,
     decompressed: u64,
-    mccp3: Option<Compress>,
+    /// MCCP3 is on: everything sent is wrapped in a zlib stream.
+    mccp3: bool,
     mccp3_requested: bool,
     gmcp_hello_sent: bool,
     zmp_ident_sent: bool,
@@ -262,8 +264,9 @@ impl Protocol {
             sb_overflow: false,
             mccp2: None,
             mccp2_activated: false,
+            mccp2_failed_at: None,
             decompressed: 0,
-            mccp3: None,
+            mccp3: false,
             mccp3_requested: false,
             gmcp_hello_sent: false,
             zmp_ident_sent: false,
@@ -375,23 +378,10 @@ impl Protocol {
             }
             return;
         }
-        match &mut self.mccp3 {
-            Some(z) => {
-                let mut buf = Vec::with_capacity(bytes.len() + 64);
-                let mut input = bytes;
-                loop {
-                    buf.reserve(256);
-                    let before_in = z.total_in();
-                    let res = z.compress_vec(input, &mut buf, FlushCompress::Sync);
-                    let used = (z.total_in() - before_in) as usize;
-                    input = &input[used..];
-                    if res.is_err() || (input.is_empty() && buf.len() < buf.capacity()) {
-                        break;
-                    }
-                }
-                self.out.extend_from_slice(&buf);
-            }
-            None => self.out.extend_from_slice(bytes),
+        if self.mccp3 {
+            mccp3_stored_blocks(bytes, &mut self.out);
+        } else {
+            self.out.extend_from_slice(bytes);
         }
     }
 
@@ -505,10 +495,23 @@ impl Protocol {
     /// Feeds bytes received from the server (one `data_received` call).
     pub fn receive(&mut self, data: &[u8]) {
         self.saw_command = false;
+        if self.mccp2_failed_at == Some(self.now) {
+            // telnetlib3 drops the rest of the chunk whose decompression failed; iacscope
+            // drops everything that arrived at that instant, so splitting does not matter.
+            return;
+        }
         self.receive_chunk(data, 0);
-        if self.mccp3_requested && self.mccp3.is_none() {
-            // telnetlib3 starts the compressor after the chunk that asked for it.
-            self.mccp3 = Some(Compress::new(Compression::new(9), true));
+    }
+
+    /// Called once all bytes of an instant were received: starts MCCP3 if the server asked
+    /// for it. telnetlib3 starts its compressor after the chunk that asked; iacscope after
+    /// the instant, so that how the bytes were split does not matter.
+    pub fn end_of_instant(&mut self) {
+        if self.mccp3_requested && !self.mccp3 {
+            self.mccp3 = true;
+            if !self.closing {
+                self.out.extend_from_slice(&MCCP3_ZLIB_HEADER);
+            }
             self.note("MCCP3: client to server compression started");
         }
     }
@@ -546,10 +549,18 @@ impl Protocol {
                         });
                         continue;
                     }
+                    // What was inflated before the error is kept (telnetlib3 loses the whole
+                    // chunk, which makes its result depend on how TCP split the bytes); the
+                    // rest of what arrived at this instant is dropped.
+                    let produced = std::mem::take(&mut out);
                     self.violation(format!(
-                        "MCCP2 decompression error ({e}); decompression off"
+                        "MCCP2 decompression error ({e}); decompression off, rest of the chunk dropped"
                     ));
                     self.mccp2 = None;
+                    self.mccp2_failed_at = Some(self.now);
+                    if !produced.is_empty() {
+                        self.parse(&produced, true, depth);
+                    }
                     return;
                 }
                 Ok(status) => {
@@ -1058,24 +1069,21 @@ impl Protocol {
     fn server_request(&mut self, opt: TelOpt) {
         use PendingKind as P;
         match opt {
-            TelOpt::TTYPE | TelOpt::XDISPLOC | TelOpt::TSPEED => {
-                if self.remote.enabled(opt) && !self.pending.enabled(P::Sb, opt) {
+            TelOpt::TTYPE | TelOpt::XDISPLOC | TelOpt::TSPEED
+                if self.remote.enabled(opt) && !self.pending.enabled(P::Sb, opt) => {
                     self.pending.set(P::Sb, opt, true);
                     self.send_sb(opt, &[SEND], true);
                 }
-            }
-            TelOpt::NEW_ENVIRON => {
-                if self.remote.enabled(opt) && !self.pending.enabled(P::Sb, opt) {
+            TelOpt::NEW_ENVIRON
+                if self.remote.enabled(opt) && !self.pending.enabled(P::Sb, opt) => {
                     self.pending.set(P::Sb, opt, true);
                     self.send_sb(opt, &[SEND, 0, 3], true);
                 }
-            }
-            TelOpt::CHARSET => {
-                if !self.pending.enabled(P::Sb, opt) {
+            TelOpt::CHARSET
+                if !self.pending.enabled(P::Sb, opt) => {
                     self.pending.set(P::Sb, opt, true);
                     self.send_sb(opt, b"\x01;UTF-8", true);
                 }
-            }
             TelOpt::LFLOW => {
                 // send_lineflow_mode: LFLOW OFF/ON per xon-any; telnetlib3 sends RESTART-ANY.
                 self.send_sb(opt, &[2], true);
@@ -1431,9 +1439,33 @@ impl Protocol {
                 // against the BSD default table; iacscope records them but sends no reply.
                 Ok(())
             }
-            Some(&(DO | DONT | WILL | WONT)) => {
-                if p[0] == DO {
-                    self.forwardmask = Some(p[2.min(p.len())..].to_vec());
+            Some(&cmd @ (DO | DONT | WILL | WONT)) => {
+                const FORWARDMASK: u8 = 2;
+                if p.get(1) != Some(&FORWARDMASK) {
+                    return Err(Swallowed("LINEMODE DO/DONT/WILL/WONT without FORWARDMASK"));
+                }
+                let mask = &p[2..];
+                if self.server_role && matches!(cmd, DO | DONT) {
+                    return Ok(());
+                }
+                if self.client()
+                    && (matches!(cmd, WILL | WONT)
+                        || (cmd == DONT && !mask.is_empty())
+                        || (cmd == DO && mask.is_empty()))
+                    {
+                        return Ok(());
+                    }
+                // telnetlib3 stores the state under the 3-byte key SB LINEMODE FORWARDMASK,
+                // which the record names "0xfa"; its `bool(cmd is DO)` compares identities
+                // and is always False in practice, so the value is False either way.
+                let key = TelOpt(SB);
+                if matches!(cmd, WILL | WONT) {
+                    self.remote.set(key, Some(false));
+                } else {
+                    self.local.set(key, Some(false));
+                    if cmd == DO {
+                        self.forwardmask = Some(mask.to_vec());
+                    }
                 }
                 Ok(())
             }
@@ -1479,6 +1511,25 @@ fn encode_replace(encoding: &str, s: &str) -> Vec<u8> {
     s.chars()
         .map(|c| if c.is_ascii() { c as u8 } else { b'?' })
         .collect()
+}
+
+/// The zlib header of a 4 KiB-window stream at level 9 (`48 C7`), what telnetlib3's
+/// `compressobj(9, DEFLATED, 12, 5)` announces. A server inflating with a 12-bit window
+/// rejects the usual 32 KiB header, so iacscope announces the same window.
+const MCCP3_ZLIB_HEADER: [u8; 2] = [0x48, 0xC7];
+
+/// MCCP3 output: each write becomes deflate *stored* blocks, byte-aligned like telnetlib3's
+/// sync-flushed writes. Stored blocks never refer back, so any window size inflates them;
+/// the client's traffic is a few hundred bytes, so compression would gain nothing.
+fn mccp3_stored_blocks(bytes: &[u8], out: &mut Vec<u8>) {
+    for piece in bytes.chunks(0xFFFF) {
+        let len = piece.len() as u16;
+        // BFINAL = 0, BTYPE = 00 (stored), padded to the byte boundary.
+        out.push(0);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(piece);
+    }
 }
 
 /// Position of the first IAC byte.

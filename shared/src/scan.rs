@@ -30,6 +30,27 @@ pub const MAX_PROMPT_ROUNDS: usize = 5;
 /// violation recorded. telnetlib3 keeps whatever arrives within `--banner-max-wait`.
 pub const MAX_BANNER_BYTES: usize = 1 << 20;
 
+/// Prompt and menu detection look at no more than this many bytes at the end of the text.
+/// telnetlib3 scans all of it, and some of its patterns backtrack badly: a hostile 64 KiB
+/// banner costs Python (and a faithful matcher) tens of seconds, which would freeze a browser
+/// tab. Prompts sit at the end of what the server sent, so the tail decides in practice;
+/// banners longer than this may differ from telnetlib3 in which prompt reply is chosen.
+pub const MAX_PROMPT_SCAN: usize = 4096;
+
+/// The inline menu check runs on every chunk over the text read so far; it looks at this
+/// much of its end (a menu completed by the new chunk ends there).
+pub const MAX_INLINE_SCAN: usize = 1024;
+
+/// Raw bytes of one instant searched for a SyncTERM font switch (the end is kept).
+const MAX_RAW_INSTANT: usize = 64 * 1024;
+
+/// How many raw bytes are kept to find a SyncTERM font sequence split across reads.
+const RAW_FONT_TAIL: usize = 32;
+
+fn tail(b: &[u8], n: usize) -> &[u8] {
+    &b[b.len().saturating_sub(n)..]
+}
+
 /// One "read until quiet" call in progress.
 #[derive(Debug)]
 struct Read {
@@ -116,6 +137,8 @@ pub struct Scanner {
     outcome: ScanOutcome,
     transcript: Transcript,
     pending_tx: Option<Vec<u8>>,
+    raw_tail: Vec<u8>,
+    instant_raw: Vec<u8>,
 }
 
 impl Scanner {
@@ -147,8 +170,12 @@ impl Scanner {
             outcome: ScanOutcome::default(),
             transcript: Transcript::new(),
             pending_tx: None,
+            raw_tail: Vec::new(),
+            instant_raw: Vec::new(),
         };
         s.proto.set_now(now);
+        let cfg = s.proto.config().clone();
+        crate::replay::config_to_meta(&cfg, &mut s.transcript);
         s.phase_start(Phase::Negotiating);
         // Python iterates a hash set here; iacscope uses the EXTENDED order, WILLs first.
         let mut will: Vec<TelOpt> = telopt::EXTENDED.to_vec();
@@ -236,6 +263,11 @@ impl Scanner {
         if self.eof {
             return;
         }
+        self.instant_raw.extend_from_slice(data);
+        if self.instant_raw.len() > 2 * MAX_RAW_INSTANT {
+            let cut = self.instant_raw.len() - MAX_RAW_INSTANT;
+            self.instant_raw.drain(..cut);
+        }
         self.proto.receive(data);
         if self.proto.saw_command {
             self.command_since_check = true;
@@ -264,6 +296,8 @@ impl Scanner {
             self.transcript.push(Entry::Tick(now));
         }
         self.wake = false;
+        self.raw_font_switch();
+        self.proto.end_of_instant();
         self.drive();
         self.flush_transmit();
     }
@@ -296,6 +330,29 @@ impl Scanner {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.proto.poll_event()
+    }
+
+    /// telnetlib3's `data_received` looks for SyncTERM font switches in the raw bytes,
+    /// before any telnet processing (spec 2.7, "also runs on raw TCP data"). iacscope looks
+    /// once per instant, over everything received in it plus the end of the previous input,
+    /// so that a sequence split across reads is still seen and splitting never matters.
+    fn raw_font_switch(&mut self) {
+        if self.instant_raw.is_empty() {
+            return;
+        }
+        let mut probe = std::mem::take(&mut self.raw_tail);
+        probe.append(&mut self.instant_raw);
+        let found = ansi::detect_syncterm_font(&probe);
+        self.raw_tail = probe[probe.len().saturating_sub(RAW_FONT_TAIL)..].to_vec();
+        if let Some(font) = found {
+            if !self.proto.encoding_explicit && self.proto.encoding != font {
+                self.proto.note(format!(
+                    "SyncTERM font switch in raw data: encoding {:?} -> {font:?}",
+                    self.proto.encoding
+                ));
+                self.proto.encoding = font.to_owned();
+            }
+        }
     }
 
     fn set_now(&mut self, now: Timestamp) {
@@ -371,6 +428,20 @@ impl Scanner {
                     return false;
                 }
                 self.t0 = Some(now);
+                // The shell resets the session encoding to `--encoding` when it starts
+                // (fingerprinting_client_shell), so a CHARSET or font switch handled during
+                // negotiation does not reach the record. The spec's §9 does not say this; the
+                // tool wins.
+                let enc = self.proto.config().encoding.clone();
+                if self.proto.encoding != enc {
+                    self.proto.note(format!(
+                        "shell start resets the session encoding {:?} -> {enc:?}",
+                        self.proto.encoding
+                    ));
+                }
+                self.proto.encoding_explicit = self.proto.config().encoding_explicit();
+                self.proto.encoding = enc.clone();
+                self.cursor = VirtualCursor::new(&enc);
                 self.phase_start(Phase::Banner);
                 self.start_read(ReadKind::Settle);
                 true
@@ -558,22 +629,19 @@ impl Scanner {
         // ENQ is answered once per chunk in telnetlib3; iacscope answers it once per instant,
         // so that how the bytes were split does not change the replies.
         let enq_ok = self.enq_reply_at != Some(self.now);
-        match ansi::respond_to_probes(chunk, &mut self.cursor) {
-            Some(mut replies) => {
-                if chunk.contains(&0x05) {
-                    if enq_ok {
-                        self.enq_reply_at = Some(self.now);
-                    } else if let Some(p) = replies.iter().position(|&b| b == b'\r') {
-                        replies.remove(p);
-                    }
+        if let Some(mut replies) = ansi::respond_to_probes(chunk, &mut self.cursor) {
+            if chunk.contains(&0x05) {
+                if enq_ok {
+                    self.enq_reply_at = Some(self.now);
+                } else if let Some(p) = replies.iter().position(|&b| b == b'\r') {
+                    replies.remove(p);
                 }
-                self.proto.note(format!(
-                    "answered terminal queries (DSR {} so far)",
-                    self.cursor.dsr_requests
-                ));
-                self.proto.send_data(&replies);
             }
-            None => {}
+            self.proto.note(format!(
+                "answered terminal queries (DSR {} so far)",
+                self.cursor.dsr_requests
+            ));
+            self.proto.send_data(&replies);
         }
         if let Some(font) = ansi::detect_syncterm_font(chunk) {
             if explicit {
@@ -592,6 +660,11 @@ impl Scanner {
             return;
         };
         r.stripped_accum.extend_from_slice(&stripped);
+        if r.stripped_accum.len() > 2 * MAX_INLINE_SCAN {
+            // Only the tail is ever searched; keep memory bounded too.
+            let cut = r.stripped_accum.len() - MAX_INLINE_SCAN;
+            r.stripped_accum.drain(..cut);
+        }
         if r.collected.len() + chunk.len() <= MAX_BANNER_BYTES {
             r.collected.extend_from_slice(chunk);
         } else {
@@ -607,11 +680,11 @@ impl Scanner {
         let mut send: Vec<Vec<u8>> = Vec::new();
         let mut new_encoding = None;
         if !r.esc_responded {
-            if prompt::esc_twice(&stripped) {
+            if prompt::esc_twice(tail(&stripped, MAX_PROMPT_SCAN)) {
                 send.push(b"\x1b\x1b".to_vec());
                 r.esc_responded = true;
                 self.esc_inline = true;
-            } else if prompt::esc_once(&stripped) {
+            } else if prompt::esc_once(tail(&stripped, MAX_PROMPT_SCAN)) {
                 send.push(b"\x1b".to_vec());
                 r.esc_responded = true;
                 self.esc_inline = true;
@@ -619,7 +692,7 @@ impl Scanner {
         }
         if !r.menu_responded {
             if !explicit {
-                if let Some(n) = prompt::menu_utf8(&r.stripped_accum) {
+                if let Some(n) = prompt::menu_utf8(tail(&r.stripped_accum, MAX_INLINE_SCAN)) {
                     let mut reply = n;
                     reply.extend_from_slice(b"\r\n");
                     send.push(prompt::reencode_prompt(&reply, &self.proto.encoding));
@@ -627,7 +700,7 @@ impl Scanner {
                     self.menu_inline = true;
                     new_encoding = Some("utf-8");
                 }
-            } else if prompt::codepage_prompt(&r.stripped_accum) {
+            } else if prompt::codepage_prompt(tail(&r.stripped_accum, MAX_INLINE_SCAN)) {
                 send.push(prompt::reencode_prompt(b"\r\n", &self.proto.encoding));
                 r.menu_responded = true;
                 self.menu_inline = true;
@@ -677,7 +750,7 @@ impl Scanner {
                 } else if self.latest == previous {
                     Some("the server repeated itself")
                 } else if self.detected.is_none()
-                    && prompt::detect_prompt(&self.latest).response.is_none()
+                    && prompt::detect_prompt(tail(&self.latest, MAX_PROMPT_SCAN)).response.is_none()
                 {
                     Some("no prompt found")
                 } else if self.prompt_round >= MAX_PROMPT_ROUNDS {
@@ -700,7 +773,7 @@ impl Scanner {
     /// One prompt round: detect, reply, read.
     fn prompt_reply(&mut self) {
         self.prompt_round += 1;
-        let result = prompt::detect_prompt(&self.latest);
+        let result = prompt::detect_prompt(tail(&self.latest, MAX_PROMPT_SCAN));
         let mut detected = result.response.clone();
         if matches!(detected.as_deref(), Some(b"\x1b\x1b" | b"\x1b")) && self.esc_inline {
             self.esc_inline = false;
