@@ -18,6 +18,7 @@ pub mod codec;
 pub mod config;
 pub mod describe;
 pub mod event;
+pub mod fuzzing;
 pub mod mud;
 pub mod prompt;
 pub mod protocol;
