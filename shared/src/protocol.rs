@@ -1534,5 +1534,5 @@ fn mccp3_stored_blocks(bytes: &[u8], out: &mut Vec<u8>) {
 
 /// Position of the first IAC byte.
 fn memchr_iac(hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&b| b == IAC)
+    memchr::memchr(IAC, hay)
 }

@@ -41,7 +41,7 @@ pub const MAX_PROMPT_SCAN: usize = 4096;
 /// much of its end (a menu completed by the new chunk ends there).
 pub const MAX_INLINE_SCAN: usize = 1024;
 
-/// Raw bytes of one instant searched for a SyncTERM font switch (the end is kept).
+/// Raw bytes of one input searched for a SyncTERM font switch.
 const MAX_RAW_INSTANT: usize = 64 * 1024;
 
 /// How many raw bytes are kept to find a SyncTERM font sequence split across reads.
@@ -138,7 +138,8 @@ pub struct Scanner {
     transcript: Transcript,
     pending_tx: Option<Vec<u8>>,
     raw_tail: Vec<u8>,
-    instant_raw: Vec<u8>,
+    /// The first SyncTERM font found in the raw bytes of the current instant.
+    instant_font: Option<&'static str>,
 }
 
 impl Scanner {
@@ -171,7 +172,7 @@ impl Scanner {
             transcript: Transcript::new(),
             pending_tx: None,
             raw_tail: Vec::new(),
-            instant_raw: Vec::new(),
+            instant_font: None,
         };
         s.proto.set_now(now);
         let cfg = s.proto.config().clone();
@@ -263,11 +264,21 @@ impl Scanner {
         if self.eof {
             return;
         }
-        self.instant_raw.extend_from_slice(data);
-        if self.instant_raw.len() > 2 * MAX_RAW_INSTANT {
-            let cut = self.instant_raw.len() - MAX_RAW_INSTANT;
-            self.instant_raw.drain(..cut);
+        let mut edge = std::mem::take(&mut self.raw_tail);
+        let head = data.len().min(RAW_FONT_TAIL);
+        edge.extend_from_slice(&data[..head]);
+        if self.instant_font.is_none() {
+            self.instant_font = ansi::detect_syncterm_font(&edge)
+                .or_else(|| ansi::detect_syncterm_font(&data[..data.len().min(MAX_RAW_INSTANT)]));
         }
+        if data.len() >= RAW_FONT_TAIL {
+            edge.clear();
+            edge.extend_from_slice(&data[data.len() - RAW_FONT_TAIL..]);
+        } else {
+            let cut = edge.len().saturating_sub(RAW_FONT_TAIL);
+            edge.drain(..cut);
+        }
+        self.raw_tail = edge;
         self.proto.receive(data);
         if self.proto.saw_command {
             self.command_since_check = true;
@@ -337,14 +348,7 @@ impl Scanner {
     /// once per instant, over everything received in it plus the end of the previous input,
     /// so that a sequence split across reads is still seen and splitting never matters.
     fn raw_font_switch(&mut self) {
-        if self.instant_raw.is_empty() {
-            return;
-        }
-        let mut probe = std::mem::take(&mut self.raw_tail);
-        probe.append(&mut self.instant_raw);
-        let found = ansi::detect_syncterm_font(&probe);
-        self.raw_tail = probe[probe.len().saturating_sub(RAW_FONT_TAIL)..].to_vec();
-        if let Some(font) = found {
+        if let Some(font) = self.instant_font.take() {
             if !self.proto.encoding_explicit && self.proto.encoding != font {
                 self.proto.note(format!(
                     "SyncTERM font switch in raw data: encoding {:?} -> {font:?}",
