@@ -1,2 +1,4 @@
-//! Web app entry point.
-fn main() {}
+//! Web app entry point: hands over to [`iacscope_frontend::run`], where everything lives.
+fn main() {
+    iacscope_frontend::run();
+}

@@ -221,27 +221,23 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 async fn connect(args: &ScanArgs) -> Result<(Box<dyn Stream>, SocketAddr), ScanError> {
     let timeout = Duration::from_secs_f64(args.connect_timeout.clamp(0.1, 600.0));
     let target = format!("{}:{}", host_for_connect(&args.host), args.port);
-    let addrs: Vec<SocketAddr> = match tokio::time::timeout(
-        timeout,
-        tokio::net::lookup_host(target.as_str()),
-    )
-    .await
-    {
-        Err(_) => {
-            return Err(ScanError::Timeout(format!(
-                "looking up {} took longer than {:.1}s",
-                args.host,
-                timeout.as_secs_f64()
-            )))
-        }
-        Ok(Err(e)) => {
-            return Err(ScanError::Dns(format!(
-                "cannot resolve {:?}: {e}",
-                args.host
-            )))
-        }
-        Ok(Ok(a)) => a.collect(),
-    };
+    let addrs: Vec<SocketAddr> =
+        match tokio::time::timeout(timeout, tokio::net::lookup_host(target.as_str())).await {
+            Err(_) => {
+                return Err(ScanError::Timeout(format!(
+                    "looking up {} took longer than {:.1}s",
+                    args.host,
+                    timeout.as_secs_f64()
+                )))
+            }
+            Ok(Err(e)) => {
+                return Err(ScanError::Dns(format!(
+                    "cannot resolve {:?}: {e}",
+                    args.host
+                )))
+            }
+            Ok(Ok(a)) => a.collect(),
+        };
     if addrs.is_empty() {
         return Err(ScanError::Dns(format!("{:?} has no addresses", args.host)));
     }
@@ -300,7 +296,11 @@ fn tls_config(no_verify: bool) -> rustls::ClientConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .unwrap_or_else(|_| rustls::ClientConfig::builder_with_provider(provider.clone()).with_protocol_versions(&[&rustls::version::TLS13]).expect("TLS 1.3 is always supported by ring"));
+        .unwrap_or_else(|_| {
+            rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .expect("TLS 1.3 is always supported by ring")
+        });
     if no_verify {
         builder
             .dangerous()
@@ -334,7 +334,12 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
     fn verify_tls13_signature(
         &self,
@@ -342,7 +347,12 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
@@ -553,10 +563,7 @@ fn list_of(v: &Value, key: &str) -> Vec<String> {
 pub fn summary(f: &Finished, rec: &Value, color: bool) -> String {
     let o = f.scanner.outcome();
     let mut s = String::new();
-    let title = format!(
-        "{}:{} ({})",
-        f.session.host, f.session.port, f.session.ip
-    );
+    let title = format!("{}:{} ({})", f.session.host, f.session.port, f.session.ip);
     s += &format!("{}\n", paint(&title, "1", color));
     s += &format!(
         "  fingerprint  {}   scan {}   {:.2}s\n",
@@ -579,11 +586,7 @@ pub fn summary(f: &Finished, rec: &Value, color: bool) -> String {
         }
     }
     s += &format!("  encoding     {:?}\n", o.encoding);
-    if let Some(Value::Dict(m)) = o
-        .session_data
-        .as_dict()
-        .and_then(|d| d.get("mssp"))
-    {
+    if let Some(Value::Dict(m)) = o.session_data.as_dict().and_then(|d| d.get("mssp")) {
         s += "  MSSP\n";
         for (k, v) in m.iter().take(40) {
             let v = match v {

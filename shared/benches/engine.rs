@@ -17,7 +17,17 @@ fn ansi_art() -> Vec<u8> {
     let mut v = Vec::with_capacity(SIZE);
     let mut i = 0u32;
     while v.len() < SIZE {
-        v.extend_from_slice(format!("\x1b[1;{}m\u{2588}\x1b[38;5;{}m\u{2593}\x1b[48;2;{};{};{}m\u{2591}", 30 + i % 8, i % 256, i % 256, (i * 7) % 256, (i * 13) % 256).as_bytes());
+        v.extend_from_slice(
+            format!(
+                "\x1b[1;{}m\u{2588}\x1b[38;5;{}m\u{2593}\x1b[48;2;{};{};{}m\u{2591}",
+                30 + i % 8,
+                i % 256,
+                i % 256,
+                (i * 7) % 256,
+                (i * 13) % 256
+            )
+            .as_bytes(),
+        );
         if i % 20 == 19 {
             v.extend_from_slice(b"\x1b[0m\r\n");
         }
@@ -45,7 +55,8 @@ fn mccp2() -> (Vec<u8>, usize) {
     let text = plain();
     let mut z = Compress::new(Compression::default(), true);
     let mut out = Vec::with_capacity(SIZE);
-    z.compress_vec(&text, &mut out, FlushCompress::Sync).unwrap();
+    z.compress_vec(&text, &mut out, FlushCompress::Sync)
+        .unwrap();
     let mut v = vec![255, 250, 86, 255, 240];
     v.extend_from_slice(&out);
     (v, text.len())
@@ -71,17 +82,29 @@ fn feed(input: &[u8]) {
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("engine");
-    for (name, input) in [("plain", plain()), ("ansi-art", ansi_art()), ("iac-dense", iac_dense())] {
+    for (name, input) in [
+        ("plain", plain()),
+        ("ansi-art", ansi_art()),
+        ("iac-dense", iac_dense()),
+    ] {
         g.throughput(Throughput::Bytes(input.len() as u64));
-        g.bench_with_input(BenchmarkId::new("handle_input", name), &input, |b, i| b.iter(|| feed(i)));
+        g.bench_with_input(BenchmarkId::new("handle_input", name), &input, |b, i| {
+            b.iter(|| feed(i))
+        });
     }
     let (z, plain_len) = mccp2();
     g.throughput(Throughput::Bytes(plain_len as u64));
-    g.bench_with_input(BenchmarkId::new("handle_input", "mccp2 (decompressed bytes)"), &z, |b, i| b.iter(|| feed(i)));
+    g.bench_with_input(
+        BenchmarkId::new("handle_input", "mccp2 (decompressed bytes)"),
+        &z,
+        |b, i| b.iter(|| feed(i)),
+    );
     let art = ansi_art();
     let banner = &art[..64 * 1024];
     g.throughput(Throughput::Bytes(banner.len() as u64));
-    g.bench_function("render 64 KiB ANSI banner", |b| b.iter(|| iacscope_shared::ansi::render(banner, "utf-8")));
+    g.bench_function("render 64 KiB ANSI banner", |b| {
+        b.iter(|| iacscope_shared::ansi::render(banner, "utf-8"))
+    });
     g.finish();
 }
 

@@ -2,13 +2,15 @@
 //! `bytes.decode(name, errors=…)` give with telnetlib3 5.0.1's retro codecs registered, for the
 //! places where telnetlib3-fingerprint turns bytes into text (banner, cursor, MSSP, CHARSET).
 //!
-//! Exact for utf-8, utf-8-sig, ascii, latin-1 and every charmap (single-byte) codec, whose
-//! tables are generated from Python into `codec/tables.rs` (see `shared/gen/gen_codecs.py`).
-//! Not exact (decoded as latin-1, marked `FIXME`): the multi-byte CJK codecs (big5, gbk,
-//! shift_jis, euc-*, iso-2022-*, big5bbs, …), utf-16/32, utf-7, idna, punycode,
-//! unicode-escape, raw-unicode-escape and undefined ([`is_exact`] tells which). JSON writing
-//! of the resulting [`PyStr`] lives in `pyjson`.
+//! Exact for utf-8, utf-8-sig, ascii, latin-1, every charmap (single-byte) codec and big5, whose
+//! tables are generated from Python into `codec/tables.rs` and `codec/big5.rs` (see
+//! `shared/gen/gen_codecs.py`). Not exact (decoded as latin-1, marked `FIXME`): the other
+//! multi-byte CJK codecs (cp950, big5hkscs, gbk, shift_jis, euc-*, iso-2022-*, telnetlib3's
+//! big5bbs, …), utf-16/32, utf-7, idna, punycode, unicode-escape, raw-unicode-escape and
+//! undefined ([`is_exact`] tells which). JSON writing of the resulting [`PyStr`] lives in
+//! `pyjson`.
 
+mod big5;
 mod tables;
 
 #[cfg(test)]
@@ -99,10 +101,12 @@ enum Kind {
     HighCharmap(&'static str),
     /// The table holds all 256 characters.
     FullCharmap(&'static str),
+    /// CPython's `big5` (`_codecs_tw.c`), table in `codec/big5.rs`.
+    Big5,
     /// `bytes.decode` refuses it with LookupError ("is not a text encoding"): hex, base64,
     /// rot-13, zlib, …
     NonText,
-    /// A text codec iacscope does not implement (CJK, utf-16/32, …).
+    /// A text codec iacscope does not implement (CJK other than big5, utf-16/32, …).
     Unsupported,
 }
 
@@ -262,6 +266,55 @@ fn decode_charmap(
     Ok(out)
 }
 
+/// The character of the big5 pair `lead trail`, or `None` where CPython reports "illegal
+/// multibyte sequence".
+fn big5_pair(lead: u8, trail: u8) -> Option<u32> {
+    let &(offset, len) = big5::ROWS.get(usize::from(lead.checked_sub(big5::LEAD_FIRST)?))?;
+    let mut column = 0;
+    for &(lo, hi) in big5::TRAILS {
+        if (lo..=hi).contains(&trail) {
+            column += usize::from(trail - lo);
+            return if column < usize::from(len) {
+                big5::DATA
+                    .get(usize::from(offset) + column)
+                    .map(|&cp| u32::from(cp))
+            } else {
+                None
+            };
+        }
+        column += usize::from(hi - lo) + 1;
+    }
+    None
+}
+
+/// CPython's big5 decoder (`_codecs_tw.c`): a byte below 0x80 is ASCII, any other byte leads a
+/// pair. Every error covers the lead byte only and decoding resumes at the next byte, both for
+/// an illegal pair (so `A4 7F` gives an error, then DEL) and for a lead byte that ends the
+/// input ("incomplete multibyte sequence"). Errors are always bytes >= 0x80, so
+/// "surrogateescape" never raises here.
+fn decode_big5(bytes: &[u8], errors: Errors) -> Result<PyStr, DecodeRaised> {
+    let mut out = PyStr(Vec::with_capacity(bytes.len()));
+    let mut rest = bytes;
+    while let Some((&lead, after)) = rest.split_first() {
+        if lead < 0x80 {
+            out.push(u32::from(lead));
+            rest = after;
+            continue;
+        }
+        match after.first().and_then(|&trail| big5_pair(lead, trail)) {
+            Some(cp) => {
+                out.push(cp);
+                rest = after.get(1..).unwrap_or_default();
+            }
+            None => {
+                on_error(&mut out, &[lead], errors)?;
+                rest = after;
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Outcome of `bytes.decode(encoding, errors)`.
 enum Outcome {
     Text(PyStr),
@@ -294,9 +347,10 @@ fn py_decode(encoding: &str, bytes: &[u8], errors: Errors) -> Outcome {
         Kind::Latin1 => Ok(PyStr::from_latin1(bytes)),
         Kind::HighCharmap(t) => decode_charmap(t, true, bytes, errors),
         Kind::FullCharmap(t) => decode_charmap(t, false, bytes, errors),
+        Kind::Big5 => decode_big5(bytes, errors),
         Kind::NonText => return Outcome::Lookup,
-        // FIXME: CJK codecs, utf-16/32, utf-7, idna, punycode, *-escape and "undefined" are
-        // decoded as latin-1 here; Python decodes (or raises) differently.
+        // FIXME: CJK codecs other than big5, utf-16/32, utf-7, idna, punycode, *-escape and
+        // "undefined" are decoded as latin-1 here; Python decodes (or raises) differently.
         Kind::Unsupported => Ok(PyStr::from_latin1(bytes)),
     };
     match result {
@@ -641,7 +695,14 @@ mod tests {
     #[test]
     fn unsupported_codecs_are_latin1_for_now() {
         // FIXME: Python decodes these properly; iacscope falls back to latin-1.
-        for enc in ["big5", "gbk", "shift_jis", "utf-16", "big5bbs"] {
+        for enc in [
+            "cp950",
+            "big5hkscs",
+            "gbk",
+            "shift_jis",
+            "utf-16",
+            "big5bbs",
+        ] {
             assert!(!is_exact(enc), "{enc}");
             assert_eq!(
                 decode_surrogateescape(enc, b"\xa4\x40"),
@@ -649,6 +710,78 @@ mod tests {
             );
         }
         assert!(is_exact("utf-8") && is_exact("cp437") && is_exact("hex") && is_exact("bogus"));
+    }
+
+    #[test]
+    fn big5_is_exact_under_every_name() {
+        for enc in ["big5", "csBig5", "big5-tw", "x-mac-trad-chinese"] {
+            assert_eq!(lookup(enc), Some("big5"), "{enc}");
+            assert!(is_exact(enc), "{enc}");
+        }
+        // Python does not know "BIG-5" (no such alias): latin-1, exactly as telnetlib3 does.
+        assert_eq!(lookup("BIG-5"), None);
+        assert!(is_exact("BIG-5"));
+    }
+
+    #[test]
+    fn big5_error_handling_matches_python() {
+        // Python: b"\xa4\x40\xa4\x7f\xff\x41".decode("big5", "surrogateescape") is
+        // '\u4e00\udca4\x7f\udcffA': an illegal pair costs its lead byte only; 0xFF has no
+        // row but is still a lead byte, and its error covers only itself.
+        let bytes = b"\xa4\x40\xa4\x7f\xff\x41";
+        assert_eq!(
+            decode_surrogateescape("big5", bytes),
+            PyStr(vec![0x4E00, 0xDCA4, 0x7F, 0xDCFF, 0x41])
+        );
+        assert_eq!(decode_lossy("big5", bytes), "\u{4E00}\u{FFFD}\x7f\u{FFFD}A");
+        // Strict raises, so the MSSP field falls back to latin-1 as a whole.
+        assert_eq!(decode_mssp_field("big5", bytes), PyStr::from_latin1(bytes));
+        assert_eq!(
+            decode_mssp_field("big5", b"\xa4\xa4\xa4\xe5"),
+            PyStr::from("中文")
+        );
+        // A lead byte at the end: "incomplete multibyte sequence", one byte.
+        assert_eq!(
+            decode_surrogateescape("big5", b"\xa4\xa4\xa4"),
+            PyStr(vec![0x4E2D, 0xDCA4])
+        );
+        assert_eq!(decode_lossy("big5", b"abc\xa4"), "abc\u{FFFD}");
+        assert_eq!(
+            decode_mssp_field("big5", b"abc\xa4"),
+            PyStr::from("abc\u{a4}")
+        );
+        // An illegal trail >= 0x80 then leads the next pair: A4 80 and 80 A4 are illegal, A4 A1
+        // decodes (Python: '\udca4\udc80\u4e11').
+        assert_eq!(
+            decode_surrogateescape("big5", b"\xa4\x80\xa4\xa1"),
+            PyStr(vec![0xDCA4, 0xDC80, 0x4E11])
+        );
+        // Errors are always bytes >= 0x80, so "surrogateescape" never raises for big5.
+        assert!(format_banner("big5", b"\xa4\x00\xff").is_ok());
+    }
+
+    /// FNV-1a 64 over code points as 4 little-endian bytes (as `fnv1a` in gen_codecs.py).
+    fn fnv1a(text: &[u32]) -> u64 {
+        text.iter()
+            .flat_map(|cp| cp.to_le_bytes())
+            .fold(0xCBF2_9CE4_8422_2325, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
+            })
+    }
+
+    #[test]
+    fn big5_every_byte_pair_matches_python() {
+        // As `big5_blobs` in gen_codecs.py: every (byte, byte) pair, with and without "\n".
+        let pairs = || (0..=255u8).flat_map(|a| (0..=255u8).map(move |b| [a, b]));
+        let separated: Vec<u8> = pairs().flat_map(|[a, b]| [a, b, b'\n']).collect();
+        let packed: Vec<u8> = pairs().flatten().collect();
+        for (blob, expected) in [separated, packed].iter().zip(vectors::BIG5_ALL_PAIRS) {
+            let escaped = decode_surrogateescape("big5", blob);
+            let replaced = PyStr::from(decode_lossy("big5", blob));
+            for (got, (len, hash)) in [escaped, replaced].iter().zip(expected) {
+                assert_eq!((got.len(), fnv1a(&got.0)), (len, hash));
+            }
+        }
     }
 
     #[test]

@@ -215,10 +215,7 @@ pub fn push_coalesced(events: &mut Vec<Event>, e: Event) {
             at,
             kind: EventKind::Data { dir, bytes },
         }),
-        EventKind::Data {
-            dir: d2,
-            bytes: b2,
-        },
+        EventKind::Data { dir: d2, bytes: b2 },
     ) = (events.last_mut(), &e.kind)
     {
         if *at == e.at && dir == d2 {

@@ -25,7 +25,11 @@ pub fn fuzz_scan(data: &[u8]) {
             ScanType::Full
         },
         tls: flags & 2 != 0,
-        encoding: if flags & 4 != 0 { "cp437".into() } else { "ascii".into() },
+        encoding: if flags & 4 != 0 {
+            "cp437".into()
+        } else {
+            "ascii".into()
+        },
         ..ScanConfig::default()
     };
     let mut now = Timestamp::ZERO;

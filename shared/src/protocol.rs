@@ -1070,20 +1070,21 @@ impl Protocol {
         use PendingKind as P;
         match opt {
             TelOpt::TTYPE | TelOpt::XDISPLOC | TelOpt::TSPEED
-                if self.remote.enabled(opt) && !self.pending.enabled(P::Sb, opt) => {
-                    self.pending.set(P::Sb, opt, true);
-                    self.send_sb(opt, &[SEND], true);
-                }
+                if self.remote.enabled(opt) && !self.pending.enabled(P::Sb, opt) =>
+            {
+                self.pending.set(P::Sb, opt, true);
+                self.send_sb(opt, &[SEND], true);
+            }
             TelOpt::NEW_ENVIRON
-                if self.remote.enabled(opt) && !self.pending.enabled(P::Sb, opt) => {
-                    self.pending.set(P::Sb, opt, true);
-                    self.send_sb(opt, &[SEND, 0, 3], true);
-                }
-            TelOpt::CHARSET
-                if !self.pending.enabled(P::Sb, opt) => {
-                    self.pending.set(P::Sb, opt, true);
-                    self.send_sb(opt, b"\x01;UTF-8", true);
-                }
+                if self.remote.enabled(opt) && !self.pending.enabled(P::Sb, opt) =>
+            {
+                self.pending.set(P::Sb, opt, true);
+                self.send_sb(opt, &[SEND, 0, 3], true);
+            }
+            TelOpt::CHARSET if !self.pending.enabled(P::Sb, opt) => {
+                self.pending.set(P::Sb, opt, true);
+                self.send_sb(opt, b"\x01;UTF-8", true);
+            }
             TelOpt::LFLOW => {
                 // send_lineflow_mode: LFLOW OFF/ON per xon-any; telnetlib3 sends RESTART-ANY.
                 self.send_sb(opt, &[2], true);
@@ -1452,9 +1453,9 @@ impl Protocol {
                     && (matches!(cmd, WILL | WONT)
                         || (cmd == DONT && !mask.is_empty())
                         || (cmd == DO && mask.is_empty()))
-                    {
-                        return Ok(());
-                    }
+                {
+                    return Ok(());
+                }
                 // telnetlib3 stores the state under the 3-byte key SB LINEMODE FORWARDMASK,
                 // which the record names "0xfa"; its `bool(cmd is DO)` compares identities
                 // and is always False in practice, so the value is False either way.

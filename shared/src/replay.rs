@@ -18,7 +18,10 @@ pub fn config_to_meta(cfg: &ScanConfig, t: &mut Transcript) {
     t.set_meta("config.scan-type", cfg.scan_type.as_str());
     t.set_meta("config.encoding", cfg.encoding.clone());
     t.set_meta("config.ttype", cfg.ttype.clone());
-    t.set_meta("config.banner-quiet-us", cfg.banner_quiet_time.0.to_string());
+    t.set_meta(
+        "config.banner-quiet-us",
+        cfg.banner_quiet_time.0.to_string(),
+    );
     t.set_meta("config.banner-max-us", cfg.banner_max_wait.0.to_string());
     t.set_meta("config.banner-max-bytes", cfg.banner_max_bytes.to_string());
     t.set_meta("config.mssp-wait-us", cfg.mssp_wait.0.to_string());
@@ -28,7 +31,11 @@ pub fn config_to_meta(cfg: &ScanConfig, t: &mut Transcript) {
     t.set_meta("config.always-do", opts(&cfg.always_do));
     t.set_meta("config.always-wont", opts(&cfg.always_wont));
     t.set_meta("config.always-dont", opts(&cfg.always_dont));
-    let env: Vec<String> = cfg.send_env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let env: Vec<String> = cfg
+        .send_env
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     t.set_meta("config.send-env", env.join("\u{1f}"));
 }
 
@@ -37,7 +44,10 @@ pub fn config_from_meta(t: &Transcript) -> Result<ScanConfig, String> {
     let mut cfg = ScanConfig::default();
     let num = |k: &str| -> Result<Option<u64>, String> {
         t.meta(k)
-            .map(|v| v.parse::<u64>().map_err(|_| format!("meta {k}: not a number")))
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| format!("meta {k}: not a number"))
+            })
             .transpose()
     };
     let opts = |k: &str| -> Result<Vec<TelOpt>, String> {
@@ -84,7 +94,9 @@ pub fn config_from_meta(t: &Transcript) -> Result<ScanConfig, String> {
     cfg.always_dont = opts("config.always-dont")?;
     if let Some(v) = t.meta("config.send-env") {
         for kv in v.split('\u{1f}').filter(|s| !s.is_empty()) {
-            let (k, val) = kv.split_once('=').ok_or("meta config.send-env: KEY=VALUE")?;
+            let (k, val) = kv
+                .split_once('=')
+                .ok_or("meta config.send-env: KEY=VALUE")?;
             cfg.send_env.push((k.to_owned(), val.to_owned()));
         }
     }

@@ -754,7 +754,9 @@ impl Scanner {
                 } else if self.latest == previous {
                     Some("the server repeated itself")
                 } else if self.detected.is_none()
-                    && prompt::detect_prompt(tail(&self.latest, MAX_PROMPT_SCAN)).response.is_none()
+                    && prompt::detect_prompt(tail(&self.latest, MAX_PROMPT_SCAN))
+                        .response
+                        .is_none()
                 {
                     Some("no prompt found")
                 } else if self.prompt_round >= MAX_PROMPT_ROUNDS {

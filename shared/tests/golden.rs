@@ -61,7 +61,11 @@ fn golden_transcripts() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut failures = Vec::new();
     let files = inputs();
-    assert!(files.len() >= 10, "expected the golden corpus, found {}", files.len());
+    assert!(
+        files.len() >= 10,
+        "expected the golden corpus, found {}",
+        files.len()
+    );
     for input in files {
         let expected_path = input.with_extension("expected");
         let actual = render(&load(&input));

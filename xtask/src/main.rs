@@ -1,2 +1,56 @@
-//! Project tasks.
-fn main() {}
+//! Project tasks (matklad's xtask pattern): `cargo xtask test`, `serve` and the benchmarks. Only
+//! cargo is needed to start; every other tool is installed on demand by `tools`.
+
+mod bench_proxy;
+mod bench_scan;
+mod serve;
+mod test;
+mod tools;
+mod util;
+mod wasm_check;
+mod web;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+cargo xtask <task> [args]
+
+tasks:
+  test          every check: fmt, clippy, native tests, wasm engine check, web build,
+                browser tests (`cargo xtask test --help` lists the steps)
+  serve         build the web app and iacscope (release) and run `iacscope serve`
+                [--port N] [--allow-private] [-- <iacscope serve args>]
+  bench-scan    scan benchmark
+  bench-proxy   proxy benchmark
+  bench-web     web app benchmark (not yet implemented, issue 4)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (task, rest) = match args.split_first() {
+        Some((task, rest)) => (task.as_str(), rest),
+        None => {
+            eprint!("{HELP}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match task {
+        "test" => test::run_all(rest),
+        "serve" => serve::run_serve(rest),
+        "bench-scan" => bench_scan::run(rest),
+        "bench-proxy" => bench_proxy::run(rest),
+        "bench-web" => Err(anyhow::anyhow!("bench-web: not yet implemented (issue 4)")),
+        "-h" | "--help" | "help" => {
+            eprint!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        other => Err(anyhow::anyhow!("unknown task `{other}`\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("\nerror: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

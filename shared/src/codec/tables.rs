@@ -10,7 +10,7 @@ pub(super) const CODECS: &[(&str, Kind)] = &[
     ("atarist", HighCharmap(T_ATARIST)),
     ("atascii", FullCharmap(T_ATASCII)),
     ("base64", NonText),
-    ("big5", Unsupported),
+    ("big5", Big5),
     ("big5bbs", Unsupported),
     ("big5hkscs", Unsupported),
     ("bz2", NonText),

@@ -1,0 +1,257 @@
+//! Configuration of `iacscope serve`: defaults, a TOML or JSON file, environment variables
+//! and flags (flags and `IACSCOPE_*` variables win over the file, the file over defaults).
+//!
+//! This module only parses and merges; what each limit does is enforced in `limits`,
+//! `policy` and `relay`.
+
+use super::policy::{Net, PortRange};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Everything `iacscope serve` can be told. Every field that is a limit or a policy says why
+/// it exists: the proxy is meant to face the internet, so each one closes an abuse path.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory of the built web app (Trunk's `dist/`).
+    pub static_dir: PathBuf,
+
+    /// Allow loopback, private, link-local and other non-public targets. Off by default:
+    /// with it on, anyone who can reach the proxy can reach the proxy host's own services
+    /// and its local network (SSRF). For development and tests only.
+    pub allow_private: bool,
+    /// Extra origins allowed to open the websocket (`https://example.org`). A hostile page
+    /// could otherwise use its visitors' browsers (and their IP addresses) as a relay.
+    /// Same-origin requests and requests without `Origin` (non-browser clients) are allowed.
+    pub allowed_origins: Vec<String>,
+    /// Accept the websocket from any origin. Off by default, for the reason above.
+    pub any_origin: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed. Anyone else could forge the
+    /// header and dodge the per-client limits.
+    pub trusted_proxies: Vec<Net>,
+    /// Host names (exact, or `*.example.org`) whose addresses may be non-public: an operator
+    /// exception to the built-in address denial. Operator deny lists still apply.
+    pub allow_hosts: Vec<String>,
+    /// Host names (exact, or `*.example.org`) never to connect to.
+    pub deny_hosts: Vec<String>,
+    /// Networks allowed although the built-in policy denies them (say, one lab subnet).
+    pub allow_nets: Vec<Net>,
+    /// Networks never to connect to, on top of the built-in denial.
+    pub deny_nets: Vec<Net>,
+    /// Ports allowed although they belong to another service (SSH, SMTP, HTTP, ...).
+    pub allow_ports: Vec<PortRange>,
+    /// Ports never to connect to, on top of the built-in list.
+    pub deny_ports: Vec<PortRange>,
+    /// Static name resolutions consulted before DNS (`NAME=IP[,IP]`, like curl's
+    /// `--resolve`). A name with no address is answered as not found. The addresses are
+    /// checked like any DNS answer.
+    pub resolve: BTreeMap<String, Vec<IpAddr>>,
+    /// Extra trust anchors (a PEM file) for `tls=1`, on top of the Mozilla roots.
+    pub tls_roots: Option<PathBuf>,
+
+    /// Concurrent sessions in all. Each holds two sockets and a task; this caps the proxy's
+    /// memory and file descriptors.
+    pub max_sessions: usize,
+    /// Concurrent sessions per client IP (IPv6 clients count per /64), so that one client
+    /// cannot take every slot.
+    pub max_sessions_per_ip: usize,
+    /// New sessions per client IP per minute (a token bucket), so that one client cannot
+    /// use the proxy to scan or hammer servers by opening and closing sessions.
+    pub max_new_sessions_per_ip_per_minute: u32,
+    /// Concurrent sessions to one target address, so that the proxy cannot be used to flood
+    /// one server with connections.
+    pub max_sessions_per_target: usize,
+    /// Time for DNS, TCP connect and TLS handshake together. A target that never answers
+    /// would otherwise hold a session slot for as long as the browser waits.
+    #[serde(with = "dur")]
+    pub connect_timeout: Duration,
+    /// A session with no bytes either way for this long is closed, so abandoned tabs do not
+    /// hold slots forever.
+    #[serde(with = "dur")]
+    pub idle_timeout: Duration,
+    /// Longest session, active or not: bounds what any one session can cost.
+    #[serde(with = "dur")]
+    pub max_session_duration: Duration,
+    /// Bytes from the browser to the server per session. Telnet input is typing; a large
+    /// upload means the proxy is being used to push data at someone.
+    pub max_bytes_up: u64,
+    /// Bytes from the server to the browser per session, so one session cannot turn the
+    /// proxy into a bulk download relay.
+    pub max_bytes_down: u64,
+    /// Largest websocket message accepted from the browser (the library default is
+    /// 64 MiB, which a client could make the proxy buffer).
+    pub max_message_size: usize,
+    /// Largest websocket frame accepted from the browser.
+    pub max_frame_size: usize,
+    /// Time a client has to send its HTTP request headers (the websocket handshake), so
+    /// slow-loris connections do not pile up.
+    #[serde(with = "dur")]
+    pub handshake_timeout: Duration,
+    /// On shutdown, how long sessions get to receive their close frame before the server
+    /// stops anyway.
+    #[serde(with = "dur")]
+    pub shutdown_grace: Duration,
+    /// How long a closed session's transcript stays fetchable (for a permalink to save it).
+    #[serde(with = "dur")]
+    pub transcript_retention: Duration,
+    /// Payload bytes recorded per session; the relay goes on, the transcript is marked
+    /// truncated. Bounds memory per session.
+    pub transcript_max_bytes: usize,
+    /// Closed transcripts kept at once (oldest dropped first).
+    pub transcripts_max_stored: usize,
+    /// Payload bytes of closed transcripts kept at once (oldest dropped first).
+    pub transcripts_max_total_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            static_dir: PathBuf::from("dist"),
+            allow_private: false,
+            allowed_origins: Vec::new(),
+            any_origin: false,
+            trusted_proxies: Vec::new(),
+            allow_hosts: Vec::new(),
+            deny_hosts: Vec::new(),
+            allow_nets: Vec::new(),
+            deny_nets: Vec::new(),
+            allow_ports: Vec::new(),
+            deny_ports: Vec::new(),
+            resolve: BTreeMap::new(),
+            tls_roots: None,
+            max_sessions: 1024,
+            max_sessions_per_ip: 8,
+            max_new_sessions_per_ip_per_minute: 30,
+            max_sessions_per_target: 32,
+            connect_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30 * 60),
+            max_session_duration: Duration::from_secs(8 * 3600),
+            max_bytes_up: 4 * 1024 * 1024,
+            max_bytes_down: 256 * 1024 * 1024,
+            max_message_size: 64 * 1024,
+            max_frame_size: 64 * 1024,
+            handshake_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
+            transcript_retention: Duration::from_secs(15 * 60),
+            transcript_max_bytes: 1024 * 1024,
+            transcripts_max_stored: 1000,
+            transcripts_max_total_bytes: 128 * 1024 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a config file: `.json` as JSON, anything else as TOML.
+    pub fn from_file(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        let is_json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        if is_json {
+            serde_json::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))
+        } else {
+            toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))
+        }
+    }
+}
+
+/// A duration written `250ms`, `10s`, `30m`, `8h`, `1d`, or a bare number of seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl FromStr for Dur {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Dur, String> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("`{s}` is not a duration (try 10s, 500ms, 30m, 2h)"))?;
+        let d = match unit.trim() {
+            "ms" => Duration::from_millis(n),
+            "" | "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.saturating_mul(60)),
+            "h" => Duration::from_secs(n.saturating_mul(3600)),
+            "d" => Duration::from_secs(n.saturating_mul(86400)),
+            _ => return Err(format!("`{s}`: unknown unit (use ms, s, m, h or d)")),
+        };
+        Ok(Dur(d))
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}ms", self.0.as_millis())
+    }
+}
+
+/// A `--resolve NAME=IP[,IP]` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolveEntry {
+    /// The name, lower case, without a trailing dot.
+    pub name: String,
+    /// Its addresses (empty: answered as not found).
+    pub addrs: Vec<IpAddr>,
+}
+
+impl FromStr for ResolveEntry {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, ips) = s
+            .split_once('=')
+            .ok_or_else(|| format!("`{s}`: expected NAME=IP[,IP]"))?;
+        let addrs = ips
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.trim_matches(|c| c == '[' || c == ']')
+                    .parse::<IpAddr>()
+                    .map_err(|_| format!("`{p}` is not an IP address"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ResolveEntry {
+            name: normalize_name(name),
+            addrs,
+        })
+    }
+}
+
+/// Lower case, one trailing dot removed: the form names are compared in.
+pub fn normalize_name(name: &str) -> String {
+    name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
+}
+
+/// Serde for durations: a string like `10s` or a number of seconds.
+mod dur {
+    use super::Dur;
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Secs(u64),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        match Raw::deserialize(d)? {
+            Raw::Secs(n) => Ok(Duration::from_secs(n)),
+            Raw::Text(s) => s
+                .parse::<Dur>()
+                .map(|d| d.0)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// The address `iacscope serve` listens on by default.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);

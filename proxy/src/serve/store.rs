@@ -1,0 +1,145 @@
+//! Session transcripts in memory: live ones while their session runs, closed ones for a
+//! while after (so a later request can save a permalink). Bounded by count and by bytes;
+//! the oldest closed transcript goes first.
+
+use iacscope_shared::transcript::Transcript;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// A live session's transcript, shared between its relay and the store.
+pub type Live = Arc<Mutex<Transcript>>;
+
+/// Locks a transcript (a panic while holding it cannot leave it inconsistent in a way that
+/// matters for display).
+pub fn lock(t: &Mutex<Transcript>) -> MutexGuard<'_, Transcript> {
+    t.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Debug)]
+struct Closed {
+    transcript: Arc<Transcript>,
+    expires: Instant,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    live: HashMap<String, Live>,
+    closed: HashMap<String, Closed>,
+    order: VecDeque<String>,
+    closed_bytes: usize,
+}
+
+/// The store.
+#[derive(Debug)]
+pub struct Store {
+    retention: Duration,
+    max_stored: usize,
+    max_bytes: usize,
+    inner: Mutex<Inner>,
+}
+
+impl Store {
+    /// A store keeping closed transcripts for `retention`, at most `max_stored` of them and
+    /// `max_bytes` payload bytes in all.
+    pub fn new(retention: Duration, max_stored: usize, max_bytes: usize) -> Store {
+        Store {
+            retention,
+            max_stored,
+            max_bytes,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a live session.
+    pub fn insert_live(&self, id: &str, t: Live) {
+        self.inner().live.insert(id.to_owned(), t);
+    }
+
+    /// Moves a session from live to closed, then enforces the bounds.
+    pub fn close(&self, id: &str, now: Instant) {
+        let mut inner = self.inner();
+        let Some(live) = inner.live.remove(id) else {
+            return;
+        };
+        let transcript = Arc::new(lock(&live).clone());
+        if self.max_stored == 0 || transcript.payload_bytes() > self.max_bytes {
+            return;
+        }
+        inner.closed_bytes += transcript.payload_bytes();
+        inner.closed.insert(
+            id.to_owned(),
+            Closed {
+                transcript,
+                expires: now + self.retention,
+            },
+        );
+        inner.order.push_back(id.to_owned());
+        Self::evict(&mut inner, now, self.max_stored, self.max_bytes);
+    }
+
+    fn evict(inner: &mut Inner, now: Instant, max_stored: usize, max_bytes: usize) {
+        while let Some(oldest) = inner.order.front() {
+            let expired = inner.closed.get(oldest).is_none_or(|c| c.expires <= now);
+            if !(expired || inner.closed.len() > max_stored || inner.closed_bytes > max_bytes) {
+                break;
+            }
+            if let Some(id) = inner.order.pop_front() {
+                if let Some(c) = inner.closed.remove(&id) {
+                    inner.closed_bytes -= c.transcript.payload_bytes();
+                }
+            }
+        }
+    }
+
+    /// The text form of a live or retained transcript.
+    pub fn text(&self, id: &str, now: Instant) -> Option<String> {
+        let mut inner = self.inner();
+        Self::evict(&mut inner, now, self.max_stored, self.max_bytes);
+        if let Some(live) = inner.live.get(id) {
+            let live = Arc::clone(live);
+            drop(inner);
+            return Some(lock(&live).to_text());
+        }
+        inner.closed.get(id).map(|c| c.transcript.to_text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iacscope_shared::time::Timestamp;
+    use iacscope_shared::transcript::Entry;
+
+    fn live(n: usize) -> Live {
+        let mut t = Transcript::new();
+        t.push(Entry::Recv(Timestamp(0), vec![b'x'; n]));
+        Arc::new(Mutex::new(t))
+    }
+
+    #[test]
+    fn retention_count_and_bytes() {
+        let s = Store::new(Duration::from_secs(60), 2, 25);
+        let t0 = Instant::now();
+        for (id, n) in [("a", 10), ("b", 10), ("c", 10)] {
+            s.insert_live(id, live(n));
+            assert!(s.text(id, t0).is_some());
+            s.close(id, t0);
+        }
+        assert!(s.text("a", t0).is_none(), "count bound drops the oldest");
+        assert!(s.text("b", t0).is_some());
+        s.insert_live("d", live(10));
+        s.close("d", t0);
+        assert!(s.text("b", t0).is_none(), "byte bound drops the oldest");
+        assert!(s.text("d", t0 + Duration::from_secs(59)).is_some());
+        assert!(
+            s.text("d", t0 + Duration::from_secs(60)).is_none(),
+            "expired"
+        );
+    }
+}

@@ -1,0 +1,402 @@
+//! Blocking helpers for tests and the benchmark: fake servers on a background thread, process guards, tool lookup, record comparison.
+//!
+//! Nothing here talks to anything but 127.0.0.1. Every process started through [`ChildGuard`]
+//! is killed when the guard drops, and every wait has a deadline.
+
+use crate::script::Scenario;
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A scenario served on `127.0.0.1:0` by a tokio runtime on its own thread; stops on drop.
+pub struct FakeServer {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeServer {
+    /// Binds 127.0.0.1:0 and starts serving `scenario`.
+    pub fn start(scenario: Scenario) -> Result<Self> {
+        let std_listener = TcpListener::bind("127.0.0.1:0")?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name(format!("fake-{}", scenario.name))
+            .spawn(move || {
+                rt.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = crate::server::serve(listener, Arc::new(scenario)) => {}
+                        _ = stopped => {}
+                    }
+                });
+                // Dropping the runtime cancels every connection task.
+            })?;
+        Ok(Self {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Kills and reaps the child when dropped.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The workspace root (the parent of this crate's directory).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The directory holding `telnetlib3-fingerprint`: `$IACSCOPE_PYTHON_BIN`, else `<workspace>/target/py/bin`.
+pub fn python_bin_dir() -> Result<PathBuf> {
+    let dir = match std::env::var_os("IACSCOPE_PYTHON_BIN") {
+        Some(d) => PathBuf::from(d),
+        None => workspace_root().join("target/py/bin"),
+    };
+    let tool = dir.join("telnetlib3-fingerprint");
+    if !tool.is_file() {
+        bail!(
+            "telnetlib3-fingerprint not found at {} (IACSCOPE_PYTHON_BIN={:?}); run `cargo xtask test`, \
+             which installs telnetlib3 5.0.1 into target/py and sets IACSCOPE_PYTHON_BIN",
+            tool.display(),
+            std::env::var_os("IACSCOPE_PYTHON_BIN")
+        );
+    }
+    Ok(dir)
+}
+
+/// A currently free loopback port (there is a small race until it is bound again).
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Waits until something accepts on 127.0.0.1:`port`.
+pub fn wait_connectable(port: u16, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("nothing listens on {addr} after {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts `telnetlib3-server` on a free loopback port and waits until it accepts.
+pub fn start_telnetlib3_server(python_bin: &Path, log: &Path) -> Result<(ChildGuard, u16)> {
+    let mut last = None;
+    for _ in 0..3 {
+        let port = free_port()?;
+        let logf = std::fs::File::create(log)?;
+        let child = Command::new(python_bin.join("telnetlib3-server"))
+            .args(["127.0.0.1", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone()?)
+            .stderr(logf)
+            .spawn()
+            .context("starting telnetlib3-server")?;
+        let mut guard = ChildGuard(child);
+        match wait_connectable(port, Duration::from_secs(15)) {
+            Ok(()) => return Ok((guard, port)),
+            Err(e) => {
+                if let Ok(Some(st)) = guard.0.try_wait() {
+                    last = Some(anyhow::anyhow!("telnetlib3-server exited with {st}"));
+                } else {
+                    last = Some(e);
+                }
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("telnetlib3-server did not start")))
+}
+
+/// The outcome of [`run_with_timeout`].
+#[derive(Debug)]
+pub struct Run {
+    /// Exit status (`None` when killed at the deadline).
+    pub status: Option<ExitStatus>,
+    /// Wall time from spawn to exit.
+    pub wall: Duration,
+}
+
+/// Spawns `cmd` (stdio already set up by the caller) and waits at most `timeout`, then kills it.
+pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<Run> {
+    let start = Instant::now();
+    let mut guard = ChildGuard(cmd.spawn().with_context(|| format!("spawning {cmd:?}"))?);
+    loop {
+        if let Some(status) = guard.0.try_wait()? {
+            return Ok(Run {
+                status: Some(status),
+                wall: start.elapsed(),
+            });
+        }
+        if start.elapsed() >= timeout {
+            return Ok(Run {
+                status: None,
+                wall: start.elapsed(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Reads a saved JSON record. Lone surrogate escapes (`\udcXX`, Python's surrogateescape
+/// for undecodable banner bytes) are kept as the literal text `\udcXX`, since a Rust
+/// `String` cannot hold them.
+pub fn load_record(path: &Path) -> Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&escape_lone_surrogates(&text))
+        .with_context(|| format!("parsing {}", path.display()))
+}
+
+/// Rewrites `\uD800`–`\uDFFF` escapes that are not part of a valid pair into `\\uXXXX`.
+pub fn escape_lone_surrogates(json: &str) -> String {
+    fn hex_at(b: &[u8], i: usize) -> Option<u32> {
+        if b.get(i) == Some(&b'\\') && b.get(i + 1) == Some(&b'u') {
+            std::str::from_utf8(b.get(i + 2..i + 6)?)
+                .ok()
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+        } else {
+            None
+        }
+    }
+    let b = json.as_bytes();
+    let mut out = String::with_capacity(json.len());
+    let mut i = 0;
+    let mut plain_from = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match hex_at(b, i) {
+            Some(0xD800..=0xDBFF) if matches!(hex_at(b, i + 6), Some(0xDC00..=0xDFFF)) => i += 12,
+            Some(0xD800..=0xDFFF) => {
+                out.push_str(&json[plain_from..i]);
+                out.push('\\');
+                plain_from = i;
+                i += 6;
+            }
+            _ => i += 2,
+        }
+    }
+    out.push_str(&json[plain_from..]);
+    out
+}
+
+/// `server-probe.fingerprint` of a record.
+pub fn fingerprint_of(record: &Value) -> Option<&str> {
+    record.pointer("/server-probe/fingerprint")?.as_str()
+}
+
+/// The parts of a record that must match between telnetlib3-fingerprint and iacscope: the
+/// whole record minus `session_data.timing` and `sessions[*].connected`.
+pub fn comparable(record: &Value) -> Value {
+    let mut v = record.clone();
+    if let Some(sd) = v
+        .pointer_mut("/server-probe/session_data")
+        .and_then(Value::as_object_mut)
+    {
+        sd.remove("timing");
+    }
+    if let Some(sessions) = v.get_mut("sessions").and_then(Value::as_array_mut) {
+        for s in sessions {
+            if let Some(o) = s.as_object_mut() {
+                o.remove("connected");
+            }
+        }
+    }
+    v
+}
+
+/// Lists every difference between the comparable parts of two records, as `path: a != b`.
+pub fn compare_records(oracle: &Value, ours: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    diff("", &comparable(oracle), &comparable(ours), &mut out);
+    out
+}
+
+fn short(v: Option<&Value>) -> String {
+    match v {
+        None => "(missing)".into(),
+        Some(v) => {
+            let s = v.to_string();
+            if s.len() > 160 {
+                format!(
+                    "{}…",
+                    &s[..s.char_indices().nth(160).map_or(s.len(), |(i, _)| i)]
+                )
+            } else {
+                s
+            }
+        }
+    }
+}
+
+fn diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                let p = format!("{path}/{k}");
+                match (x.get(k), y.get(k)) {
+                    (Some(va), Some(vb)) => diff(&p, va, vb, out),
+                    (va, vb) => out.push(format!(
+                        "{p}: telnetlib3 {} != iacscope {}",
+                        short(va),
+                        short(vb)
+                    )),
+                }
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (va, vb)) in x.iter().zip(y).enumerate() {
+                diff(&format!("{path}/{i}"), va, vb, out);
+            }
+        }
+        _ if a != b => out.push(format!(
+            "{path}: telnetlib3 {} != iacscope {}",
+            short(Some(a)),
+            short(Some(b))
+        )),
+        _ => {}
+    }
+}
+
+/// Finds (and if needed builds) the `iacscope` binary.
+///
+/// Cargo only exposes `CARGO_BIN_EXE_*` for binaries of the package under test, and
+/// artifact dependencies are unstable, so: `$IACSCOPE_BIN` when set (`cargo xtask` can
+/// pass a prebuilt path); otherwise run `cargo build -p iacscope --bin iacscope` into the
+/// target directory and profile this test binary was built in (found from
+/// `current_exe()`: `<target>/<profile>/deps/<test>`), and use `<target>/<profile>/iacscope`.
+/// Building is a no-op when it is up to date, and it never picks a stale binary.
+pub fn iacscope_bin() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("IACSCOPE_BIN") {
+        let p = PathBuf::from(p);
+        if !p.is_file() {
+            bail!("IACSCOPE_BIN={} does not exist", p.display());
+        }
+        return Ok(p);
+    }
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe
+        .parent()
+        .filter(|d| d.file_name().is_some_and(|n| n == "deps"))
+        .and_then(Path::parent)
+        .context("test binary is not in <target>/<profile>/deps; set IACSCOPE_BIN")?;
+    let target_dir = profile_dir.parent().context("no target dir")?;
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("profile name")?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root())
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "iacscope",
+            "--bin",
+            "iacscope",
+            "--target-dir",
+        ])
+        .arg(target_dir);
+    match profile {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!(
+            "`cargo build -p iacscope --bin iacscope` failed ({status}): `iacscope scan` must build before the \
+             differential test can run"
+        );
+    }
+    let bin = profile_dir.join(format!("iacscope{}", std::env::consts::EXE_SUFFIX));
+    if !bin.is_file() {
+        bail!("built iacscope but {} is missing", bin.display());
+    }
+    Ok(bin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lone_surrogates_become_literal_text() {
+        let j = r#"{"a":"x\udce9y\ud83d\ude00\\udc80\u00e9"}"#;
+        let v: Value = serde_json::from_str(&escape_lone_surrogates(j)).unwrap();
+        assert_eq!(v["a"], "x\\udce9y\u{1f600}\\udc80\u{e9}");
+        assert!(serde_json::from_str::<Value>(j).is_err());
+    }
+
+    #[test]
+    fn compare_ignores_timing_and_connected_only() {
+        let a: Value = serde_json::json!({"server-probe": {"fingerprint": "x", "session_data": {"timing": {"total": 1.0}, "encoding": "ascii"}},
+            "sessions": [{"connected": "t1", "port": 1}]});
+        let mut b = a.clone();
+        b["server-probe"]["session_data"]["timing"]["total"] = 2.0.into();
+        b["sessions"][0]["connected"] = "t2".into();
+        assert!(compare_records(&a, &b).is_empty());
+        b["sessions"][0]["port"] = 2.into();
+        b["server-probe"]["session_data"]["encoding"] = "".into();
+        assert_eq!(compare_records(&a, &b).len(), 2);
+    }
+}

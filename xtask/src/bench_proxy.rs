@@ -1,0 +1,404 @@
+//! `cargo xtask bench-proxy`: iacscope serve against websockify 0.13, side by side in one run,
+//! both relaying to the same local echo server: relay throughput, added latency for small
+//! messages (p50, p99), and memory per idle session. Loopback only.
+//!
+//! Usage: `cargo xtask bench-proxy [--mib N] [--pings N] [--sessions N] [--ws-sessions N]`.
+
+use crate::util;
+use anyhow::{bail, Context, Result};
+use futures_util::{SinkExt, StreamExt};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+struct Opts {
+    mib: usize,
+    pings: usize,
+    sessions: usize,
+    ws_sessions: usize,
+}
+
+fn parse(args: &[String]) -> Result<Opts> {
+    let mut o = Opts {
+        mib: 64,
+        pings: 2000,
+        sessions: 10_000,
+        ws_sessions: 200,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut num = || -> Result<usize> {
+            it.next()
+                .with_context(|| format!("{a} needs a number"))?
+                .parse()
+                .with_context(|| format!("{a} needs a number"))
+        };
+        match a.as_str() {
+            "--mib" => o.mib = num()?,
+            "--pings" => o.pings = num()?,
+            "--sessions" => o.sessions = num()?,
+            "--ws-sessions" => o.ws_sessions = num()?,
+            other => bail!("bench-proxy: unknown argument `{other}` (--mib, --pings, --sessions, --ws-sessions)"),
+        }
+    }
+    Ok(o)
+}
+
+/// A child process killed on drop.
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Runs the benchmark.
+pub fn run(args: &[String]) -> Result<()> {
+    let opts = parse(args)?;
+    let websockify = util::root().join("target/py/bin/websockify");
+    if !websockify.is_file() {
+        bail!(
+            "{} is missing: websockify 0.13 must be installed in the target/py venv \
+             (`python3 -m venv target/py && target/py/bin/pip install websockify==0.13.0`)",
+            websockify.display()
+        );
+    }
+    util::heading("bench-proxy: building iacscope (release)");
+    util::run(util::cargo().args(["build", "--release", "-p", "iacscope", "--bin", "iacscope"]))?;
+    let iacscope = util::target_dir().join("release/iacscope");
+    // Each proxied session holds two descriptors in the proxy, and two here (client and
+    // echo side): raise the soft limit to the hard one.
+    let nofile = rlimit::increase_nofile_limit(u64::MAX).context("raising RLIMIT_NOFILE")?;
+    let fit = (nofile.saturating_sub(256) / 2) as usize;
+    let sessions = opts.sessions.min(fit);
+    if sessions < opts.sessions {
+        eprintln!(
+            "note: RLIMIT_NOFILE hard limit is {nofile}: measuring {sessions} idle sessions instead of {}",
+            opts.sessions
+        );
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(bench(&opts, sessions, &iacscope, &websockify))
+}
+
+async fn echo_server() -> Result<SocketAddr> {
+    let l = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = l.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let _ = s.set_nodelay(true);
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+async fn wait_listening(port: u16, what: &str) -> Result<()> {
+    for _ in 0..200 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("{what} did not start listening on port {port}")
+}
+
+struct Target {
+    name: &'static str,
+    url: String,
+    pid: u32,
+    /// iacscope sends a `connected` text frame first.
+    hello: bool,
+}
+
+async fn connect(t: &Target) -> Result<Ws> {
+    let mut req = t.url.as_str().into_client_request()?;
+    if !t.hello {
+        // websockify's binary mode.
+        req.headers_mut()
+            .insert("sec-websocket-protocol", "binary".parse()?);
+    }
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .with_context(|| format!("websocket to {}", t.name))?;
+    if t.hello {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) if t.contains("\"connected\"") => {}
+            other => bail!("expected `connected`, got {other:?}"),
+        }
+    }
+    Ok(ws)
+}
+
+async fn bench(opts: &Opts, sessions: usize, iacscope: &Path, websockify: &PathBuf) -> Result<()> {
+    let echo = echo_server().await?;
+    let ip = free_port()?;
+    let wp = free_port()?;
+    let big = (sessions * 2).to_string();
+    let proxy = Proc(
+        Command::new(iacscope)
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{ip}"),
+                "--allow-private",
+            ])
+            .args(["--static-dir", "/nonexistent", "--max-sessions", &big])
+            .args([
+                "--max-sessions-per-ip",
+                &big,
+                "--max-sessions-per-target",
+                &big,
+            ])
+            .args(["--max-new-sessions-per-ip-per-minute", "100000000"])
+            .args([
+                "--max-bytes-up",
+                "100000000000",
+                "--max-bytes-down",
+                "100000000000",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting iacscope serve")?,
+    );
+    let wsfy = Proc(
+        Command::new(websockify)
+            .args([format!("127.0.0.1:{wp}"), echo.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting websockify")?,
+    );
+    wait_listening(ip, "iacscope serve").await?;
+    wait_listening(wp, "websockify").await?;
+    let targets = [
+        Target {
+            name: "iacscope",
+            url: format!("ws://127.0.0.1:{ip}/ws?host=127.0.0.1&port={}", echo.port()),
+            pid: proxy.0.id(),
+            hello: true,
+        },
+        Target {
+            name: "websockify",
+            url: format!("ws://127.0.0.1:{wp}/"),
+            pid: wsfy.0.id(),
+            hello: false,
+        },
+    ];
+
+    util::heading("bench-proxy: measuring");
+    let direct = direct_latency(echo, opts.pings).await?;
+    let mut rows = Vec::new();
+    for t in &targets {
+        let mbps = throughput(t, opts.mib).await?;
+        let (p50, p99) = latency(t, opts.pings).await?;
+        let n = if t.hello { sessions } else { opts.ws_sessions };
+        let per = idle_memory(t, n).await?;
+        eprintln!(
+            "{}: {mbps:.1} MB/s, p50 {p50:?}, p99 {p99:?}, {:.1} KiB/session ({n} sessions)",
+            t.name,
+            per / 1024.0
+        );
+        rows.push((t.name, mbps, p50, p99, per, n));
+    }
+    let add = |d: Duration, base: Duration| d.saturating_sub(base).as_secs_f64() * 1e6;
+    println!();
+    println!(
+        "direct TCP round trip (baseline): p50 {:.1} us, p99 {:.1} us",
+        direct.0.as_secs_f64() * 1e6,
+        direct.1.as_secs_f64() * 1e6
+    );
+    println!(
+        "{:<11} {:>12} {:>16} {:>16} {:>20}",
+        "proxy", "echo MB/s", "added p50 (us)", "added p99 (us)", "KiB / idle session"
+    );
+    for (name, mbps, p50, p99, per, n) in &rows {
+        println!(
+            "{name:<11} {mbps:>12.1} {:>16.1} {:>16.1} {:>13.1} (n={n})",
+            add(*p50, direct.0),
+            add(*p99, direct.1),
+            per / 1024.0
+        );
+    }
+    if let [a, b] = rows.as_slice() {
+        println!(
+            "ratio      throughput {:.2}x, p50 {:.2}x, p99 {:.2}x, memory {:.3}x   (iacscope / websockify)",
+            a.1 / b.1,
+            a.2.as_secs_f64() / b.2.as_secs_f64(),
+            a.3.as_secs_f64() / b.3.as_secs_f64(),
+            a.4 / b.4
+        );
+        let goals = [
+            ("throughput >= 3x websockify", a.1 >= 3.0 * b.1),
+            ("p99 below websockify", a.3 < b.3),
+            ("<= 32 KiB per idle session", a.4 <= 32.0 * 1024.0),
+        ];
+        for (goal, met) in goals {
+            println!("goal: {goal}: {}", if met { "met" } else { "NOT met" });
+        }
+    }
+    drop((proxy, wsfy));
+    Ok(())
+}
+
+/// Echoed bytes per second over one session, sending and reading concurrently.
+async fn throughput(t: &Target, mib: usize) -> Result<f64> {
+    let ws = connect(t).await?;
+    let (mut tx, mut rx) = ws.split();
+    let total = mib << 20;
+    let chunk = vec![0xA5u8; 32 * 1024];
+    let start = Instant::now();
+    let send = async {
+        let mut sent = 0;
+        while sent < total {
+            tx.feed(Message::Binary(chunk.clone().into())).await?;
+            sent += chunk.len();
+        }
+        tx.flush().await?;
+        anyhow::Ok(tx)
+    };
+    let recv = async {
+        let mut got = 0;
+        while got < total {
+            match tokio::time::timeout(Duration::from_secs(60), rx.next()).await {
+                Ok(Some(Ok(Message::Binary(b)))) => got += b.len(),
+                Ok(Some(Ok(_))) => {}
+                other => bail!("{}: throughput read failed: {other:?}", t.name),
+            }
+        }
+        Ok(())
+    };
+    let (tx, ()) = tokio::try_join!(send, recv)?;
+    let secs = start.elapsed().as_secs_f64();
+    let mut ws = tx.reunite(rx).map_err(|_| anyhow::anyhow!("reunite"))?;
+    let _ = ws.close(None).await;
+    Ok(total as f64 / secs / 1e6)
+}
+
+fn percentiles(mut v: Vec<Duration>) -> (Duration, Duration) {
+    v.sort();
+    let p = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
+    (p(0.50), p(0.99))
+}
+
+/// Round trips of 16-byte messages, one at a time.
+async fn latency(t: &Target, n: usize) -> Result<(Duration, Duration)> {
+    let mut ws = connect(t).await?;
+    let msg = vec![0x41u8; 16];
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n + n / 10 {
+        let start = Instant::now();
+        ws.send(Message::Binary(msg.clone().into())).await?;
+        let mut got = 0;
+        while got < msg.len() {
+            match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+                Ok(Some(Ok(Message::Binary(b)))) => got += b.len(),
+                Ok(Some(Ok(_))) => {}
+                other => bail!("{}: latency read failed: {other:?}", t.name),
+            }
+        }
+        if i >= n / 10 {
+            samples.push(start.elapsed()); // the first tenth warms up
+        }
+    }
+    let _ = ws.close(None).await;
+    Ok(percentiles(samples))
+}
+
+async fn direct_latency(echo: SocketAddr, n: usize) -> Result<(Duration, Duration)> {
+    let mut s = TcpStream::connect(echo).await?;
+    s.set_nodelay(true)?;
+    let mut buf = [0u8; 16];
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = Instant::now();
+        s.write_all(&[0x41; 16]).await?;
+        s.read_exact(&mut buf).await?;
+        samples.push(start.elapsed());
+    }
+    Ok(percentiles(samples))
+}
+
+/// Memory of a process tree in bytes: PSS (so forked children sharing pages are counted
+/// fairly) summed over the process and its children, falling back to VmRSS.
+fn memory(pid: u32) -> u64 {
+    let mut total = 0;
+    let mut pids = vec![pid];
+    if let Ok(children) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+        pids.extend(
+            children
+                .split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    for p in pids {
+        let field = |file: &str, key: &str| -> Option<u64> {
+            let text = std::fs::read_to_string(format!("/proc/{p}/{file}")).ok()?;
+            let line = text.lines().find(|l| l.starts_with(key))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        };
+        total += field("smaps_rollup", "Pss:")
+            .or_else(|| field("status", "VmRSS:"))
+            .unwrap_or(0)
+            * 1024;
+    }
+    total
+}
+
+/// Opens `n` idle sessions and returns the memory added per session.
+async fn idle_memory(t: &Target, n: usize) -> Result<f64> {
+    // One session first, so one-time allocations are not charged to the idle ones.
+    let warm = connect(t).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = memory(t.pid);
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(64));
+    let mut tasks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let permit = sem.clone().acquire_owned().await?;
+        let url = t.url.clone();
+        let hello = t.hello;
+        let name = t.name;
+        tasks.push(tokio::spawn(async move {
+            let t = Target {
+                name,
+                url,
+                pid: 0,
+                hello,
+            };
+            let ws = connect(&t).await;
+            drop(permit);
+            ws
+        }));
+    }
+    let mut open = Vec::with_capacity(n);
+    for task in tasks {
+        open.push(task.await??);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = memory(t.pid);
+    let per = after.saturating_sub(before) as f64 / n as f64;
+    for mut ws in open {
+        let _ = ws.close(None).await;
+    }
+    drop(warm);
+    Ok(per)
+}

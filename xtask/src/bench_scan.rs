@@ -1,0 +1,324 @@
+//! `cargo xtask bench-scan`: wall-time comparison of `iacscope scan` and `telnetlib3-fingerprint` against local fake servers (loopback only).
+//!
+//! Builds `iacscope` and `fake-telnetd` in release mode, starts one `fake-telnetd` per
+//! scenario (and a `telnetlib3-server`) on 127.0.0.1, and scans each server N times with
+//! each tool, alternating. Prints per server the median wall time of each tool, the ratio
+//! iacscope / telnetlib3 and whether the fingerprints agree, then the median ratio.
+//!
+//! Options: `-n N` (runs per tool and server, default 3), `--scenarios a,b,…`
+//! (default: a representative set), `--all` (every scenario in tests/scenarios.txt).
+//! Needs `target/py/bin/telnetlib3-fingerprint` (or `$IACSCOPE_PYTHON_BIN`).
+
+use anyhow::{bail, Context, Result};
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Servers benchmarked when no `--scenarios`/`--all` is given.
+const DEFAULT_SERVERS: &[&str] = &[
+    "telnetlib3-server",
+    "silent",
+    "mush",
+    "weird",
+    "close",
+    "naive",
+    "bbs-cp437",
+    "slow-300",
+    "banner-pieces",
+    "utf8-menu",
+];
+const TELNETLIB3_SERVER: &str = "telnetlib3-server";
+/// Hard limit for one scan.
+const SCAN_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Kills and reaps the child on drop.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Options {
+    runs: usize,
+    servers: Vec<String>,
+}
+
+fn parse_args(args: &[String], root: &Path) -> Result<Options> {
+    let mut runs = 3;
+    let mut servers: Vec<String> = DEFAULT_SERVERS.iter().map(|s| s.to_string()).collect();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-n" | "--runs" => {
+                runs = it
+                    .next()
+                    .context("-n needs a number")?
+                    .parse()
+                    .context("bad -n")?
+            }
+            "--scenarios" => {
+                servers = it
+                    .next()
+                    .context("--scenarios needs a list")?
+                    .split(',')
+                    .map(str::to_string)
+                    .collect();
+            }
+            "--all" => {
+                let text = std::fs::read_to_string(root.join("tests/scenarios.txt"))?;
+                servers = std::iter::once(TELNETLIB3_SERVER.to_string())
+                    .chain(
+                        text.lines()
+                            .filter_map(|l| l.strip_prefix("scenario "))
+                            .map(|n| n.trim().to_string()),
+                    )
+                    .collect();
+            }
+            "-h" | "--help" => {
+                println!("usage: cargo xtask bench-scan [-n RUNS] [--scenarios a,b,...|--all]");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?} (try --help)"),
+        }
+    }
+    if runs == 0 {
+        bail!("-n must be at least 1");
+    }
+    Ok(Options { runs, servers })
+}
+
+/// Entry point for `cargo xtask bench-scan ARGS`.
+pub fn run(args: &[String]) -> Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("workspace root")?
+        .to_path_buf();
+    let opts = parse_args(args, &root)?;
+    let python = std::env::var_os("IACSCOPE_PYTHON_BIN")
+        .map_or_else(|| root.join("target/py/bin"), PathBuf::from);
+    let oracle = python.join("telnetlib3-fingerprint");
+    if !oracle.is_file() {
+        bail!(
+            "{} not found; run `cargo xtask test` once to install telnetlib3 into target/py",
+            oracle.display()
+        );
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), |d| root.join(PathBuf::from(d)));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("building iacscope and fake-telnetd (release)…");
+    let status = Command::new(&cargo)
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "iacscope",
+            "--bin",
+            "iacscope",
+            "-p",
+            "iacscope-tests",
+            "--bin",
+            "fake-telnetd",
+        ])
+        .arg("--target-dir")
+        .arg(&target)
+        .status()?;
+    if !status.success() {
+        bail!("cargo build failed");
+    }
+    let iacscope = target
+        .join("release")
+        .join(format!("iacscope{}", std::env::consts::EXE_SUFFIX));
+    let fake = target
+        .join("release")
+        .join(format!("fake-telnetd{}", std::env::consts::EXE_SUFFIX));
+    let work = target.join("bench-scan");
+    std::fs::create_dir_all(&work)?;
+
+    println!(
+        "{:<24} {:>10} {:>10} {:>7}  {:<17} {:<17} same",
+        "server", "iacscope s", "python s", "ratio", "iacscope fp", "python fp"
+    );
+    let mut ratios = Vec::new();
+    let mut all_same = true;
+    for server in &opts.servers {
+        let (_guard, port) = if server == TELNETLIB3_SERVER {
+            start_telnetlib3_server(&python, &work)?
+        } else {
+            start_fake(&fake, server)?
+        };
+        let mut ours = Vec::new();
+        let mut theirs = Vec::new();
+        let mut ours_fp = Vec::new();
+        let mut theirs_fp = Vec::new();
+        for i in 0..opts.runs {
+            // Alternate which tool goes first, so neither always meets a "warm" server.
+            let order: [bool; 2] = if i % 2 == 0 {
+                [true, false]
+            } else {
+                [false, true]
+            };
+            for is_ours in order {
+                let json = work.join(format!(
+                    "{server}-{}.json",
+                    if is_ours { "iacscope" } else { "python" }
+                ));
+                let (secs, fp) = if is_ours {
+                    time_scan(&iacscope, Some("scan"), port, &json)?
+                } else {
+                    time_scan(&oracle, None, port, &json)?
+                };
+                if is_ours {
+                    ours.push(secs);
+                    ours_fp.push(fp);
+                } else {
+                    theirs.push(secs);
+                    theirs_fp.push(fp);
+                }
+            }
+        }
+        let (mo, mt) = (median(&mut ours), median(&mut theirs));
+        let ratio = if mt > 0.0 { mo / mt } else { f64::NAN };
+        ratios.push(ratio);
+        let same = ours_fp.iter().chain(&theirs_fp).all(|f| f == &theirs_fp[0]);
+        all_same &= same;
+        println!(
+            "{:<24} {:>10.2} {:>10.2} {:>7.3}  {:<17} {:<17} {}",
+            server,
+            mo,
+            mt,
+            ratio,
+            ours_fp[0],
+            theirs_fp[0],
+            if same { "yes" } else { "NO" }
+        );
+    }
+    println!(
+        "median ratio (iacscope / telnetlib3) over {} servers: {:.3}",
+        ratios.len(),
+        median(&mut ratios)
+    );
+    if !all_same {
+        println!(
+            "note: some fingerprints differ (see the table); records are in {}",
+            work.display()
+        );
+    }
+    Ok(())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Runs one scan; returns (wall seconds, fingerprint or a short error tag).
+fn time_scan(tool: &Path, sub: Option<&str>, port: u16, json: &Path) -> Result<(f64, String)> {
+    let _ = std::fs::remove_file(json);
+    let mut cmd = Command::new(tool);
+    if let Some(s) = sub {
+        cmd.arg(s);
+    }
+    cmd.args(["127.0.0.1", &port.to_string(), "--save-json"])
+        .arg(json)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let start = Instant::now();
+    let mut child = ChildGuard(
+        cmd.spawn()
+            .with_context(|| format!("spawning {}", tool.display()))?,
+    );
+    let status = loop {
+        if let Some(st) = child.0.try_wait()? {
+            break Some(st);
+        }
+        if start.elapsed() > SCAN_TIMEOUT {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let secs = start.elapsed().as_secs_f64();
+    let fp = match status {
+        None => "timeout".to_string(),
+        Some(st) if !st.success() => format!("exit-{}", st.code().unwrap_or(-1)),
+        Some(_) => std::fs::read_to_string(json)
+            .ok()
+            .and_then(|t| fingerprint_in(&t))
+            .unwrap_or_else(|| "no-record".to_string()),
+    };
+    Ok((secs, fp))
+}
+
+/// Pulls `"fingerprint": "…"` out of a record without a full JSON parse (records may hold
+/// lone-surrogate escapes that serde_json rejects).
+fn fingerprint_in(text: &str) -> Option<String> {
+    let at = text.find("\"fingerprint\": \"")? + "\"fingerprint\": \"".len();
+    Some(
+        text[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_hexdigit())
+            .collect(),
+    )
+}
+
+fn start_fake(fake: &Path, scenario: &str) -> Result<(ChildGuard, u16)> {
+    let mut child = ChildGuard(
+        Command::new(fake)
+            .args(["--scenario", scenario])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting fake-telnetd")?,
+    );
+    let stdout = child.0.stdout.take().context("fake-telnetd stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let addr: SocketAddr = line
+        .trim()
+        .strip_prefix("listening ")
+        .with_context(|| format!("fake-telnetd --scenario {scenario} said {line:?}"))?
+        .parse()?;
+    if !addr.ip().is_loopback() {
+        bail!("fake-telnetd bound {addr}, not loopback");
+    }
+    Ok((child, addr.port()))
+}
+
+fn start_telnetlib3_server(python: &Path, work: &Path) -> Result<(ChildGuard, u16)> {
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let log = std::fs::File::create(work.join("telnetlib3-server.log"))?;
+    let guard = ChildGuard(
+        Command::new(python.join("telnetlib3-server"))
+            .args(["127.0.0.1", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting telnetlib3-server")?,
+    );
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if Instant::now() > deadline {
+            bail!("telnetlib3-server did not start on {addr}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok((guard, port))
+}

@@ -1,0 +1,136 @@
+//! `cargo xtask test`: every check the project has, in order of cost, stopping at the first
+//! failure, with a heading per step and a summary at the end. CI runs exactly this.
+
+use crate::tools::{self, Needs};
+use crate::util::{self, run, Steps};
+use crate::web;
+use anyhow::{bail, Result};
+
+/// The steps, by the name `--only` / `--skip` use, with what each does.
+pub const STEPS: &[(&str, &str)] = &[
+    ("tools", "install missing tools (wasm32 target, trunk, wasm-bindgen-cli, chromium, python venv)"),
+    ("fmt", "cargo fmt --all -- --check"),
+    ("clippy", "cargo clippy --workspace --all-targets -- -D warnings"),
+    ("clippy-wasm", "cargo clippy -p iacscope-frontend --target wasm32-unknown-unknown --all-targets -- -D warnings"),
+    ("test", "cargo test --workspace (native; IACSCOPE_PYTHON_BIN set)"),
+    ("wasm-engine", "build the engine for wasm32 (xtask/wasm-probe) and reject `env` imports"),
+    ("web-build", "trunk build --release --offline into dist/, print bundle size"),
+    ("browser", "frontend wasm-bindgen tests in headless Chromium"),
+    ("e2e", "end-to-end browser tests through the real proxy (issue 4)"),
+];
+
+/// Runs the test suite. `args`: `--only a,b` / `--skip a,b` with step names from [`STEPS`].
+pub fn run_all(args: &[String]) -> Result<()> {
+    let mut only: Option<Vec<String>> = None;
+    let mut skip: Vec<String> = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let list = |v: Option<&String>| -> Result<Vec<String>> {
+            let v = v.ok_or_else(|| anyhow::anyhow!("{arg} needs a comma-separated step list"))?;
+            let names: Vec<String> = v.split(',').map(|s| s.trim().to_string()).collect();
+            for n in &names {
+                if !STEPS.iter().any(|(s, _)| s == n) {
+                    bail!("unknown step `{n}`; steps are: {}", step_names());
+                }
+            }
+            Ok(names)
+        };
+        match arg.as_str() {
+            "--only" => only = Some(list(it.next())?),
+            "--skip" => skip.extend(list(it.next())?),
+            "-h" | "--help" => {
+                eprintln!("cargo xtask test [--only STEP,..] [--skip STEP,..]\n\nsteps:");
+                for (name, what) in STEPS {
+                    eprintln!("  {name:<12} {what}");
+                }
+                return Ok(());
+            }
+            other => bail!("unknown argument `{other}` (try --help)"),
+        }
+    }
+    let selected = |name: &str| {
+        only.as_ref().is_none_or(|o| o.iter().any(|n| n == name)) && !skip.iter().any(|n| n == name)
+    };
+
+    let mut steps = Steps::default();
+    let mut step = |name: &str, f: &dyn Fn() -> Result<Option<String>>| -> Result<()> {
+        if selected(name) {
+            steps.step(name, f)
+        } else {
+            steps.not_selected(name);
+            Ok(())
+        }
+    };
+
+    step("tools", &|| {
+        tools::ensure(Needs {
+            web: true,
+            browser: true,
+            python: true,
+        })?;
+        Ok(None)
+    })?;
+    step("fmt", &|| {
+        run(util::cargo().args(["fmt", "--all", "--", "--check"]))?;
+        Ok(None)
+    })?;
+    step("clippy", &|| {
+        run(util::cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+        Ok(None)
+    })?;
+    step("clippy-wasm", &|| {
+        run(util::cargo().args([
+            "clippy",
+            "-p",
+            "iacscope-frontend",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+        Ok(None)
+    })?;
+    step("test", &|| {
+        let py_bin = tools::python_venv().join("bin");
+        run(util::cargo()
+            .args(["test", "--workspace"])
+            .env("IACSCOPE_PYTHON_BIN", py_bin))?;
+        Ok(None)
+    })?;
+    step("wasm-engine", &|| {
+        web::check_engine_wasm()?;
+        Ok(None)
+    })?;
+    step("web-build", &|| {
+        web::trunk_build()?;
+        Ok(None)
+    })?;
+    step("browser", &|| {
+        web::browser_tests()?;
+        Ok(None)
+    })?;
+    // Hook for the end-to-end browser tests (issue 4): they will drive the built `dist/`
+    // through a real `iacscope serve` against a local fake telnet server.
+    step("e2e", &|| {
+        Ok(Some(
+            "no end-to-end browser tests yet (issue 4 adds them)".to_string(),
+        ))
+    })?;
+
+    steps.summary();
+    eprintln!("all selected steps passed");
+    Ok(())
+}
+
+fn step_names() -> String {
+    STEPS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+}

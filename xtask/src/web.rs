@@ -1,0 +1,196 @@
+//! The web side of xtask: builds the app with Trunk (offline, release), reports the bundle size,
+//! builds the engine for wasm32 to check its imports, and runs the frontend's browser tests in
+//! headless Chromium.
+
+use crate::tools::{self, CHROMEDRIVER};
+use crate::util::{self, run, which};
+use crate::wasm_check;
+use anyhow::{bail, Context, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where `cargo xtask serve` and `cargo xtask test` put the built web app.
+pub fn dist_dir() -> PathBuf {
+    util::root().join("dist")
+}
+
+/// Downloads every crate in Cargo.lock: Trunk runs cargo with `--offline`.
+pub fn fetch() -> Result<()> {
+    run(util::cargo().args(["fetch"]))
+}
+
+/// `trunk build --release --offline` into `dist/`, then prints the bundle sizes.
+pub fn trunk_build() -> Result<()> {
+    fetch()?;
+    let trunk = which("trunk").context("trunk not found (run `cargo xtask test` to install)")?;
+    let dist = dist_dir();
+    let mut cmd = Command::new(trunk);
+    cmd.current_dir(util::root())
+        .env("TRUNK_SKIP_VERSION_CHECK", "true")
+        .args(["build", "--release", "--offline", "--dist"])
+        .arg(&dist);
+    run(&mut cmd)?;
+    print_bundle_size(&dist)
+}
+
+/// Prints raw and gzipped sizes of the `.wasm` and `.js` files Trunk produced.
+fn print_bundle_size(dist: &Path) -> Result<()> {
+    let mut total = (0usize, 0usize);
+    let mut entries: Vec<_> = std::fs::read_dir(dist)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("wasm" | "js")))
+        .collect();
+    entries.sort();
+    if entries.is_empty() {
+        bail!("no .wasm or .js in {}", dist.display());
+    }
+    for path in entries {
+        let bytes = std::fs::read(&path)?;
+        let gz = gzip_len(&bytes)?;
+        total.0 += bytes.len();
+        total.1 += gz;
+        eprintln!(
+            "bundle  {:<40} {:>9} bytes  {:>9} gzipped",
+            path.file_name().unwrap_or_default().to_string_lossy(),
+            bytes.len(),
+            gz
+        );
+    }
+    eprintln!(
+        "bundle  {:<40} {:>9} bytes  {:>9} gzipped",
+        "total (wasm + js)", total.0, total.1
+    );
+    Ok(())
+}
+
+fn gzip_len(bytes: &[u8]) -> Result<usize> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(bytes)?;
+    Ok(enc.finish()?.len())
+}
+
+/// Text std puts in the binary when something calls a clock that wasm32-unknown-unknown lacks
+/// (`Instant::now()` / `SystemTime::now()` panic there).
+const CLOCK_PANIC: &[u8] = b"time not implemented on this platform";
+
+/// Builds `xtask/wasm-probe` (a cdylib that exercises the engine's public API) for
+/// wasm32-unknown-unknown in release and fails if the module imports anything from `env`
+/// (a C dependency or a symbol the target lacks) or can reach std's clock panic.
+pub fn check_engine_wasm() -> Result<()> {
+    let probe = util::root().join("xtask/wasm-probe");
+    // The probe is its own tiny workspace (so it needs no entry in the root manifest); it
+    // borrows the root's lock file so it builds exactly the dependency versions we ship.
+    std::fs::copy(util::root().join("Cargo.lock"), probe.join("Cargo.lock"))
+        .context("copying Cargo.lock into xtask/wasm-probe")?;
+    let target_dir = util::target_dir();
+    run(util::cargo()
+        .current_dir(&probe)
+        .args(["build", "--release", "--target", "wasm32-unknown-unknown"])
+        .arg("--target-dir")
+        .arg(&target_dir))?;
+    let wasm = target_dir.join("wasm32-unknown-unknown/release/iacscope_wasm_probe.wasm");
+    let bytes = std::fs::read(&wasm).with_context(|| format!("reading {}", wasm.display()))?;
+    let imports = wasm_check::imports(&bytes)?;
+    eprintln!(
+        "{}: {} bytes, {} imports",
+        wasm.display(),
+        bytes.len(),
+        imports.len()
+    );
+    for i in &imports {
+        eprintln!("  import {}.{} ({})", i.module, i.name, i.kind);
+    }
+    let env: Vec<String> = imports
+        .iter()
+        .filter(|i| i.module == "env")
+        .map(|i| i.name.clone())
+        .collect();
+    if !env.is_empty() {
+        bail!(
+            "the engine imports from `env` on wasm32 (it would not load in a browser): {}",
+            env.join(", ")
+        );
+    }
+    if bytes.windows(CLOCK_PANIC.len()).any(|w| w == CLOCK_PANIC) {
+        bail!(
+            "the engine reaches a std clock on wasm32 (`Instant::now()` or `SystemTime::now()` \
+             panics in the browser); pass time in as a `Timestamp` instead"
+        );
+    }
+    eprintln!("ok: no `env` imports, no reachable std clock");
+    Ok(())
+}
+
+/// Runs the frontend's `wasm-bindgen-test` tests in headless Chromium.
+pub fn browser_tests() -> Result<()> {
+    let runner = which("wasm-bindgen-test-runner").context("wasm-bindgen-test-runner not found")?;
+    let dir = util::target_dir().join("xtask");
+    let profile = dir.join("chromium-profile");
+    let _ = std::fs::remove_dir_all(&profile);
+    std::fs::create_dir_all(&profile)?;
+    let webdriver_json = dir.join("webdriver.json");
+    std::fs::write(&webdriver_json, webdriver_capabilities(&profile))?;
+    let mut cmd = util::cargo();
+    cmd.args([
+        "test",
+        "-p",
+        "iacscope-frontend",
+        "--target",
+        "wasm32-unknown-unknown",
+    ])
+    .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", runner)
+    .env("CHROMEDRIVER", CHROMEDRIVER)
+    .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &webdriver_json)
+    .env("WASM_BINDGEN_TEST_TIMEOUT", "120")
+    .env("WASM_BINDGEN_TEST_DRIVER_TIMEOUT", "60");
+    run(&mut cmd)
+}
+
+/// Chromium flags for a machine with no display, no sandbox support and no network; a fresh
+/// profile per run so no state leaks between runs.
+fn webdriver_capabilities(profile: &Path) -> String {
+    let mut args = vec![
+        "--headless".to_string(),
+        "--no-sandbox".to_string(),
+        "--disable-gpu".to_string(),
+        "--disable-dev-shm-usage".to_string(),
+        "--disable-background-networking".to_string(),
+        "--disable-component-update".to_string(),
+        "--disable-sync".to_string(),
+        "--no-first-run".to_string(),
+        format!("--user-data-dir={}", profile.display()),
+    ];
+    let quoted: Vec<String> = args.drain(..).map(|a| json_string(&a)).collect();
+    let binary = which("chromium")
+        .map(|p| format!("\"binary\": {}, ", json_string(&p.to_string_lossy())))
+        .unwrap_or_default();
+    format!(
+        "{{\"goog:chromeOptions\": {{{binary}\"args\": [{}]}}}}\n",
+        quoted.join(", ")
+    )
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Ensures the tools the web app build needs (used by `serve`).
+pub fn ensure_web_tools() -> Result<()> {
+    tools::ensure(tools::Needs {
+        web: true,
+        browser: false,
+        python: false,
+    })
+}
