@@ -71,10 +71,17 @@ fn scanner() -> Scanner {
     s
 }
 
+/// Feeds `input` in 64 KiB reads the way a live driver does: input, then the due timer
+/// (so the banner read consumes each chunk: ANSI probes, the virtual cursor, escape
+/// stripping, font and prompt checks all run).
 fn feed(input: &[u8]) {
     let mut s = scanner();
     for (i, chunk) in input.chunks(64 * 1024).enumerate() {
-        s.handle_input(Timestamp(4_000_000 + i as u64), chunk);
+        let now = Timestamp(4_000_000 + i as u64);
+        s.handle_input(now, chunk);
+        if s.poll_timeout().is_some_and(|t| t <= now) {
+            s.handle_timeout(now);
+        }
         while s.poll_event().is_some() {}
         while s.poll_transmit().is_some() {}
     }
