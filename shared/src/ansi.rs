@@ -40,16 +40,19 @@ const ENQ: u8 = 0x05;
 pub fn strip_escapes(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == ESC {
-            if let Some(len) = escape_len(&bytes[i..]) {
-                i += len;
-                continue;
+    // Copy the runs between ESC bytes whole; only an ESC can start something to strip.
+    while let Some(p) = memchr::memchr(ESC, &bytes[i..]) {
+        out.extend_from_slice(&bytes[i..i + p]);
+        i += p;
+        match escape_len(&bytes[i..]) {
+            Some(len) => i += len,
+            None => {
+                out.push(ESC);
+                i += 1;
             }
         }
-        out.push(b);
-        i += 1;
     }
+    out.extend_from_slice(&bytes[i..]);
     out
 }
 
@@ -141,6 +144,20 @@ impl VirtualCursor {
     /// width when it is positive. LF and other controls do nothing.
     pub fn advance(&mut self, bytes: &[u8]) {
         let stripped = strip_escapes(bytes);
+        if stripped.is_ascii() && ascii_compatible(&self.encoding) {
+            // Fast path: in an ASCII-compatible codec every byte below 0x80 decodes to
+            // itself, and each printable ASCII character is one column wide.
+            for &b in &stripped {
+                match b {
+                    0x08 => self.col = self.col.saturating_sub(1).max(1),
+                    b'\r' => self.col = 1,
+                    0x20..=0x7e => self.col = self.col.saturating_add(1),
+                    0x7f => self.col = self.col.saturating_add(wcwidth::width('\x7f')),
+                    _ => {}
+                }
+            }
+            return;
+        }
         let text = crate::codec::decode_lossy(&self.encoding, &stripped);
         for ch in text.chars() {
             match ch {
@@ -153,10 +170,35 @@ impl VirtualCursor {
     }
 }
 
+/// Whether the codec decodes every byte below 0x80 to the same character (an unknown name
+/// means latin-1, which does). EBCDIC, PETSCII, ATASCII, UTF-16/32 and the like do not.
+fn ascii_compatible(encoding: &str) -> bool {
+    match crate::codec::lookup(encoding) {
+        None => true,
+        Some(c) => {
+            matches!(
+                c,
+                "ascii"
+                    | "utf-8"
+                    | "latin-1"
+                    | "cp437"
+                    | "cp850"
+                    | "cp852"
+                    | "cp866"
+                    | "cp1250"
+                    | "cp1251"
+                    | "cp1252"
+                    | "koi8-r"
+                    | "koi8-u"
+            ) || c.starts_with("iso8859-")
+        }
+    }
+}
+
 /// Count of non-overlapping occurrences of any of `needles` (all start with ESC and hold no
 /// other ESC, so they cannot overlap).
 fn count_any(hay: &[u8], needles: &[&[u8]]) -> usize {
-    (0..hay.len())
+    memchr::memchr_iter(ESC, hay)
         .filter(|&i| needles.iter().any(|n| hay[i..].starts_with(n)))
         .count()
 }
@@ -170,10 +212,15 @@ fn count_any(hay: &[u8], needles: &[&[u8]]) -> usize {
 /// moves over the rest of the chunk. Without a probe, moves the cursor over the whole chunk
 /// and returns `None`.
 pub fn respond_to_probes(chunk: &[u8], cursor: &mut VirtualCursor) -> Option<Vec<u8>> {
+    let enq = memchr::memchr(ENQ, chunk).is_some();
+    if !enq && memchr::memchr(ESC, chunk).is_none() {
+        // Every probe but ENQ starts with ESC.
+        cursor.advance(chunk);
+        return None;
+    }
     let da = count_any(chunk, &DA);
     let status = count_any(chunk, &[DSR_STATUS]);
-    let enq = chunk.contains(&ENQ);
-    let has_dsr = chunk.windows(DSR.len()).any(|w| w == DSR);
+    let has_dsr = memchr::memchr_iter(ESC, chunk).any(|i| chunk[i..].starts_with(DSR));
     if da == 0 && status == 0 && !enq && !has_dsr {
         cursor.advance(chunk);
         return None;
@@ -259,7 +306,8 @@ const MAX_FONT_ID_DIGITS: usize = 3;
 /// here such an id is simply unknown.
 pub fn detect_syncterm_font(chunk: &[u8]) -> Option<&'static str> {
     let digits = |s: &[u8]| s.iter().take_while(|b| b.is_ascii_digit()).count();
-    let id = (0..chunk.len()).find_map(|i| {
+    // Candidates start at an ESC: jump between them (memchr) instead of testing every byte.
+    let id = memchr::memchr_iter(ESC, chunk).find_map(|i| {
         let rest = chunk[i..].strip_prefix(b"\x1b[")?;
         let p1 = digits(rest);
         let rest = rest.get(p1..)?.strip_prefix(b";").filter(|_| p1 > 0)?;
