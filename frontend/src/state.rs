@@ -1,0 +1,688 @@
+//! What the page shows, as a `Reducible`: engine events, proxy control messages and the
+//! user's start/cancel become the status, the phase progress, the timeline, the banner, the
+//! result and every failure as a sentence. No I/O here (the hook does that) and no markup
+//! (the view does that), so all of it is tested natively.
+
+use crate::protocols::{self, MsspRow, Support};
+use crate::request::ScanRequest;
+use iacscope_shared::ansi::{self, Screen};
+use iacscope_shared::event::push_coalesced;
+use iacscope_shared::pyjson;
+use iacscope_shared::record::{self, SessionInfo};
+use iacscope_shared::{Dir, Event, EventKind, Phase, ScanOutcome, Timestamp};
+use std::rc::Rc;
+use yew::Reducible;
+
+/// Events kept for the timeline; later ones are counted, not stored (the engine's own
+/// queue is bounded too, this bounds the page's memory over a long session).
+pub const MAX_TIMELINE_EVENTS: usize = 20_000;
+/// Events per shared chunk: a state update copies at most one chunk, never the timeline.
+const CHUNK: usize = 256;
+
+/// The scan's phases in order, for the progress bar.
+pub const PHASES: [Phase; 8] = [
+    Phase::Negotiating,
+    Phase::Banner,
+    Phase::Prompt,
+    Phase::CapabilityProbe,
+    Phase::WrongDirectionProbe,
+    Phase::LoopDetection,
+    Phase::MsspWait,
+    Phase::Done,
+];
+
+/// The timeline: an append-only list of events in shared chunks.
+#[derive(Clone, Debug, Default)]
+pub struct Timeline {
+    chunks: Vec<Rc<Vec<Event>>>,
+    len: usize,
+    /// Events not kept because [`MAX_TIMELINE_EVENTS`] was reached.
+    pub dropped: usize,
+}
+
+/// Equal when the same chunks are shared: a reduce that adds an event copies (or adds) a
+/// chunk, so this is exact for states that come from one another, and costs no event
+/// comparison when Yew compares properties.
+impl PartialEq for Timeline {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len
+            && self.dropped == other.dropped
+            && self
+                .chunks
+                .iter()
+                .zip(&other.chunks)
+                .all(|(a, b)| Rc::ptr_eq(a, b))
+    }
+}
+
+impl Timeline {
+    /// Appends `e`, merging in-band data as the engine's `push_coalesced` does.
+    pub fn push(&mut self, e: Event) {
+        let coalesces = matches!(
+            (self.chunks.last().and_then(|c| c.last()), &e.kind),
+            (Some(Event { at, kind: EventKind::Data { dir, .. } }), EventKind::Data { dir: d2, .. })
+                if *at == e.at && dir == d2
+        );
+        if !coalesces && self.len >= MAX_TIMELINE_EVENTS {
+            self.dropped += 1;
+            return;
+        }
+        match self.chunks.last_mut() {
+            Some(c) if coalesces || c.len() < CHUNK => {
+                let before = c.len();
+                push_coalesced(Rc::make_mut(c), e);
+                self.len += c.len() - before;
+            }
+            _ => {
+                self.chunks.push(Rc::new(vec![e]));
+                self.len += 1;
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Newest first.
+    pub fn iter_rev(&self) -> impl Iterator<Item = &Event> {
+        self.chunks.iter().rev().flat_map(|c| c.iter().rev())
+    }
+
+    /// The last `n` events that pass `filter`, oldest first, each with its position in
+    /// the timeline (a stable key for the view).
+    pub fn last(&self, filter: Filter, n: usize) -> Vec<(usize, &Event)> {
+        let mut v: Vec<(usize, &Event)> = self
+            .iter_rev()
+            .enumerate()
+            .map(|(back, e)| (self.len - 1 - back, e))
+            .filter(|(_, e)| filter.keeps(e))
+            .take(n)
+            .collect();
+        v.reverse();
+        v
+    }
+}
+
+/// Which events the timeline shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Filter {
+    All,
+    Received,
+    Sent,
+}
+
+impl Filter {
+    /// Events with a direction pass when it matches; phase marks, notes and violations
+    /// always pass, so the timeline keeps its structure.
+    pub fn keeps(self, e: &Event) -> bool {
+        match (self, direction(&e.kind)) {
+            (Filter::All, _) | (_, None) => true,
+            (Filter::Received, Some(d)) => d == Dir::Recv,
+            (Filter::Sent, Some(d)) => d == Dir::Sent,
+        }
+    }
+}
+
+/// The direction of an event, when it has one.
+pub fn direction(k: &EventKind) -> Option<Dir> {
+    match k {
+        EventKind::Negotiation { dir, .. }
+        | EventKind::Command { dir, .. }
+        | EventKind::Subnegotiation { dir, .. }
+        | EventKind::Data { dir, .. } => Some(*dir),
+        EventKind::Closed => Some(Dir::Recv),
+        _ => None,
+    }
+}
+
+/// Where the scan is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Idle,
+    /// Waiting for the proxy's `connected` message.
+    Connecting,
+    Scanning,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+/// The proxy's `connected` message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connection {
+    pub session: String,
+    pub host: String,
+    pub ip: String,
+    pub port: u16,
+    /// `TLSv1.3 TLS13_AES_256_GCM_SHA384, CN=…` or `None` without TLS.
+    pub tls: Option<String>,
+}
+
+/// The finished scan, ready to show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub fingerprint: String,
+    pub offered: Vec<String>,
+    pub requested: Vec<String>,
+    pub refused: Vec<String>,
+    pub wrong_direction: Vec<String>,
+    pub directional_refusals: Vec<String>,
+    pub looped: Vec<String>,
+    pub protocols: Vec<(&'static str, Support)>,
+    pub mssp: Vec<MsspRow>,
+    /// The record as telnetlib3 saves it.
+    pub json: String,
+    /// `<fingerprint>/<session-hash>.json`, the record's place in a data directory.
+    pub path: String,
+    /// `<session-hash>.json`.
+    pub file_name: String,
+}
+
+impl Report {
+    /// Builds the report of a finished scan; `connected` is the `sessions[].connected` time.
+    pub fn new(outcome: &ScanOutcome, session: &SessionInfo) -> Report {
+        let fp = &outcome.fingerprint_data;
+        let list = |k: &str| -> Vec<String> {
+            fp.as_dict()
+                .and_then(|d| d.get(k))
+                .and_then(pyjson::Value::as_list)
+                .map(|l| {
+                    l.iter()
+                        .filter_map(pyjson::Value::as_pystr)
+                        .map(|s| s.to_string_lossy())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let banner = [&outcome.banner_before[..], &outcome.banner_after[..]].concat();
+        let session_hash = record::session_hash(&session.host, &session.ip, session.port);
+        Report {
+            fingerprint: outcome.fingerprint.clone(),
+            offered: list("offered-options"),
+            requested: list("requested-options"),
+            refused: list("refused-options"),
+            wrong_direction: list("wrong-direction-offered"),
+            directional_refusals: list("directional-refusals"),
+            looped: list("looped-negotiation"),
+            protocols: protocols::protocol_table(&outcome.session_data, fp, &banner),
+            mssp: protocols::mssp_rows(&outcome.session_data),
+            json: pyjson::to_pretty(&outcome.record(session)),
+            path: format!("{}/{session_hash}.json", outcome.fingerprint),
+            file_name: format!("{session_hash}.json"),
+        }
+    }
+}
+
+/// Everything the page shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScanState {
+    pub request: Option<ScanRequest>,
+    pub status: Status,
+    pub connection: Option<Connection>,
+    /// The engine's current phase.
+    pub phase: Phase,
+    /// Time since the connect, as of the latest engine step.
+    pub elapsed: Timestamp,
+    pub timeline: Timeline,
+    pub violations: usize,
+    pub banner: Rc<Screen>,
+    pub report: Option<Rc<Report>>,
+    /// Why the scan failed or ended early, as a sentence.
+    pub failure: Option<String>,
+    /// Something worth knowing that is not a failure (the server closed early).
+    pub notice: Option<String>,
+}
+
+impl Default for ScanState {
+    fn default() -> Self {
+        ScanState {
+            request: None,
+            status: Status::Idle,
+            connection: None,
+            phase: Phase::Negotiating,
+            elapsed: Timestamp(0),
+            timeline: Timeline::default(),
+            violations: 0,
+            banner: Rc::new(Screen::default()),
+            report: None,
+            failure: None,
+            notice: None,
+        }
+    }
+}
+
+/// What can happen to the page.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// The user (or a deep link) started a scan; the socket is opening.
+    Start(ScanRequest),
+    /// The form or deep link was wrong.
+    Invalid(String),
+    /// The proxy connected to the server; the engine starts at t = 0.
+    Connected(Connection),
+    /// The engine ran: its events and phase at `now`.
+    Step {
+        now: Timestamp,
+        phase: Phase,
+        events: Vec<Event>,
+    },
+    /// Time passes (the elapsed-time display).
+    Tick(Timestamp),
+    /// The banner so far, decoded with the session encoding.
+    Banner { bytes: Vec<u8>, encoding: String },
+    /// The scan is over.
+    Finished(Rc<Report>),
+    /// A proxy `error` message (the connection was not made).
+    ProxyError { code: String, message: String },
+    /// A proxy `closed` message.
+    ProxyClosed {
+        by: String,
+        code: String,
+        reason: String,
+    },
+    /// The websocket failed or closed without a `closed` message.
+    SocketLost,
+    /// The user pressed cancel.
+    Cancel,
+}
+
+impl ScanState {
+    /// Whether a scan is under way (the cancel button shows).
+    pub fn running(&self) -> bool {
+        matches!(self.status, Status::Connecting | Status::Scanning)
+    }
+
+    /// A state after `actions`, for tests and canned pages.
+    pub fn replay(actions: impl IntoIterator<Item = Action>) -> Rc<ScanState> {
+        actions
+            .into_iter()
+            .fold(Rc::new(ScanState::default()), |s, a| s.reduce(a))
+    }
+
+    fn fail(&mut self, sentence: String) {
+        if self.failure.is_none() {
+            self.failure = Some(sentence);
+        }
+    }
+}
+
+impl Reducible for ScanState {
+    type Action = Action;
+
+    fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
+        let mut s = Rc::unwrap_or_clone(self);
+        match action {
+            Action::Start(req) => {
+                s = ScanState {
+                    request: Some(req),
+                    status: Status::Connecting,
+                    ..ScanState::default()
+                };
+            }
+            Action::Invalid(why) => {
+                s = ScanState {
+                    request: s.request,
+                    status: Status::Failed,
+                    failure: Some(why),
+                    ..ScanState::default()
+                };
+            }
+            Action::Connected(c) => {
+                s.connection = Some(c);
+                s.status = Status::Scanning;
+            }
+            Action::Step { now, phase, events } => {
+                s.elapsed = s.elapsed.max(now);
+                let mut current = s.phase;
+                for e in events {
+                    match &e.kind {
+                        EventKind::PhaseStart { phase } => current = *phase,
+                        EventKind::Violation { .. } => s.violations += 1,
+                        EventKind::Closed if current != Phase::Done => {
+                            s.notice = Some(format!(
+                                "The server closed the connection during the {} phase, {:.1} s \
+                                 after connecting. The scan finished with what it had sent until \
+                                 then.",
+                                current.label(),
+                                e.at.as_secs_f64()
+                            ));
+                        }
+                        _ => {}
+                    }
+                    s.timeline.push(e);
+                }
+                s.phase = phase;
+            }
+            Action::Tick(now) => {
+                if s.status == Status::Scanning {
+                    s.elapsed = s.elapsed.max(now);
+                }
+            }
+            Action::Banner { bytes, encoding } => {
+                s.banner = Rc::new(ansi::render(&bytes, &encoding));
+            }
+            Action::Finished(report) => {
+                s.report = Some(report);
+                s.phase = Phase::Done;
+                if s.status != Status::Cancelled {
+                    s.status = Status::Done;
+                }
+            }
+            Action::ProxyError { code, message } => {
+                s.fail(error_sentence(&code, &message));
+                s.status = Status::Failed;
+            }
+            Action::ProxyClosed { by, code, reason } => {
+                if let Some(why) = closed_sentence(&by, &code, &reason) {
+                    s.fail(why);
+                }
+            }
+            Action::SocketLost => {
+                if s.status == Status::Connecting {
+                    s.fail(
+                        "Could not reach the iacscope proxy (its /ws endpoint). Is `iacscope \
+                         serve` running and serving this page?"
+                            .into(),
+                    );
+                    s.status = Status::Failed;
+                } else if s.status == Status::Scanning {
+                    s.fail(
+                        "The connection to the iacscope proxy was lost; the scan finished with \
+                         what had arrived."
+                            .into(),
+                    );
+                }
+            }
+            Action::Cancel => {
+                if s.running() {
+                    s.status = Status::Cancelled;
+                    s.fail(format!(
+                        "Scan cancelled after {:.1} s; what was captured is shown below.",
+                        s.elapsed.as_secs_f64()
+                    ));
+                }
+            }
+        }
+        Rc::new(s)
+    }
+}
+
+/// A proxy `error` message as a sentence, by its `code` (proxy/src/serve/relay.rs).
+pub fn error_sentence(code: &str, message: &str) -> String {
+    let lead = match code {
+        "bad_host" => "That is not a host name the proxy accepts",
+        "bad_port" => "That is not a valid port",
+        "bad_request" => "The proxy did not understand the request",
+        "refused_by_policy" => "The proxy does not connect to that address",
+        "limit_reached" => "The proxy is busy; try again in a moment",
+        "dns_failure" => "The server's name could not be resolved",
+        "connection_refused" => "The server refused the connection (nothing listens on that port)",
+        "timeout" => "The server did not answer the connection in time",
+        "network_error" => "The server could not be reached",
+        "tls_failure" => "The TLS handshake failed",
+        "shutdown" => "The proxy is shutting down; try again later",
+        _ => return format!("The proxy reported an error ({code}): {message}"),
+    };
+    if message.is_empty() {
+        format!("{lead}.")
+    } else {
+        format!("{lead}: {message}.")
+    }
+}
+
+/// A proxy `closed` message as a sentence, or `None` when it is not a failure (the server
+/// closing is reported by the engine's own event, the client closing is us).
+pub fn closed_sentence(by: &str, code: &str, reason: &str) -> Option<String> {
+    if by != "proxy" {
+        return None;
+    }
+    let lead = match code {
+        "idle_timeout" => "The proxy ended the session because nothing was sent for too long",
+        "duration_limit" => "The proxy ended the session at its time limit",
+        "bytes_limit" => "The proxy ended the session at its data limit",
+        "message_too_big" => "The proxy ended the session: a message was too big",
+        "shutdown" => "The proxy is shutting down and ended the session",
+        _ => return Some(format!("The proxy ended the session ({code}): {reason}.")),
+    };
+    Some(format!(
+        "{lead} ({reason}). What was captured is shown below."
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::Driver;
+    use crate::request::{ScanMode, TlsMode};
+    use iacscope_shared::telopt::{TelOpt, Verb};
+
+    fn req() -> ScanRequest {
+        ScanRequest {
+            host: "mud.example.org".into(),
+            port: 4000,
+            tls: TlsMode::Off,
+            mode: ScanMode::Quick,
+        }
+    }
+
+    fn conn() -> Connection {
+        Connection {
+            session: "s1".into(),
+            host: "mud.example.org".into(),
+            ip: "192.0.2.7".into(),
+            port: 4000,
+            tls: None,
+        }
+    }
+
+    fn ev(ms: u64, kind: EventKind) -> Event {
+        Event {
+            at: Timestamp(ms * 1000),
+            kind,
+        }
+    }
+
+    fn neg(ms: u64, dir: Dir, verb: Verb, opt: TelOpt) -> Event {
+        ev(ms, EventKind::Negotiation { dir, verb, opt })
+    }
+
+    #[test]
+    fn start_connect_and_events() {
+        let s = ScanState::replay([
+            Action::Start(req()),
+            Action::Connected(conn()),
+            Action::Step {
+                now: Timestamp(12_000),
+                phase: Phase::Negotiating,
+                events: vec![
+                    ev(
+                        0,
+                        EventKind::PhaseStart {
+                            phase: Phase::Negotiating,
+                        },
+                    ),
+                    neg(0, Dir::Sent, Verb::Will, TelOpt::TTYPE),
+                    neg(12, Dir::Recv, Verb::Do, TelOpt::TTYPE),
+                    ev(12, EventKind::Violation { text: "odd".into() }),
+                ],
+            },
+        ]);
+        assert_eq!(s.status, Status::Scanning);
+        assert_eq!(s.timeline.len(), 4);
+        assert_eq!(s.violations, 1);
+        assert_eq!(s.elapsed, Timestamp(12_000));
+        assert_eq!(s.timeline.last(Filter::Received, 10).len(), 3);
+        assert_eq!(s.timeline.last(Filter::Sent, 10).len(), 3);
+        assert_eq!(s.timeline.last(Filter::All, 2).len(), 2);
+        let last = s.timeline.last(Filter::All, 1);
+        assert_eq!(last[0].0, 3);
+        assert_eq!(last[0].1.kind, EventKind::Violation { text: "odd".into() });
+        let sent: Vec<usize> = s
+            .timeline
+            .last(Filter::Sent, 10)
+            .iter()
+            .map(|r| r.0)
+            .collect();
+        assert_eq!(sent, [0, 1, 3]);
+        // A new scan starts from nothing.
+        let s = s.reduce(Action::Start(req()));
+        assert!(s.timeline.is_empty());
+        assert_eq!(s.status, Status::Connecting);
+    }
+
+    #[test]
+    fn data_coalesces_and_the_timeline_is_bounded() {
+        let mut t = Timeline::default();
+        let data = |ms, b: &[u8]| {
+            ev(
+                ms,
+                EventKind::Data {
+                    dir: Dir::Recv,
+                    bytes: b.to_vec(),
+                },
+            )
+        };
+        t.push(data(1, b"ab"));
+        t.push(data(1, b"cd"));
+        t.push(data(2, b"ef"));
+        assert_eq!(t.len(), 2);
+        assert_eq!(
+            t.last(Filter::All, 5)[0].1.kind,
+            EventKind::Data {
+                dir: Dir::Recv,
+                bytes: b"abcd".to_vec()
+            }
+        );
+        for i in 0..MAX_TIMELINE_EVENTS + 10 {
+            t.push(neg(i as u64 + 10, Dir::Sent, Verb::Do, TelOpt::SGA));
+        }
+        assert_eq!(t.len(), MAX_TIMELINE_EVENTS);
+        assert_eq!(t.dropped, 12);
+        // Sharing: cloning the state copies chunk pointers, not events.
+        let u = t.clone();
+        assert!(Rc::ptr_eq(&t.chunks[0], &u.chunks[0]));
+    }
+
+    #[test]
+    fn server_closing_early_is_a_notice() {
+        let s = ScanState::replay([
+            Action::Start(req()),
+            Action::Connected(conn()),
+            Action::Step {
+                now: Timestamp(1_500_000),
+                phase: Phase::Banner,
+                events: vec![
+                    ev(
+                        1000,
+                        EventKind::PhaseStart {
+                            phase: Phase::Banner,
+                        },
+                    ),
+                    ev(1500, EventKind::Closed),
+                ],
+            },
+            Action::ProxyClosed {
+                by: "server".into(),
+                code: "server_closed".into(),
+                reason: "the server closed the connection".into(),
+            },
+        ]);
+        assert_eq!(
+            s.notice.as_deref(),
+            Some(
+                "The server closed the connection during the banner phase, 1.5 s after \
+                 connecting. The scan finished with what it had sent until then."
+            )
+        );
+        assert_eq!(s.failure, None);
+    }
+
+    #[test]
+    fn failures_are_sentences() {
+        let s = ScanState::replay([
+            Action::Start(req()),
+            Action::ProxyError {
+                code: "connection_refused".into(),
+                message: "connection refused by 192.0.2.7:4000".into(),
+            },
+        ]);
+        assert_eq!(s.status, Status::Failed);
+        assert_eq!(
+            s.failure.as_deref(),
+            Some(
+                "The server refused the connection (nothing listens on that port): connection \
+                 refused by 192.0.2.7:4000."
+            )
+        );
+        let s = ScanState::replay([Action::Start(req()), Action::SocketLost]);
+        assert!(s.failure.as_deref().unwrap().contains("iacscope serve"));
+        assert_eq!(
+            error_sentence("weird", "x"),
+            "The proxy reported an error (weird): x"
+        );
+        assert_eq!(closed_sentence("client", "client_closed", ""), None);
+        assert!(closed_sentence("proxy", "idle_timeout", "idle for 60 s")
+            .unwrap()
+            .contains("nothing was sent"));
+        let s = ScanState::replay([
+            Action::Start(req()),
+            Action::Connected(conn()),
+            Action::Step {
+                now: Timestamp(2_000_000),
+                phase: Phase::Banner,
+                events: vec![],
+            },
+            Action::Tick(Timestamp(2_040_000)),
+            Action::Cancel,
+            Action::Tick(Timestamp(9_000_000)),
+        ]);
+        assert_eq!(s.status, Status::Cancelled);
+        assert_eq!(
+            s.failure.as_deref(),
+            Some("Scan cancelled after 2.0 s; what was captured is shown below.")
+        );
+        assert!(!s.running());
+    }
+
+    #[test]
+    fn a_finished_scan_makes_a_report() {
+        let (mut d, _) = Driver::new(req().config());
+        let mut step = d.input(
+                Timestamp(5_000),
+                b"\xff\xfb\x46\xff\xfa\x46\x01NAME\x02Seed\x01WEBSITE\x02https://x.example/\x01MCCP\x021\xff\xf0\x1b[31mHello\x1b[0m\r\n",
+        );
+        while let Some(t) = step.next {
+            step = d.timeout(t);
+        }
+        let session = SessionInfo {
+            host: "mud.example.org".into(),
+            ip: "192.0.2.7".into(),
+            port: 4000,
+            connected: "2026-01-01T00:00:00+00:00".into(),
+        };
+        let r = Report::new(d.scanner().outcome(), &session);
+        assert_eq!(r.fingerprint.len(), 16);
+        assert_eq!(r.path, format!("{}/{}", r.fingerprint, r.file_name));
+        assert!(r.json.contains("\"server-probe\""), "{}", r.json);
+        assert_eq!(r.protocols[0], ("MSSP", Support::Mssp));
+        assert_eq!(r.protocols[3], ("MCCP", Support::Mssp));
+        assert!(r.offered.contains(&"MSSP".to_string()), "{:?}", r.offered);
+        let web = r.mssp.iter().find(|m| m.name == "WEBSITE").unwrap();
+        assert_eq!(web.values, [("https://x.example/".to_string(), true)]);
+        let s = ScanState::replay([
+            Action::Start(req()),
+            Action::Banner {
+                bytes: b"\x1b[31mHello".to_vec(),
+                encoding: "ascii".into(),
+            },
+            Action::Finished(Rc::new(r)),
+        ]);
+        assert_eq!(s.status, Status::Done);
+        assert_eq!(s.banner.plain_text(), "Hello");
+    }
+}
