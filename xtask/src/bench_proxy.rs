@@ -2,7 +2,12 @@
 //! both relaying to the same local echo server: relay throughput, added latency for small
 //! messages (p50, p99), and memory per idle session. Loopback only.
 //!
-//! Usage: `cargo xtask bench-proxy [--mib N] [--pings N] [--sessions N] [--ws-sessions N]`.
+//! Usage: `cargo xtask bench-proxy [--mib N] [--rounds N] [--pings N] [--sessions N] [--ws-sessions N]`.
+//!
+//! The load client masks every byte it sends and parses every frame it gets back, so it is
+//! built in release like the proxy (xtask itself runs in debug: the debug client alone was
+//! slower than either proxy). The echo server runs on its own runtime thread, so a busy
+//! client task never delays the echo side and the other way round.
 
 use crate::util;
 use anyhow::{bail, Context, Result};
@@ -14,12 +19,15 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
 
 struct Opts {
     mib: usize,
+    /// Throughput runs per proxy, interleaved; the median is reported (the machine is
+    /// shared, so one run can be unlucky).
+    rounds: usize,
     pings: usize,
     sessions: usize,
     ws_sessions: usize,
@@ -28,6 +36,7 @@ struct Opts {
 fn parse(args: &[String]) -> Result<Opts> {
     let mut o = Opts {
         mib: 64,
+        rounds: 3,
         pings: 2000,
         sessions: 10_000,
         ws_sessions: 200,
@@ -42,10 +51,11 @@ fn parse(args: &[String]) -> Result<Opts> {
         };
         match a.as_str() {
             "--mib" => o.mib = num()?,
+            "--rounds" => o.rounds = num()?.max(1),
             "--pings" => o.pings = num()?,
             "--sessions" => o.sessions = num()?,
             "--ws-sessions" => o.ws_sessions = num()?,
-            other => bail!("bench-proxy: unknown argument `{other}` (--mib, --pings, --sessions, --ws-sessions)"),
+            other => bail!("bench-proxy: unknown argument `{other}` (--mib, --rounds, --pings, --sessions, --ws-sessions)"),
         }
     }
     Ok(o)
@@ -68,6 +78,20 @@ fn free_port() -> Result<u16> {
 /// Runs the benchmark.
 pub fn run(args: &[String]) -> Result<()> {
     let opts = parse(args)?;
+    if cfg!(debug_assertions) {
+        util::heading("bench-proxy: building the load client (release xtask)");
+        util::run(util::cargo().args(["build", "--release", "-p", "xtask", "--bin", "xtask"]))?;
+        let xtask = util::target_dir().join("release/xtask");
+        let status = Command::new(&xtask)
+            .arg("bench-proxy")
+            .args(args)
+            .status()
+            .with_context(|| format!("running {}", xtask.display()))?;
+        if !status.success() {
+            bail!("{} bench-proxy failed: {status}", xtask.display());
+        }
+        return Ok(());
+    }
     let websockify = util::root().join("target/py/bin/websockify");
     if !websockify.is_file() {
         bail!(
@@ -96,18 +120,33 @@ pub fn run(args: &[String]) -> Result<()> {
     rt.block_on(bench(&opts, sessions, &iacscope, &websockify))
 }
 
-async fn echo_server() -> Result<SocketAddr> {
-    let l = TcpListener::bind("127.0.0.1:0").await?;
+/// The echo server, on a runtime thread of its own (it lives until the process exits).
+fn echo_server() -> Result<SocketAddr> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    l.set_nonblocking(true)?;
     let addr = l.local_addr()?;
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            let _ = s.set_nodelay(true);
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("echo".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let Ok(l) = TcpListener::from_std(l) else {
+                    return;
+                };
+                while let Ok((mut s, _)) = l.accept().await {
+                    let _ = s.set_nodelay(true);
+                    tokio::spawn(async move {
+                        // 64 KiB reads, as websockify's: `tokio::io::copy`'s 8 KiB buffer
+                        // made the echo side cost as much CPU as the proxy under test.
+                        let (r, mut w) = s.split();
+                        let mut r = tokio::io::BufReader::with_capacity(64 * 1024, r);
+                        let _ = tokio::io::copy_buf(&mut r, &mut w).await;
+                    });
+                }
             });
-        }
-    });
+        })?;
     Ok(addr)
 }
 
@@ -149,7 +188,7 @@ async fn connect(t: &Target) -> Result<Ws> {
 }
 
 async fn bench(opts: &Opts, sessions: usize, iacscope: &Path, websockify: &PathBuf) -> Result<()> {
-    let echo = echo_server().await?;
+    let echo = echo_server()?;
     let ip = free_port()?;
     let wp = free_port()?;
     let big = (sessions * 2).to_string();
@@ -207,9 +246,26 @@ async fn bench(opts: &Opts, sessions: usize, iacscope: &Path, websockify: &PathB
 
     util::heading("bench-proxy: measuring");
     let direct = direct_latency(echo, opts.pings).await?;
+    let mut runs: Vec<Vec<Run>> = targets.iter().map(|_| Vec::new()).collect();
+    for _ in 0..opts.rounds {
+        for (t, r) in targets.iter().zip(&mut runs) {
+            r.push(throughput(t, opts.mib).await?);
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
     let mut rows = Vec::new();
-    for t in &targets {
-        let mbps = throughput(t, opts.mib).await?;
+    for (t, r) in targets.iter().zip(runs) {
+        let speeds: Vec<f64> = r.iter().map(|r| r.mbps).collect();
+        let cpus: Vec<f64> = r.iter().map(|r| r.cpu_us_per_mb).collect();
+        eprintln!(
+            "{}: throughput runs: MB/s {speeds:.1?}, proxy CPU us/MB {cpus:.0?}",
+            t.name
+        );
+        let mbps = median(speeds);
+        let cpu = median(cpus);
         let (p50, p99) = latency(t, opts.pings).await?;
         let n = if t.hello { sessions } else { opts.ws_sessions };
         let per = idle_memory(t, n).await?;
@@ -218,7 +274,7 @@ async fn bench(opts: &Opts, sessions: usize, iacscope: &Path, websockify: &PathB
             t.name,
             per / 1024.0
         );
-        rows.push((t.name, mbps, p50, p99, per, n));
+        rows.push((t.name, mbps, p50, p99, per, n, cpu));
     }
     let add = |d: Duration, base: Duration| d.saturating_sub(base).as_secs_f64() * 1e6;
     println!();
@@ -228,12 +284,17 @@ async fn bench(opts: &Opts, sessions: usize, iacscope: &Path, websockify: &PathB
         direct.1.as_secs_f64() * 1e6
     );
     println!(
-        "{:<11} {:>12} {:>16} {:>16} {:>20}",
-        "proxy", "echo MB/s", "added p50 (us)", "added p99 (us)", "KiB / idle session"
+        "{:<11} {:>12} {:>16} {:>16} {:>16} {:>20}",
+        "proxy",
+        "echo MB/s",
+        "proxy CPU us/MB",
+        "added p50 (us)",
+        "added p99 (us)",
+        "KiB / idle session"
     );
-    for (name, mbps, p50, p99, per, n) in &rows {
+    for (name, mbps, p50, p99, per, n, cpu) in &rows {
         println!(
-            "{name:<11} {mbps:>12.1} {:>16.1} {:>16.1} {:>13.1} (n={n})",
+            "{name:<11} {mbps:>12.1} {cpu:>16.0} {:>16.1} {:>16.1} {:>13.1} (n={n})",
             add(*p50, direct.0),
             add(*p99, direct.1),
             per / 1024.0
@@ -246,6 +307,10 @@ async fn bench(opts: &Opts, sessions: usize, iacscope: &Path, websockify: &PathB
             a.2.as_secs_f64() / b.2.as_secs_f64(),
             a.3.as_secs_f64() / b.3.as_secs_f64(),
             a.4 / b.4
+        );
+        println!(
+            "           proxy CPU per MB relayed: websockify uses {:.2}x iacscope's",
+            b.6 / a.6
         );
         let goals = [
             ("throughput >= 3x websockify", a.1 >= 3.0 * b.1),
@@ -260,17 +325,54 @@ async fn bench(opts: &Opts, sessions: usize, iacscope: &Path, websockify: &PathB
     Ok(())
 }
 
+/// CPU time used so far by a process and its live children (websockify relays in a forked
+/// child per connection), in nanoseconds, from `/proc/<pid>/task/*/schedstat`.
+fn cpu_ns(pid: u32) -> u64 {
+    let mut pids = vec![pid];
+    if let Ok(children) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
+        pids.extend(
+            children
+                .split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    let mut total = 0;
+    for p in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            total += std::fs::read_to_string(task.path().join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    total
+}
+
+/// One throughput run: echoed MB per second of wall time, and the proxy's CPU time per
+/// MB relayed (each byte goes up and comes back down). The CPU figure does not depend on
+/// what else the machine is doing, the wall-clock one does.
+struct Run {
+    mbps: f64,
+    cpu_us_per_mb: f64,
+}
+
 /// Echoed bytes per second over one session, sending and reading concurrently.
-async fn throughput(t: &Target, mib: usize) -> Result<f64> {
+async fn throughput(t: &Target, mib: usize) -> Result<Run> {
     let ws = connect(t).await?;
     let (mut tx, mut rx) = ws.split();
+    let cpu0 = cpu_ns(t.pid);
     let total = mib << 20;
-    let chunk = vec![0xA5u8; 32 * 1024];
+    // One shared buffer: cloning a `Bytes` does not copy, so the client's only per-byte
+    // work is masking (which a browser does too).
+    let chunk = Bytes::from(vec![0xA5u8; 32 * 1024]);
     let start = Instant::now();
     let send = async {
         let mut sent = 0;
         while sent < total {
-            tx.feed(Message::Binary(chunk.clone().into())).await?;
+            tx.feed(Message::Binary(chunk.clone())).await?;
             sent += chunk.len();
         }
         tx.flush().await?;
@@ -289,9 +391,14 @@ async fn throughput(t: &Target, mib: usize) -> Result<f64> {
     };
     let (tx, ()) = tokio::try_join!(send, recv)?;
     let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_ns(t.pid).saturating_sub(cpu0) as f64 / 1e3;
     let mut ws = tx.reunite(rx).map_err(|_| anyhow::anyhow!("reunite"))?;
     let _ = ws.close(None).await;
-    Ok(total as f64 / secs / 1e6)
+    let mb = total as f64 / 1e6;
+    Ok(Run {
+        mbps: mb / secs,
+        cpu_us_per_mb: cpu / mb,
+    })
 }
 
 fn percentiles(mut v: Vec<Duration>) -> (Duration, Duration) {

@@ -507,8 +507,10 @@ impl End {
     }
 }
 
-/// Upper bound of one read from the server (one binary frame).
-const READ_CHUNK: usize = 32 * 1024;
+/// Upper bound of one read from the server (one binary frame). Bulk output costs a read, a
+/// frame and a websocket write per chunk, so big chunks mean few syscalls; 64 KiB is the
+/// size websockify reads too. Only a busy session holds it (see `READ_SMALL`).
+const READ_CHUNK: usize = 64 * 1024;
 /// First read size: an idle session holds no more than this for its read buffer.
 const READ_SMALL: usize = 2 * 1024;
 
