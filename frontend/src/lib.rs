@@ -4,6 +4,8 @@
 //! it (`view`). `main.rs` only calls [`run`].
 
 pub mod banner;
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod driver;
 pub mod hook;
 pub mod protocols;
@@ -35,13 +37,29 @@ pub fn App() -> Html {
     let scan = hook::use_scan(state.dispatcher());
     {
         let (start, dispatch) = (scan.start.clone(), state.dispatcher());
-        use_effect_with((), move |_| match deep_link() {
-            Some(Ok(req)) => start.emit(req),
-            Some(Err(why)) => dispatch.dispatch(Action::Invalid(why)),
-            None => {}
+        use_effect_with((), move |_| {
+            mark_ready();
+            #[cfg(feature = "bench")]
+            bench::install(dispatch.clone());
+            match deep_link() {
+                Some(Ok(req)) => start.emit(req),
+                Some(Err(why)) => dispatch.dispatch(Action::Invalid(why)),
+                None => {}
+            }
         });
     }
     html! { <Page state={state} on_start={scan.start} on_cancel={scan.cancel} /> }
+}
+
+/// Sets `data-ready` on `<html>` to `performance.now()` once the page is mounted and its form
+/// usable: the end-to-end test waits for it and `cargo xtask bench-web` reads it as the time
+/// from navigation to an interactive form.
+fn mark_ready() {
+    let window = gloo::utils::window();
+    let now = window.performance().map_or(0.0, |p| p.now());
+    if let Some(html) = window.document().and_then(|d| d.document_element()) {
+        let _ = html.set_attribute("data-ready", &format!("{now:.1}"));
+    }
 }
 
 /// Mounts [`App`] on the page's `<body>`.

@@ -3,12 +3,18 @@
 
 mod bench_proxy;
 mod bench_scan;
+mod bench_web;
+mod e2e;
 mod serve;
 mod test;
 mod tools;
 mod util;
 mod wasm_check;
 mod web;
+// Shared with `tests/tests/e2e_browser.rs` (included there with `#[path]`); each user needs
+// part of it.
+#[allow(dead_code)]
+mod webdriver;
 
 use std::process::ExitCode;
 
@@ -22,7 +28,8 @@ tasks:
                 [--port N] [--allow-private] [-- <iacscope serve args>]
   bench-scan    scan benchmark
   bench-proxy   proxy benchmark
-  bench-web     web app benchmark (not yet implemented, issue 4)
+  bench-web     web app benchmark: bundle size, time to interactive, banner and timeline
+                rendering in headless Chromium, against budgets [--runs N]
 ";
 
 fn main() -> ExitCode {
@@ -39,7 +46,7 @@ fn main() -> ExitCode {
         "serve" => serve::run_serve(rest),
         "bench-scan" => bench_scan::run(rest),
         "bench-proxy" => bench_proxy::run(rest),
-        "bench-web" => Err(anyhow::anyhow!("bench-web: not yet implemented (issue 4)")),
+        "bench-web" => bench_web::run(rest),
         "-h" | "--help" | "help" => {
             eprint!("{HELP}");
             return ExitCode::SUCCESS;

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: every check the project has, in order of cost, stopping at the first
 //! failure, with a heading per step and a summary at the end. CI runs exactly this.
 
+use crate::e2e;
 use crate::tools::{self, Needs};
 use crate::util::{self, run, Steps};
 use crate::web;
@@ -16,7 +17,7 @@ pub const STEPS: &[(&str, &str)] = &[
     ("wasm-engine", "build the engine for wasm32 (xtask/wasm-probe) and reject `env` imports"),
     ("web-build", "trunk build --release --offline into dist/, print bundle size"),
     ("browser", "frontend wasm-bindgen tests in headless Chromium"),
-    ("e2e", "end-to-end browser tests through the real proxy (issue 4)"),
+    ("e2e", "end-to-end browser test: dist/ in Chromium through iacscope serve (needs web-build)"),
 ];
 
 /// Runs the test suite. `args`: `--only a,b` / `--skip a,b` with step names from [`STEPS`].
@@ -118,12 +119,9 @@ pub fn run_all(args: &[String]) -> Result<()> {
         web::browser_tests()?;
         Ok(None)
     })?;
-    // Hook for the end-to-end browser tests (issue 4): they will drive the built `dist/`
-    // through a real `iacscope serve` against a local fake telnet server.
     step("e2e", &|| {
-        Ok(Some(
-            "no end-to-end browser tests yet (issue 4 adds them)".to_string(),
-        ))
+        e2e::run_e2e()?;
+        Ok(None)
     })?;
 
     steps.summary();

@@ -1,0 +1,75 @@
+//! Benchmark hooks for `cargo xtask bench-web`, compiled only with the `bench` feature (a
+//! separate Trunk build; the shipped `dist/` never has them). `window.iacscopeBench` gets
+//! `banner(kib, seed)` (returns the reducer's time) and `timeline(start, count)`, which dispatch into the page's real
+//! reducer, so a measurement in the page covers the reducer (`ansi::render` for the banner),
+//! Yew's diff and the DOM update. Timing is left to the page's script.
+
+use crate::state::{Action, ScanState};
+use iacscope_shared::telopt::{TelOpt, Verb};
+use iacscope_shared::{Dir, Event, EventKind, Phase, Timestamp};
+use wasm_bindgen::prelude::*;
+use yew::UseReducerDispatcher;
+
+/// Installs `window.iacscopeBench`.
+pub fn install(dispatch: UseReducerDispatcher<ScanState>) {
+    let obj = js_sys::Object::new();
+    let d = dispatch.clone();
+    // Returns the milliseconds spent in the dispatch itself: Yew runs the reducer (here
+    // `ansi::render`) at once and only schedules the render.
+    let banner = Closure::<dyn Fn(u32, u32) -> f64>::new(move |kib: u32, seed: u32| {
+        let bytes = ansi_banner(kib as usize * 1024, seed);
+        let now = || gloo::utils::window().performance().map_or(0.0, |p| p.now());
+        let t0 = now();
+        d.dispatch(Action::Banner {
+            bytes,
+            encoding: "utf-8".into(),
+        });
+        now() - t0
+    });
+    let timeline = Closure::<dyn Fn(u32, u32)>::new(move |start: u32, count: u32| {
+        // One dispatch per event, as a live scan delivers them.
+        for i in start..start + count {
+            dispatch.dispatch(Action::Step {
+                now: Timestamp(u64::from(i) * 1_000),
+                phase: Phase::Negotiating,
+                events: vec![event(i)],
+            });
+        }
+    });
+    let _ = js_sys::Reflect::set(&obj, &"banner".into(), banner.as_ref());
+    let _ = js_sys::Reflect::set(&obj, &"timeline".into(), timeline.as_ref());
+    let _ = js_sys::Reflect::set(&gloo::utils::window(), &"iacscopeBench".into(), &obj);
+    // The page lives as long as the hooks.
+    banner.forget();
+    timeline.forget();
+}
+
+/// `len` bytes of 80-column lines, every word in its own SGR colour (a busy ANSI banner).
+fn ansi_banner(len: usize, seed: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 128);
+    let mut i = seed as usize;
+    while out.len() < len {
+        for _ in 0..8 {
+            i += 1;
+            let sgr = format!("\x1b[{};3{}m", i % 2, i % 8);
+            out.extend_from_slice(sgr.as_bytes());
+            out.extend_from_slice(format!("word{:05} ", i % 100_000).as_bytes());
+        }
+        out.extend_from_slice(b"\x1b[0m\r\n");
+    }
+    out.truncate(len);
+    out
+}
+
+/// A negotiation event, alternating direction, verb and option.
+fn event(i: u32) -> Event {
+    let verbs = [Verb::Will, Verb::Wont, Verb::Do, Verb::Dont];
+    Event {
+        at: Timestamp(u64::from(i) * 1_000),
+        kind: EventKind::Negotiation {
+            dir: [Dir::Recv, Dir::Sent][i as usize % 2],
+            verb: verbs[i as usize % 4],
+            opt: TelOpt((i % 50) as u8),
+        },
+    }
+}

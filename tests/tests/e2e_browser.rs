@@ -1,0 +1,266 @@
+//! End-to-end: the built web app (`dist/`) in headless Chromium, through a real `iacscope
+//! serve --allow-private`, scanning the `mush` fake server; the page's fingerprint must equal
+//! `iacscope scan`'s for the same server. Leaves a screenshot in `$IACSCOPE_E2E_OUT/mush.png`.
+//!
+//! Built only with the `e2e` feature (see `tests/Cargo.toml`): `cargo xtask test --only e2e`
+//! runs it with these variables set, and it fails (not skips) when one is missing:
+//! `IACSCOPE_E2E_DIST` (the Trunk build), `IACSCOPE_E2E_CHROMIUM`, `IACSCOPE_E2E_CHROMEDRIVER`;
+//! optional `IACSCOPE_E2E_OUT` (default `<workspace>/target/e2e`) and `IACSCOPE_BIN`.
+//! Everything listens on 127.0.0.1 and every process started here is killed on drop.
+
+#[allow(dead_code)]
+#[path = "../../xtask/src/webdriver.rs"]
+mod webdriver;
+
+use anyhow::{bail, Context, Result};
+use iacscope_tests::harness::{self, ChildGuard};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use webdriver::{Browser, Tools};
+
+/// The whole scan in the page, from submit to the finished report.
+const SCAN_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn env_path(name: &str, what: &str) -> Result<PathBuf> {
+    let p = std::env::var_os(name).map(PathBuf::from).with_context(|| {
+        format!(
+            "{name} is not set: it must point to {what}. Run this test with \
+             `cargo xtask test --only e2e` (after `--only web-build`), which sets it"
+        )
+    })?;
+    if !p.exists() {
+        bail!("{name}={} does not exist ({what})", p.display());
+    }
+    Ok(p)
+}
+
+/// `fake-telnetd --scenario NAME --port 0`, and the port it printed.
+fn start_fake(scenario: &str) -> Result<(ChildGuard, u16)> {
+    let mut guard = ChildGuard(
+        Command::new(env!("CARGO_BIN_EXE_fake-telnetd"))
+            .args(["--scenario", scenario, "--port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting fake-telnetd")?,
+    );
+    let stdout = guard.0.stdout.take().context("fake-telnetd stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let port = line
+        .trim()
+        .strip_prefix("listening 127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .with_context(|| format!("fake-telnetd printed {line:?}"))?;
+    Ok((guard, port))
+}
+
+/// `iacscope serve` on a free loopback port (retried: the port can be taken before it binds).
+fn start_serve(bin: &PathBuf, dist: &PathBuf) -> Result<(ChildGuard, u16)> {
+    let mut last = None;
+    for _ in 0..3 {
+        let port = harness::free_port()?;
+        let mut guard = ChildGuard(
+            Command::new(bin)
+                .arg("serve")
+                .arg("--static-dir")
+                .arg(dist)
+                .args(["--listen", &format!("127.0.0.1:{port}"), "--allow-private"])
+                .env("RUST_LOG", "warn")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("starting iacscope serve")?,
+        );
+        match harness::wait_connectable(port, Duration::from_secs(15)) {
+            Ok(()) => return Ok((guard, port)),
+            Err(e) => {
+                last = Some(match guard.0.try_wait()? {
+                    Some(st) => anyhow::anyhow!("iacscope serve exited with {st}"),
+                    None => e,
+                })
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("iacscope serve did not start")))
+}
+
+/// Starts `iacscope scan 127.0.0.1 PORT --json` (it runs while the browser scans the same
+/// server), its record going to `record`.
+fn start_cli_scan(bin: &PathBuf, port: u16, record: &PathBuf) -> Result<ChildGuard> {
+    let file = std::fs::File::create(record)?;
+    Ok(ChildGuard(
+        Command::new(bin)
+            .args(["scan", "127.0.0.1", &port.to_string(), "--json"])
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("starting iacscope scan")?,
+    ))
+}
+
+/// Waits (bounded) for the CLI scan and returns its record's fingerprint.
+fn cli_fingerprint(mut cli: ChildGuard, record: &PathBuf) -> Result<String> {
+    let deadline = Instant::now() + SCAN_TIMEOUT;
+    let status = loop {
+        if let Some(status) = cli.0.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            bail!("iacscope scan did not finish in {SCAN_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    if !status.success() {
+        bail!("iacscope scan failed ({status})");
+    }
+    let record: Value = serde_json::from_slice(&std::fs::read(record)?)
+        .with_context(|| format!("parsing iacscope scan's record {}", record.display()))?;
+    Ok(harness::fingerprint_of(&record)
+        .context("no server-probe.fingerprint in iacscope scan's record")?
+        .to_string())
+}
+
+/// Everything the checks look at, read from the DOM in one go.
+const COLLECT: &str = r#"
+const q = s => document.querySelector(s);
+const qa = s => Array.from(document.querySelectorAll(s));
+const table = s => Object.fromEntries(qa(s).map(tr =>
+    [tr.querySelector('th').textContent.trim(), tr.querySelector('td').textContent.trim()]));
+return {
+    status: q('p.status')?.textContent ?? '',
+    failure: q('p.failure')?.textContent ?? null,
+    banner: q('pre.banner')?.textContent ?? '',
+    bannerClasses: qa('pre.banner span').map(s => s.className),
+    timeline: qa('ol.timeline li').map(li => li.textContent),
+    protocols: table('table.protocols tbody tr'),
+    mssp: table('table.mssp tr'),
+    fingerprint: q('dl.fingerprint dd.hash code')?.textContent ?? '',
+};
+"#;
+
+#[test]
+fn mush_scan_in_the_browser_matches_the_cli() -> Result<()> {
+    let started = Instant::now();
+    let dist = env_path("IACSCOPE_E2E_DIST", "the Trunk-built web app (dist/)")?;
+    let tools = Tools {
+        chromium: env_path("IACSCOPE_E2E_CHROMIUM", "the Chromium binary")?,
+        chromedriver: env_path("IACSCOPE_E2E_CHROMEDRIVER", "the chromedriver binary")?,
+    };
+    if !dist.join("index.html").is_file() {
+        bail!(
+            "{} has no index.html: run `cargo xtask test --only web-build` first",
+            dist.display()
+        );
+    }
+    let out = std::env::var_os("IACSCOPE_E2E_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| harness::workspace_root().join("target/e2e"));
+    std::fs::create_dir_all(&out)?;
+    let bin = harness::iacscope_bin()?;
+
+    let (_fake, telnet_port) = start_fake("mush")?;
+    let (_serve, http_port) = start_serve(&bin, &dist)?;
+    let cli_record = out.join("mush-cli.json");
+    let cli = start_cli_scan(&bin, telnet_port, &cli_record)?;
+
+    eprintln!("e2e: servers up after {:.1?}", started.elapsed());
+    let browser = Browser::launch(&tools, &out.join("chromium-profile"))?;
+    eprintln!("e2e: browser up after {:.1?}", started.elapsed());
+    browser.goto(&format!("http://127.0.0.1:{http_port}/"))?;
+    browser.wait_for(
+        "the app to mount (data-ready on <html>)",
+        "return document.documentElement.dataset.ready ?? null;",
+        Duration::from_secs(20),
+    )?;
+    eprintln!("e2e: page ready after {:.1?}", started.elapsed());
+    let input = browser.find("#target")?;
+    browser.send_keys(&input, &format!("127.0.0.1:{telnet_port}"))?;
+    let submit = browser.find("form.scan-form button[type=submit]")?;
+    browser.click(&submit)?;
+
+    let finished = browser.wait_for(
+        "the scan to finish (status `Done:`/`Failed:`/`Cancelled:`)",
+        "const s = document.querySelector('p.status')?.textContent ?? '';
+         return /^(Done|Failed|Cancelled):/.test(s) ? s : null;",
+        SCAN_TIMEOUT,
+    );
+    eprintln!("e2e: page scan over after {:.1?}", started.elapsed());
+    // The screenshot is the artifact to look at when a check fails, so take it first.
+    let png = out.join("mush.png");
+    if let Ok(bytes) = browser.screenshot() {
+        std::fs::write(&png, bytes)?;
+    }
+    let page = browser.execute(COLLECT, vec![])?;
+    let finished = finished.with_context(|| format!("page state: {page:#}"))?;
+    let expected = cli_fingerprint(cli, &cli_record)?;
+
+    let mut problems = Vec::new();
+    let mut check = |ok: bool, what: String| {
+        if !ok {
+            problems.push(what);
+        }
+    };
+    check(
+        finished.as_str().is_some_and(|s| s.starts_with("Done:")),
+        format!("status is {finished} (failure: {})", page["failure"]),
+    );
+    let banner = page["banner"].as_str().unwrap_or("");
+    check(
+        banner.contains("Welcome to FakeMUSH") && banner.contains("connect <name> <password>"),
+        format!("banner text lacks the mush banner: {banner:?}"),
+    );
+    let classes: Vec<&str> = page["bannerClasses"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    // `ESC[1;36m` and `ESC[1;33m`: cyan and yellow (palette 6 and 3), bold.
+    for want in ["fg-6", "fg-3", "bold"] {
+        check(
+            classes.iter().any(|c| c.split(' ').any(|x| x == want)),
+            format!("no banner span has class {want}: {classes:?}"),
+        );
+    }
+    let rows: Vec<&str> = page["timeline"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    check(
+        rows.iter().any(|r| r.contains("DO TTYPE")) && rows.iter().any(|r| r.contains("MSSP")),
+        format!("timeline has no `DO TTYPE` and `MSSP` rows: {rows:?}"),
+    );
+    check(
+        page["protocols"]["MSSP"] == "Yes (MSSP)",
+        format!("protocol table: {}", page["protocols"]),
+    );
+    check(
+        page["mssp"]["NAME"] == "FakeMUSH",
+        format!("MSSP table: {}", page["mssp"]),
+    );
+    check(
+        page["fingerprint"] == expected.as_str(),
+        format!(
+            "page fingerprint {} != iacscope scan's {expected}",
+            page["fingerprint"]
+        ),
+    );
+    eprintln!(
+        "e2e: mush scanned in the browser in {:.1?} in all; fingerprint {expected}; {} timeline rows; screenshot {}",
+        started.elapsed(),
+        rows.len(),
+        png.display()
+    );
+    if !problems.is_empty() {
+        bail!(
+            "end-to-end checks failed (screenshot: {}):\n  {}",
+            png.display(),
+            problems.join("\n  ")
+        );
+    }
+    Ok(())
+}
