@@ -59,7 +59,7 @@ fn start_fake(scenario: &str) -> Result<(ChildGuard, u16)> {
 }
 
 /// `iacscope serve` on a free loopback port (retried: the port can be taken before it binds).
-fn start_serve(bin: &PathBuf, dist: &PathBuf) -> Result<(ChildGuard, u16)> {
+fn start_serve(bin: &PathBuf, dist: &PathBuf, data_dir: &PathBuf) -> Result<(ChildGuard, u16)> {
     let mut last = None;
     for _ in 0..3 {
         let port = harness::free_port()?;
@@ -68,6 +68,8 @@ fn start_serve(bin: &PathBuf, dist: &PathBuf) -> Result<(ChildGuard, u16)> {
                 .arg("serve")
                 .arg("--static-dir")
                 .arg(dist)
+                .arg("--data-dir")
+                .arg(data_dir)
                 .args(["--listen", &format!("127.0.0.1:{port}"), "--allow-private"])
                 .env("RUST_LOG", "warn")
                 .stdin(Stdio::null())
@@ -165,7 +167,10 @@ fn mush_scan_in_the_browser_matches_the_cli() -> Result<()> {
     let bin = harness::iacscope_bin()?;
 
     let (_fake, telnet_port) = start_fake("mush")?;
-    let (_serve, http_port) = start_serve(&bin, &dist)?;
+    // The proxy's scan store goes under the output folder, never into the source tree.
+    let data_dir = out.join("data");
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let (_serve, http_port) = start_serve(&bin, &dist, &data_dir)?;
     let cli_record = out.join("mush-cli.json");
     let cli = start_cli_scan(&bin, telnet_port, &cli_record)?;
 

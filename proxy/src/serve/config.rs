@@ -106,6 +106,15 @@ pub struct Config {
     pub transcripts_max_stored: usize,
     /// Payload bytes of closed transcripts kept at once (oldest dropped first).
     pub transcripts_max_total_bytes: usize,
+
+    /// Directory of the permalink database (`iacscope.db`, created on first run).
+    pub data_dir: PathBuf,
+    /// Saves per client IP per minute (a token bucket): each save replays a scan and writes
+    /// a synced row, so one client must not be able to fill the disk or burn the CPU.
+    pub max_saves_per_ip_per_minute: u32,
+    /// Largest transcript text a save stores. Larger sessions (long interactive use, bulk
+    /// output) are refused: permalinks are for scans, and every row is kept forever.
+    pub max_saved_transcript_bytes: usize,
 }
 
 impl Default for Config {
@@ -141,6 +150,9 @@ impl Default for Config {
             transcript_max_bytes: 1024 * 1024,
             transcripts_max_stored: 1000,
             transcripts_max_total_bytes: 128 * 1024 * 1024,
+            data_dir: PathBuf::from("data"),
+            max_saves_per_ip_per_minute: 6,
+            max_saved_transcript_bytes: 1024 * 1024,
         }
     }
 }

@@ -3,14 +3,18 @@
 //! [`run`] takes a bound listener, a [`Config`] and a shutdown future, so tests bind
 //! `127.0.0.1:0` and drive the real server. [`app`] builds the router. Submodules:
 //! `config` (flags, env, file), `policy` (the SSRF guard), `limits` (admission), `relay`
-//! (one session), `tls`, `metrics`, `store` (transcripts), `web` (static files).
+//! (one session), `tls`, `metrics`, `store` (transcripts), `web` (static files), `replay`
+//! (relay transcript → record), `save` (permalink endpoints) and `db` (SQLite).
 //! Telnet is interpreted by the engine in `iacscope-shared`, never here.
 
 pub mod config;
+pub mod db;
 pub mod limits;
 pub mod metrics;
 pub mod policy;
 pub mod relay;
+pub mod replay;
+pub mod save;
 pub mod store;
 pub mod tls;
 pub mod web;
@@ -158,6 +162,15 @@ pub struct ServeOptions {
     /// Bytes recorded per session transcript.
     #[arg(long, env = "IACSCOPE_TRANSCRIPT_MAX_BYTES")]
     pub transcript_max_bytes: Option<usize>,
+    /// Directory of the permalink database `iacscope.db` (`./data`).
+    #[arg(long, env = "IACSCOPE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Permalink saves per client IP per minute.
+    #[arg(long, env = "IACSCOPE_MAX_SAVES_PER_IP_PER_MINUTE")]
+    pub max_saves_per_ip_per_minute: Option<u32>,
+    /// Largest transcript text a permalink stores (bytes).
+    #[arg(long, env = "IACSCOPE_MAX_SAVED_TRANSCRIPT_BYTES")]
+    pub max_saved_transcript_bytes: Option<usize>,
     /// Closed transcripts kept.
     #[arg(long, env = "IACSCOPE_TRANSCRIPTS_MAX_STORED")]
     pub transcripts_max_stored: Option<usize>,
@@ -195,7 +208,9 @@ impl ServeArgs {
             max_frame_size,
             transcript_max_bytes,
             transcripts_max_stored,
-            transcripts_max_total_bytes
+            transcripts_max_total_bytes,
+            max_saves_per_ip_per_minute,
+            max_saved_transcript_bytes
         );
         set_dur!(
             connect_timeout,
@@ -215,6 +230,9 @@ impl ServeArgs {
             allow_ports,
             deny_ports
         );
+        if let Some(d) = &o.data_dir {
+            c.data_dir = d.clone();
+        }
         if o.tls_roots.is_some() {
             c.tls_roots = o.tls_roots.clone();
         }
@@ -293,6 +311,9 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// The database file's name inside `--data-dir`.
+pub const DB_FILE: &str = "iacscope.db";
+
 /// Shared state of a running server.
 #[derive(Debug)]
 pub struct AppState {
@@ -306,6 +327,10 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// Transcripts.
     pub store: store::Store,
+    /// Saved scans (permalinks).
+    pub db: Arc<db::Db>,
+    /// Per-client save rate limit.
+    pub saves: save::SaveLimiter,
     /// TLS client configurations.
     pub tls: tls::Tls,
     /// Cancelled when the server shuts down; sessions close with a reason.
@@ -339,6 +364,8 @@ impl AppState {
             config.transcripts_max_stored,
             config.transcripts_max_total_bytes,
         );
+        let db = Arc::new(db::Db::open(&config.data_dir.join(DB_FILE))?);
+        let saves = save::SaveLimiter::new(config.max_saves_per_ip_per_minute);
         let csp = HeaderValue::from_str(&web::content_security_policy(&config.static_dir))
             .map_err(|e| format!("Content-Security-Policy: {e}"))?;
         Ok(Arc::new(AppState {
@@ -347,6 +374,8 @@ impl AppState {
             limits,
             metrics: metrics::Metrics::default(),
             store,
+            db,
+            saves,
             tls,
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
@@ -355,8 +384,9 @@ impl AppState {
     }
 }
 
-/// The router: `/ws`, `/healthz`, `/metrics`, `/api/sessions/{id}/transcript`, and the web
-/// app for everything else. Needs `ConnectInfo<SocketAddr>` (which [`run`] provides).
+/// The router: `/ws`, `/healthz`, `/metrics`, `/api/sessions/{id}/transcript`, the
+/// permalink endpoints of [`save::router`], and the web app for everything else. Needs
+/// `ConnectInfo<SocketAddr>` (which [`run`] provides).
 pub fn app(st: Arc<AppState>) -> Router {
     let csp = st.csp.clone();
     let api = Router::new()
@@ -364,6 +394,7 @@ pub fn app(st: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics_handler))
         .route("/api/sessions/{id}/transcript", get(transcript_handler))
+        .merge(save::router())
         .with_state(st.clone());
     api.merge(web::router(&st.config.static_dir))
         .layer(axum::middleware::from_fn(web::cache_headers))
@@ -468,7 +499,7 @@ fn origin_allowed(cfg: &Config, headers: &HeaderMap) -> bool {
 
 /// The client address: the peer, or — when the peer is a trusted proxy — the rightmost
 /// `X-Forwarded-For` entry that is not itself a trusted proxy.
-fn client_ip(cfg: &Config, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+pub(crate) fn client_ip(cfg: &Config, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
     let trusted = |ip: IpAddr| cfg.trusted_proxies.iter().any(|n| n.contains(ip));
     if !trusted(peer) {
         return peer;

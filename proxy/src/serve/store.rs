@@ -21,6 +21,17 @@ pub fn lock(t: &Mutex<Transcript>) -> MutexGuard<'_, Transcript> {
 struct Closed {
     transcript: Arc<Transcript>,
     expires: Instant,
+    /// Wall-clock close time, Unix microseconds (the record's `connected`).
+    closed_unix_micros: i64,
+}
+
+/// Why [`Store::closed`] has no transcript to give.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing {
+    /// The session is still running.
+    Live,
+    /// No such session, or it expired or was evicted.
+    Gone,
 }
 
 #[derive(Debug, Default)]
@@ -77,6 +88,7 @@ impl Store {
             Closed {
                 transcript,
                 expires: now + self.retention,
+                closed_unix_micros: unix_micros(),
             },
         );
         inner.order.push_back(id.to_owned());
@@ -97,6 +109,20 @@ impl Store {
         }
     }
 
+    /// A closed, retained transcript and its wall-clock close time (Unix microseconds).
+    pub fn closed(&self, id: &str, now: Instant) -> Result<(Arc<Transcript>, i64), Missing> {
+        let mut inner = self.inner();
+        Self::evict(&mut inner, now, self.max_stored, self.max_bytes);
+        if inner.live.contains_key(id) {
+            return Err(Missing::Live);
+        }
+        inner
+            .closed
+            .get(id)
+            .map(|c| (Arc::clone(&c.transcript), c.closed_unix_micros))
+            .ok_or(Missing::Gone)
+    }
+
     /// The text form of a live or retained transcript.
     pub fn text(&self, id: &str, now: Instant) -> Option<String> {
         let mut inner = self.inner();
@@ -108,6 +134,13 @@ impl Store {
         }
         inner.closed.get(id).map(|c| c.transcript.to_text())
     }
+}
+
+/// Now, in Unix microseconds.
+pub fn unix_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
 }
 
 #[cfg(test)]

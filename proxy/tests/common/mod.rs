@@ -39,13 +39,46 @@ impl Server {
     }
 }
 
-/// A test config: private targets allowed, no web app.
+/// A test config: private targets allowed, no web app, a fresh database directory.
 pub fn config() -> Config {
     Config {
         allow_private: true,
         static_dir: PathBuf::from("/nonexistent/iacscope-test-dist"),
+        data_dir: temp_data_dir(),
         ..Config::default()
     }
+}
+
+/// A fresh, empty directory for a test database (under the system temp directory).
+pub fn temp_data_dir() -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("iacscope-test-db-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A plain HTTP/1.1 POST of a JSON body; returns (status, body).
+pub async fn http_post(server: SocketAddr, path: &str, body: &str) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(server).await.expect("connect");
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {server}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut buf = Vec::new();
+    tokio::time::timeout(LIMIT, s.read_to_end(&mut buf))
+        .await
+        .expect("response in time")
+        .expect("read");
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end");
+    let head = String::from_utf8_lossy(&buf[..split]).to_ascii_lowercase();
+    let status = head[9..12].parse().expect("status");
+    (status, buf[split + 4..].to_vec())
 }
 
 pub async fn start(cfg: Config) -> Server {

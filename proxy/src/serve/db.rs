@@ -1,0 +1,288 @@
+//! The permalink store: an embedded SQLite file (`<data-dir>/iacscope.db`), created on first
+//! run, in WAL mode with `synchronous=FULL` so that a save the proxy has acknowledged
+//! survives `kill -9` and power loss. Schema changes are numbered migrations recorded in
+//! `schema_version`.
+//!
+//! This module only stores and looks up; what is stored (the replayed record) is decided in
+//! `save`. Calls are blocking: handlers run them under `spawn_blocking`.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+/// The migrations, in order. Entry `i` brings the schema to version `i + 1`; a released
+/// entry is never edited, only appended to.
+const MIGRATIONS: &[&str] = &["CREATE TABLE scans (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        ip TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        record_json TEXT NOT NULL,
+        transcript_text TEXT NOT NULL,
+        config TEXT NOT NULL,
+        mssp_players TEXT,
+        mssp_uptime TEXT
+    );
+    CREATE INDEX scans_fingerprint ON scans (fingerprint, created);
+    CREATE INDEX scans_server ON scans (host, port, created);"];
+
+/// One scan to store.
+#[derive(Clone, Debug)]
+pub struct NewScan {
+    /// Content id (hex of sha256 over transcript text and configuration).
+    pub id: String,
+    /// Host as the browser asked for it.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Address the proxy connected to.
+    pub ip: String,
+    /// Fingerprint hash the proxy's replay found.
+    pub fingerprint: String,
+    /// Unix seconds of the save.
+    pub created: i64,
+    /// The telnetlib3-compatible record, exactly as served.
+    pub record_json: String,
+    /// The proxy's transcript text.
+    pub transcript_text: String,
+    /// Canonical scan configuration.
+    pub config: String,
+    /// MSSP `PLAYERS` as JSON text, when the server sent it.
+    pub mssp_players: Option<String>,
+    /// MSSP `UPTIME` as JSON text, when the server sent it.
+    pub mssp_uptime: Option<String>,
+}
+
+/// A server sharing a fingerprint: its latest scan with that fingerprint.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SharedBy {
+    /// Host.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Latest scan id.
+    pub scan: String,
+    /// Unix seconds of that scan.
+    pub created: i64,
+}
+
+/// One scan of a server.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ServerScan {
+    /// Scan id.
+    pub id: String,
+    /// Fingerprint.
+    pub fingerprint: String,
+    /// Unix seconds.
+    pub created: i64,
+    /// MSSP `PLAYERS` (JSON text), if sent.
+    pub players: Option<String>,
+    /// MSSP `UPTIME` (JSON text), if sent.
+    pub uptime: Option<String>,
+}
+
+/// The database. One connection behind a mutex: saves are rare and small, and SQLite
+/// serialises writers anyway.
+#[derive(Debug)]
+pub struct Db {
+    conn: Mutex<Connection>,
+}
+
+/// Most rows a listing returns (a popular fingerprint could be shared by thousands).
+pub const MAX_LIST: i64 = 500;
+
+impl Db {
+    /// Opens (creating the directory and file on first run) and migrates.
+    pub fn open(path: &Path) -> Result<Db, String> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let conn =
+            Connection::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let db = Db {
+            conn: Mutex::new(conn),
+        };
+        db.setup()
+            .map_err(|e| format!("database {}: {e}", path.display()))?;
+        Ok(db)
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn setup(&self) -> rusqlite::Result<()> {
+        let mut c = self.conn();
+        // WAL: readers do not block the writer. FULL: the WAL is synced at every commit,
+        // so an acknowledged save is on disk before the reply leaves.
+        let mode: String = c.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!("sqlite journal_mode is {mode}, not wal");
+        }
+        c.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+        c.busy_timeout(std::time::Duration::from_secs(5))?;
+        let tx = c.transaction()?;
+        tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
+        let current: i64 = tx
+            .query_row("SELECT MAX(version) FROM schema_version", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })?
+            .unwrap_or(0);
+        for (i, sql) in MIGRATIONS.iter().enumerate() {
+            let version = i as i64 + 1;
+            if version > current {
+                tx.execute_batch(sql)?;
+                tx.execute(
+                    "INSERT INTO schema_version (version) VALUES (?1)",
+                    [version],
+                )?;
+            }
+        }
+        tx.commit()
+    }
+
+    /// The schema version.
+    pub fn version(&self) -> rusqlite::Result<i64> {
+        self.conn()
+            .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+    }
+
+    /// Stores a scan; the same id again (same transcript, same settings) is a no-op.
+    /// Returns whether a row was added.
+    pub fn insert(&self, s: &NewScan) -> rusqlite::Result<bool> {
+        let n = self.conn().execute(
+            "INSERT OR IGNORE INTO scans (id, host, port, ip, fingerprint, created, record_json,
+                 transcript_text, config, mssp_players, mssp_uptime)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                s.id,
+                s.host,
+                s.port,
+                s.ip,
+                s.fingerprint,
+                s.created,
+                s.record_json,
+                s.transcript_text,
+                s.config,
+                s.mssp_players,
+                s.mssp_uptime
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn text(&self, id: &str, column: &str) -> rusqlite::Result<Option<String>> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {column} FROM scans WHERE id = ?1"),
+                [id],
+                |r| r.get(0),
+            )
+            .optional()
+    }
+
+    /// A stored record's JSON text.
+    pub fn record(&self, id: &str) -> rusqlite::Result<Option<String>> {
+        self.text(id, "record_json")
+    }
+
+    /// A stored transcript's text.
+    pub fn transcript(&self, id: &str) -> rusqlite::Result<Option<String>> {
+        self.text(id, "transcript_text")
+    }
+
+    /// The servers (host, port) whose scans have this fingerprint, each with its latest
+    /// such scan, newest first.
+    pub fn shared_by(&self, fingerprint: &str) -> rusqlite::Result<Vec<SharedBy>> {
+        let c = self.conn();
+        let mut q = c.prepare(
+            "SELECT host, port, id, MAX(created) FROM scans WHERE fingerprint = ?1
+             GROUP BY host, port ORDER BY MAX(created) DESC, host, port LIMIT ?2",
+        )?;
+        let rows = q.query_map(params![fingerprint, MAX_LIST], |r| {
+            Ok(SharedBy {
+                host: r.get(0)?,
+                port: r.get(1)?,
+                scan: r.get(2)?,
+                created: r.get(3)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// A server's scans, oldest first.
+    pub fn server(&self, host: &str, port: u16) -> rusqlite::Result<Vec<ServerScan>> {
+        let c = self.conn();
+        let mut q = c.prepare(
+            "SELECT id, fingerprint, created, mssp_players, mssp_uptime FROM scans
+             WHERE host = ?1 AND port = ?2 ORDER BY created, id LIMIT ?3",
+        )?;
+        let rows = q.query_map(params![host, port, MAX_LIST], |r| {
+            Ok(ServerScan {
+                id: r.get(0)?,
+                fingerprint: r.get(1)?,
+                created: r.get(2)?,
+                players: r.get(3)?,
+                uptime: r.get(4)?,
+            })
+        })?;
+        rows.collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(id: &str, host: &str, fp: &str, created: i64) -> NewScan {
+        NewScan {
+            id: id.into(),
+            host: host.into(),
+            port: 23,
+            ip: "192.0.2.1".into(),
+            fingerprint: fp.into(),
+            created,
+            record_json: "{}".into(),
+            transcript_text: "iacscope-transcript 1\n".into(),
+            config: "scan-type=quick".into(),
+            mssp_players: Some("\"3\"".into()),
+            mssp_uptime: None,
+        }
+    }
+
+    #[test]
+    fn migrates_once_and_queries() {
+        let dir = std::env::temp_dir().join(format!("iacscope-db-{}", std::process::id()));
+        let path = dir.join("sub").join("t.db");
+        let _ = std::fs::remove_dir_all(&dir);
+        {
+            let db = Db::open(&path).expect("open");
+            assert_eq!(db.version().expect("version"), MIGRATIONS.len() as i64);
+            assert!(db.insert(&scan("a1", "x.test", "fp1", 10)).expect("insert"));
+            assert!(!db.insert(&scan("a1", "x.test", "fp1", 10)).expect("dup"));
+            db.insert(&scan("a2", "x.test", "fp1", 20)).expect("insert");
+            db.insert(&scan("b1", "y.test", "fp1", 15)).expect("insert");
+        }
+        let db = Db::open(&path).expect("reopen");
+        assert_eq!(db.version().expect("version"), MIGRATIONS.len() as i64);
+        let shared = db.shared_by("fp1").expect("shared");
+        assert_eq!(shared.len(), 2);
+        assert_eq!(
+            (shared[0].host.as_str(), shared[0].scan.as_str()),
+            ("x.test", "a2")
+        );
+        let s = db.server("x.test", 23).expect("server");
+        assert_eq!(
+            s.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(),
+            ["a1", "a2"]
+        );
+        assert_eq!(s[0].players.as_deref(), Some("\"3\""));
+        assert!(db.record("zz").expect("query").is_none());
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,376 @@
+//! Permalinks: `POST /api/sessions/{id}/save` and the read endpoints of saved scans.
+//!
+//! The proxy never trusts a result from the browser. A save names a closed session and the
+//! few settings the page scanned with; the proxy replays *its own* transcript of that
+//! session through the engine ([`super::replay`]), builds the record itself, and stores
+//! record and transcript under an id derived from their content. A fingerprint the browser
+//! reports is only compared (and a difference logged). Storage is in [`super::db`].
+
+use super::db::{NewScan, ServerScan, SharedBy};
+use super::limits::client_key;
+use super::replay::{replay_relay, SaveConfig};
+use super::store::Missing;
+use super::AppState;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path as UrlPath, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use iacscope_shared::pyjson::{self, Value};
+use iacscope_shared::record::{isoformat_utc, SessionInfo};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use tokio::time::Instant;
+
+/// Largest save request body: three short settings and a hash.
+pub const MAX_SAVE_BODY: usize = 4 * 1024;
+
+/// Hex digits of sha256 in a scan id (128 bits: unguessable and collision-free in practice).
+pub const ID_HEX_LEN: usize = 32;
+
+/// Clients remembered by the rate limiter before idle (full) buckets are forgotten.
+const MAX_TRACKED_CLIENTS: usize = 10_000;
+
+/// The permalink routes.
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route(
+            "/api/sessions/{id}/save",
+            post(save_handler).layer(DefaultBodyLimit::max(MAX_SAVE_BODY)),
+        )
+        .route("/api/scans/{id}", get(scan_handler))
+        .route("/api/scans/{id}/transcript", get(scan_transcript_handler))
+        .route("/api/fingerprints/{hash}", get(fingerprint_handler))
+        .route("/api/servers/{host}/{port}", get(server_handler))
+    // `/s/{id}` is a client-side route: the web app's fallback serves `index.html` for it,
+    // and the page fetches `/api/scans/{id}` (a 404 there is the page's "not found").
+}
+
+/// The save request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaveRequest {
+    /// The settings the page scanned with (whitelisted fields only).
+    #[serde(default)]
+    pub config: SaveConfig,
+    /// The fingerprint the browser computed: compared, never stored.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+}
+
+/// Per-client token bucket for saves (IPv6 clients count per /64, as for sessions).
+#[derive(Debug)]
+pub struct SaveLimiter {
+    per_minute: u32,
+    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+impl SaveLimiter {
+    /// `per_minute` saves per client per minute, in bursts of up to that many.
+    pub fn new(per_minute: u32) -> SaveLimiter {
+        SaveLimiter {
+            per_minute,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes a token for `client` at `now`; `false` when it has none left.
+    pub fn allow(&self, client: IpAddr, now: Instant) -> bool {
+        let cap = f64::from(self.per_minute);
+        let rate = cap / 60.0;
+        let mut b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if b.len() >= MAX_TRACKED_CLIENTS {
+            b.retain(|_, (tokens, last)| {
+                *tokens + now.duration_since(*last).as_secs_f64() * rate < cap
+            });
+        }
+        let (tokens, last) = b.entry(client_key(client)).or_insert((cap, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(cap);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({"error": code, "message": message.into()})),
+    )
+        .into_response()
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::error!("permalink store: {e}");
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "storage error",
+    )
+}
+
+/// The content id: sha256 over the transcript text and the canonical settings.
+pub fn scan_id(transcript_text: &str, config: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(transcript_text.as_bytes());
+    h.update(b"\nconfig ");
+    h.update(config.as_bytes());
+    h.finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()[..ID_HEX_LEN]
+        .to_owned()
+}
+
+/// An MSSP variable from a record, as JSON text.
+fn mssp_value(record: &Value, key: &str) -> Option<String> {
+    let v = record
+        .as_dict()?
+        .get("server-probe")?
+        .as_dict()?
+        .get("session_data")?
+        .as_dict()?
+        .get("mssp")?
+        .as_dict()?
+        .get(key)?;
+    Some(pyjson::to_pretty(v))
+}
+
+async fn save_handler(
+    State(st): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    UrlPath(session): UrlPath<String>,
+    body: Result<Json<SaveRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let client = super::client_ip(&st.config, peer.ip(), &headers);
+    if !st.saves.allow(client, Instant::now()) {
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many saves from this address; try again in a minute",
+        );
+    }
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_request", e.body_text()),
+    };
+    let (transcript, closed_at) = match st.store.closed(&session, Instant::now()) {
+        Ok(x) => x,
+        Err(Missing::Live) => {
+            return error(
+                StatusCode::CONFLICT,
+                "session_open",
+                "the session is still open; save it after it closes",
+            )
+        }
+        Err(Missing::Gone) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "no_session",
+                "no such session (or its transcript has expired)",
+            )
+        }
+    };
+    if transcript.truncated {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "the session's transcript was truncated; it cannot be replayed",
+        );
+    }
+    let meta = |k: &str| transcript.meta(k).unwrap_or_default().to_owned();
+    let tls = !matches!(transcript.meta("tls"), None | Some("0"));
+    let cfg = match req.config.to_scan_config(tls) {
+        Ok(c) => c,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_config", e),
+    };
+    let text = transcript.to_text();
+    if text.len() > st.config.max_saved_transcript_bytes {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the transcript is {} bytes; at most {} are stored",
+                text.len(),
+                st.config.max_saved_transcript_bytes
+            ),
+        );
+    }
+    let Ok(port) = meta("port").parse::<u16>() else {
+        return internal("session without a port");
+    };
+    let (host, ip) = (meta("host"), meta("ip"));
+    let config = SaveConfig::canonical(&cfg);
+    let id = scan_id(&text, &config);
+    let db = Arc::clone(&st.db);
+    let browser_fp = req.fingerprint.clone();
+    let session_id = session.clone();
+    let row_id = id.clone();
+    // Replaying is CPU work and the insert a synced disk write: off the async threads.
+    let result = tokio::task::spawn_blocking(move || {
+        let r = replay_relay(&transcript, cfg);
+        let outcome = r.scanner.outcome();
+        let fingerprint = outcome.fingerprint.clone();
+        if !r.scanner.is_done() {
+            tracing::warn!(session = %session_id, "replay did not finish within its step bound");
+        }
+        if !r.consistent() {
+            tracing::warn!(
+                session = %session_id,
+                "browser sent other bytes than the proxy's replay: timelines diverged \
+                 (stored record follows the proxy's)"
+            );
+        }
+        let info = SessionInfo {
+            host: host.clone(),
+            ip: ip.clone(),
+            port,
+            connected: isoformat_utc(closed_at),
+        };
+        let record = outcome.record(&info);
+        let scan = NewScan {
+            id: row_id,
+            host,
+            port,
+            ip,
+            fingerprint: fingerprint.clone(),
+            created: closed_at.div_euclid(1_000_000),
+            record_json: pyjson::to_pretty(&record),
+            transcript_text: text,
+            config,
+            mssp_players: mssp_value(&record, "PLAYERS"),
+            mssp_uptime: mssp_value(&record, "UPTIME"),
+        };
+        db.insert(&scan)?;
+        let shared = db.shared_by(&fingerprint)?.len();
+        Ok::<_, rusqlite::Error>((fingerprint, shared, r.consistent()))
+    })
+    .await;
+    let (fingerprint, shared_by, consistent) = match result {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => return internal(e),
+        Err(e) => return internal(e),
+    };
+    let browser_agrees = browser_fp.as_ref().map(|fp| *fp == fingerprint);
+    if browser_agrees == Some(false) {
+        tracing::warn!(
+            session = %session,
+            scan = %id,
+            proxy = %fingerprint,
+            browser = %browser_fp.as_deref().unwrap_or_default(),
+            "browser reported a different fingerprint; stored the proxy's replay"
+        );
+    }
+    Json(json!({
+        "id": id,
+        "url": format!("/s/{id}"),
+        "fingerprint": fingerprint,
+        "shared_by": shared_by,
+        "consistent": consistent,
+        "browser_agrees": browser_agrees,
+    }))
+    .into_response()
+}
+
+/// Runs a database read off the async threads.
+async fn read<T: Send + 'static>(
+    st: &AppState,
+    f: impl FnOnce(&super::db::Db) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, Response> {
+    let db = Arc::clone(&st.db);
+    match tokio::task::spawn_blocking(move || f(&db)).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(internal(e)),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    id.len() == ID_HEX_LEN && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "not_found", "no such scan")
+}
+
+async fn scan_handler(State(st): State<Arc<AppState>>, UrlPath(id): UrlPath<String>) -> Response {
+    if !valid_id(&id) {
+        return not_found();
+    }
+    match read(&st, move |db| db.record(&id)).await {
+        Ok(Some(json)) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Ok(None) => not_found(),
+        Err(r) => r,
+    }
+}
+
+async fn scan_transcript_handler(
+    State(st): State<Arc<AppState>>,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    if !valid_id(&id) {
+        return not_found();
+    }
+    match read(&st, move |db| db.transcript(&id)).await {
+        Ok(Some(t)) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], t).into_response(),
+        Ok(None) => not_found(),
+        Err(r) => r,
+    }
+}
+
+async fn fingerprint_handler(
+    State(st): State<Arc<AppState>>,
+    UrlPath(hash): UrlPath<String>,
+) -> Response {
+    let h = hash.clone();
+    match read(&st, move |db| db.shared_by(&h)).await {
+        Ok(servers) => Json(json!({
+            "fingerprint": hash,
+            "servers": servers.iter().map(|s: &SharedBy| json!({
+                "host": s.host,
+                "port": s.port,
+                "scan": s.scan,
+                "url": format!("/s/{}", s.scan),
+                "date": isoformat_utc(s.created.saturating_mul(1_000_000)),
+            })).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn server_handler(
+    State(st): State<Arc<AppState>>,
+    UrlPath((host, port)): UrlPath<(String, u16)>,
+) -> Response {
+    let h = host.clone();
+    let parse = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+    };
+    match read(&st, move |db| db.server(&h, port)).await {
+        Ok(scans) => Json(json!({
+            "host": host,
+            "port": port,
+            "scans": scans.iter().map(|s: &ServerScan| json!({
+                "id": s.id,
+                "url": format!("/s/{}", s.id),
+                "fingerprint": s.fingerprint,
+                "date": isoformat_utc(s.created.saturating_mul(1_000_000)),
+                "players": parse(&s.players),
+                "uptime": parse(&s.uptime),
+            })).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Err(r) => r,
+    }
+}

@@ -1,0 +1,394 @@
+//! Permalinks end to end: a scan driven over the websocket as the browser drives it, the save
+//! that replays the proxy's own transcript, the SQLite store across a restart, a window-edge
+//! reply, a forged browser result and the save rate limit. Loopback only.
+
+mod common;
+
+use common::*;
+use futures_util::StreamExt;
+use iacscope::serve::replay::replay_relay;
+use iacscope::serve::save::scan_id;
+use iacscope_shared::config::ScanConfig;
+use iacscope_shared::pyjson;
+use iacscope_shared::record::{ProbeStatus, SessionInfo};
+use iacscope_shared::scan::Scanner;
+use iacscope_shared::time::Timestamp;
+use iacscope_shared::transcript::{Entry, Transcript};
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+
+/// A telnet server that negotiates, greets, and closes 300 ms later (reading meanwhile).
+async fn fake_mud() -> u16 {
+    let (l, port) = upstream().await;
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let hello = b"\xff\xfb\x01\xff\xfb\x03\xff\xfd\x18Welcome to Fake MUD\r\n";
+                let _ = s.write_all(hello).await;
+                let mut buf = [0u8; 1024];
+                let stop = tokio::time::sleep(Duration::from_millis(300));
+                tokio::pin!(stop);
+                loop {
+                    tokio::select! {
+                        r = s.read(&mut buf) => if matches!(r, Ok(0) | Err(_)) { break },
+                        () = &mut stop => break,
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Drives a scan over the proxy's websocket as the web app does (engine in the client, time
+/// from the client's clock). Returns the scanner and the proxy's session id.
+async fn browser_scan(server: std::net::SocketAddr, port: u16) -> (Scanner, String) {
+    let mut ws = ws_to(server, "127.0.0.1", port).await;
+    let hello = connected(&mut ws).await;
+    let session = hello["session"].as_str().expect("session id").to_owned();
+    let start = tokio::time::Instant::now();
+    let now = move || Timestamp(start.elapsed().as_micros() as u64);
+    let mut s = Scanner::new(ScanConfig::default(), Timestamp(0));
+    let mut closed = false;
+    loop {
+        while let Some(b) = s.poll_transmit() {
+            if !closed {
+                send(&mut ws, &b).await;
+            }
+        }
+        while s.poll_event().is_some() {}
+        if s.is_done() {
+            break;
+        }
+        if let Some(t) = s.poll_timeout() {
+            if t <= now() {
+                s.handle_timeout(now());
+                continue;
+            }
+        }
+        let deadline = start + Duration::from_micros(s.poll_timeout().map_or(30_000_000, |t| t.0));
+        if closed {
+            tokio::time::sleep_until(deadline).await;
+            s.handle_timeout(now());
+            continue;
+        }
+        tokio::select! {
+            m = ws.next() => match m {
+                Some(Ok(Message::Binary(b))) => s.handle_input(now(), &b),
+                Some(Ok(Message::Text(t))) => {
+                    let c: Value = serde_json::from_str(&t).expect("json");
+                    assert_eq!(c["type"], "closed", "{c}");
+                    // The proxy closes the transcript before it sends `closed`.
+                    closed = true;
+                    s.handle_eof(now());
+                }
+                _ => {
+                    closed = true;
+                    s.handle_eof(now());
+                }
+            },
+            () = tokio::time::sleep_until(deadline) => s.handle_timeout(now()),
+        }
+    }
+    (s, session)
+}
+
+async fn get_json(server: std::net::SocketAddr, path: &str) -> (u16, Value) {
+    let (status, _, body) = http_get(server, path, "").await;
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+fn save_body(fingerprint: Option<&str>) -> String {
+    match fingerprint {
+        Some(fp) => format!(r#"{{"config":{{"scan_type":"quick"}},"fingerprint":"{fp}"}}"#),
+        None => r#"{"config":{"scan_type":"quick"}}"#.to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn save_replays_the_proxy_transcript_and_survives_restart() {
+    let port = fake_mud().await;
+    let cfg = config();
+    let data_dir = cfg.data_dir.clone();
+    let mut server = start(cfg.clone()).await;
+    let (browser, session) = browser_scan(server.addr, port).await;
+    let browser_fp = browser.outcome().fingerprint.clone();
+
+    let (status, body) = http_post(
+        server.addr,
+        &format!("/api/sessions/{session}/save"),
+        &save_body(Some(&browser_fp)),
+    )
+    .await;
+    let resp: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(status, 200, "{resp}");
+    let id = resp["id"].as_str().expect("id").to_owned();
+    assert_eq!(id.len(), 32);
+    assert_eq!(resp["url"], format!("/s/{id}"));
+    assert_eq!(resp["shared_by"], 1);
+    assert_eq!(resp["browser_agrees"], true, "no window edge here: {resp}");
+    assert_eq!(resp["consistent"], true, "{resp}");
+
+    // The stored record is exactly what a direct replay of the proxy's transcript gives.
+    let (status, _, record) = http_get(server.addr, &format!("/api/scans/{id}"), "").await;
+    assert_eq!(status, 200);
+    let record = String::from_utf8(record).expect("utf-8");
+    let (status, _, text) = http_get(server.addr, &format!("/api/scans/{id}/transcript"), "").await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(text).expect("utf-8");
+    assert_eq!(
+        id,
+        scan_id(&text, "scan-type=quick encoding=ascii ttype=VT100 tls=0")
+    );
+    let t = Transcript::parse(&text).expect("transcript");
+    let stored: Value = serde_json::from_str(&record).expect("json");
+    let info = SessionInfo {
+        host: "127.0.0.1".into(),
+        ip: "127.0.0.1".into(),
+        port,
+        connected: stored["sessions"][0]["connected"]
+            .as_str()
+            .expect("connected")
+            .into(),
+    };
+    let replayed = replay_relay(&t, ScanConfig::default());
+    assert_eq!(
+        record,
+        pyjson::to_pretty(&replayed.scanner.outcome().record(&info))
+    );
+    // ... and, away from window edges, what the browser computed.
+    assert_eq!(record, pyjson::to_pretty(&browser.outcome().record(&info)));
+
+    // The other read endpoints.
+    let (status, fp) = get_json(server.addr, &format!("/api/fingerprints/{browser_fp}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(fp["servers"][0]["port"], port);
+    assert_eq!(fp["servers"][0]["scan"], id.as_str());
+    let (status, srv) = get_json(server.addr, &format!("/api/servers/127.0.0.1/{port}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(srv["scans"][0]["id"], id.as_str());
+    assert_eq!(
+        srv["scans"][0]["players"],
+        Value::Null,
+        "no MSSP from this server"
+    );
+    let (status, _, _) = http_get(server.addr, &format!("/s/{id}"), "").await;
+    assert_eq!(
+        status, 503,
+        "the web app's page (placeholder: the app is not built here)"
+    );
+    let (status, _, _) = http_get(server.addr, &format!("/api/scans/{}", "0".repeat(32)), "").await;
+    assert_eq!(status, 404);
+
+    // Saving the same session again gives the same id (content-derived, idempotent).
+    let (status, body) = http_post(
+        server.addr,
+        &format!("/api/sessions/{session}/save"),
+        &save_body(None),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let again: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(again["id"], id.as_str());
+
+    // Restart on the same database file: the permalink is still there.
+    server.stop();
+    let _ = tokio::time::timeout(LIMIT, &mut server.task).await;
+    let server = start(iacscope::serve::Config {
+        data_dir: data_dir.clone(),
+        ..cfg
+    })
+    .await;
+    let (status, _, after) = http_get(server.addr, &format!("/api/scans/{id}"), "").await;
+    assert_eq!(status, 200);
+    assert_eq!(String::from_utf8(after).expect("utf-8"), record);
+    assert!(data_dir.join("iacscope.db").is_file());
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// Puts a crafted closed session into the proxy's transcript store.
+fn inject(st: &iacscope::serve::AppState, id: &str, t: Transcript) {
+    st.store.insert_live(id, Arc::new(Mutex::new(t)));
+    st.store.close(id, tokio::time::Instant::now());
+}
+
+fn session_meta() -> Transcript {
+    let mut t = Transcript::new();
+    t.set_meta("host", "edge.test");
+    t.set_meta("port", "4000");
+    t.set_meta("ip", "192.0.2.9");
+    t.set_meta("tls", "0");
+    t
+}
+
+/// When the engine sends its capability probes for a server that only greets, and the
+/// first option probed.
+fn probe_start() -> (Vec<Entry>, Timestamp, u8) {
+    let greet = vec![Entry::Recv(
+        Timestamp(2_000),
+        b"\xff\xfb\x01Welcome\r\n".to_vec(),
+    )];
+    let mut t = session_meta();
+    for e in &greet {
+        t.push(e.clone());
+    }
+    let r = replay_relay(&t, ScanConfig::default());
+    let o = r.scanner.outcome();
+    let at = o.probe_started.expect("probes ran");
+    let (opt, _) = o
+        .probe
+        .iter()
+        .find(|(_, s)| *s == ProbeStatus::Timeout)
+        .expect("an option to probe");
+    (greet, at, opt.0)
+}
+
+fn with_reply(greet: &[Entry], at: Timestamp, opt: u8) -> Transcript {
+    let mut t = session_meta();
+    for e in greet {
+        t.push(e.clone());
+    }
+    t.push(Entry::Recv(at, vec![255, 251, opt]));
+    t
+}
+
+fn status_of(t: &Transcript, opt: u8) -> ProbeStatus {
+    let r = replay_relay(t, ScanConfig::default());
+    r.scanner
+        .outcome()
+        .probe
+        .iter()
+        .find(|(o, _)| o.0 == opt)
+        .expect("probed")
+        .1
+}
+
+/// The websocket leg delays what the browser sees, so a reply 0.49 s after a probe at the
+/// proxy may reach the browser's engine after its 0.5 s window. The stored record follows
+/// the proxy's timeline (`WILL`); the browser's report (here: `timeout`) is not stored.
+#[tokio::test]
+async fn reply_near_window_end_follows_the_proxy_timeline() {
+    let (greet, probe_at, opt) = probe_start();
+    let at = |ms: u64| Timestamp(probe_at.0 + ms * 1_000);
+    let proxy_view = with_reply(&greet, at(490), opt);
+    let late_view = with_reply(&greet, at(510), opt);
+    assert_eq!(status_of(&proxy_view, opt), ProbeStatus::Will, "inside");
+    assert_eq!(status_of(&late_view, opt), ProbeStatus::Timeout, "outside");
+    // Exactly at the deadline counts as inside (input first, then the timer).
+    assert_eq!(
+        status_of(&with_reply(&greet, at(500), opt), opt),
+        ProbeStatus::Will
+    );
+
+    let browser_fp = replay_relay(&late_view, ScanConfig::default())
+        .scanner
+        .outcome()
+        .fingerprint
+        .clone();
+    let proxy_fp = replay_relay(&proxy_view, ScanConfig::default())
+        .scanner
+        .outcome()
+        .fingerprint
+        .clone();
+    assert_ne!(
+        browser_fp, proxy_fp,
+        "the two timelines give different results"
+    );
+
+    let server = start(config()).await;
+    inject(&server.state, "edge", proxy_view);
+    let (status, body) = http_post(
+        server.addr,
+        "/api/sessions/edge/save",
+        &save_body(Some(&browser_fp)),
+    )
+    .await;
+    let resp: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(
+        resp["fingerprint"],
+        proxy_fp.as_str(),
+        "the proxy's timeline wins"
+    );
+    assert_eq!(resp["browser_agrees"], false);
+    let (_, rec) = get_json(
+        server.addr,
+        &format!("/api/scans/{}", resp["id"].as_str().expect("id")),
+    )
+    .await;
+    assert_eq!(rec["server-probe"]["fingerprint"], proxy_fp.as_str());
+    assert_eq!(rec["sessions"][0]["host"], "edge.test");
+    assert_eq!(rec["sessions"][0]["ip"], "192.0.2.9");
+    let _ = std::fs::remove_dir_all(&server.state.config.data_dir);
+}
+
+/// A browser that reports a made-up fingerprint gets the proxy's in reply and stores the
+/// proxy's; its claim is only logged.
+#[tokio::test]
+async fn forged_result_is_ignored() {
+    let server = start(config()).await;
+    let mut t = session_meta();
+    t.push(Entry::Recv(Timestamp(1_000), b"hello\r\n".to_vec()));
+    t.push(Entry::Eof(Timestamp(20_000)));
+    let real = replay_relay(&t, ScanConfig::default())
+        .scanner
+        .outcome()
+        .fingerprint
+        .clone();
+    inject(&server.state, "forged", t);
+    let forged = "f".repeat(16);
+    let (status, body) = http_post(
+        server.addr,
+        "/api/sessions/forged/save",
+        &save_body(Some(&forged)),
+    )
+    .await;
+    let resp: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["fingerprint"], real.as_str());
+    assert_eq!(resp["browser_agrees"], false);
+    let (_, shared) = get_json(server.addr, &format!("/api/fingerprints/{forged}")).await;
+    assert_eq!(
+        shared["servers"],
+        Value::Array(vec![]),
+        "nothing stored under the claim"
+    );
+
+    // Settings outside the whitelist are refused, not silently used.
+    let (status, _) = http_post(
+        server.addr,
+        "/api/sessions/forged/save",
+        r#"{"config":{"banner_max_wait":1}}"#,
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = http_post(server.addr, "/api/sessions/nope/save", "{}").await;
+    assert_eq!(status, 404);
+    let _ = std::fs::remove_dir_all(&server.state.config.data_dir);
+}
+
+#[tokio::test]
+async fn saves_are_rate_limited_and_size_limited() {
+    let server = start(iacscope::serve::Config {
+        max_saves_per_ip_per_minute: 2,
+        max_saved_transcript_bytes: 200,
+        ..config()
+    })
+    .await;
+    let mut small = session_meta();
+    small.push(Entry::Eof(Timestamp(1_000)));
+    inject(&server.state, "small", small);
+    let mut big = session_meta();
+    big.push(Entry::Recv(Timestamp(1_000), vec![b'x'; 300]));
+    inject(&server.state, "big", big);
+    let (status, _) = http_post(server.addr, "/api/sessions/big/save", "{}").await;
+    assert_eq!(status, 413, "transcript over the size limit");
+    let (status, _) = http_post(server.addr, "/api/sessions/small/save", "{}").await;
+    assert_eq!(status, 200);
+    let (status, body) = http_post(server.addr, "/api/sessions/small/save", "{}").await;
+    assert_eq!(status, 429, "{}", String::from_utf8_lossy(&body));
+    let _ = std::fs::remove_dir_all(&server.state.config.data_dir);
+}
