@@ -876,25 +876,13 @@ impl Scanner {
     }
 
     fn start_loop_pass(&mut self, remote: bool) {
-        let (agreed, kind, verb) = if remote {
-            let a: Vec<TelOpt> = self
-                .proto
-                .remote
-                .items()
-                .filter(|(_, v)| *v == Some(true))
-                .map(|(o, _)| o)
-                .collect();
-            (a, PendingKind::Do, Verb::Do)
-        } else {
-            let a: Vec<TelOpt> = self
-                .proto
-                .local
-                .items()
-                .filter(|(_, v)| *v == Some(true))
-                .map(|(o, _)| o)
-                .collect();
-            (a, PendingKind::Will, Verb::Will)
-        };
+        let (kind, verb) = loop_pass_commands(remote);
+        let agreed: Vec<TelOpt> = self
+            .table(remote)
+            .items()
+            .filter(|(_, v)| *v == Some(true))
+            .map(|(o, _)| o)
+            .collect();
         if agreed.is_empty() {
             if remote {
                 self.start_loop_pass(false);
@@ -907,11 +895,7 @@ impl Scanner {
         }
         let mut saved = Vec::new();
         for &o in &agreed {
-            let table = if remote {
-                &mut self.proto.remote
-            } else {
-                &mut self.proto.local
-            };
+            let table = self.table_mut(remote);
             saved.push((o, table.get(o)));
             table.set(o, None);
             self.proto.pending.remove(kind, o);
@@ -932,24 +916,32 @@ impl Scanner {
         };
     }
 
+    /// The option table a loop-detection pass works on: the server's (remote) or ours.
+    fn table(&self, remote: bool) -> &crate::protocol::OptTable {
+        if remote {
+            &self.proto.remote
+        } else {
+            &self.proto.local
+        }
+    }
+
+    fn table_mut(&mut self, remote: bool) -> &mut crate::protocol::OptTable {
+        if remote {
+            &mut self.proto.remote
+        } else {
+            &mut self.proto.local
+        }
+    }
+
     fn finish_loop_pass(
         &mut self,
         remote: bool,
         agreed: Vec<TelOpt>,
         saved: Vec<(TelOpt, Option<bool>)>,
     ) {
-        let kind = if remote {
-            PendingKind::Do
-        } else {
-            PendingKind::Will
-        };
+        let (kind, _) = loop_pass_commands(remote);
         for &o in &agreed {
-            let table = if remote {
-                &self.proto.remote
-            } else {
-                &self.proto.local
-            };
-            if table.get(o).is_some() {
+            if self.table(remote).get(o).is_some() {
                 let name = o.json_name();
                 if !self.outcome.looped.contains(&name) {
                     self.outcome.looped.push(name);
@@ -962,12 +954,7 @@ impl Scanner {
             }
         }
         for (o, v) in saved {
-            let table = if remote {
-                &mut self.proto.remote
-            } else {
-                &mut self.proto.local
-            };
-            table.set(o, v);
+            self.table_mut(remote).set(o, v);
         }
         for &o in &agreed {
             self.proto.pending.remove(kind, o);
@@ -1006,6 +993,15 @@ impl Scanner {
         let mut before = self.settle.clone();
         before.extend_from_slice(&self.banner_before);
         (before, self.after_chunks.concat())
+    }
+}
+
+/// What a loop-detection pass re-sends: DO for the server's options, WILL for ours.
+fn loop_pass_commands(remote: bool) -> (PendingKind, Verb) {
+    if remote {
+        (PendingKind::Do, Verb::Do)
+    } else {
+        (PendingKind::Will, Verb::Will)
     }
 }
 

@@ -135,6 +135,16 @@ impl Tls {
         })
     }
 
+    /// The client configuration: verifying against the roots, or accepting any certificate
+    /// (signatures still checked). `iacscope scan --tls[-no-verify]` uses these too.
+    pub fn client_config(&self, insecure: bool) -> Arc<ClientConfig> {
+        if insecure {
+            Arc::clone(&self.insecure)
+        } else {
+            Arc::clone(&self.verifying)
+        }
+    }
+
     /// Runs the handshake over `tcp` for `host`.
     pub async fn connect(
         &self,
