@@ -435,3 +435,129 @@ async fn proxy_errors_are_sentences() {
         "Failed: quick scan of mud.example.org:4000"
     );
 }
+
+#[wasm_bindgen_test]
+async fn timeline_option_filter_hex_and_paging() {
+    let mut actions = canned_timeline();
+    // 900 more rows: the DOM shows 400 at a time.
+    actions.push(Action::Step {
+        now: Timestamp(3_000_000),
+        phase: Phase::Banner,
+        events: (0..900)
+            .map(|i| {
+                ev(
+                    2000 + i,
+                    EventKind::Negotiation {
+                        dir: Dir::Recv,
+                        verb: Verb::Will,
+                        opt: TelOpt::NAWS,
+                    },
+                )
+            })
+            .collect(),
+    });
+    let root = mount_canned(actions, Callback::noop()).await;
+    for id in ["filter", "opt-filter", "hex"] {
+        let label = root.query_selector(&format!("label[for='{id}']")).unwrap();
+        assert!(label.is_some(), "control #{id} has no label");
+    }
+    // Paging: newest 400, then 400 older, then the first 107; newer goes back.
+    let count = |root: &Element| all(root, "ol.timeline > li").len();
+    assert_eq!(count(&root), 400);
+    assert!(root.query_selector("button.newer").unwrap().is_none());
+    let click = |sel: &str| {
+        root.query_selector(sel)
+            .unwrap()
+            .unwrap_or_else(|| panic!("no {sel}"))
+            .unchecked_into::<web_sys::HtmlElement>()
+            .click()
+    };
+    click("button.older");
+    settle().await;
+    assert_eq!(count(&root), 400);
+    assert!(text(&root, ".pager p").contains("from #108 to #507"));
+    click("button.older");
+    settle().await;
+    assert_eq!(count(&root), 107);
+    assert!(root.query_selector("button.older").unwrap().is_none());
+    assert_eq!(
+        text(&root, "ol.timeline > li:first-child"),
+        "0.000negotiating"
+    );
+    click("button.newer");
+    settle().await;
+    assert!(text(&root, ".pager p").contains("from #108 to #507"));
+    click("button.newer");
+    settle().await;
+    assert!(root.query_selector("button.newer").unwrap().is_none());
+    // The option filter lists the options seen and keeps only one's rows and phase marks.
+    let opt: HtmlSelectElement = root
+        .query_selector("#opt-filter")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    let names: Vec<String> = all(&root, "#opt-filter option")
+        .iter()
+        .map(|o| o.text_content().unwrap())
+        .collect();
+    assert_eq!(names, ["all options", "TTYPE (24)", "NAWS (31)"]);
+    opt.set_value("24");
+    fire(&opt, "change");
+    settle().await;
+    let classes: Vec<String> = all(&root, "ol.timeline > li")
+        .iter()
+        .map(Element::class_name)
+        .collect();
+    assert_eq!(
+        classes,
+        [
+            "ev sep",
+            "ev sent neg verb-will",
+            "ev recv neg verb-do",
+            "ev sep"
+        ]
+    );
+    // Hex on demand: the negotiation's wire bytes join its row.
+    assert!(root.query_selector(".hex").unwrap().is_none());
+    input(&root, "#hex").click();
+    settle().await;
+    let hex: Vec<String> = all(&root, ".hex")
+        .iter()
+        .map(|h| h.text_content().unwrap())
+        .collect();
+    assert_eq!(hex, ["ff fb 18", "ff fd 18"]);
+    opt.set_value("");
+    fire(&opt, "change");
+    settle().await;
+    assert!(all(&root, ".hex")
+        .iter()
+        .any(|h| h.text_content().unwrap() == "ff fb 1f"));
+}
+
+#[wasm_bindgen_test]
+async fn banner_copies_as_plain_text() {
+    let root = mount_canned(
+        vec![
+            Action::Start(req()),
+            Action::Banner {
+                bytes: b"\x1b[1;31mRed\x1b[0m text".to_vec(),
+                encoding: "ascii".into(),
+            },
+        ],
+        Callback::noop(),
+    )
+    .await;
+    let button = root
+        .query_selector("button.copy-banner")
+        .unwrap()
+        .expect("a copy button");
+    assert_eq!(button.text_content().unwrap(), "Copy as plain text");
+    button.unchecked_into::<web_sys::HtmlElement>().click();
+    settle().await;
+    // Either copied, or the sentence that says how to copy by hand.
+    let said = text(&root, "#banner-h + button + [role=status]");
+    assert!(
+        said == "Copied." || said.contains("select the banner below"),
+        "{said}"
+    );
+}

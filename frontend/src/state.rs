@@ -9,6 +9,7 @@ use iacscope_shared::ansi::{self, Screen};
 use iacscope_shared::event::push_coalesced;
 use iacscope_shared::pyjson;
 use iacscope_shared::record::{self, SessionInfo};
+use iacscope_shared::telopt::{TelOpt, IAC, SB, SE};
 use iacscope_shared::{Dir, Event, EventKind, Phase, ScanOutcome, Timestamp};
 use std::rc::Rc;
 use yew::Reducible;
@@ -38,6 +39,8 @@ pub struct Timeline {
     len: usize,
     /// Events not kept because [`MAX_TIMELINE_EVENTS`] was reached.
     pub dropped: usize,
+    /// The options kept events name, one bit per option byte (for the option filter).
+    seen: [u64; 4],
 }
 
 /// Equal when the same chunks are shared: a reduce that adds an event copies (or adds) a
@@ -66,6 +69,9 @@ impl Timeline {
         if !coalesces && self.len >= MAX_TIMELINE_EVENTS {
             self.dropped += 1;
             return;
+        }
+        if let Some(TelOpt(b)) = option(&e.kind) {
+            self.seen[usize::from(b / 64)] |= 1 << (b % 64);
         }
         match self.chunks.last_mut() {
             Some(c) if coalesces || c.len() < CHUNK => {
@@ -106,6 +112,104 @@ impl Timeline {
         v.reverse();
         v
     }
+
+    /// Up to `n` events that pass `filter` and sit before position `before` (all of them
+    /// when `None`), newest last, each with its position; and whether older ones pass too.
+    /// The view pages back through the timeline with this, `n` rows at a time.
+    pub fn window(
+        &self,
+        filter: RowFilter,
+        n: usize,
+        before: Option<usize>,
+    ) -> (Vec<(usize, &Event)>, bool) {
+        let end = before.unwrap_or(self.len).min(self.len);
+        let mut v: Vec<(usize, &Event)> = self
+            .iter_rev()
+            .skip(self.len - end)
+            .enumerate()
+            .map(|(back, e)| (end - 1 - back, e))
+            .filter(|(_, e)| filter.keeps(e))
+            .take(n + 1)
+            .collect();
+        let older = v.len() > n;
+        v.truncate(n);
+        v.reverse();
+        (v, older)
+    }
+
+    /// The options kept events name, by option byte.
+    pub fn options(&self) -> impl Iterator<Item = TelOpt> + '_ {
+        (0..=255u8)
+            .filter(|b| self.seen[usize::from(b / 64)] & (1 << (b % 64)) != 0)
+            .map(TelOpt)
+    }
+}
+
+/// Which events the timeline shows: a direction, and optionally only one option's events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowFilter {
+    pub dir: Filter,
+    pub opt: Option<TelOpt>,
+}
+
+impl RowFilter {
+    /// With an option chosen, only its events pass, and phase marks so the timeline keeps
+    /// its structure.
+    pub fn keeps(self, e: &Event) -> bool {
+        self.dir.keeps(e)
+            && match self.opt {
+                None => true,
+                Some(o) => {
+                    option(&e.kind) == Some(o) || matches!(e.kind, EventKind::PhaseStart { .. })
+                }
+            }
+    }
+}
+
+/// The option an event is about, when it has one.
+pub fn option(k: &EventKind) -> Option<TelOpt> {
+    match k {
+        EventKind::Negotiation { opt, .. }
+        | EventKind::Subnegotiation { opt, .. }
+        | EventKind::ProbeResult { opt, .. } => Some(*opt),
+        _ => None,
+    }
+}
+
+/// The bytes of a negotiation, command or sub-negotiation as they are on the wire (IAC
+/// doubled inside the payload), or a data event's in-band bytes as the engine kept them
+/// (after IAC unescaping and decompression); `None` for engine events.
+pub fn raw_bytes(k: &EventKind) -> Option<Vec<u8>> {
+    match k {
+        EventKind::Negotiation { verb, opt, .. } => Some(vec![IAC, verb.byte(), opt.0]),
+        EventKind::Command { cmd, .. } => Some(vec![IAC, *cmd]),
+        EventKind::Subnegotiation { opt, payload, .. } => {
+            let mut v = vec![IAC, SB, opt.0];
+            for &b in payload {
+                v.push(b);
+                if b == IAC {
+                    v.push(IAC);
+                }
+            }
+            v.extend([IAC, SE]);
+            Some(v)
+        }
+        EventKind::Data { bytes, .. } => Some(bytes.clone()),
+        _ => None,
+    }
+}
+
+/// Bytes as lower-case hex pairs separated by spaces: `ff fb 18`.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for b in bytes {
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        s.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+    }
+    s
 }
 
 /// Which events the timeline shows.
@@ -566,6 +670,92 @@ mod tests {
         // Sharing: cloning the state copies chunk pointers, not events.
         let u = t.clone();
         assert!(Rc::ptr_eq(&t.chunks[0], &u.chunks[0]));
+    }
+
+    #[test]
+    fn option_filter_paging_and_hex() {
+        let mut t = Timeline::default();
+        t.push(ev(
+            0,
+            EventKind::PhaseStart {
+                phase: Phase::Negotiating,
+            },
+        ));
+        for i in 0..10 {
+            let opt = if i % 2 == 0 {
+                TelOpt::TTYPE
+            } else {
+                TelOpt::NAWS
+            };
+            t.push(neg(i + 1, Dir::Recv, Verb::Do, opt));
+        }
+        t.push(ev(
+            20,
+            EventKind::Subnegotiation {
+                dir: Dir::Sent,
+                opt: TelOpt::TTYPE,
+                payload: vec![0, b'X', IAC],
+                meaning: "TTYPE IS \"X\"".into(),
+            },
+        ));
+        t.push(ev(21, EventKind::Note { text: "n".into() }));
+        assert_eq!(
+            t.options().collect::<Vec<_>>(),
+            [TelOpt::TTYPE, TelOpt::NAWS]
+        );
+        let all = RowFilter {
+            dir: Filter::All,
+            opt: None,
+        };
+        let ttype = RowFilter {
+            dir: Filter::All,
+            opt: Some(TelOpt::TTYPE),
+        };
+        let idx = |v: &[(usize, &Event)]| v.iter().map(|r| r.0).collect::<Vec<_>>();
+        // The phase mark stays, the note and NAWS rows go.
+        let (rows, older) = t.window(ttype, 100, None);
+        assert_eq!(idx(&rows), [0, 1, 3, 5, 7, 9, 11]);
+        assert!(!older);
+        let sent_ttype = RowFilter {
+            dir: Filter::Sent,
+            opt: Some(TelOpt::TTYPE),
+        };
+        assert_eq!(idx(&t.window(sent_ttype, 100, None).0), [0, 11]);
+        // Paging: the newest 5, then the 5 before the oldest shown, then the rest.
+        let (rows, older) = t.window(all, 5, None);
+        assert_eq!(idx(&rows), [8, 9, 10, 11, 12]);
+        assert!(older);
+        let (rows, older) = t.window(all, 5, Some(8));
+        assert_eq!(idx(&rows), [3, 4, 5, 6, 7]);
+        assert!(older);
+        let (rows, older) = t.window(all, 5, Some(3));
+        assert_eq!(idx(&rows), [0, 1, 2]);
+        assert!(!older);
+        assert!(t.window(all, 5, Some(0)).0.is_empty());
+        assert_eq!(idx(&t.window(ttype, 2, Some(8)).0), [5, 7]);
+        // Raw bytes: IAC is doubled inside a sub-negotiation; engine events have none.
+        let kinds: Vec<Option<String>> = t
+            .iter_rev()
+            .take(3)
+            .map(|e| raw_bytes(&e.kind).map(|b| hex(&b)))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                None,
+                Some("ff fa 18 00 58 ff ff ff f0".into()),
+                Some("ff fd 1f".into())
+            ]
+        );
+        assert_eq!(
+            raw_bytes(&EventKind::Command {
+                dir: Dir::Recv,
+                cmd: 249
+            }),
+            Some(vec![IAC, 249])
+        );
+        assert_eq!(hex(b""), "");
+        assert_eq!(hex(b"\x00\x7f\n"), "00 7f 0a");
     }
 
     #[test]

@@ -5,9 +5,10 @@
 use crate::banner;
 use crate::protocols::MsspRow;
 use crate::request::{parse_target, ScanMode, ScanRequest, TlsMode};
-use crate::state::{self, Action, Filter, Report, ScanState, Status, PHASES};
+use crate::state::{self, Action, Filter, Report, RowFilter, ScanState, Status, Timeline, PHASES};
 use iacscope_shared::ansi::Screen;
 use iacscope_shared::event::{Event as EngineEvent, EventKind};
+use iacscope_shared::telopt::TelOpt;
 use iacscope_shared::{transcript, Dir, Phase};
 use std::rc::Rc;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
@@ -16,7 +17,7 @@ use yew::prelude::*;
 /// The engine's version (the workspace shares one version across crates).
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// At most this many timeline rows are in the DOM; older ones are counted.
+/// At most this many timeline rows are in the DOM; older ones are a page away.
 pub const TIMELINE_ROWS: usize = 400;
 
 #[derive(Properties, PartialEq)]
@@ -34,7 +35,6 @@ pub fn Page(props: &PageProps) -> Html {
     let target = use_state(String::new);
     let tls = use_state(|| TlsMode::Off);
     let mode = use_state(|| ScanMode::Quick);
-    let filter = use_state(|| Filter::All);
     {
         // A deep link (or any started scan) fills the form.
         let (target, tls, mode) = (target.clone(), tls.clone(), mode.clone());
@@ -85,22 +85,6 @@ pub fn Page(props: &PageProps) -> Html {
                 }),
                 Err(err) => state.dispatch(Action::Invalid(err)),
             }
-        })
-    };
-    let on_filter = {
-        let filter = filter.clone();
-        Callback::from(move |e: Event| {
-            filter.set(
-                match e
-                    .target_unchecked_into::<HtmlSelectElement>()
-                    .value()
-                    .as_str()
-                {
-                    "recv" => Filter::Received,
-                    "sent" => Filter::Sent,
-                    _ => Filter::All,
-                },
-            );
         })
     };
     let on_cancel = {
@@ -162,13 +146,10 @@ pub fn Page(props: &PageProps) -> Html {
                 </p>
             }
             if !state.timeline.is_empty() {
-                { timeline(state, *filter, on_filter) }
+                <TimelineView timeline={state.timeline.clone()} />
             }
             if !state.banner.rows.is_empty() {
-                <section class="card" aria-labelledby="banner-h">
-                    <h2 id="banner-h">{ "Banner" }</h2>
-                    { banner_view(&state.banner) }
-                </section>
+                <BannerCard screen={state.banner.clone()} />
             }
             if let Some(r) = &state.report {
                 <ReportView report={r.clone()} />
@@ -285,26 +266,109 @@ pub fn row_text(e: &EngineEvent) -> String {
     line.get(t.len()..).unwrap_or(&line).trim_start().to_owned()
 }
 
-fn timeline(s: &ScanState, filter: Filter, on_filter: Callback<Event>) -> Html {
-    let rows = s.timeline.last(filter, TIMELINE_ROWS);
-    let hidden = s.timeline.len().saturating_sub(TIMELINE_ROWS);
+#[derive(Properties, PartialEq)]
+pub struct TimelineProps {
+    pub timeline: Timeline,
+}
+
+fn select_value(e: &Event) -> String {
+    e.target_unchecked_into::<HtmlSelectElement>().value()
+}
+
+/// The timeline card: direction and option filters, hex bytes on demand, and paging back
+/// through older rows [`TIMELINE_ROWS`] at a time so the DOM stays bounded.
+#[function_component]
+pub fn TimelineView(props: &TimelineProps) -> Html {
+    let t = &props.timeline;
+    let filter = use_state(|| RowFilter {
+        dir: Filter::All,
+        opt: None,
+    });
+    let show_hex = use_state(|| false);
+    // The `before` positions of the pages stepped back through; empty is the newest page.
+    let pages = use_state(Vec::<usize>::new);
+    let (rows, older) = t.window(*filter, TIMELINE_ROWS, pages.last().copied());
+    let set_filter = |f: fn(&mut RowFilter, String)| {
+        let (filter, pages) = (filter.clone(), pages.clone());
+        Callback::from(move |e: Event| {
+            let mut next = *filter;
+            f(&mut next, select_value(&e));
+            filter.set(next);
+            pages.set(Vec::new());
+        })
+    };
+    let on_dir = set_filter(|f, v| {
+        f.dir = match v.as_str() {
+            "recv" => Filter::Received,
+            "sent" => Filter::Sent,
+            _ => Filter::All,
+        }
+    });
+    let on_opt = set_filter(|f, v| f.opt = v.parse().ok().map(TelOpt));
+    let on_hex = {
+        let show_hex = show_hex.clone();
+        Callback::from(move |e: Event| {
+            show_hex.set(e.target_unchecked_into::<HtmlInputElement>().checked());
+        })
+    };
+    let page = |go: Option<usize>| {
+        let pages = pages.clone();
+        Callback::from(move |_: MouseEvent| {
+            let mut v = (*pages).clone();
+            match go {
+                Some(before) => v.push(before),
+                None => {
+                    v.pop();
+                }
+            }
+            pages.set(v);
+        })
+    };
+    let oldest = rows.first().map(|r| r.0);
+    let (first, last) = (oldest.unwrap_or(0), rows.last().map_or(0, |r| r.0));
     html! {
         <section class="card" aria-labelledby="timeline-h">
             <div class="card-head">
                 <h2 id="timeline-h">{ "Timeline" }</h2>
                 <label for="filter">{ "Show" }</label>
-                <select id="filter" onchange={on_filter}>
-                    <option value="all" selected={filter == Filter::All}>{ "both directions" }</option>
-                    <option value="recv" selected={filter == Filter::Received}>{ "received (←)" }</option>
-                    <option value="sent" selected={filter == Filter::Sent}>{ "sent (→)" }</option>
+                <select id="filter" onchange={on_dir}>
+                    <option value="all" selected={filter.dir == Filter::All}>{ "both directions" }</option>
+                    <option value="recv" selected={filter.dir == Filter::Received}>{ "received (←)" }</option>
+                    <option value="sent" selected={filter.dir == Filter::Sent}>{ "sent (→)" }</option>
                 </select>
+                <label for="opt-filter">{ "Option" }</label>
+                <select id="opt-filter" onchange={on_opt}>
+                    <option value="" selected={filter.opt.is_none()}>{ "all options" }</option>
+                    { for t.options().map(|o| html! {
+                        <option value={o.0.to_string()} selected={filter.opt == Some(o)}>
+                            { format!("{o} ({})", o.0) }
+                        </option>
+                    }) }
+                </select>
+                <input id="hex" type="checkbox" checked={*show_hex} onchange={on_hex} />
+                <label for="hex">{ "Bytes in hex" }</label>
             </div>
-            if hidden > 0 || s.timeline.dropped > 0 {
-                <p class="muted">{ format!(
-                    "{} events in all; the newest {TIMELINE_ROWS} are shown{}.",
-                    s.timeline.len() + s.timeline.dropped,
-                    if s.timeline.dropped > 0 { format!(" ({} were not kept)", s.timeline.dropped) } else { String::new() },
-                ) }</p>
+            if older || !pages.is_empty() || t.dropped > 0 {
+                <div class="card-head pager">
+                    <p class="muted">{ format!(
+                        "{} events in all; {} rows from #{} to #{} are shown{}.",
+                        t.len() + t.dropped,
+                        rows.len(),
+                        first + 1,
+                        last + 1,
+                        if t.dropped > 0 { format!(" ({} were not kept)", t.dropped) } else { String::new() },
+                    ) }</p>
+                    if older {
+                        <button type="button" class="older" onclick={page(oldest)}>
+                            { format!("Show older {TIMELINE_ROWS}") }
+                        </button>
+                    }
+                    if !pages.is_empty() {
+                        <button type="button" class="newer" onclick={page(None)}>
+                            { format!("Show newer {TIMELINE_ROWS}") }
+                        </button>
+                    }
+                </div>
             }
             // column-reverse keeps the view pinned to the newest row as rows arrive.
             <div class="timeline-scroll" tabindex="0" aria-label="Timeline events">
@@ -315,16 +379,61 @@ fn timeline(s: &ScanState, filter: Filter, on_filter: Callback<Event>) -> Html {
                         html! { <li key={i} class="ev sep"><span class="t">{ time }</span>
                             <span class="what">{ phase.label() }</span></li> }
                     } else {
+                        let bytes = if *show_hex { state::raw_bytes(&e.kind) } else { None };
                         html! {
                             <li key={i} class={row_class(e)}>
                                 <span class="t">{ time }</span>
-                                <span class="what">{ row_text(e) }</span>
+                                <span class="what">{ row_text(e) }
+                                    if let Some(b) = bytes {
+                                        <span class="hex">{ state::hex(&b) }</span>
+                                    }
+                                </span>
                             </li>
                         }
                     }
                 }) }
             </ol>
             </div>
+        </section>
+    }
+}
+
+/// Copies `text` to the clipboard and says so; where there is no clipboard, says how to
+/// copy `what` by hand.
+fn copy(text: &str, what: &str) -> String {
+    let nav = gloo::utils::window().navigator();
+    // `navigator.clipboard` only exists in secure contexts (HTTPS or localhost).
+    let has = js_sys::Reflect::get(&nav, &"clipboard".into())
+        .is_ok_and(|c| !c.is_undefined() && !c.is_null());
+    if has {
+        let _ = nav.clipboard().write_text(text);
+        "Copied.".into()
+    } else {
+        format!("The clipboard needs HTTPS here: select the {what} below and copy it.")
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct BannerProps {
+    pub screen: Rc<Screen>,
+}
+
+/// The banner card: the rendered banner and a button that copies it as plain text.
+#[function_component]
+pub fn BannerCard(props: &BannerProps) -> Html {
+    let copied = use_state(String::new);
+    let on_copy = {
+        let (screen, copied) = (props.screen.clone(), copied.clone());
+        Callback::from(move |_: MouseEvent| copied.set(copy(&screen.plain_text(), "banner")))
+    };
+    html! {
+        <section class="card" aria-labelledby="banner-h">
+            <div class="card-head">
+                <h2 id="banner-h">{ "Banner" }</h2>
+                <button type="button" class="copy-banner" onclick={on_copy}>{ "Copy as plain text" }</button>
+                <span class="muted" role="status">{ (*copied).clone() }</span>
+            </div>
+            { banner_view(&props.screen) }
         </section>
     }
 }
@@ -376,20 +485,7 @@ pub fn ReportView(props: &ReportProps) -> Html {
     );
     let on_copy = {
         let (json, copied) = (r.json.clone(), copied.clone());
-        Callback::from(move |_: MouseEvent| {
-            let nav = gloo::utils::window().navigator();
-            // `navigator.clipboard` only exists in secure contexts (HTTPS or localhost).
-            let has = js_sys::Reflect::get(&nav, &"clipboard".into())
-                .is_ok_and(|c| !c.is_undefined() && !c.is_null());
-            if has {
-                let _ = nav.clipboard().write_text(&json);
-                copied.set("Copied.".into());
-            } else {
-                copied.set(
-                    "The clipboard needs HTTPS here: select the record below and copy it.".into(),
-                );
-            }
-        })
+        Callback::from(move |_: MouseEvent| copied.set(copy(&json, "record")))
     };
     html! { <>
         <section class="card" aria-labelledby="fp-h">
