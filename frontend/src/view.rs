@@ -11,6 +11,7 @@ use iacscope_shared::event::{Event as EngineEvent, EventKind};
 use iacscope_shared::telopt::TelOpt;
 use iacscope_shared::{transcript, Dir, Phase};
 use std::rc::Rc;
+use wasm_bindgen::UnwrapThrowExt;
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
@@ -433,28 +434,74 @@ pub fn BannerCard(props: &BannerProps) -> Html {
                 <button type="button" class="copy-banner" onclick={on_copy}>{ "Copy as plain text" }</button>
                 <span class="muted" role="status">{ (*copied).clone() }</span>
             </div>
-            { banner_view(&props.screen) }
+            <BannerView screen={props.screen.clone()} />
         </section>
     }
 }
 
-/// The rendered banner: one text node per styled run.
-pub fn banner_view(screen: &Screen) -> Html {
-    html! {
-        <pre class="banner" tabindex="0" aria-label="Banner text">
-            { for screen.rows.iter().map(|row| html! { <>
-                { for row.iter().map(|run| {
-                    let class = banner::classes(&run.style);
-                    if class.is_empty() {
-                        html! { { run.text.clone() } }
-                    } else {
-                        html! { <span class={class}>{ run.text.clone() }</span> }
-                    }
-                }) }
-                { "\n" }
-            </> }) }
-        </pre>
+#[derive(Properties, PartialEq)]
+pub struct BannerViewProps {
+    pub screen: Rc<Screen>,
+}
+
+/// The rendered banner, built once per banner. A busy 64 KiB banner is thousands of styled
+/// runs, and diffing them through Yew's virtual DOM cost more than the 50 ms budget; so the
+/// `<pre>` is built straight into the DOM (text nodes and class names only, never markup) and
+/// kept until the screen changes, and a re-render with the same screen touches nothing.
+#[function_component]
+pub fn BannerView(props: &BannerViewProps) -> Html {
+    let pre = use_memo(props.screen.clone(), |screen| banner_pre(screen));
+    Html::VRef((*pre).clone())
+}
+
+/// `<pre class="banner">` for a screen: a `<span>` with the style's classes for each styled
+/// stretch (adjacent runs with the same classes share one), a text node for unstyled text and
+/// the line ends. Server text only ever becomes text nodes.
+fn banner_pre(screen: &Screen) -> web_sys::Node {
+    let doc = gloo::utils::document();
+    let pre = doc.create_element("pre").expect_throw("create <pre>");
+    pre.set_class_name("banner");
+    let _ = pre.set_attribute("tabindex", "0");
+    let _ = pre.set_attribute("aria-label", "Banner text");
+    // The stretch being gathered: its classes (empty for unstyled text) and its text.
+    let (mut class, mut text) = (String::new(), String::new());
+    let flush = |class: &str, text: &mut String| {
+        if text.is_empty() {
+            return;
+        }
+        if class.is_empty() {
+            let _ = pre.append_with_str_1(text);
+        } else {
+            let span = doc.create_element("span").expect_throw("create <span>");
+            span.set_class_name(class);
+            span.set_text_content(Some(text));
+            let _ = pre.append_child(&span);
+        }
+        text.clear();
+    };
+    let mut last_style = None;
+    for row in &screen.rows {
+        for run in row {
+            if last_style != Some(run.style) {
+                last_style = Some(run.style);
+                let c = banner::classes(&run.style);
+                if c != class {
+                    flush(&class, &mut text);
+                    class = c;
+                }
+            }
+            text.push_str(&run.text);
+        }
+        // The line end is unstyled.
+        if !class.is_empty() {
+            flush(&class, &mut text);
+            class.clear();
+            last_style = None;
+        }
+        text.push('\n');
     }
+    flush(&class, &mut text);
+    pre.into()
 }
 
 fn names(v: &[String]) -> Html {

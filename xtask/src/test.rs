@@ -11,8 +11,8 @@ use anyhow::{bail, Result};
 pub const STEPS: &[(&str, &str)] = &[
     ("tools", "install missing tools (wasm32 target, trunk, wasm-bindgen-cli, chromium, python venv)"),
     ("fmt", "cargo fmt --all -- --check"),
-    ("clippy", "cargo clippy --workspace --all-targets -- -D warnings"),
-    ("clippy-wasm", "cargo clippy -p iacscope-frontend --target wasm32-unknown-unknown --all-targets -- -D warnings"),
+    ("clippy", "cargo clippy --workspace --all-targets --features iacscope-tests/e2e -- -D warnings"),
+    ("clippy-wasm", "cargo clippy -p iacscope-frontend --target wasm32-unknown-unknown --all-targets -- -D warnings (and again with --features bench)"),
     ("test", "cargo test --workspace (native; IACSCOPE_PYTHON_BIN set)"),
     ("wasm-engine", "build the engine for wasm32 (xtask/wasm-probe) and reject `env` imports"),
     ("web-build", "trunk build --release --offline into dist/, print bundle size"),
@@ -76,10 +76,13 @@ pub fn run_all(args: &[String]) -> Result<()> {
         Ok(None)
     })?;
     step("clippy", &|| {
+        // The e2e feature adds the browser end-to-end test target, so it is linted too.
         run(util::cargo().args([
             "clippy",
             "--workspace",
             "--all-targets",
+            "--features",
+            "iacscope-tests/e2e",
             "--",
             "-D",
             "warnings",
@@ -94,6 +97,19 @@ pub fn run_all(args: &[String]) -> Result<()> {
             "--target",
             "wasm32-unknown-unknown",
             "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+        // The bench feature (the hooks `cargo xtask bench-web` drives) is linted as well.
+        run(util::cargo().args([
+            "clippy",
+            "-p",
+            "iacscope-frontend",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--features",
+            "bench",
             "--",
             "-D",
             "warnings",
