@@ -824,7 +824,8 @@ impl Protocol {
             TelOpt::TSPEED,
             TelOpt::SNDLOC,
         ];
-        const DO_SUPPORTED: [TelOpt; 22] = [
+        // Plus MUD_PROTOCOLS (checked below).
+        const DO_SUPPORTED: [TelOpt; 14] = [
             TelOpt::ECHO,
             TelOpt::LINEMODE,
             TelOpt::BINARY,
@@ -839,14 +840,6 @@ impl Protocol {
             TelOpt::NAWS,
             TelOpt::STATUS,
             TelOpt::MCCP2,
-            TelOpt::GMCP,
-            TelOpt::MSDP,
-            TelOpt::MSSP,
-            TelOpt::MSP,
-            TelOpt::MXP,
-            TelOpt::ZMP,
-            TelOpt::AARDWOLF,
-            TelOpt::ATCP,
         ];
         if opt == TelOpt::ECHO && self.client() {
             // Quirk (spec 2.3-2): WONT ECHO is sent, but the returned True records
@@ -863,7 +856,7 @@ impl Protocol {
             self.iac(Verb::Will, TelOpt::TM);
         } else if opt == TelOpt::LOGOUT {
             // Server role: a callback only.
-        } else if DO_SUPPORTED.contains(&opt) {
+        } else if DO_SUPPORTED.contains(&opt) || telopt::MUD_PROTOCOLS.contains(&opt) {
             if self.client() && telopt::MUD_PROTOCOLS.contains(&opt) {
                 if self.always_will(opt) {
                     if !self.local.enabled(opt) {
@@ -926,7 +919,8 @@ impl Protocol {
             self.remote.set(opt, Some(false));
             return Ok(());
         }
-        const WILL_SUPPORTED: [TelOpt; 18] = [
+        // Plus MUD_PROTOCOLS (checked below).
+        const WILL_SUPPORTED: [TelOpt; 10] = [
             TelOpt::BINARY,
             TelOpt::SGA,
             TelOpt::ECHO,
@@ -937,16 +931,8 @@ impl Protocol {
             TelOpt::COM_PORT,
             TelOpt::MCCP2,
             TelOpt::MCCP3,
-            TelOpt::GMCP,
-            TelOpt::MSDP,
-            TelOpt::MSSP,
-            TelOpt::MSP,
-            TelOpt::MXP,
-            TelOpt::ZMP,
-            TelOpt::AARDWOLF,
-            TelOpt::ATCP,
         ];
-        if WILL_SUPPORTED.contains(&opt) {
+        if WILL_SUPPORTED.contains(&opt) || telopt::MUD_PROTOCOLS.contains(&opt) {
             if opt == TelOpt::ECHO && self.server_role {
                 return Err(Swallowed("cannot receive WILL ECHO on the server end"));
             }

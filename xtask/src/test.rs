@@ -90,30 +90,14 @@ pub fn run_all(args: &[String]) -> Result<()> {
         Ok(None)
     })?;
     step("clippy-wasm", &|| {
-        run(util::cargo().args([
-            "clippy",
-            "-p",
-            "iacscope-frontend",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]))?;
-        // The bench feature (the hooks `cargo xtask bench-web` drives) is linted as well.
-        run(util::cargo().args([
-            "clippy",
-            "-p",
-            "iacscope-frontend",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--features",
-            "bench",
-            "--",
-            "-D",
-            "warnings",
-        ]))?;
+        // Also with the bench feature (the hooks `cargo xtask bench-web` drives).
+        for extra in [&["--all-targets"][..], &["--features", "bench"][..]] {
+            run(util::cargo()
+                .args(["clippy", "-p", "iacscope-frontend"])
+                .args(["--target", "wasm32-unknown-unknown"])
+                .args(extra)
+                .args(["--", "-D", "warnings"]))?;
+        }
         Ok(None)
     })?;
     step("test", &|| {
