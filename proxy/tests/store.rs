@@ -6,11 +6,11 @@ mod common;
 
 use common::*;
 use futures_util::StreamExt;
-use iacscope::serve::replay::replay_relay;
 use iacscope::serve::save::scan_id;
 use iacscope_shared::config::ScanConfig;
 use iacscope_shared::pyjson;
 use iacscope_shared::record::{ProbeStatus, SessionInfo};
+use iacscope_shared::relay::replay_relay;
 use iacscope_shared::scan::Scanner;
 use iacscope_shared::time::Timestamp;
 use iacscope_shared::transcript::{Entry, Transcript};

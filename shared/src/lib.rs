@@ -28,6 +28,7 @@ pub mod telopt;
 /// The telnetlib3 version whose behaviour (and GMCP/ZMP identity) iacscope reproduces.
 pub const TELNETLIB3_VERSION: &str = "5.0.1";
 pub mod record;
+pub mod relay;
 pub mod replay;
 pub mod scan;
 

@@ -13,7 +13,8 @@ use std::sync::{Mutex, MutexGuard};
 
 /// The migrations, in order. Entry `i` brings the schema to version `i + 1`; a released
 /// entry is never edited, only appended to.
-const MIGRATIONS: &[&str] = &["CREATE TABLE scans (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE scans (
         id TEXT PRIMARY KEY,
         host TEXT NOT NULL,
         port INTEGER NOT NULL,
@@ -27,7 +28,13 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE scans (
         mssp_uptime TEXT
     );
     CREATE INDEX scans_fingerprint ON scans (fingerprint, created);
-    CREATE INDEX scans_server ON scans (host, port, created);"];
+    CREATE INDEX scans_server ON scans (host, port, created);",
+    // 2: the server's MSSP NAME (search, titles), where a row came from (`live` for a save,
+    // `import` for `iacscope import`), and the age index retention purges by.
+    "ALTER TABLE scans ADD COLUMN mssp_name TEXT;
+    ALTER TABLE scans ADD COLUMN source TEXT NOT NULL DEFAULT 'live';
+    CREATE INDEX scans_created ON scans (created);",
+];
 
 /// One scan to store.
 #[derive(Clone, Debug)]
@@ -54,6 +61,67 @@ pub struct NewScan {
     pub mssp_players: Option<String>,
     /// MSSP `UPTIME` as JSON text, when the server sent it.
     pub mssp_uptime: Option<String>,
+    /// MSSP `NAME` as plain text (the first value when several), when the server sent it.
+    pub mssp_name: Option<String>,
+    /// `live` (a save from a proxied session) or `import` (`iacscope import`: a record
+    /// without a transcript).
+    pub source: String,
+}
+
+/// Source of rows saved from proxied sessions.
+pub const SOURCE_LIVE: &str = "live";
+/// Source of rows loaded by `iacscope import` (record only, empty transcript).
+pub const SOURCE_IMPORT: &str = "import";
+
+/// What is known about one stored scan, without its large texts.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ScanSummary {
+    /// Scan id.
+    pub id: String,
+    /// Host as asked.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Address connected to.
+    pub ip: String,
+    /// Fingerprint hash.
+    pub fingerprint: String,
+    /// Unix seconds.
+    pub created: i64,
+    /// Canonical scan settings (`scan-type=… encoding=… ttype=… tls=…`).
+    pub config: String,
+    /// MSSP `NAME`, if sent.
+    pub name: Option<String>,
+    /// MSSP `PLAYERS` (JSON text), if sent.
+    pub players: Option<String>,
+    /// `live` or `import`.
+    pub source: String,
+}
+
+/// A server found by [`Db::search`]: its latest scan.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ServerHit {
+    /// Host.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// MSSP `NAME` of the latest scan, if sent.
+    pub name: Option<String>,
+    /// Latest scan id.
+    pub scan: String,
+    /// Its fingerprint.
+    pub fingerprint: String,
+    /// Its Unix seconds.
+    pub created: i64,
+}
+
+/// One stored scan with its record (for `iacscope export`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredScan {
+    /// The summary.
+    pub summary: ScanSummary,
+    /// The record's JSON text, exactly as stored.
+    pub record_json: String,
 }
 
 /// A server sharing a fingerprint: its latest scan with that fingerprint.
@@ -89,6 +157,22 @@ pub struct ServerScan {
 #[derive(Debug)]
 pub struct Db {
     conn: Mutex<Connection>,
+}
+
+/// The columns [`ScanSummary`] is read from, in its field order.
+const SUMMARY_COLUMNS: &str =
+    "id, host, port, ip, fingerprint, created, config, mssp_name, mssp_players, source";
+
+/// `s` with LIKE's wildcards (and the escape character) escaped by `\`.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Most rows a listing returns (a popular fingerprint could be shared by thousands).
@@ -156,8 +240,8 @@ impl Db {
     pub fn insert(&self, s: &NewScan) -> rusqlite::Result<bool> {
         let n = self.conn().execute(
             "INSERT OR IGNORE INTO scans (id, host, port, ip, fingerprint, created, record_json,
-                 transcript_text, config, mssp_players, mssp_uptime)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 transcript_text, config, mssp_players, mssp_uptime, mssp_name, source)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 s.id,
                 s.host,
@@ -169,7 +253,9 @@ impl Db {
                 s.transcript_text,
                 s.config,
                 s.mssp_players,
-                s.mssp_uptime
+                s.mssp_uptime,
+                s.mssp_name,
+                s.source
             ],
         )?;
         Ok(n == 1)
@@ -214,6 +300,105 @@ impl Db {
         rows.collect()
     }
 
+    /// How many servers (host, port) have scans with this fingerprint (no list bound).
+    pub fn shared_count(&self, fingerprint: &str) -> rusqlite::Result<i64> {
+        self.conn().query_row(
+            "SELECT COUNT(*) FROM (SELECT DISTINCT host, port FROM scans WHERE fingerprint = ?1)",
+            [fingerprint],
+            |r| r.get(0),
+        )
+    }
+
+    fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScanSummary> {
+        Ok(ScanSummary {
+            id: r.get(0)?,
+            host: r.get(1)?,
+            port: r.get(2)?,
+            ip: r.get(3)?,
+            fingerprint: r.get(4)?,
+            created: r.get(5)?,
+            config: r.get(6)?,
+            name: r.get(7)?,
+            players: r.get(8)?,
+            source: r.get(9)?,
+        })
+    }
+
+    /// One scan's summary.
+    pub fn summary(&self, id: &str) -> rusqlite::Result<Option<ScanSummary>> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {SUMMARY_COLUMNS} FROM scans WHERE id = ?1"),
+                [id],
+                Self::summary_row,
+            )
+            .optional()
+    }
+
+    /// A server's most recent scan.
+    pub fn latest(&self, host: &str, port: u16) -> rusqlite::Result<Option<ScanSummary>> {
+        self.conn()
+            .query_row(
+                &format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM scans WHERE host = ?1 AND port = ?2
+                     ORDER BY created DESC, id DESC LIMIT 1"
+                ),
+                params![host, port],
+                Self::summary_row,
+            )
+            .optional()
+    }
+
+    /// Servers whose host or MSSP name contains `query` (case-insensitive; `%` and `_` are
+    /// literal), each with its latest scan, most recently scanned first; at most `limit`
+    /// (capped at [`MAX_LIST`]).
+    pub fn search(&self, query: &str, limit: i64) -> rusqlite::Result<Vec<ServerHit>> {
+        let pattern = format!("%{}%", like_escape(&query.to_lowercase()));
+        let c = self.conn();
+        let mut q = c.prepare(
+            "SELECT s.host, s.port, s.mssp_name, s.id, s.fingerprint, s.created FROM scans s
+             WHERE s.id = (SELECT t.id FROM scans t WHERE t.host = s.host AND t.port = s.port
+                           ORDER BY t.created DESC, t.id DESC LIMIT 1)
+               AND (LOWER(s.host) LIKE ?1 ESCAPE '\\'
+                    OR EXISTS (SELECT 1 FROM scans n WHERE n.host = s.host AND n.port = s.port
+                               AND LOWER(n.mssp_name) LIKE ?1 ESCAPE '\\'))
+             ORDER BY s.created DESC, s.host, s.port LIMIT ?2",
+        )?;
+        let rows = q.query_map(params![pattern, limit.clamp(0, MAX_LIST)], |r| {
+            Ok(ServerHit {
+                host: r.get(0)?,
+                port: r.get(1)?,
+                name: r.get(2)?,
+                scan: r.get(3)?,
+                fingerprint: r.get(4)?,
+                created: r.get(5)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// Stored scans with an id greater than `after`, in id order, at most `limit` (a page of
+    /// `iacscope export`; pass the last id of a page to get the next).
+    pub fn scans_after(&self, after: &str, limit: i64) -> rusqlite::Result<Vec<StoredScan>> {
+        let c = self.conn();
+        let mut q = c.prepare(&format!(
+            "SELECT {SUMMARY_COLUMNS}, record_json FROM scans WHERE id > ?1 ORDER BY id LIMIT ?2"
+        ))?;
+        let rows = q.query_map(params![after, limit], |r| {
+            Ok(StoredScan {
+                summary: Self::summary_row(r)?,
+                record_json: r.get(10)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// Deletes scans created before `created_before` (Unix seconds); returns how many.
+    pub fn purge_before(&self, created_before: i64) -> rusqlite::Result<usize> {
+        self.conn()
+            .execute("DELETE FROM scans WHERE created < ?1", [created_before])
+    }
+
     /// A server's scans, oldest first.
     pub fn server(&self, host: &str, port: u16) -> rusqlite::Result<Vec<ServerScan>> {
         let c = self.conn();
@@ -251,6 +436,8 @@ mod tests {
             config: "scan-type=quick".into(),
             mssp_players: Some("\"3\"".into()),
             mssp_uptime: None,
+            mssp_name: Some(format!("The {host} MUD")),
+            source: SOURCE_LIVE.into(),
         }
     }
 
@@ -282,6 +469,46 @@ mod tests {
         );
         assert_eq!(s[0].players.as_deref(), Some("\"3\""));
         assert!(db.record("zz").expect("query").is_none());
+        assert_eq!(db.shared_count("fp1").expect("count"), 2);
+        assert_eq!(
+            db.latest("x.test", 23).expect("latest").map(|s| s.id),
+            Some("a2".into())
+        );
+        let sum = db.summary("b1").expect("summary").expect("exists");
+        assert_eq!(
+            (sum.host.as_str(), sum.name.as_deref()),
+            ("y.test", Some("The y.test MUD"))
+        );
+        let hits = db.search("Y.TEST m", 10).expect("search");
+        assert_eq!(
+            hits.iter().map(|h| h.scan.as_str()).collect::<Vec<_>>(),
+            ["b1"]
+        );
+        assert_eq!(
+            db.search("x.test", 10).expect("search")[0].scan,
+            "a2",
+            "latest per server"
+        );
+        assert!(
+            db.search("%", 10).expect("search").is_empty(),
+            "wildcards are literal"
+        );
+        let page = db.scans_after("", 2).expect("page");
+        assert_eq!(
+            page.iter()
+                .map(|s| s.summary.id.as_str())
+                .collect::<Vec<_>>(),
+            ["a1", "a2"]
+        );
+        let rest = db.scans_after("a2", 2).expect("page");
+        assert_eq!(
+            rest.iter()
+                .map(|s| s.summary.id.as_str())
+                .collect::<Vec<_>>(),
+            ["b1"]
+        );
+        assert_eq!(db.purge_before(15).expect("purge"), 1);
+        assert!(db.summary("a1").expect("summary").is_none());
         drop(db);
         let _ = std::fs::remove_dir_all(&dir);
     }

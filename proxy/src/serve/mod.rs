@@ -3,8 +3,8 @@
 //! [`run`] takes a bound listener, a [`Config`] and a shutdown future, so tests bind
 //! `127.0.0.1:0` and drive the real server. [`app`] builds the router. Submodules:
 //! `config` (flags, env, file), `policy` (the SSRF guard), `limits` (admission), `relay`
-//! (one session), `tls`, `metrics`, `store` (transcripts), `web` (static files), `replay`
-//! (relay transcript → record), `save` (permalink endpoints) and `db` (SQLite).
+//! (one session), `tls`, `metrics`, `store` (transcripts), `web` (static files), `save`
+//! (permalink endpoints; the record comes from `iacscope_shared::relay`) and `db` (SQLite).
 //! Telnet is interpreted by the engine in `iacscope-shared`, never here.
 
 pub mod config;
@@ -13,7 +13,6 @@ pub mod limits;
 pub mod metrics;
 pub mod policy;
 pub mod relay;
-pub mod replay;
 pub mod save;
 pub mod store;
 pub mod tls;

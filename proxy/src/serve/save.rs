@@ -6,9 +6,8 @@
 //! record and transcript under an id derived from their content. A fingerprint the browser
 //! reports is only compared (and a difference logged). Storage is in [`super::db`].
 
-use super::db::{NewScan, ServerScan, SharedBy};
+use super::db::{NewScan, ServerHit, ServerScan, SharedBy, SOURCE_LIVE};
 use super::limits::client_key;
-use super::replay::{replay_relay, SaveConfig};
 use super::store::Missing;
 use super::AppState;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path as UrlPath, State};
@@ -18,6 +17,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use iacscope_shared::pyjson::{self, Value};
 use iacscope_shared::record::{isoformat_utc, SessionInfo};
+use iacscope_shared::relay::{replay_relay, SaveConfig};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -44,6 +44,8 @@ pub fn router() -> Router<Arc<AppState>> {
         )
         .route("/api/scans/{id}", get(scan_handler))
         .route("/api/scans/{id}/transcript", get(scan_transcript_handler))
+        .route("/api/scans/{id}/summary", get(summary_handler))
+        .route("/api/search", get(search_handler))
         .route("/api/fingerprints/{hash}", get(fingerprint_handler))
         .route("/api/servers/{host}/{port}", get(server_handler))
     // `/s/{id}` is a client-side route: the web app's fallback serves `index.html` for it,
@@ -129,6 +131,25 @@ pub fn scan_id(transcript_text: &str, config: &str) -> String {
         .collect::<String>()[..ID_HEX_LEN]
         .to_owned()
 }
+
+/// An MSSP variable from a record as plain text: a string, or the first of a list (MSSP
+/// allows repeated variables), at most [`MAX_NAME_CHARS`] characters.
+pub fn mssp_text(record: &Value, key: &str) -> Option<String> {
+    let v = record.as_dict()?.get("mssp")?.as_dict()?.get(key)?;
+    let s = match v {
+        Value::Str(s) => s.to_string_lossy(),
+        Value::List(l) => match l.first()? {
+            Value::Str(s) => s.to_string_lossy(),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let s: String = s.trim().chars().take(MAX_NAME_CHARS).collect();
+    (!s.is_empty()).then_some(s)
+}
+
+/// Longest server name kept for search and titles.
+pub const MAX_NAME_CHARS: usize = 120;
 
 /// An MSSP variable from a record, as JSON text.
 fn mssp_value(record: &Value, key: &str) -> Option<String> {
@@ -249,9 +270,11 @@ async fn save_handler(
             config,
             mssp_players: mssp_value(&record, "PLAYERS"),
             mssp_uptime: mssp_value(&record, "UPTIME"),
+            mssp_name: mssp_text(&record, "NAME"),
+            source: SOURCE_LIVE.into(),
         };
         db.insert(&scan)?;
-        let shared = db.shared_by(&fingerprint)?.len();
+        let shared = db.shared_count(&fingerprint)?;
         Ok::<_, rusqlite::Error>((fingerprint, shared, r.consistent()))
     })
     .await;
@@ -368,6 +391,87 @@ async fn server_handler(
                 "date": isoformat_utc(s.created.saturating_mul(1_000_000)),
                 "players": parse(&s.players),
                 "uptime": parse(&s.uptime),
+            })).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn summary_handler(
+    State(st): State<Arc<AppState>>,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    if !valid_id(&id) {
+        return not_found();
+    }
+    let found = read(&st, move |db| {
+        let Some(s) = db.summary(&id)? else {
+            return Ok(None);
+        };
+        let shared = db.shared_count(&s.fingerprint)?;
+        Ok(Some((s, shared)))
+    })
+    .await;
+    match found {
+        Ok(Some((s, shared))) => Json(json!({
+            "id": s.id,
+            "host": s.host,
+            "port": s.port,
+            "ip": s.ip,
+            "fingerprint": s.fingerprint,
+            "date": isoformat_utc(s.created.saturating_mul(1_000_000)),
+            "created": s.created,
+            "config": s.config,
+            "name": s.name,
+            "players": s.players.as_deref().and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok()),
+            "source": s.source,
+            // Other servers: this one is among those counted.
+            "shared_by": (shared - 1).max(0),
+        }))
+        .into_response(),
+        Ok(None) => not_found(),
+        Err(r) => r,
+    }
+}
+
+/// `GET /api/search?q=…`.
+#[derive(Debug, Deserialize)]
+struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// Longest search text accepted.
+pub const MAX_QUERY_CHARS: usize = 100;
+
+/// Most results a search returns.
+pub const SEARCH_LIMIT: i64 = 50;
+
+async fn search_handler(
+    State(st): State<Arc<AppState>>,
+    axum::extract::Query(q): axum::extract::Query<SearchQuery>,
+) -> Response {
+    let text = q.q.trim().to_owned();
+    if text.is_empty() || text.chars().count() > MAX_QUERY_CHARS {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("search for 1 to {MAX_QUERY_CHARS} characters of a name or host"),
+        );
+    }
+    let t = text.clone();
+    match read(&st, move |db| db.search(&t, SEARCH_LIMIT)).await {
+        Ok(hits) => Json(json!({
+            "query": text,
+            "servers": hits.iter().map(|h: &ServerHit| json!({
+                "host": h.host,
+                "port": h.port,
+                "name": h.name,
+                "scan": h.scan,
+                "url": format!("/s/{}", h.scan),
+                "fingerprint": h.fingerprint,
+                "date": isoformat_utc(h.created.saturating_mul(1_000_000)),
             })).collect::<Vec<_>>(),
         }))
         .into_response(),

@@ -8,13 +8,15 @@
 //! `poll_timeout()` names and that falls strictly before that time fires at exactly that
 //! deadline; after it, the engine runs at the same instant while it asks to. A reply that
 //! lands at the very instant a window closes therefore counts as inside the window. After
-//! the last entry the timers run on (silence) until the scan is done. Only the shared crate
-//! is needed, so this is pure and tested without sockets.
+//! the last entry the timers run on (silence) until the scan is done. Only the engine is
+//! needed, so this is pure, tested without sockets, and the same code runs in the proxy (a
+//! save) and in the browser (a permalink page replays the stored transcript with it).
 
-use iacscope_shared::config::{ScanConfig, ScanType};
-use iacscope_shared::scan::Scanner;
-use iacscope_shared::time::Timestamp;
-use iacscope_shared::transcript::{Entry, Transcript};
+use crate::config::{ScanConfig, ScanType};
+use crate::event::Event;
+use crate::scan::Scanner;
+use crate::time::Timestamp;
+use crate::transcript::{Entry, Transcript};
 use serde::Deserialize;
 
 /// Upper bound on engine steps in one replay: every phase has a deadline, so a scan ends in
@@ -111,15 +113,27 @@ impl RelayReplay {
 
 /// Replays a relay transcript with `cfg` (see the module doc for the clock rules).
 pub fn replay_relay(t: &Transcript, cfg: ScanConfig) -> RelayReplay {
+    replay_relay_with(t, cfg, |_| {})
+}
+
+/// [`replay_relay`], handing every engine event to `on_event` in order (a permalink page
+/// builds its timeline from them).
+pub fn replay_relay_with(
+    t: &Transcript,
+    cfg: ScanConfig,
+    mut on_event: impl FnMut(Event),
+) -> RelayReplay {
     let mut s = Scanner::new(cfg, Timestamp::ZERO);
     let mut sent = Vec::new();
     let mut now = Timestamp::ZERO;
     let mut steps = 0usize;
-    let drain = |s: &mut Scanner, sent: &mut Vec<u8>| {
+    let mut drain = |s: &mut Scanner, sent: &mut Vec<u8>| {
         while let Some(b) = s.poll_transmit() {
             sent.extend_from_slice(&b);
         }
-        while s.poll_event().is_some() {}
+        while let Some(e) = s.poll_event() {
+            on_event(e);
+        }
     };
     drain(&mut s, &mut sent);
     let recorded_sent: Vec<u8> = t
