@@ -2,12 +2,19 @@
 //! both relaying to the same local echo server: relay throughput, added latency for small
 //! messages (p50, p99), and memory per idle session. Loopback only.
 //!
-//! Usage: `cargo xtask bench-proxy [--mib N] [--rounds N] [--pings N] [--sessions N] [--ws-sessions N]`.
+//! Usage: `cargo xtask bench-proxy [--mib N] [--rounds N] [--pings N] [--sessions N] [--ws-sessions N]
+//! [--no-pin]`.
 //!
 //! The load client masks every byte it sends and parses every frame it gets back, so it is
 //! built in release like the proxy (xtask itself runs in debug: the debug client alone was
 //! slower than either proxy). The echo server runs on its own runtime thread, so a busy
 //! client task never delays the echo side and the other way round.
+//!
+//! On a machine with two or more CPUs the run is pinned (unless `--no-pin`): the load client
+//! and the echo server share CPU 0, the proxy under test gets CPU 1 to itself (each proxy in
+//! turn, with every thread and forked child). Without pinning, the proxy competes with the
+//! load generator for cores, and how much of a core it gets (not its own cost) decides the
+//! throughput; with it, both proxies get the same one core and the figure compares them.
 
 use crate::util;
 use anyhow::{bail, Context, Result};
@@ -31,6 +38,30 @@ struct Opts {
     pings: usize,
     sessions: usize,
     ws_sessions: usize,
+    /// Pin the load side and the proxies to separate CPUs.
+    pin: bool,
+}
+
+/// CPU of the load client and echo server when pinned.
+const LOAD_CPU: usize = 0;
+/// CPU of the proxy under test when pinned.
+const PROXY_CPU: usize = 1;
+
+/// Sets the CPU affinity of every thread of `pid` (`taskset -a -cp`); children forked
+/// later inherit it.
+fn pin(pid: u32, cpu: usize) -> Result<()> {
+    let out = Command::new("taskset")
+        .args(["-a", "-cp", &cpu.to_string(), &pid.to_string()])
+        .stdout(Stdio::null())
+        .output()
+        .context("running taskset (util-linux)")?;
+    if !out.status.success() {
+        bail!(
+            "taskset -a -cp {cpu} {pid} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
@@ -40,6 +71,7 @@ fn parse(args: &[String]) -> Result<Opts> {
         pings: 2000,
         sessions: 10_000,
         ws_sessions: 200,
+        pin: true,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -55,7 +87,8 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--pings" => o.pings = num()?,
             "--sessions" => o.sessions = num()?,
             "--ws-sessions" => o.ws_sessions = num()?,
-            other => bail!("bench-proxy: unknown argument `{other}` (--mib, --rounds, --pings, --sessions, --ws-sessions)"),
+            "--no-pin" => o.pin = false,
+            other => bail!("bench-proxy: unknown argument `{other}` (--mib, --rounds, --pings, --sessions, --ws-sessions, --no-pin)"),
         }
     }
     Ok(o)
@@ -114,10 +147,22 @@ pub fn run(args: &[String]) -> Result<()> {
             opts.sessions
         );
     }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned = opts.pin && cpus > PROXY_CPU;
+    if pinned {
+        // Before the runtime and the echo thread exist, so they inherit it.
+        pin(std::process::id(), LOAD_CPU)?;
+        eprintln!("pinned: load client and echo server on CPU {LOAD_CPU}, the proxy under test on CPU {PROXY_CPU}");
+    } else {
+        eprintln!(
+            "not pinned ({cpus} CPUs available{}): proxies and load share the cores",
+            if opts.pin { "" } else { ", --no-pin" }
+        );
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(bench(&opts, sessions, &iacscope, &websockify))
+    rt.block_on(bench(&opts, sessions, &iacscope, &websockify, pinned))
 }
 
 /// The echo server, on a runtime thread of its own (it lives until the process exits).
@@ -187,7 +232,13 @@ async fn connect(t: &Target) -> Result<Ws> {
     Ok(ws)
 }
 
-async fn bench(opts: &Opts, sessions: usize, iacscope: &Path, websockify: &PathBuf) -> Result<()> {
+async fn bench(
+    opts: &Opts,
+    sessions: usize,
+    iacscope: &Path,
+    websockify: &PathBuf,
+    pinned: bool,
+) -> Result<()> {
     let echo = echo_server()?;
     let ip = free_port()?;
     let wp = free_port()?;
@@ -229,6 +280,10 @@ async fn bench(opts: &Opts, sessions: usize, iacscope: &Path, websockify: &PathB
     );
     wait_listening(ip, "iacscope serve").await?;
     wait_listening(wp, "websockify").await?;
+    if pinned {
+        pin(proxy.0.id(), PROXY_CPU)?;
+        pin(wsfy.0.id(), PROXY_CPU)?;
+    }
     let targets = [
         Target {
             name: "iacscope",
