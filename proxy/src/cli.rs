@@ -1,4 +1,5 @@
-//! Command-line parsing and dispatch for the `iacscope` binary.
+//! Command-line parsing and dispatch for the `iacscope` binary (`scan`, `serve`, `import`,
+//! `export`).
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -18,6 +19,10 @@ pub enum Command {
     Scan(Box<crate::scan::ScanArgs>),
     /// Serve the web inspector and the websocket-to-telnet proxy.
     Serve(crate::serve::ServeArgs),
+    /// Load a telnetlib3-fingerprint data directory (`server/<fingerprint>/<session>.json`).
+    Import(crate::transfer::ImportArgs),
+    /// Write every stored scan as a telnetlib3-fingerprint data directory.
+    Export(crate::transfer::ExportArgs),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -26,5 +31,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Scan(args) => crate::scan::main(*args),
         Command::Serve(args) => crate::serve::main(args),
+        Command::Import(args) => crate::transfer::import_main(args),
+        Command::Export(args) => crate::transfer::export_main(args),
     }
 }

@@ -1,12 +1,17 @@
 //! Permalinks end to end: a scan driven over the websocket as the browser drives it, the save
-//! that replays the proxy's own transcript, the SQLite store across a restart, a window-edge
-//! reply, a forged browser result and the save rate limit. Loopback only.
+//! that replays the proxy's own transcript, the store across a restart, a window-edge reply,
+//! a forged browser result, the save rate limit and two instances sharing one store. Every
+//! test runs on SQLite (`sqlite::…`) and on PostgreSQL (`postgres::…`, when
+//! `IACSCOPE_TEST_DATABASE_URL` is set; with `IACSCOPE_REQUIRE_POSTGRES=1` a missing or
+//! unusable server fails them). Loopback only.
 
 mod common;
 
 use common::*;
 use futures_util::StreamExt;
+use iacscope::serve::db::test_database_url;
 use iacscope::serve::save::scan_id;
+use iacscope::serve::Config;
 use iacscope_shared::config::ScanConfig;
 use iacscope_shared::pyjson;
 use iacscope_shared::record::{ProbeStatus, SessionInfo};
@@ -108,10 +113,8 @@ fn save_body(fingerprint: Option<&str>) -> String {
     }
 }
 
-#[tokio::test]
-async fn save_replays_the_proxy_transcript_and_survives_restart() {
+async fn save_replays_the_proxy_transcript_and_survives_restart(cfg: Config) {
     let port = fake_mud().await;
-    let cfg = config();
     let data_dir = cfg.data_dir.clone();
     let mut server = start(cfg.clone()).await;
     let (browser, session) = browser_scan(server.addr, port).await;
@@ -205,7 +208,9 @@ async fn save_replays_the_proxy_transcript_and_survives_restart() {
     let (status, _, after) = http_get(server.addr, &format!("/api/scans/{id}"), "").await;
     assert_eq!(status, 200);
     assert_eq!(String::from_utf8(after).expect("utf-8"), record);
-    assert!(data_dir.join("iacscope.db").is_file());
+    if server.state.config.database_url.is_none() {
+        assert!(data_dir.join("iacscope.db").is_file());
+    }
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
@@ -269,8 +274,7 @@ fn status_of(t: &Transcript, opt: u8) -> ProbeStatus {
 /// The websocket leg delays what the browser sees, so a reply 0.49 s after a probe at the
 /// proxy may reach the browser's engine after its 0.5 s window. The stored record follows
 /// the proxy's timeline (`WILL`); the browser's report (here: `timeout`) is not stored.
-#[tokio::test]
-async fn reply_near_window_end_follows_the_proxy_timeline() {
+async fn reply_near_window_end_follows_the_proxy_timeline(cfg: Config) {
     let (greet, probe_at, opt) = probe_start();
     let at = |ms: u64| Timestamp(probe_at.0 + ms * 1_000);
     let proxy_view = with_reply(&greet, at(490), opt);
@@ -298,7 +302,7 @@ async fn reply_near_window_end_follows_the_proxy_timeline() {
         "the two timelines give different results"
     );
 
-    let server = start(config()).await;
+    let server = start(cfg).await;
     inject(&server.state, "edge", proxy_view);
     let (status, body) = http_post(
         server.addr,
@@ -327,9 +331,8 @@ async fn reply_near_window_end_follows_the_proxy_timeline() {
 
 /// A browser that reports a made-up fingerprint gets the proxy's in reply and stores the
 /// proxy's; its claim is only logged.
-#[tokio::test]
-async fn forged_result_is_ignored() {
-    let server = start(config()).await;
+async fn forged_result_is_ignored(cfg: Config) {
+    let server = start(cfg).await;
     let mut t = session_meta();
     t.push(Entry::Recv(Timestamp(1_000), b"hello\r\n".to_vec()));
     t.push(Entry::Eof(Timestamp(20_000)));
@@ -370,12 +373,11 @@ async fn forged_result_is_ignored() {
     let _ = std::fs::remove_dir_all(&server.state.config.data_dir);
 }
 
-#[tokio::test]
-async fn saves_are_rate_limited_and_size_limited() {
+async fn saves_are_rate_limited_and_size_limited(cfg: Config) {
     let server = start(iacscope::serve::Config {
         max_saves_per_ip_per_minute: 2,
         max_saved_transcript_bytes: 200,
-        ..config()
+        ..cfg
     })
     .await;
     let mut small = session_meta();
@@ -392,3 +394,105 @@ async fn saves_are_rate_limited_and_size_limited() {
     assert_eq!(status, 429, "{}", String::from_utf8_lossy(&body));
     let _ = std::fs::remove_dir_all(&server.state.config.data_dir);
 }
+
+/// Two instances on one store (as behind a load balancer), started together on a fresh
+/// store (their migrations must not race): a save through one is served by the other, and
+/// the fingerprint directory counts servers across both.
+async fn two_instances_share_one_store(cfg: Config) {
+    let states: Vec<_> = (0..2)
+        .map(|_| {
+            let c = cfg.clone();
+            std::thread::spawn(move || iacscope::serve::AppState::new(c))
+        })
+        .collect();
+    for s in states {
+        s.join()
+            .expect("no panic")
+            .expect("both instances open the store");
+    }
+    let a = start(cfg.clone()).await;
+    let b = start(cfg.clone()).await;
+    let mut t = session_meta();
+    t.push(Entry::Recv(Timestamp(1_000), b"hello\r\n".to_vec()));
+    t.push(Entry::Eof(Timestamp(20_000)));
+    inject(&a.state, "one", t.clone());
+    let (status, body) = http_post(a.addr, "/api/sessions/one/save", &save_body(None)).await;
+    let resp: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(status, 200, "{resp}");
+    let id = resp["id"].as_str().expect("id").to_owned();
+    let (status, rec_a) = get_json(a.addr, &format!("/api/scans/{id}")).await;
+    assert_eq!(status, 200);
+    let (status, rec_b) = get_json(b.addr, &format!("/api/scans/{id}")).await;
+    assert_eq!(status, 200, "saved through A, served by B");
+    assert_eq!(rec_a, rec_b);
+
+    // The same bytes from another server, saved through B: one fingerprint, two servers.
+    t.set_meta("host", "other.test");
+    inject(&b.state, "two", t);
+    let (status, body) = http_post(b.addr, "/api/sessions/two/save", &save_body(None)).await;
+    let resp: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["shared_by"], 2, "{resp}");
+    let fp = resp["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_owned();
+    let (_, shared) = get_json(a.addr, &format!("/api/fingerprints/{fp}")).await;
+    let mut hosts: Vec<&str> = shared["servers"]
+        .as_array()
+        .expect("servers")
+        .iter()
+        .map(|s| s["host"].as_str().expect("host"))
+        .collect();
+    hosts.sort_unstable();
+    assert_eq!(hosts, ["edge.test", "other.test"]);
+    let _ = std::fs::remove_dir_all(&cfg.data_dir);
+}
+
+/// A PostgreSQL test config with a fresh schema for `test`, or `None` (skipped) when no
+/// server is configured; panics (fails) when one is required but missing or unusable.
+fn pg_config(test: &str) -> Option<Config> {
+    match test_database_url(&format!("store_{test}")) {
+        Ok(Some(url)) => Some(Config {
+            database_url: Some(url),
+            ..config()
+        }),
+        Ok(None) => {
+            eprintln!("{test}: PostgreSQL variant skipped (IACSCOPE_TEST_DATABASE_URL unset)");
+            None
+        }
+        Err(e) => panic!("PostgreSQL store test {test}: {e}"),
+    }
+}
+
+/// Each store test once per backend, under the same name in `sqlite` and `postgres`.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::config()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if let Some(cfg) = super::pg_config(stringify!($name)) {
+                        super::$name(cfg).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    save_replays_the_proxy_transcript_and_survives_restart,
+    reply_near_window_end_follows_the_proxy_timeline,
+    forged_result_is_ignored,
+    saves_are_rate_limited_and_size_limited,
+    two_instances_share_one_store,
+);

@@ -17,6 +17,7 @@ pub mod ansi;
 pub mod codec;
 pub mod config;
 pub mod describe;
+pub mod directory;
 pub mod event;
 pub mod fuzzing;
 pub mod mud;

@@ -88,6 +88,28 @@ impl SaveConfig {
             u8::from(cfg.tls)
         )
     }
+
+    /// Reads [`SaveConfig::canonical`] text back into the engine configuration (a
+    /// permalink page replays a stored transcript with it), or says what is wrong. The
+    /// `ttype` may hold spaces; `tls=` is the last field.
+    pub fn from_canonical(text: &str) -> Result<ScanConfig, String> {
+        let bad = || format!("not a scan configuration: {text:?}");
+        let rest = text.strip_prefix("scan-type=").ok_or_else(bad)?;
+        let (rest, tls) = rest.rsplit_once(" tls=").ok_or_else(bad)?;
+        let (scan_type, rest) = rest.split_once(" encoding=").ok_or_else(bad)?;
+        let (encoding, ttype) = rest.split_once(" ttype=").ok_or_else(bad)?;
+        let tls = match tls {
+            "0" => false,
+            "1" => true,
+            _ => return Err(bad()),
+        };
+        SaveConfig {
+            scan_type: Some(scan_type.to_owned()),
+            encoding: Some(encoding.to_owned()),
+            ttype: Some(ttype.to_owned()),
+        }
+        .to_scan_config(tls)
+    }
 }
 
 /// What a relay replay gives.
@@ -251,5 +273,33 @@ mod tests {
         assert!(bad.to_scan_config(false).is_err());
         let unknown = serde_json::from_str::<SaveConfig>(r#"{"banner_max_wait": 1}"#);
         assert!(unknown.is_err(), "only whitelisted fields are accepted");
+    }
+
+    #[test]
+    fn canonical_text_reads_back() {
+        let c = SaveConfig {
+            scan_type: Some("full".into()),
+            encoding: Some("utf-8".into()),
+            ttype: Some("xterm 256 tls=0".into()),
+        };
+        let cfg = c.to_scan_config(true).expect("valid");
+        let text = SaveConfig::canonical(&cfg);
+        let back = SaveConfig::from_canonical(&text).expect("parses");
+        assert_eq!(SaveConfig::canonical(&back), text);
+        assert_eq!(back.ttype, "xterm 256 tls=0");
+        assert!(back.tls);
+        let quick = SaveConfig::from_canonical("scan-type=quick encoding=ascii ttype=VT100 tls=0")
+            .expect("parses");
+        assert_eq!(quick.scan_type, ScanType::Quick);
+        assert!(!quick.tls);
+        for bad in [
+            "",
+            "scan-type=slow encoding=ascii ttype=VT100 tls=0",
+            "scan-type=quick encoding=ascii ttype=VT100 tls=2",
+            "scan-type=quick ttype=VT100 tls=0",
+            "scan-type=quick encoding=a b ttype=VT100 tls=0",
+        ] {
+            assert!(SaveConfig::from_canonical(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -5,6 +5,7 @@ mod bench_proxy;
 mod bench_scan;
 mod bench_web;
 mod e2e;
+mod postgres;
 mod serve;
 mod test;
 mod tools;

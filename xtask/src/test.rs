@@ -2,6 +2,7 @@
 //! failure, with a heading per step and a summary at the end. CI runs exactly this.
 
 use crate::e2e;
+use crate::postgres;
 use crate::tools::{self, Needs};
 use crate::util::{self, run, Steps};
 use crate::web;
@@ -13,7 +14,7 @@ pub const STEPS: &[(&str, &str)] = &[
     ("fmt", "cargo fmt --all -- --check"),
     ("clippy", "cargo clippy --workspace --all-targets --features iacscope-tests/e2e -- -D warnings"),
     ("clippy-wasm", "cargo clippy -p iacscope-frontend --target wasm32-unknown-unknown --all-targets -- -D warnings (and again with --features bench)"),
-    ("test", "cargo test --workspace (native; IACSCOPE_PYTHON_BIN set)"),
+    ("test", "cargo test --workspace (native; IACSCOPE_PYTHON_BIN set; PostgreSQL started on loopback for the store tests)"),
     ("wasm-engine", "build the engine for wasm32 (xtask/wasm-probe) and reject `env` imports"),
     ("web-build", "trunk build --release --offline into dist/, print bundle size"),
     ("browser", "frontend wasm-bindgen tests in headless Chromium"),
@@ -102,9 +103,13 @@ pub fn run_all(args: &[String]) -> Result<()> {
     })?;
     step("test", &|| {
         let py_bin = tools::python_venv().join("bin");
+        // The store tests also run against PostgreSQL; the guard stops it on every exit.
+        let pg = postgres::Cluster::start()?;
         run(util::cargo()
             .args(["test", "--workspace"])
-            .env("IACSCOPE_PYTHON_BIN", py_bin))?;
+            .env("IACSCOPE_PYTHON_BIN", py_bin)
+            .env("IACSCOPE_TEST_DATABASE_URL", &pg.url)
+            .env("IACSCOPE_REQUIRE_POSTGRES", "1"))?;
         Ok(None)
     })?;
     step("wasm-engine", &|| {

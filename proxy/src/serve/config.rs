@@ -115,6 +115,20 @@ pub struct Config {
     /// Largest transcript text a save stores. Larger sessions (long interactive use, bulk
     /// output) are refused: permalinks are for scans, and every row is kept forever.
     pub max_saved_transcript_bytes: usize,
+    /// The live embed (`/embed?host=&port=`) and the badge show a stored scan younger than
+    /// this; an older (or no) result starts one server-side scan, within the limits above.
+    #[serde(with = "dur")]
+    pub embed_max_age: Duration,
+    /// The public origin (`https://iacscope.example.org`) used in oEmbed answers and page
+    /// meta tags; unset, the request's `Host` header is used (with `http://`).
+    pub public_url: Option<String>,
+    /// PostgreSQL URL (`postgres://user@host/db`) of a store shared by several instances;
+    /// unset: SQLite in `data_dir`. Never logged (it may hold a password).
+    pub database_url: Option<String>,
+    /// Stored scans older than this are deleted (at start-up and every hour); unset (or
+    /// `0`): kept forever. Bounds the store's size on a busy public instance.
+    #[serde(with = "opt_dur")]
+    pub scan_retention: Option<Duration>,
 }
 
 impl Default for Config {
@@ -153,6 +167,10 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             max_saves_per_ip_per_minute: 6,
             max_saved_transcript_bytes: 1024 * 1024,
+            embed_max_age: Duration::from_secs(3600),
+            public_url: None,
+            database_url: None,
+            scan_retention: None,
         }
     }
 }
@@ -264,6 +282,99 @@ mod dur {
     }
 }
 
+/// Serde for an optional duration, where `0` (any unit) means unset.
+mod opt_dur {
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        super::dur::deserialize(d).map(super::retention)
+    }
+}
+
+/// A retention duration as configured: `0` keeps forever.
+pub fn retention(d: Duration) -> Option<Duration> {
+    (!d.is_zero()).then_some(d)
+}
+
 /// The address `iacscope serve` listens on by default.
 pub const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::ServeArgs;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn parse(args: &[&str]) -> Config {
+        let mut argv = vec!["serve"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)
+            .expect("parse")
+            .serve
+            .to_config()
+            .expect("config")
+    }
+
+    #[test]
+    fn store_settings_from_file_and_flags() {
+        let c = parse(&[]);
+        assert_eq!(c.scan_retention, None, "kept forever by default");
+        assert_eq!(c.database_url, None, "SQLite by default");
+
+        let path =
+            std::env::temp_dir().join(format!("iacscope-store-cfg-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "scan_retention = \"2h\"\ndatabase_url = \"postgres://u@db.test/iacscope\"\n",
+        )
+        .expect("write config");
+        let file = path.to_str().expect("utf-8 path");
+        let c = parse(&["--config", file]);
+        assert_eq!(c.scan_retention, Some(Duration::from_secs(7200)));
+        assert_eq!(
+            c.database_url.as_deref(),
+            Some("postgres://u@db.test/iacscope")
+        );
+
+        let c = parse(&[
+            "--config",
+            file,
+            "--scan-retention",
+            "30d",
+            "--database-url",
+            "postgres://other/db",
+        ]);
+        assert_eq!(c.scan_retention, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(c.database_url.as_deref(), Some("postgres://other/db"));
+        let c = parse(&["--config", file, "--scan-retention", "0"]);
+        assert_eq!(
+            c.scan_retention, None,
+            "0 on the command line keeps forever"
+        );
+        let _ = std::fs::remove_file(&path);
+
+        let json =
+            std::env::temp_dir().join(format!("iacscope-store-cfg-{}.json", std::process::id()));
+        std::fs::write(&json, "{\"scan_retention\": 0}").expect("write");
+        let c = Config::from_file(&json).expect("json config");
+        assert_eq!(c.scan_retention, None);
+        std::fs::write(&json, "{\"scan_retention\": \"3 weeks\"}").expect("write");
+        let err = Config::from_file(&json).expect_err("bad duration");
+        let _ = std::fs::remove_file(&json);
+        assert!(err.contains("3 weeks"), "{err}");
+
+        let err = Cli::try_parse_from(["serve", "--scan-retention", "soon"])
+            .expect_err("bad flag")
+            .to_string();
+        assert!(err.contains("soon"), "{err}");
+    }
+}

@@ -1,40 +1,27 @@
-//! The permalink store: an embedded SQLite file (`<data-dir>/iacscope.db`), created on first
-//! run, in WAL mode with `synchronous=FULL` so that a save the proxy has acknowledged
-//! survives `kill -9` and power loss. Schema changes are numbered migrations recorded in
-//! `schema_version`.
+//! The permalink store, behind one facade type [`Db`] with two backends:
+//!
+//! - SQLite (the default): an embedded file `<data-dir>/iacscope.db`, created on first run,
+//!   in WAL mode with `synchronous=FULL` so that a save the proxy has acknowledged survives
+//!   `kill -9` and power loss (`db/sqlite.rs`);
+//! - PostgreSQL (`--database-url postgres://…`), so that several proxy instances behind a
+//!   load balancer share one directory; commits wait for the WAL flush
+//!   (`synchronous_commit=on`) (`db/postgres.rs`).
+//!
+//! Both apply the same numbered migrations (recorded in `schema_version`) and answer every
+//! query with the same semantics; the store tests run against both.
 //!
 //! This module only stores and looks up; what is stored (the replayed record) is decided in
 //! `save`. Calls are blocking: handlers run them under `spawn_blocking`.
 
-use rusqlite::{params, Connection, OptionalExtension};
-use serde::Serialize;
-use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+mod postgres;
+mod sqlite;
 
-/// The migrations, in order. Entry `i` brings the schema to version `i + 1`; a released
-/// entry is never edited, only appended to.
-const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE scans (
-        id TEXT PRIMARY KEY,
-        host TEXT NOT NULL,
-        port INTEGER NOT NULL,
-        ip TEXT NOT NULL,
-        fingerprint TEXT NOT NULL,
-        created INTEGER NOT NULL,
-        record_json TEXT NOT NULL,
-        transcript_text TEXT NOT NULL,
-        config TEXT NOT NULL,
-        mssp_players TEXT,
-        mssp_uptime TEXT
-    );
-    CREATE INDEX scans_fingerprint ON scans (fingerprint, created);
-    CREATE INDEX scans_server ON scans (host, port, created);",
-    // 2: the server's MSSP NAME (search, titles), where a row came from (`live` for a save,
-    // `import` for `iacscope import`), and the age index retention purges by.
-    "ALTER TABLE scans ADD COLUMN mssp_name TEXT;
-    ALTER TABLE scans ADD COLUMN source TEXT NOT NULL DEFAULT 'live';
-    CREATE INDEX scans_created ON scans (created);",
-];
+use serde::Serialize;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio_util::sync::CancellationToken;
 
 /// One scan to store.
 #[derive(Clone, Debug)]
@@ -152,16 +139,54 @@ pub struct ServerScan {
     pub uptime: Option<String>,
 }
 
-/// The database. One connection behind a mutex: saves are rare and small, and SQLite
-/// serialises writers anyway.
-#[derive(Debug)]
-pub struct Db {
-    conn: Mutex<Connection>,
+/// A store error (SQL, I/O or connection), as a sentence for the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbError(String);
+
+impl DbError {
+    fn new(msg: impl Into<String>) -> DbError {
+        DbError(msg.into())
+    }
 }
 
-/// The columns [`ScanSummary`] is read from, in its field order.
-const SUMMARY_COLUMNS: &str =
-    "id, host, port, ip, fingerprint, created, config, mssp_name, mssp_players, source";
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DbError {}
+
+impl From<rusqlite::Error> for DbError {
+    fn from(e: rusqlite::Error) -> DbError {
+        DbError(e.to_string())
+    }
+}
+
+impl From<::postgres::Error> for DbError {
+    fn from(e: ::postgres::Error) -> DbError {
+        // The client's Display is only the kind ("db error"); the cause says what happened.
+        match std::error::Error::source(&e) {
+            Some(cause) => DbError(format!("{e}: {cause}")),
+            None => DbError(e.to_string()),
+        }
+    }
+}
+
+/// What store calls return.
+pub type DbResult<T> = Result<T, DbError>;
+
+/// The database: SQLite or PostgreSQL, with the same methods and semantics.
+#[derive(Debug)]
+pub struct Db {
+    backend: Backend,
+}
+
+#[derive(Debug)]
+enum Backend {
+    Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
+}
 
 /// `s` with LIKE's wildcards (and the escape character) escaped by `\`.
 fn like_escape(s: &str) -> String {
@@ -178,250 +203,200 @@ fn like_escape(s: &str) -> String {
 /// Most rows a listing returns (a popular fingerprint could be shared by thousands).
 pub const MAX_LIST: i64 = 500;
 
+/// The SQLite file's name inside the data directory.
+pub const SQLITE_FILE: &str = super::DB_FILE;
+
+/// URL schemes that select PostgreSQL.
+const POSTGRES_SCHEMES: &[&str] = &["postgres://", "postgresql://"];
+
+/// Environment variable with the PostgreSQL URL the store tests use.
+pub const TEST_URL_ENV: &str = "IACSCOPE_TEST_DATABASE_URL";
+/// Environment variable that makes the PostgreSQL store tests fail (instead of skip) when
+/// [`TEST_URL_ENV`] is missing or unusable (`cargo xtask test` sets it).
+pub const REQUIRE_POSTGRES_ENV: &str = "IACSCOPE_REQUIRE_POSTGRES";
+/// Longest test schema name (PostgreSQL truncates identifiers at 63 bytes).
+const MAX_SCHEMA_NAME: usize = 63;
+
+/// Dispatches one call to the backend.
+macro_rules! dispatch {
+    ($self:ident, $b:ident => $call:expr) => {
+        match &$self.backend {
+            Backend::Sqlite($b) => Ok($call?),
+            Backend::Postgres($b) => $call,
+        }
+    };
+}
+
 impl Db {
-    /// Opens (creating the directory and file on first run) and migrates.
-    pub fn open(path: &Path) -> Result<Db, String> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        }
-        let conn =
-            Connection::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let db = Db {
-            conn: Mutex::new(conn),
-        };
-        db.setup()
-            .map_err(|e| format!("database {}: {e}", path.display()))?;
-        Ok(db)
-    }
-
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn setup(&self) -> rusqlite::Result<()> {
-        let mut c = self.conn();
-        // WAL: readers do not block the writer. FULL: the WAL is synced at every commit,
-        // so an acknowledged save is on disk before the reply leaves.
-        let mode: String = c.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            tracing::warn!("sqlite journal_mode is {mode}, not wal");
-        }
-        c.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
-        c.busy_timeout(std::time::Duration::from_secs(5))?;
-        let tx = c.transaction()?;
-        tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
-        let current: i64 = tx
-            .query_row("SELECT MAX(version) FROM schema_version", [], |r| {
-                r.get::<_, Option<i64>>(0)
-            })?
-            .unwrap_or(0);
-        for (i, sql) in MIGRATIONS.iter().enumerate() {
-            let version = i as i64 + 1;
-            if version > current {
-                tx.execute_batch(sql)?;
-                tx.execute(
-                    "INSERT INTO schema_version (version) VALUES (?1)",
-                    [version],
-                )?;
+    /// Opens the store: PostgreSQL when `database_url` is a `postgres://` (or
+    /// `postgresql://`) URL, else the SQLite file [`SQLITE_FILE`] in `data_dir` (created on
+    /// first run). Migrates either. A bad URL, an unreachable server (after a bounded connect
+    /// timeout) or a failed migration is an error that says which.
+    pub fn connect(database_url: Option<&str>, data_dir: &Path) -> Result<Db, String> {
+        match database_url.map(str::trim).filter(|u| !u.is_empty()) {
+            None => Db::open(&data_dir.join(SQLITE_FILE)),
+            Some(url) if POSTGRES_SCHEMES.iter().any(|s| url.starts_with(s)) => Ok(Db {
+                backend: Backend::Postgres(postgres::Postgres::connect(url)?),
+            }),
+            Some(url) => {
+                let scheme = url.split_once("://").map_or("", |(s, _)| s);
+                Err(format!(
+                    "unsupported database URL scheme `{scheme}` (expected postgres://…; \
+                     leave the URL unset for SQLite in the data directory)"
+                ))
             }
         }
-        tx.commit()
     }
 
-    /// The schema version.
-    pub fn version(&self) -> rusqlite::Result<i64> {
-        self.conn()
-            .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
-    }
-
-    /// Stores a scan; the same id again (same transcript, same settings) is a no-op.
-    /// Returns whether a row was added.
-    pub fn insert(&self, s: &NewScan) -> rusqlite::Result<bool> {
-        let n = self.conn().execute(
-            "INSERT OR IGNORE INTO scans (id, host, port, ip, fingerprint, created, record_json,
-                 transcript_text, config, mssp_players, mssp_uptime, mssp_name, source)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            params![
-                s.id,
-                s.host,
-                s.port,
-                s.ip,
-                s.fingerprint,
-                s.created,
-                s.record_json,
-                s.transcript_text,
-                s.config,
-                s.mssp_players,
-                s.mssp_uptime,
-                s.mssp_name,
-                s.source
-            ],
-        )?;
-        Ok(n == 1)
-    }
-
-    fn text(&self, id: &str, column: &str) -> rusqlite::Result<Option<String>> {
-        self.conn()
-            .query_row(
-                &format!("SELECT {column} FROM scans WHERE id = ?1"),
-                [id],
-                |r| r.get(0),
-            )
-            .optional()
-    }
-
-    /// A stored record's JSON text.
-    pub fn record(&self, id: &str) -> rusqlite::Result<Option<String>> {
-        self.text(id, "record_json")
-    }
-
-    /// A stored transcript's text.
-    pub fn transcript(&self, id: &str) -> rusqlite::Result<Option<String>> {
-        self.text(id, "transcript_text")
-    }
-
-    /// The servers (host, port) whose scans have this fingerprint, each with its latest
-    /// such scan, newest first.
-    pub fn shared_by(&self, fingerprint: &str) -> rusqlite::Result<Vec<SharedBy>> {
-        let c = self.conn();
-        let mut q = c.prepare(
-            "SELECT host, port, id, MAX(created) FROM scans WHERE fingerprint = ?1
-             GROUP BY host, port ORDER BY MAX(created) DESC, host, port LIMIT ?2",
-        )?;
-        let rows = q.query_map(params![fingerprint, MAX_LIST], |r| {
-            Ok(SharedBy {
-                host: r.get(0)?,
-                port: r.get(1)?,
-                scan: r.get(2)?,
-                created: r.get(3)?,
-            })
-        })?;
-        rows.collect()
-    }
-
-    /// How many servers (host, port) have scans with this fingerprint (no list bound).
-    pub fn shared_count(&self, fingerprint: &str) -> rusqlite::Result<i64> {
-        self.conn().query_row(
-            "SELECT COUNT(*) FROM (SELECT DISTINCT host, port FROM scans WHERE fingerprint = ?1)",
-            [fingerprint],
-            |r| r.get(0),
-        )
-    }
-
-    fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScanSummary> {
-        Ok(ScanSummary {
-            id: r.get(0)?,
-            host: r.get(1)?,
-            port: r.get(2)?,
-            ip: r.get(3)?,
-            fingerprint: r.get(4)?,
-            created: r.get(5)?,
-            config: r.get(6)?,
-            name: r.get(7)?,
-            players: r.get(8)?,
-            source: r.get(9)?,
+    /// Opens (creating the directory and file on first run) and migrates a SQLite store.
+    pub fn open(path: &Path) -> Result<Db, String> {
+        Ok(Db {
+            backend: Backend::Sqlite(sqlite::Sqlite::open(path)?),
         })
     }
 
+    /// Which backend this is: `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The schema version.
+    pub fn version(&self) -> DbResult<i64> {
+        dispatch!(self, b => b.version())
+    }
+
+    /// Stores a scan; the same id again (same transcript, same settings) is a no-op.
+    /// Returns whether a row was added. Returns once the row is durable.
+    pub fn insert(&self, s: &NewScan) -> DbResult<bool> {
+        dispatch!(self, b => b.insert(s))
+    }
+
+    /// A stored record's JSON text.
+    pub fn record(&self, id: &str) -> DbResult<Option<String>> {
+        dispatch!(self, b => b.text(id, "record_json"))
+    }
+
+    /// A stored transcript's text.
+    pub fn transcript(&self, id: &str) -> DbResult<Option<String>> {
+        dispatch!(self, b => b.text(id, "transcript_text"))
+    }
+
+    /// The servers (host, port) whose scans have this fingerprint, each with its latest
+    /// such scan, newest first (at most [`MAX_LIST`]).
+    pub fn shared_by(&self, fingerprint: &str) -> DbResult<Vec<SharedBy>> {
+        dispatch!(self, b => b.shared_by(fingerprint))
+    }
+
+    /// How many servers (host, port) have scans with this fingerprint (no list bound).
+    pub fn shared_count(&self, fingerprint: &str) -> DbResult<i64> {
+        dispatch!(self, b => b.shared_count(fingerprint))
+    }
+
     /// One scan's summary.
-    pub fn summary(&self, id: &str) -> rusqlite::Result<Option<ScanSummary>> {
-        self.conn()
-            .query_row(
-                &format!("SELECT {SUMMARY_COLUMNS} FROM scans WHERE id = ?1"),
-                [id],
-                Self::summary_row,
-            )
-            .optional()
+    pub fn summary(&self, id: &str) -> DbResult<Option<ScanSummary>> {
+        dispatch!(self, b => b.summary(id))
     }
 
     /// A server's most recent scan.
-    pub fn latest(&self, host: &str, port: u16) -> rusqlite::Result<Option<ScanSummary>> {
-        self.conn()
-            .query_row(
-                &format!(
-                    "SELECT {SUMMARY_COLUMNS} FROM scans WHERE host = ?1 AND port = ?2
-                     ORDER BY created DESC, id DESC LIMIT 1"
-                ),
-                params![host, port],
-                Self::summary_row,
-            )
-            .optional()
+    pub fn latest(&self, host: &str, port: u16) -> DbResult<Option<ScanSummary>> {
+        dispatch!(self, b => b.latest(host, port))
     }
 
     /// Servers whose host or MSSP name contains `query` (case-insensitive; `%` and `_` are
     /// literal), each with its latest scan, most recently scanned first; at most `limit`
     /// (capped at [`MAX_LIST`]).
-    pub fn search(&self, query: &str, limit: i64) -> rusqlite::Result<Vec<ServerHit>> {
-        let pattern = format!("%{}%", like_escape(&query.to_lowercase()));
-        let c = self.conn();
-        let mut q = c.prepare(
-            "SELECT s.host, s.port, s.mssp_name, s.id, s.fingerprint, s.created FROM scans s
-             WHERE s.id = (SELECT t.id FROM scans t WHERE t.host = s.host AND t.port = s.port
-                           ORDER BY t.created DESC, t.id DESC LIMIT 1)
-               AND (LOWER(s.host) LIKE ?1 ESCAPE '\\'
-                    OR EXISTS (SELECT 1 FROM scans n WHERE n.host = s.host AND n.port = s.port
-                               AND LOWER(n.mssp_name) LIKE ?1 ESCAPE '\\'))
-             ORDER BY s.created DESC, s.host, s.port LIMIT ?2",
-        )?;
-        let rows = q.query_map(params![pattern, limit.clamp(0, MAX_LIST)], |r| {
-            Ok(ServerHit {
-                host: r.get(0)?,
-                port: r.get(1)?,
-                name: r.get(2)?,
-                scan: r.get(3)?,
-                fingerprint: r.get(4)?,
-                created: r.get(5)?,
-            })
-        })?;
-        rows.collect()
+    pub fn search(&self, query: &str, limit: i64) -> DbResult<Vec<ServerHit>> {
+        dispatch!(self, b => b.search(query, limit))
     }
 
     /// Stored scans with an id greater than `after`, in id order, at most `limit` (a page of
     /// `iacscope export`; pass the last id of a page to get the next).
-    pub fn scans_after(&self, after: &str, limit: i64) -> rusqlite::Result<Vec<StoredScan>> {
-        let c = self.conn();
-        let mut q = c.prepare(&format!(
-            "SELECT {SUMMARY_COLUMNS}, record_json FROM scans WHERE id > ?1 ORDER BY id LIMIT ?2"
-        ))?;
-        let rows = q.query_map(params![after, limit], |r| {
-            Ok(StoredScan {
-                summary: Self::summary_row(r)?,
-                record_json: r.get(10)?,
-            })
-        })?;
-        rows.collect()
+    pub fn scans_after(&self, after: &str, limit: i64) -> DbResult<Vec<StoredScan>> {
+        dispatch!(self, b => b.scans_after(after, limit))
     }
 
     /// Deletes scans created before `created_before` (Unix seconds); returns how many.
-    pub fn purge_before(&self, created_before: i64) -> rusqlite::Result<usize> {
-        self.conn()
-            .execute("DELETE FROM scans WHERE created < ?1", [created_before])
+    pub fn purge_before(&self, created_before: i64) -> DbResult<usize> {
+        dispatch!(self, b => b.purge_before(created_before))
     }
 
-    /// A server's scans, oldest first.
-    pub fn server(&self, host: &str, port: u16) -> rusqlite::Result<Vec<ServerScan>> {
-        let c = self.conn();
-        let mut q = c.prepare(
-            "SELECT id, fingerprint, created, mssp_players, mssp_uptime FROM scans
-             WHERE host = ?1 AND port = ?2 ORDER BY created, id LIMIT ?3",
-        )?;
-        let rows = q.query_map(params![host, port, MAX_LIST], |r| {
-            Ok(ServerScan {
-                id: r.get(0)?,
-                fingerprint: r.get(1)?,
-                created: r.get(2)?,
-                players: r.get(3)?,
-                uptime: r.get(4)?,
-            })
-        })?;
-        rows.collect()
+    /// A server's scans, oldest first (at most [`MAX_LIST`]).
+    pub fn server(&self, host: &str, port: u16) -> DbResult<Vec<ServerScan>> {
+        dispatch!(self, b => b.server(host, port))
     }
+}
+
+/// How often the retention task purges (it also purges once at start-up).
+pub const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Deletes the scans older than `retention` at `now`; returns how many.
+pub fn purge_expired(db: &Db, retention: Duration, now: SystemTime) -> DbResult<usize> {
+    let now = now
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| DbError::new("the clock is before 1970"))?;
+    let cutoff = now.saturating_sub(retention).as_secs();
+    db.purge_before(i64::try_from(cutoff).unwrap_or(i64::MAX))
+}
+
+/// The retention task: purges scans older than `retention` now and every
+/// [`PURGE_INTERVAL`], until `stop` is cancelled. Runs the deletes off the async threads.
+pub async fn purge_task(db: Arc<Db>, retention: Duration, stop: CancellationToken) {
+    loop {
+        let d = Arc::clone(&db);
+        match tokio::task::spawn_blocking(move || purge_expired(&d, retention, SystemTime::now()))
+            .await
+        {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!("retention: purged {n} scans older than {retention:?}"),
+            Ok(Err(e)) => tracing::error!("retention purge failed: {e}"),
+            Err(e) => tracing::error!("retention purge failed: {e}"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(PURGE_INTERVAL) => {}
+        }
+    }
+}
+
+/// For tests: a PostgreSQL URL with a fresh, empty schema named after `test` (so tests run
+/// in parallel on one database), from [`TEST_URL_ENV`]. `Ok(None)` when that is unset (the
+/// test is skipped), an error when it is set but unusable, or unset while
+/// [`REQUIRE_POSTGRES_ENV`] is `1` (the test must fail, not skip).
+pub fn test_database_url(test: &str) -> Result<Option<String>, String> {
+    let required = std::env::var(REQUIRE_POSTGRES_ENV).is_ok_and(|v| v == "1");
+    let url = std::env::var(TEST_URL_ENV).unwrap_or_default();
+    if url.trim().is_empty() {
+        return if required {
+            Err(format!(
+                "{REQUIRE_POSTGRES_ENV}=1 but {TEST_URL_ENV} is not set"
+            ))
+        } else {
+            Ok(None)
+        };
+    }
+    let mut schema: String = format!("t_{test}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    schema.truncate(MAX_SCHEMA_NAME);
+    postgres::fresh_schema(url.trim(), &schema)
+        .map(Some)
+        .map_err(|e| format!("{TEST_URL_ENV}: {e}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
 
     fn scan(id: &str, host: &str, fp: &str, created: i64) -> NewScan {
         NewScan {
@@ -441,75 +416,295 @@ mod tests {
         }
     }
 
+    /// A fresh SQLite directory for `test`.
+    fn sqlite_dir(test: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("iacscope-db-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    /// Runs `body` with a way to (re)open a fresh store of each backend: SQLite always,
+    /// PostgreSQL when configured (see [`test_database_url`]).
+    fn on_both(test: &str, body: impl Fn(&dyn Fn() -> Db)) {
+        let dir = sqlite_dir(test);
+        body(&|| Db::connect(None, &dir.join("sub")).expect("open sqlite"));
+        let _ = std::fs::remove_dir_all(&dir);
+        match test_database_url(test).expect("PostgreSQL for the store tests") {
+            Some(url) => {
+                let open = || Db::connect(Some(&url), Path::new("/nonexistent")).expect("connect");
+                assert_eq!(open().backend(), "postgres");
+                body(&open);
+            }
+            None => eprintln!("{test}: PostgreSQL variant skipped ({TEST_URL_ENV} unset)"),
+        }
+    }
+
     #[test]
     fn migrates_once_and_queries() {
-        let dir = std::env::temp_dir().join(format!("iacscope-db-{}", std::process::id()));
-        let path = dir.join("sub").join("t.db");
-        let _ = std::fs::remove_dir_all(&dir);
-        {
-            let db = Db::open(&path).expect("open");
-            assert_eq!(db.version().expect("version"), MIGRATIONS.len() as i64);
-            assert!(db.insert(&scan("a1", "x.test", "fp1", 10)).expect("insert"));
-            assert!(!db.insert(&scan("a1", "x.test", "fp1", 10)).expect("dup"));
-            db.insert(&scan("a2", "x.test", "fp1", 20)).expect("insert");
-            db.insert(&scan("b1", "y.test", "fp1", 15)).expect("insert");
+        on_both("migrates_once_and_queries", |open| {
+            {
+                let db = open();
+                assert_eq!(
+                    db.version().expect("version"),
+                    sqlite::MIGRATIONS.len() as i64
+                );
+                assert!(db.insert(&scan("a1", "x.test", "fp1", 10)).expect("insert"));
+                assert!(!db.insert(&scan("a1", "x.test", "fp1", 10)).expect("dup"));
+                db.insert(&scan("a2", "x.test", "fp1", 20)).expect("insert");
+                db.insert(&scan("b1", "y.test", "fp1", 15)).expect("insert");
+            }
+            let db = open();
+            assert_eq!(
+                db.version().expect("version"),
+                sqlite::MIGRATIONS.len() as i64
+            );
+            let shared = db.shared_by("fp1").expect("shared");
+            assert_eq!(shared.len(), 2);
+            assert_eq!(
+                (
+                    shared[0].host.as_str(),
+                    shared[0].scan.as_str(),
+                    shared[0].created
+                ),
+                ("x.test", "a2", 20)
+            );
+            assert_eq!((shared[1].scan.as_str(), shared[1].port), ("b1", 23));
+            let s = db.server("x.test", 23).expect("server");
+            assert_eq!(
+                s.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(),
+                ["a1", "a2"]
+            );
+            assert_eq!(s[0].players.as_deref(), Some("\"3\""));
+            assert_eq!(s[0].uptime, None);
+            assert!(db.record("zz").expect("query").is_none());
+            assert_eq!(db.record("a1").expect("query").as_deref(), Some("{}"));
+            assert_eq!(
+                db.transcript("a1").expect("query").as_deref(),
+                Some("iacscope-transcript 1\n")
+            );
+            assert_eq!(db.shared_count("fp1").expect("count"), 2);
+            assert_eq!(db.shared_count("nope").expect("count"), 0);
+            assert_eq!(
+                db.latest("x.test", 23).expect("latest").map(|s| s.id),
+                Some("a2".into())
+            );
+            assert!(db.latest("x.test", 24).expect("latest").is_none());
+            let sum = db.summary("b1").expect("summary").expect("exists");
+            assert_eq!(
+                sum,
+                ScanSummary {
+                    id: "b1".into(),
+                    host: "y.test".into(),
+                    port: 23,
+                    ip: "192.0.2.1".into(),
+                    fingerprint: "fp1".into(),
+                    created: 15,
+                    config: "scan-type=quick".into(),
+                    name: Some("The y.test MUD".into()),
+                    players: Some("\"3\"".into()),
+                    source: SOURCE_LIVE.into(),
+                }
+            );
+            let hits = db.search("Y.TEST m", 10).expect("search");
+            assert_eq!(
+                hits.iter().map(|h| h.scan.as_str()).collect::<Vec<_>>(),
+                ["b1"]
+            );
+            assert_eq!(
+                db.search("x.test", 10).expect("search")[0].scan,
+                "a2",
+                "latest per server"
+            );
+            assert!(
+                db.search("%", 10).expect("search").is_empty(),
+                "wildcards are literal"
+            );
+            assert_eq!(db.search("test", 1).expect("search").len(), 1, "limit");
+            assert_eq!(db.search("test", -5).expect("search").len(), 0, "clamped");
+            let page = db.scans_after("", 2).expect("page");
+            assert_eq!(
+                page.iter()
+                    .map(|s| s.summary.id.as_str())
+                    .collect::<Vec<_>>(),
+                ["a1", "a2"]
+            );
+            assert_eq!(page[0].record_json, "{}");
+            let rest = db.scans_after("a2", 2).expect("page");
+            assert_eq!(
+                rest.iter()
+                    .map(|s| s.summary.id.as_str())
+                    .collect::<Vec<_>>(),
+                ["b1"]
+            );
+            assert_eq!(db.purge_before(15).expect("purge"), 1);
+            assert!(db.summary("a1").expect("summary").is_none());
+        });
+    }
+
+    #[test]
+    fn like_wildcards_and_bytewise_order() {
+        on_both("like_wildcards_and_bytewise_order", |open| {
+            let db = open();
+            let mut a = scan("c1", "Under_Score.test", "fp2", 5);
+            a.mssp_name = Some("100% Pure\\Mud".into());
+            db.insert(&a).expect("insert");
+            let mut b = scan("c2", "underXscore.test", "fp2", 6);
+            b.mssp_name = None;
+            b.port = 4000;
+            db.insert(&b).expect("insert");
+            let hosts = |q: &str| -> Vec<String> {
+                db.search(q, 10)
+                    .expect("search")
+                    .into_iter()
+                    .map(|h| format!("{}:{}", h.host, h.port))
+                    .collect()
+            };
+            assert_eq!(hosts("under_"), ["Under_Score.test:23"], "_ is literal");
+            assert_eq!(hosts("0% p"), ["Under_Score.test:23"], "% is literal");
+            assert_eq!(hosts("pure\\m"), ["Under_Score.test:23"], "\\ is literal");
+            assert_eq!(
+                hosts("SCORE"),
+                ["underXscore.test:4000", "Under_Score.test:23"]
+            );
+            // Ids page in byte order on both backends ("C" collation on PostgreSQL).
+            db.insert(&scan("C0", "z.test", "fp3", 1)).expect("insert");
+            let ids: Vec<String> = db
+                .scans_after("", -1)
+                .expect("all")
+                .into_iter()
+                .map(|s| s.summary.id)
+                .collect();
+            assert_eq!(ids, ["C0", "c1", "c2"]);
+        });
+    }
+
+    #[test]
+    fn retention_purges_only_older_scans() {
+        on_both("retention_purges_only_older_scans", |open| {
+            let db = open();
+            let now = UNIX_EPOCH + Duration::from_secs(100_000);
+            db.insert(&scan("old", "x.test", "fp", 100_000 - 7200))
+                .expect("insert");
+            db.insert(&scan("edge", "x.test", "fp", 100_000 - 3600))
+                .expect("insert");
+            db.insert(&scan("new", "x.test", "fp", 100_000 - 10))
+                .expect("insert");
+            let hour = Duration::from_secs(3600);
+            assert_eq!(purge_expired(&db, hour, now).expect("purge"), 1);
+            assert_eq!(purge_expired(&db, hour, now).expect("again"), 0);
+            let left: Vec<String> = db
+                .server("x.test", 23)
+                .expect("server")
+                .into_iter()
+                .map(|s| s.id)
+                .collect();
+            assert_eq!(
+                left,
+                ["edge", "new"],
+                "a scan exactly `retention` old is kept"
+            );
+        });
+    }
+
+    #[tokio::test]
+    async fn purge_task_runs_at_start_and_stops() {
+        let dir = sqlite_dir("purge_task");
+        let db = Arc::new(Db::connect(None, &dir).expect("open"));
+        db.insert(&scan("ancient", "x.test", "fp", 1))
+            .expect("insert");
+        db.insert(&scan("fresh", "x.test", "fp", i64::MAX / 2))
+            .expect("insert");
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(purge_task(
+            Arc::clone(&db),
+            Duration::from_secs(86_400),
+            stop.clone(),
+        ));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while db.summary("ancient").expect("summary").is_some() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "start-up purge did not run"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let db = Db::open(&path).expect("reopen");
-        assert_eq!(db.version().expect("version"), MIGRATIONS.len() as i64);
-        let shared = db.shared_by("fp1").expect("shared");
-        assert_eq!(shared.len(), 2);
-        assert_eq!(
-            (shared[0].host.as_str(), shared[0].scan.as_str()),
-            ("x.test", "a2")
-        );
-        let s = db.server("x.test", 23).expect("server");
-        assert_eq!(
-            s.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(),
-            ["a1", "a2"]
-        );
-        assert_eq!(s[0].players.as_deref(), Some("\"3\""));
-        assert!(db.record("zz").expect("query").is_none());
-        assert_eq!(db.shared_count("fp1").expect("count"), 2);
-        assert_eq!(
-            db.latest("x.test", 23).expect("latest").map(|s| s.id),
-            Some("a2".into())
-        );
-        let sum = db.summary("b1").expect("summary").expect("exists");
-        assert_eq!(
-            (sum.host.as_str(), sum.name.as_deref()),
-            ("y.test", Some("The y.test MUD"))
-        );
-        let hits = db.search("Y.TEST m", 10).expect("search");
-        assert_eq!(
-            hits.iter().map(|h| h.scan.as_str()).collect::<Vec<_>>(),
-            ["b1"]
-        );
-        assert_eq!(
-            db.search("x.test", 10).expect("search")[0].scan,
-            "a2",
-            "latest per server"
-        );
-        assert!(
-            db.search("%", 10).expect("search").is_empty(),
-            "wildcards are literal"
-        );
-        let page = db.scans_after("", 2).expect("page");
-        assert_eq!(
-            page.iter()
-                .map(|s| s.summary.id.as_str())
-                .collect::<Vec<_>>(),
-            ["a1", "a2"]
-        );
-        let rest = db.scans_after("a2", 2).expect("page");
-        assert_eq!(
-            rest.iter()
-                .map(|s| s.summary.id.as_str())
-                .collect::<Vec<_>>(),
-            ["b1"]
-        );
-        assert_eq!(db.purge_before(15).expect("purge"), 1);
-        assert!(db.summary("a1").expect("summary").is_none());
+        assert!(db.summary("fresh").expect("summary").is_some());
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("task stops when cancelled")
+            .expect("no panic");
         drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// PostgreSQL only (SQLite has no connection to lose): connections the server drops are
+    /// remade, and the calls that found them broken still succeed.
+    #[test]
+    fn postgres_reconnects_after_the_server_drops_connections() {
+        let test = "postgres_reconnects";
+        let Some(url) = test_database_url(test).expect("PostgreSQL for the store tests") else {
+            eprintln!("{test}: skipped ({TEST_URL_ENV} unset)");
+            return;
+        };
+        // Its own application name, so only this test's connections are terminated.
+        let app = "iacscope_reconnect_test";
+        let url = format!("{url}&application_name={app}");
+        let db = Db::connect(Some(&url), Path::new("/nonexistent")).expect("connect");
+        for round in 0..3 {
+            let id = format!("r{round}");
+            // Use every pooled connection, then have the server end them all.
+            for _ in 0..8 {
+                assert!(db.record("nothing").expect("read").is_none());
+            }
+            let mut admin = ::postgres::Config::from_str(&url)
+                .expect("url")
+                .application_name("iacscope_admin")
+                .connect(::postgres::NoTls)
+                .expect("admin connection");
+            let killed: i64 = admin
+                .query_one(
+                    "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+                     WHERE application_name = $1",
+                    &[&app],
+                )
+                .expect("terminate")
+                .get(0);
+            assert!(killed >= 1, "round {round}: no connection to terminate");
+            assert!(db
+                .insert(&scan(&id, "x.test", "fp", 1))
+                .expect("insert after drop"));
+            for _ in 0..8 {
+                assert_eq!(
+                    db.record(&id).expect("read after drop").as_deref(),
+                    Some("{}")
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bad_urls_are_clear_errors() {
+        let dir = sqlite_dir("bad_urls");
+        let err = Db::connect(Some("mysql://x/y"), &dir).expect_err("scheme");
+        assert!(err.contains("mysql"), "{err}");
+        let err = Db::connect(Some("postgres://u@h:notaport/db"), &dir).expect_err("port");
+        assert!(err.contains("invalid database URL"), "{err}");
+        // Nothing listens on port 1 of loopback: refused at once, well within the timeout.
+        let started = std::time::Instant::now();
+        let err = Db::connect(Some("postgres://u:secret@127.0.0.1:1/db"), &dir).expect_err("down");
+        assert!(
+            err.contains("cannot connect to PostgreSQL at 127.0.0.1:1/db"),
+            "{err}"
+        );
+        assert!(!err.contains("secret"), "no password in messages: {err}");
+        assert!(started.elapsed() < postgres::CONNECT_TIMEOUT);
+        assert!(
+            Db::connect(Some(" "), &dir)
+                .expect("blank is sqlite")
+                .backend()
+                == "sqlite"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -4,12 +4,17 @@
 //! `127.0.0.1:0` and drive the real server. [`app`] builds the router. Submodules:
 //! `config` (flags, env, file), `policy` (the SSRF guard), `limits` (admission), `relay`
 //! (one session), `tls`, `metrics`, `store` (transcripts), `web` (static files), `save`
-//! (permalink endpoints; the record comes from `iacscope_shared::relay`) and `db` (SQLite).
+//! (permalink endpoints; the record comes from `iacscope_shared::relay`), `db` (SQLite or
+//! PostgreSQL), and `embed`, `badge`, `livescan` (the iframe widget, oEmbed, the SVG badge
+//! and their server-side scans).
 //! Telnet is interpreted by the engine in `iacscope-shared`, never here.
 
+pub mod badge;
 pub mod config;
 pub mod db;
+pub mod embed;
 pub mod limits;
+pub mod livescan;
 pub mod metrics;
 pub mod policy;
 pub mod relay;
@@ -170,12 +175,24 @@ pub struct ServeOptions {
     /// Largest transcript text a permalink stores (bytes).
     #[arg(long, env = "IACSCOPE_MAX_SAVED_TRANSCRIPT_BYTES")]
     pub max_saved_transcript_bytes: Option<usize>,
+    /// PostgreSQL URL of a shared store (default: SQLite in the data directory).
+    #[arg(long, env = "IACSCOPE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Delete stored scans older than this (`90d`; default and `0`: keep forever).
+    #[arg(long, env = "IACSCOPE_SCAN_RETENTION")]
+    pub scan_retention: Option<Dur>,
     /// Closed transcripts kept.
     #[arg(long, env = "IACSCOPE_TRANSCRIPTS_MAX_STORED")]
     pub transcripts_max_stored: Option<usize>,
     /// Bytes of closed transcripts kept.
     #[arg(long, env = "IACSCOPE_TRANSCRIPTS_MAX_TOTAL_BYTES")]
     pub transcripts_max_total_bytes: Option<usize>,
+    /// Age of a stored scan the live embed and the badge still show (`1h`).
+    #[arg(long, env = "IACSCOPE_EMBED_MAX_AGE")]
+    pub embed_max_age: Option<Dur>,
+    /// Public origin for oEmbed and page meta tags (`https://iacscope.example.org`).
+    #[arg(long, env = "IACSCOPE_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 impl ServeArgs {
@@ -217,7 +234,8 @@ impl ServeArgs {
             max_session_duration,
             handshake_timeout,
             shutdown_grace,
-            transcript_retention
+            transcript_retention,
+            embed_max_age
         );
         set_list!(
             allowed_origins,
@@ -231,6 +249,15 @@ impl ServeArgs {
         );
         if let Some(d) = &o.data_dir {
             c.data_dir = d.clone();
+        }
+        if o.public_url.is_some() {
+            c.public_url = o.public_url.clone();
+        }
+        if o.database_url.is_some() {
+            c.database_url = o.database_url.clone();
+        }
+        if let Some(d) = o.scan_retention {
+            c.scan_retention = config::retention(d.0);
         }
         if o.tls_roots.is_some() {
             c.tls_roots = o.tls_roots.clone();
@@ -330,6 +357,8 @@ pub struct AppState {
     pub db: Arc<db::Db>,
     /// Per-client save rate limit.
     pub saves: save::SaveLimiter,
+    /// Server-side scans of the live embed and the badge.
+    pub live: livescan::LiveScans,
     /// TLS client configurations.
     pub tls: tls::Tls,
     /// Cancelled when the server shuts down; sessions close with a reason.
@@ -363,7 +392,10 @@ impl AppState {
             config.transcripts_max_stored,
             config.transcripts_max_total_bytes,
         );
-        let db = Arc::new(db::Db::open(&config.data_dir.join(DB_FILE))?);
+        let db = Arc::new(db::Db::connect(
+            config.database_url.as_deref(),
+            &config.data_dir,
+        )?);
         let saves = save::SaveLimiter::new(config.max_saves_per_ip_per_minute);
         let csp = HeaderValue::from_str(&web::content_security_policy(&config.static_dir))
             .map_err(|e| format!("Content-Security-Policy: {e}"))?;
@@ -375,6 +407,7 @@ impl AppState {
             store,
             db,
             saves,
+            live: livescan::LiveScans::default(),
             tls,
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
@@ -394,11 +427,13 @@ pub fn app(st: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics_handler))
         .route("/api/sessions/{id}/transcript", get(transcript_handler))
         .merge(save::router())
+        .merge(embed::router())
         .with_state(st.clone());
     api.merge(web::router(&st.config.static_dir))
         .layer(axum::middleware::from_fn(web::cache_headers))
         .layer(CompressionLayer::new())
-        .layer(SetResponseHeaderLayer::overriding(
+        // Widgets and badges bring their own (framable) policy.
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             csp,
         ))
@@ -538,6 +573,13 @@ pub async fn run(
 /// [`run`] with a state built by the caller (tests use it to read the metrics).
 pub async fn serve(listener: TcpListener, st: Arc<AppState>, shutdown: impl Future<Output = ()>) {
     let router = app(st.clone());
+    if let Some(retention) = st.config.scan_retention {
+        tokio::spawn(db::purge_task(
+            st.db.clone(),
+            retention,
+            st.shutdown.clone(),
+        ));
+    }
     let connections = TaskTracker::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {

@@ -73,11 +73,11 @@ enum Control<'a> {
 }
 
 /// Why the connect phase failed.
-struct Fail {
-    code: &'static str,
+pub(crate) struct Fail {
+    pub(crate) code: &'static str,
     /// The `iacscope_refusals_total` reason.
-    metric: &'static str,
-    message: String,
+    pub(crate) metric: &'static str,
+    pub(crate) message: String,
     close: u16,
 }
 
@@ -109,16 +109,16 @@ impl From<Limit> for Fail {
     }
 }
 
-enum Stream {
+pub(crate) enum Stream {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
-struct Upstream {
-    stream: Stream,
-    addr: SocketAddr,
+pub(crate) struct Upstream {
+    pub(crate) stream: Stream,
+    pub(crate) addr: SocketAddr,
     tls: Option<TlsInfo>,
-    connected_at: Instant,
+    pub(crate) connected_at: Instant,
     _target: TargetGuard,
 }
 
@@ -297,8 +297,8 @@ pub(crate) async fn session(
 }
 
 /// Parses the request, checks the policy, resolves once, checks every address, and
-/// connects to a checked one (then TLS when asked).
-async fn connect(st: &AppState, p: &WsParams) -> Result<(Host, Upstream), Fail> {
+/// connects to a checked one (then TLS when asked). The embed's server-side scans use it too.
+pub(crate) async fn connect(st: &AppState, p: &WsParams) -> Result<(Host, Upstream), Fail> {
     let raw_host = p.host.as_deref().unwrap_or("");
     let port: u16 = match p.port.as_deref() {
         None | Some("") => 23,

@@ -15,9 +15,11 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use iacscope_shared::config::ScanConfig;
 use iacscope_shared::pyjson::{self, Value};
 use iacscope_shared::record::{isoformat_utc, SessionInfo};
 use iacscope_shared::relay::{replay_relay, SaveConfig};
+use iacscope_shared::transcript::Transcript;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -48,8 +50,8 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/search", get(search_handler))
         .route("/api/fingerprints/{hash}", get(fingerprint_handler))
         .route("/api/servers/{host}/{port}", get(server_handler))
-    // `/s/{id}` is a client-side route: the web app's fallback serves `index.html` for it,
-    // and the page fetches `/api/scans/{id}` (a 404 there is the page's "not found").
+    // `/s/{id}` is the web app's page (`embed::router` serves its `index.html` with oEmbed
+    // discovery tags), which fetches `/api/scans/{id}` (a 404 there is its "not found").
 }
 
 /// The save request.
@@ -132,7 +134,7 @@ pub fn scan_id(transcript_text: &str, config: &str) -> String {
         .to_owned()
 }
 
-/// An MSSP variable from a record as plain text: a string, or the first of a list (MSSP
+/// An MSSP variable from a record's `session_data` as plain text: a string, or the first of a list (MSSP
 /// allows repeated variables), at most [`MAX_NAME_CHARS`] characters.
 pub fn mssp_text(record: &Value, key: &str) -> Option<String> {
     let v = record.as_dict()?.get("mssp")?.as_dict()?.get(key)?;
@@ -152,7 +154,7 @@ pub fn mssp_text(record: &Value, key: &str) -> Option<String> {
 pub const MAX_NAME_CHARS: usize = 120;
 
 /// An MSSP variable from a record, as JSON text.
-fn mssp_value(record: &Value, key: &str) -> Option<String> {
+pub fn mssp_value(record: &Value, key: &str) -> Option<String> {
     let v = record
         .as_dict()?
         .get("server-probe")?
@@ -201,81 +203,26 @@ async fn save_handler(
             )
         }
     };
-    if transcript.truncated {
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            "the session's transcript was truncated; it cannot be replayed",
-        );
-    }
-    let meta = |k: &str| transcript.meta(k).unwrap_or_default().to_owned();
-    let tls = !matches!(transcript.meta("tls"), None | Some("0"));
-    let cfg = match req.config.to_scan_config(tls) {
-        Ok(c) => c,
-        Err(e) => return error(StatusCode::BAD_REQUEST, "bad_config", e),
+    let prepared = match prepare(
+        &transcript,
+        &req.config,
+        st.config.max_saved_transcript_bytes,
+    ) {
+        Ok(p) => p,
+        Err(SaveRefusal::Client(status, code, message)) => return error(status, code, message),
+        Err(SaveRefusal::Internal(e)) => return internal(e),
     };
-    let text = transcript.to_text();
-    if text.len() > st.config.max_saved_transcript_bytes {
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!(
-                "the transcript is {} bytes; at most {} are stored",
-                text.len(),
-                st.config.max_saved_transcript_bytes
-            ),
-        );
-    }
-    let Ok(port) = meta("port").parse::<u16>() else {
-        return internal("session without a port");
-    };
-    let (host, ip) = (meta("host"), meta("ip"));
-    let config = SaveConfig::canonical(&cfg);
-    let id = scan_id(&text, &config);
+    let id = prepared.id.clone();
     let db = Arc::clone(&st.db);
     let browser_fp = req.fingerprint.clone();
     let session_id = session.clone();
-    let row_id = id.clone();
     // Replaying is CPU work and the insert a synced disk write: off the async threads.
     let result = tokio::task::spawn_blocking(move || {
-        let r = replay_relay(&transcript, cfg);
-        let outcome = r.scanner.outcome();
-        let fingerprint = outcome.fingerprint.clone();
-        if !r.scanner.is_done() {
-            tracing::warn!(session = %session_id, "replay did not finish within its step bound");
-        }
-        if !r.consistent() {
-            tracing::warn!(
-                session = %session_id,
-                "browser sent other bytes than the proxy's replay: timelines diverged \
-                 (stored record follows the proxy's)"
-            );
-        }
-        let info = SessionInfo {
-            host: host.clone(),
-            ip: ip.clone(),
-            port,
-            connected: isoformat_utc(closed_at),
-        };
-        let record = outcome.record(&info);
-        let scan = NewScan {
-            id: row_id,
-            host,
-            port,
-            ip,
-            fingerprint: fingerprint.clone(),
-            created: closed_at.div_euclid(1_000_000),
-            record_json: pyjson::to_pretty(&record),
-            transcript_text: text,
-            config,
-            mssp_players: mssp_value(&record, "PLAYERS"),
-            mssp_uptime: mssp_value(&record, "UPTIME"),
-            mssp_name: mssp_text(&record, "NAME"),
-            source: SOURCE_LIVE.into(),
-        };
-        db.insert(&scan)?;
-        let shared = db.shared_count(&fingerprint)?;
-        Ok::<_, rusqlite::Error>((fingerprint, shared, r.consistent()))
+        let saved = replay_and_insert(&db, &transcript, prepared, closed_at, &session_id)?;
+        let shared = db
+            .shared_count(&saved.fingerprint)
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>((saved.fingerprint, shared, saved.consistent))
     })
     .await;
     let (fingerprint, shared_by, consistent) = match result {
@@ -304,10 +251,150 @@ async fn save_handler(
     .into_response()
 }
 
+/// Why a relay transcript cannot be saved.
+#[derive(Debug)]
+pub enum SaveRefusal {
+    /// The request's fault (or the transcript's size): status, error code, sentence.
+    Client(StatusCode, &'static str, String),
+    /// A transcript the proxy itself recorded wrongly (logged, answered as a storage error).
+    Internal(String),
+}
+
+/// A closed relay transcript checked for saving: its content id, text and settings.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The content id ([`scan_id`]).
+    pub id: String,
+    /// The transcript text that is stored.
+    pub text: String,
+    /// The canonical settings text ([`SaveConfig::canonical`]).
+    pub config: String,
+    /// The engine configuration the replay uses.
+    pub cfg: ScanConfig,
+    /// Host as asked.
+    pub host: String,
+    /// Address connected to.
+    pub ip: String,
+    /// Port.
+    pub port: u16,
+}
+
+/// Checks a closed relay transcript (with `host`, `port`, `ip` and `tls` meta) and the
+/// settings it was scanned with, as a save does: not truncated, settings valid, text at
+/// most `max_bytes`.
+pub fn prepare(
+    transcript: &Transcript,
+    save: &SaveConfig,
+    max_bytes: usize,
+) -> Result<Prepared, SaveRefusal> {
+    if transcript.truncated {
+        return Err(SaveRefusal::Client(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "the session's transcript was truncated; it cannot be replayed".into(),
+        ));
+    }
+    let meta = |k: &str| transcript.meta(k).unwrap_or_default().to_owned();
+    let tls = !matches!(transcript.meta("tls"), None | Some("0"));
+    let cfg = save
+        .to_scan_config(tls)
+        .map_err(|e| SaveRefusal::Client(StatusCode::BAD_REQUEST, "bad_config", e))?;
+    let text = transcript.to_text();
+    if text.len() > max_bytes {
+        return Err(SaveRefusal::Client(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "the transcript is {} bytes; at most {max_bytes} are stored",
+                text.len()
+            ),
+        ));
+    }
+    let Ok(port) = meta("port").parse::<u16>() else {
+        return Err(SaveRefusal::Internal("session without a port".into()));
+    };
+    let config = SaveConfig::canonical(&cfg);
+    Ok(Prepared {
+        id: scan_id(&text, &config),
+        text,
+        config,
+        cfg,
+        host: meta("host"),
+        ip: meta("ip"),
+        port,
+    })
+}
+
+/// What [`replay_and_insert`] stored.
+#[derive(Clone, Debug)]
+pub struct Saved {
+    /// The scan id.
+    pub id: String,
+    /// The fingerprint of the proxy's replay.
+    pub fingerprint: String,
+    /// Whether the client sent exactly what the replayed engine sends.
+    pub consistent: bool,
+}
+
+/// The save path after [`prepare`]: replays the transcript through the engine
+/// ([`replay_relay`]), builds the record (connected at `closed_at`, Unix microseconds) and
+/// inserts it with the transcript (idempotent on the id). Blocking: CPU work and a synced
+/// write. `label` names the session in log lines.
+pub fn replay_and_insert(
+    db: &super::db::Db,
+    transcript: &Transcript,
+    p: Prepared,
+    closed_at: i64,
+    label: &str,
+) -> Result<Saved, String> {
+    let r = replay_relay(transcript, p.cfg);
+    let outcome = r.scanner.outcome();
+    let fingerprint = outcome.fingerprint.clone();
+    if !r.scanner.is_done() {
+        tracing::warn!(session = %label, "replay did not finish within its step bound");
+    }
+    if !r.consistent() {
+        tracing::warn!(
+            session = %label,
+            "browser sent other bytes than the proxy's replay: timelines diverged \
+             (stored record follows the proxy's)"
+        );
+    }
+    let info = SessionInfo {
+        host: p.host.clone(),
+        ip: p.ip.clone(),
+        port: p.port,
+        connected: isoformat_utc(closed_at),
+    };
+    let record = outcome.record(&info);
+    let scan = NewScan {
+        id: p.id.clone(),
+        host: p.host,
+        port: p.port,
+        ip: p.ip,
+        fingerprint: fingerprint.clone(),
+        created: closed_at.div_euclid(1_000_000),
+        record_json: pyjson::to_pretty(&record),
+        transcript_text: p.text,
+        config: p.config,
+        mssp_players: mssp_value(&record, "PLAYERS"),
+        mssp_uptime: mssp_value(&record, "UPTIME"),
+        // MSSP lives in the record's `server-probe.session_data`.
+        mssp_name: mssp_text(&outcome.session_data, "NAME"),
+        source: SOURCE_LIVE.into(),
+    };
+    db.insert(&scan).map_err(|e| e.to_string())?;
+    Ok(Saved {
+        id: p.id,
+        fingerprint,
+        consistent: r.consistent(),
+    })
+}
+
 /// Runs a database read off the async threads.
 async fn read<T: Send + 'static>(
     st: &AppState,
-    f: impl FnOnce(&super::db::Db) -> rusqlite::Result<T> + Send + 'static,
+    f: impl FnOnce(&super::db::Db) -> super::db::DbResult<T> + Send + 'static,
 ) -> Result<T, Response> {
     let db = Arc::clone(&st.db);
     match tokio::task::spawn_blocking(move || f(&db)).await {

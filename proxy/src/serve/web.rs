@@ -12,7 +12,7 @@ use std::path::Path;
 use tower_http::services::{ServeDir, ServeFile};
 
 /// The page served when `--static-dir` has no `index.html`.
-const NOT_BUILT: &str = "<!doctype html><meta charset=utf-8><title>iacscope</title>\
+pub(crate) const NOT_BUILT: &str = "<!doctype html><meta charset=utf-8><title>iacscope</title>\
 <h1>iacscope proxy is running</h1><p>The web app has not been built, or <code>--static-dir</code> \
 points elsewhere. Build it with <code>trunk build --release</code> in <code>frontend/</code> and \
 pass <code>--static-dir frontend/dist</code>.</p><p>The websocket endpoint <code>/ws</code>, \
@@ -72,7 +72,8 @@ fn inline_scripts(html: &str) -> Vec<&str> {
     out
 }
 
-fn base64(bytes: &[u8]) -> String {
+/// Standard base64 with padding (RFC 4648), for CSP hashes.
+pub(crate) fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for c in bytes.chunks(3) {

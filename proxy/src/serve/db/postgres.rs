@@ -1,0 +1,493 @@
+//! The PostgreSQL backend of [`super::Db`], for several proxy instances sharing one
+//! directory. A small pool of worker threads, each with its own connection (the sync
+//! `postgres` client runs its own little runtime, so it must never be driven from an async
+//! thread: callers only hand jobs over a channel and wait). A connection found broken is
+//! dropped and the job retried once on a new one; every statement is idempotent (inserts are
+//! `ON CONFLICT DO NOTHING`), so the retry cannot duplicate anything.
+//!
+//! Migrations are the same numbered list as SQLite's, applied in one transaction under a
+//! transaction-level advisory lock, so instances starting together migrate one at a time.
+//! `synchronous_commit` is set `on` for every connection: a commit (and so a save's 200
+//! reply) waits for the WAL flush.
+
+use super::{
+    like_escape, DbError, NewScan, ScanSummary, ServerHit, ServerScan, SharedBy, StoredScan,
+    MAX_LIST,
+};
+use postgres::{Client, Config, NoTls, Row};
+use std::str::FromStr;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The migrations in PostgreSQL's dialect, entry for entry the same as SQLite's. Texts that
+/// are ordered or compared (`id`, `host`) use the `C` collation so that ordering is bytewise,
+/// as in SQLite, whatever the database's locale.
+pub(super) const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE scans (
+        id TEXT COLLATE \"C\" PRIMARY KEY,
+        host TEXT COLLATE \"C\" NOT NULL,
+        port INTEGER NOT NULL,
+        ip TEXT NOT NULL,
+        fingerprint TEXT COLLATE \"C\" NOT NULL,
+        created BIGINT NOT NULL,
+        record_json TEXT NOT NULL,
+        transcript_text TEXT NOT NULL,
+        config TEXT NOT NULL,
+        mssp_players TEXT,
+        mssp_uptime TEXT
+    );
+    CREATE INDEX scans_fingerprint ON scans (fingerprint, created);
+    CREATE INDEX scans_server ON scans (host, port, created);",
+    "ALTER TABLE scans ADD COLUMN mssp_name TEXT;
+    ALTER TABLE scans ADD COLUMN source TEXT NOT NULL DEFAULT 'live';
+    CREATE INDEX scans_created ON scans (created);",
+];
+
+/// Key of the advisory lock migrations run under (any constant; "iacscope" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6961_6373_636f_7065;
+/// Time to reach the server and log in, unless the URL sets `connect_timeout`.
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a statement may run on the server (`statement_timeout`).
+const STATEMENT_TIMEOUT_MS: u32 = 30_000;
+/// Longest a caller waits for its job's answer (connect, one retry and the statement, with
+/// room to spare); past it the caller gets an error even if the worker is still stuck.
+const JOB_TIMEOUT: Duration = Duration::from_secs(90);
+/// Idle time before TCP keepalives probe a silent server (so a dead peer is noticed).
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+/// Connections (and worker threads) per store.
+const POOL_SIZE: usize = 4;
+
+/// The columns [`ScanSummary`] is read from, in its field order.
+const SUMMARY_COLUMNS: &str =
+    "id, host, port, ip, fingerprint, created, config, mssp_name, mssp_players, source";
+
+type Job = Box<dyn FnOnce(&mut Conn) + Send>;
+
+/// One worker's connection, made on first use and remade after it breaks.
+struct Conn {
+    config: Config,
+    target: String,
+    client: Option<Client>,
+}
+
+impl Conn {
+    fn client(&mut self) -> Result<&mut Client, DbError> {
+        if self.client.as_ref().is_some_and(Client::is_closed) {
+            self.client = None;
+        }
+        if self.client.is_none() {
+            self.client = Some(connect(&self.config, &self.target)?);
+        }
+        self.client
+            .as_mut()
+            .ok_or_else(|| DbError::new("no database connection"))
+    }
+
+    /// Runs `f`; if it fails because the connection broke, once more on a new connection.
+    fn run<T>(
+        &mut self,
+        mut f: impl FnMut(&mut Client) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let mut retried = false;
+        loop {
+            let client = self.client()?;
+            match f(client) {
+                Ok(v) => return Ok(v),
+                Err(e) if client.is_closed() && !retried => {
+                    tracing::warn!(
+                        "database connection to {} lost ({e}); reconnecting",
+                        self.target
+                    );
+                    self.client = None;
+                    retried = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// `host:port/dbname` of a configuration, for messages (never the password).
+fn describe(config: &Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            postgres::config::Host::Tcp(name) => name.clone(),
+            postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
+    format!(
+        "{}:{}/{}",
+        hosts.join(","),
+        if ports.is_empty() {
+            "5432".to_owned()
+        } else {
+            ports.join(",")
+        },
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+/// Parses a `postgres://` URL (or key=value string), with this store's defaults.
+pub(super) fn parse_url(url: &str) -> Result<Config, String> {
+    let mut config =
+        Config::from_str(url).map_err(|e| format!("invalid database URL: {}", DbError::from(e)))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("iacscope");
+    }
+    config.keepalives(true).keepalives_idle(KEEPALIVE_IDLE);
+    Ok(config)
+}
+
+fn connect(config: &Config, target: &str) -> Result<Client, DbError> {
+    let mut client = config.connect(NoTls).map_err(|e| {
+        DbError::new(format!(
+            "cannot connect to PostgreSQL at {target}: {}",
+            DbError::from(e)
+        ))
+    })?;
+    client.batch_execute(&format!(
+        "SET synchronous_commit = on; SET statement_timeout = {STATEMENT_TIMEOUT_MS}"
+    ))?;
+    Ok(client)
+}
+
+fn port_of(v: i32) -> Result<u16, DbError> {
+    u16::try_from(v).map_err(|_| DbError::new(format!("stored port {v} is out of range")))
+}
+
+fn summary_row(r: &Row) -> Result<ScanSummary, DbError> {
+    Ok(ScanSummary {
+        id: r.try_get(0)?,
+        host: r.try_get(1)?,
+        port: port_of(r.try_get(2)?)?,
+        ip: r.try_get(3)?,
+        fingerprint: r.try_get(4)?,
+        created: r.try_get(5)?,
+        config: r.try_get(6)?,
+        name: r.try_get(7)?,
+        players: r.try_get(8)?,
+        source: r.try_get(9)?,
+    })
+}
+
+/// A PostgreSQL store: the job queue of its worker pool.
+#[derive(Debug)]
+pub(super) struct Postgres {
+    jobs: Mutex<mpsc::Sender<Job>>,
+    target: String,
+}
+
+impl Postgres {
+    /// Connects (one connection, at once, so a bad URL or an unreachable server is an error
+    /// here and not at the first save), migrates, and starts the pool.
+    pub(super) fn connect(url: &str) -> Result<Postgres, String> {
+        let config = parse_url(url)?;
+        let target = describe(&config);
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..POOL_SIZE {
+            let rx = Arc::clone(&rx);
+            let mut conn = Conn {
+                config: config.clone(),
+                target: target.clone(),
+                client: None,
+            };
+            std::thread::Builder::new()
+                .name(format!("iacscope-pg-{i}"))
+                .spawn(move || loop {
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => break,
+                    };
+                    match job {
+                        Ok(job) => job(&mut conn),
+                        // The store was dropped: close the connection and end.
+                        Err(_) => break,
+                    }
+                })
+                .map_err(|e| format!("cannot start a database thread: {e}"))?;
+        }
+        let pg = Postgres {
+            jobs: Mutex::new(tx),
+            target,
+        };
+        // Connect first (its error names the server), then migrate.
+        pg.run(|_| Ok(())).map_err(|e| e.to_string())?;
+        pg.run(migrate)
+            .map_err(|e| format!("migrating PostgreSQL at {}: {e}", pg.target))?;
+        Ok(pg)
+    }
+
+    /// Runs `f` on a pooled connection and waits for its answer.
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&mut Client) -> Result<T, DbError> + Send + 'static,
+    ) -> Result<T, DbError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |conn: &mut Conn| {
+            let _ = tx.send(conn.run(f));
+        });
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(job)
+            .map_err(|_| DbError::new("the database workers have stopped"))?;
+        match rx.recv_timeout(JOB_TIMEOUT) {
+            Ok(r) => r,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(DbError::new(format!(
+                "PostgreSQL at {} did not answer within {} s",
+                self.target,
+                JOB_TIMEOUT.as_secs()
+            ))),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                Err(DbError::new("a database worker stopped during a query"))
+            }
+        }
+    }
+
+    pub(super) fn version(&self) -> Result<i64, DbError> {
+        self.run(|c| {
+            let v: Option<i32> = c
+                .query_one("SELECT MAX(version) FROM schema_version", &[])?
+                .try_get(0)?;
+            Ok(i64::from(v.unwrap_or(0)))
+        })
+    }
+
+    pub(super) fn insert(&self, s: &NewScan) -> Result<bool, DbError> {
+        let s = s.clone();
+        self.run(move |c| {
+            let n = c.execute(
+                "INSERT INTO scans (id, host, port, ip, fingerprint, created, record_json,
+                     transcript_text, config, mssp_players, mssp_uptime, mssp_name, source)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                 ON CONFLICT (id) DO NOTHING",
+                &[
+                    &s.id,
+                    &s.host,
+                    &i32::from(s.port),
+                    &s.ip,
+                    &s.fingerprint,
+                    &s.created,
+                    &s.record_json,
+                    &s.transcript_text,
+                    &s.config,
+                    &s.mssp_players,
+                    &s.mssp_uptime,
+                    &s.mssp_name,
+                    &s.source,
+                ],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    /// One text column of one row; `column` is one of the fixed names the facade passes.
+    pub(super) fn text(&self, id: &str, column: &'static str) -> Result<Option<String>, DbError> {
+        let id = id.to_owned();
+        self.run(move |c| {
+            let row = c.query_opt(&format!("SELECT {column} FROM scans WHERE id = $1"), &[&id])?;
+            Ok(match row {
+                Some(r) => Some(r.try_get(0)?),
+                None => None,
+            })
+        })
+    }
+
+    pub(super) fn shared_by(&self, fingerprint: &str) -> Result<Vec<SharedBy>, DbError> {
+        let fp = fingerprint.to_owned();
+        self.run(move |c| {
+            // Each server's latest scan with this fingerprint, newest servers first.
+            let rows = c.query(
+                "SELECT host, port, id, created FROM (
+                     SELECT DISTINCT ON (host, port) host, port, id, created FROM scans
+                     WHERE fingerprint = $1 ORDER BY host, port, created DESC, id DESC
+                 ) latest ORDER BY created DESC, host, port LIMIT $2",
+                &[&fp, &MAX_LIST],
+            )?;
+            rows.iter()
+                .map(|r| {
+                    Ok(SharedBy {
+                        host: r.try_get(0)?,
+                        port: port_of(r.try_get(1)?)?,
+                        scan: r.try_get(2)?,
+                        created: r.try_get(3)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    pub(super) fn shared_count(&self, fingerprint: &str) -> Result<i64, DbError> {
+        let fp = fingerprint.to_owned();
+        self.run(move |c| {
+            Ok(c.query_one(
+                "SELECT COUNT(*) FROM (SELECT DISTINCT host, port FROM scans WHERE fingerprint = $1) d",
+                &[&fp],
+            )?
+            .try_get(0)?)
+        })
+    }
+
+    pub(super) fn summary(&self, id: &str) -> Result<Option<ScanSummary>, DbError> {
+        let id = id.to_owned();
+        self.run(move |c| {
+            c.query_opt(
+                &format!("SELECT {SUMMARY_COLUMNS} FROM scans WHERE id = $1"),
+                &[&id],
+            )?
+            .as_ref()
+            .map(summary_row)
+            .transpose()
+        })
+    }
+
+    pub(super) fn latest(&self, host: &str, port: u16) -> Result<Option<ScanSummary>, DbError> {
+        let host = host.to_owned();
+        self.run(move |c| {
+            c.query_opt(
+                &format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM scans WHERE host = $1 AND port = $2
+                     ORDER BY created DESC, id DESC LIMIT 1"
+                ),
+                &[&host, &i32::from(port)],
+            )?
+            .as_ref()
+            .map(summary_row)
+            .transpose()
+        })
+    }
+
+    pub(super) fn search(&self, query: &str, limit: i64) -> Result<Vec<ServerHit>, DbError> {
+        let pattern = format!("%{}%", like_escape(&query.to_lowercase()));
+        let limit = limit.clamp(0, MAX_LIST);
+        self.run(move |c| {
+            let rows = c.query(
+                "SELECT s.host, s.port, s.mssp_name, s.id, s.fingerprint, s.created FROM scans s
+                 WHERE s.id = (SELECT t.id FROM scans t WHERE t.host = s.host AND t.port = s.port
+                               ORDER BY t.created DESC, t.id DESC LIMIT 1)
+                   AND (LOWER(s.host) LIKE $1 ESCAPE '\\'
+                        OR EXISTS (SELECT 1 FROM scans n WHERE n.host = s.host AND n.port = s.port
+                                   AND LOWER(n.mssp_name) LIKE $1 ESCAPE '\\'))
+                 ORDER BY s.created DESC, s.host, s.port LIMIT $2",
+                &[&pattern, &limit],
+            )?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ServerHit {
+                        host: r.try_get(0)?,
+                        port: port_of(r.try_get(1)?)?,
+                        name: r.try_get(2)?,
+                        scan: r.try_get(3)?,
+                        fingerprint: r.try_get(4)?,
+                        created: r.try_get(5)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    pub(super) fn scans_after(&self, after: &str, limit: i64) -> Result<Vec<StoredScan>, DbError> {
+        let after = after.to_owned();
+        // As in SQLite, a negative limit means no limit (`LIMIT NULL` here).
+        let limit = (limit >= 0).then_some(limit);
+        self.run(move |c| {
+            let rows = c.query(
+                &format!(
+                    "SELECT {SUMMARY_COLUMNS}, record_json FROM scans WHERE id > $1
+                     ORDER BY id LIMIT $2"
+                ),
+                &[&after, &limit],
+            )?;
+            rows.iter()
+                .map(|r| {
+                    Ok(StoredScan {
+                        summary: summary_row(r)?,
+                        record_json: r.try_get(10)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    pub(super) fn purge_before(&self, created_before: i64) -> Result<usize, DbError> {
+        self.run(move |c| {
+            let n = c.execute("DELETE FROM scans WHERE created < $1", &[&created_before])?;
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        })
+    }
+
+    pub(super) fn server(&self, host: &str, port: u16) -> Result<Vec<ServerScan>, DbError> {
+        let host = host.to_owned();
+        self.run(move |c| {
+            let rows = c.query(
+                "SELECT id, fingerprint, created, mssp_players, mssp_uptime FROM scans
+                 WHERE host = $1 AND port = $2 ORDER BY created, id LIMIT $3",
+                &[&host, &i32::from(port), &MAX_LIST],
+            )?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ServerScan {
+                        id: r.try_get(0)?,
+                        fingerprint: r.try_get(1)?,
+                        created: r.try_get(2)?,
+                        players: r.try_get(3)?,
+                        uptime: r.try_get(4)?,
+                    })
+                })
+                .collect()
+        })
+    }
+}
+
+/// Brings the schema up to date, one instance at a time.
+fn migrate(c: &mut Client) -> Result<(), DbError> {
+    let mut tx = c.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
+    let current: Option<i32> = tx
+        .query_one("SELECT MAX(version) FROM schema_version", &[])?
+        .try_get(0)?;
+    let current = current.unwrap_or(0);
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i32::try_from(i + 1).map_err(|_| DbError::new("too many migrations"))?;
+        if version > current {
+            tx.batch_execute(sql)?;
+            tx.execute(
+                "INSERT INTO schema_version (version) VALUES ($1)",
+                &[&version],
+            )?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Replaces the schema `schema` with an empty one in the database at `url` and returns
+/// `url` with that schema as its search path (tests: one schema per test, so tests run in
+/// parallel on one database). Runs on its own thread (safe to call from async code).
+pub(super) fn fresh_schema(url: &str, schema: &str) -> Result<String, String> {
+    let config = parse_url(url)?;
+    let target = describe(&config);
+    let quoted = format!("\"{}\"", schema.replace('"', "\"\""));
+    let setup = move || -> Result<(), DbError> {
+        let mut c = connect(&config, &target)?;
+        c.batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {quoted} CASCADE; CREATE SCHEMA {quoted}"
+        ))?;
+        Ok(())
+    };
+    std::thread::spawn(setup)
+        .join()
+        .map_err(|_| "schema setup panicked".to_owned())?
+        .map_err(|e| e.to_string())?;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Ok(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+}

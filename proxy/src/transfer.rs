@@ -1,0 +1,1107 @@
+//! `iacscope import DIR` and `iacscope export DIR`: telnetlib3-fingerprint data directories
+//! (`DIR/server/<fingerprint>/<session-hash>.json`, spec §6) into and out of the permalink
+//! store.
+//!
+//! A telnetlib3 file holds one (fingerprint, host/ip/port) pair: `fingerprint-data` from the
+//! first scan, `session_data` from the latest, and one `sessions` entry per scan. Import
+//! stores one row per `sessions` entry, each row's record being the file's record with
+//! `sessions` reduced to that entry; export groups rows by (fingerprint, session hash),
+//! orders them by their `connected` time and merges them back with telnetlib3's rule, so a
+//! directory that went in comes out byte for byte. Row ids are derived from the fingerprint
+//! and the session entry, so importing the same (or a grown) directory again adds only new
+//! scans. Only the file's latest scan gets MSSP players and uptime (the file keeps no
+//! `session_data` of the earlier ones); every row gets the MSSP name.
+
+use crate::serve::db::{Db, NewScan, SOURCE_IMPORT};
+use crate::serve::save::{mssp_text, mssp_value, ID_HEX_LEN};
+use iacscope_shared::pyjson::{self, Dict, Value};
+use iacscope_shared::record::{merge_into_existing, session_hash};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Largest record file import reads. Records are a few hundred KiB (two banners of at most
+/// 64 KiB, escaped up to 6×) plus a `sessions` list of about 120 bytes per scan.
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+/// Most `sessions` entries taken from one file.
+pub const MAX_SESSIONS_PER_FILE: usize = 10_000;
+/// Most fingerprint folders import looks at (telnetlib3 itself stops saving at 1000).
+pub const MAX_FINGERPRINT_DIRS: usize = 100_000;
+/// Most directory entries import looks at in one fingerprint folder (telnetlib3: 1000 files).
+pub const MAX_ENTRIES_PER_DIR: usize = 100_000;
+/// Most record files one import reads.
+pub const MAX_FILES: usize = 1_000_000;
+/// Most skipped files (or rows) a report lists one by one (the summary counts them all).
+const MAX_REPORTED_SKIPS: usize = 1_000;
+/// Rows export asks the store for at a time.
+const EXPORT_PAGE: i64 = 500;
+/// Most rows one export handles (its index holds a few dozen bytes per row).
+pub const MAX_EXPORT_ROWS: usize = 10_000_000;
+/// Longest scan type or encoding name copied into an imported row's `config`.
+const MAX_CONFIG_WORD: usize = 40;
+/// Hex digits of a telnetlib3 fingerprint or session hash.
+const HASH_HEX_LEN: usize = 16;
+/// The `config` column of imported rows starts with this (then `scan-type=… encoding=…`
+/// when the record has them): they have no transcript to replay.
+pub const IMPORTED_CONFIG: &str = "imported";
+
+/// Where the store is: `--data-dir` and `--database-url`.
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    /// Directory of the permalink database `iacscope.db` (as for `iacscope serve`).
+    #[arg(long, env = "IACSCOPE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// A PostgreSQL store (`postgres://…`) instead of the SQLite file in `--data-dir`.
+    #[arg(long, env = "IACSCOPE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+/// `iacscope import DIR`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// A telnetlib3-fingerprint data directory (holding `server/<fingerprint>/<session>.json`).
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `iacscope export DIR`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The directory to write `server/<fingerprint>/<session>.json` into (created if missing;
+    /// must be empty unless `--merge`).
+    pub dir: PathBuf,
+    /// Merge into the files of a non-empty DIR with telnetlib3's rule (sessions already in a
+    /// file are not added again).
+    #[arg(long)]
+    pub merge: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Opens the store the commands work on (the one place that chooses the backend).
+pub fn open_store(store: &StoreArgs) -> Result<Db, String> {
+    Db::connect(store.database_url.as_deref(), &store.data_dir)
+}
+
+// ------------------------------------------------------------------------------------------
+// Records
+
+/// A telnetlib3 `sessions` entry, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// Host as scanned.
+    pub host: String,
+    /// Peer address.
+    pub ip: String,
+    /// Port.
+    pub port: u16,
+    /// `connected` as written.
+    pub connected: String,
+    /// `connected` in Unix microseconds.
+    pub micros: i64,
+}
+
+/// Reads a `sessions` entry.
+pub fn session_of(v: &Value) -> Result<Session, String> {
+    let d = v.as_dict().ok_or("a sessions entry is not an object")?;
+    let text = |k: &str| match d.get(k) {
+        Some(Value::Str(s)) => s
+            .as_str_if_valid()
+            .ok_or_else(|| format!("sessions entry: {k} is not valid text")),
+        _ => Err(format!("sessions entry: {k} missing or not a string")),
+    };
+    let port = match d.get("port") {
+        Some(Value::Int(p)) => {
+            u16::try_from(*p).map_err(|_| format!("sessions entry: port {p} out of range"))?
+        }
+        _ => return Err("sessions entry: port missing or not an integer".into()),
+    };
+    let connected = text("connected")?;
+    let micros = parse_isoformat(&connected)
+        .ok_or_else(|| format!("sessions entry: connected {connected:?} is not an ISO time"))?;
+    Ok(Session {
+        host: text("host")?,
+        ip: text("ip")?,
+        port,
+        connected,
+        micros,
+    })
+}
+
+/// Python's `datetime.isoformat()` read back to Unix microseconds:
+/// `YYYY-MM-DDTHH:MM:SS[.f{1,6}][+HH:MM|-HH:MM|Z]` (no offset is read as UTC).
+pub fn parse_isoformat(s: &str) -> Option<i64> {
+    fn num(s: &str) -> Option<i64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    }
+    let b = s.as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (y, mo, d) = (num(&s[0..4])?, num(&s[5..7])?, num(&s[8..10])?);
+    let (h, mi, sec) = (num(&s[11..13])?, num(&s[14..16])?, num(&s[17..19])?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut micros = 0;
+    if let Some(r) = rest.strip_prefix('.') {
+        let n = r.bytes().take_while(u8::is_ascii_digit).count();
+        if !(1..=6).contains(&n) {
+            return None;
+        }
+        micros = num(&r[..n])? * 10_i64.pow(6 - n as u32);
+        rest = &r[n..];
+    }
+    let offset = match rest.as_bytes() {
+        [] | [b'Z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (oh, om) = (num(&rest[1..3])?, num(&rest[4..6])?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let o = (oh * 60 + om) * 60;
+            if *sign == b'-' {
+                -o
+            } else {
+                o
+            }
+        }
+        _ => return None,
+    };
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset;
+    Some(secs * 1_000_000 + micros)
+}
+
+fn is_hash(s: &str) -> bool {
+    s.len() == HASH_HEX_LEN && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn server_probe(rec: &Value) -> Option<&Dict> {
+    rec.as_dict()?.get("server-probe")?.as_dict()
+}
+
+fn sessions(rec: &Value) -> &[Value] {
+    rec.as_dict()
+        .and_then(|d| d.get("sessions"))
+        .and_then(Value::as_list)
+        .map_or(&[], Vec::as_slice)
+}
+
+fn with_sessions(rec: &Value, list: Vec<Value>) -> Value {
+    let mut r = rec.clone();
+    if let Some(d) = r.as_dict_mut() {
+        d.insert("sessions", Value::List(list));
+    }
+    r
+}
+
+/// The fingerprint a record states, checked against its `fingerprint-data`.
+pub fn record_fingerprint(rec: &Value) -> Result<String, String> {
+    let sp = server_probe(rec).ok_or("no server-probe object")?;
+    let fp = match sp.get("fingerprint") {
+        Some(Value::Str(s)) => s.as_str_if_valid().unwrap_or_default(),
+        _ => return Err("server-probe.fingerprint missing or not a string".into()),
+    };
+    if !is_hash(&fp) {
+        return Err(format!("fingerprint {fp:?} is not 16 hex digits"));
+    }
+    let data = sp
+        .get("fingerprint-data")
+        .filter(|v| v.as_dict().is_some())
+        .ok_or("server-probe.fingerprint-data missing or not an object")?;
+    let computed = pyjson::fingerprint_hash(data);
+    if computed != fp {
+        return Err(format!(
+            "fingerprint {fp} does not match its fingerprint-data (which hashes to {computed})"
+        ));
+    }
+    if !sp.contains_key("session_data") {
+        return Err("server-probe.session_data missing".into());
+    }
+    Ok(fp)
+}
+
+/// The id of an imported scan: sha256 over the fingerprint and the canonical session entry
+/// (not `session_data`, which a later scan of the same server replaces in the file).
+pub fn import_id(fingerprint: &str, session_entry: &Value) -> String {
+    let mut h = Sha256::new();
+    h.update(b"iacscope-import 1\nfingerprint ");
+    h.update(fingerprint.as_bytes());
+    h.update(b"\nsession ");
+    h.update(pyjson::to_canonical(session_entry).as_bytes());
+    h.finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()[..ID_HEX_LEN]
+        .to_owned()
+}
+
+/// One row to import and the `sessions` entry it stands for.
+#[derive(Clone, Debug)]
+pub struct ImportRow {
+    /// The row.
+    pub scan: NewScan,
+    /// Its `sessions` entry.
+    pub session: Value,
+}
+
+/// The rows one telnetlib3 file becomes; `fingerprint` and `stem` come from its path.
+pub fn rows_of_file(text: &str, fingerprint: &str, stem: &str) -> Result<Vec<ImportRow>, String> {
+    let rec = pyjson::parse(text).map_err(|e| format!("not JSON: {e}"))?;
+    let fp = record_fingerprint(&rec)?;
+    if fp != fingerprint {
+        return Err(format!(
+            "the record's fingerprint {fp} differs from its folder {fingerprint}"
+        ));
+    }
+    let list = sessions(&rec);
+    if list.is_empty() {
+        return Err("no sessions".into());
+    }
+    if list.len() > MAX_SESSIONS_PER_FILE {
+        return Err(format!(
+            "{} sessions (at most {MAX_SESSIONS_PER_FILE} are read from one file)",
+            list.len()
+        ));
+    }
+    let sd = server_probe(&rec).and_then(|sp| sp.get("session_data"));
+    let sd_text = |k: &str| match sd.and_then(Value::as_dict).and_then(|d| d.get(k)) {
+        Some(Value::Str(s)) => s
+            .as_str_if_valid()
+            .filter(|s| s.len() <= MAX_CONFIG_WORD && !s.contains(char::is_whitespace)),
+        _ => None,
+    };
+    let mut config = IMPORTED_CONFIG.to_owned();
+    for (key, field) in [("scan-type", "scan_type"), ("encoding", "encoding")] {
+        if let Some(v) = sd_text(field) {
+            config.push_str(&format!(" {key}={v}"));
+        }
+    }
+    let name = sd.and_then(|v| mssp_text(v, "NAME"));
+    let mut rows = Vec::with_capacity(list.len());
+    let last = list.len() - 1;
+    for (i, entry) in list.iter().enumerate() {
+        let s = session_of(entry)?;
+        let sh = session_hash(&s.host, &s.ip, s.port);
+        if sh != stem {
+            return Err(format!(
+                "session {}:{} ({}) hashes to {sh}, not to the file name {stem}",
+                s.host, s.port, s.ip
+            ));
+        }
+        let row = with_sessions(&rec, vec![entry.clone()]);
+        let scan = NewScan {
+            id: import_id(&fp, entry),
+            host: s.host,
+            port: s.port,
+            ip: s.ip,
+            fingerprint: fp.clone(),
+            created: s.micros.div_euclid(1_000_000),
+            record_json: pyjson::to_pretty(&row),
+            transcript_text: String::new(),
+            config: config.clone(),
+            // `session_data` is the latest scan's: earlier scans' player counts are unknown.
+            mssp_players: (i == last).then(|| mssp_value(&row, "PLAYERS")).flatten(),
+            mssp_uptime: (i == last).then(|| mssp_value(&row, "UPTIME")).flatten(),
+            mssp_name: name.clone(),
+            source: SOURCE_IMPORT.into(),
+        };
+        rows.push(ImportRow {
+            scan,
+            session: entry.clone(),
+        });
+    }
+    Ok(rows)
+}
+
+/// Adds `rec`'s sessions to `acc` with telnetlib3's rule (`fingerprint-data` of the first,
+/// `session_data` of the latest, `sessions` appended), leaving out entries `acc` already
+/// has (the same scan stored twice). Returns whether anything was added.
+pub fn append_record(acc: &mut Option<Value>, rec: &Value) -> bool {
+    let Some(old) = acc.take() else {
+        *acc = Some(rec.clone());
+        return true;
+    };
+    let have = sessions(&old);
+    let new: Vec<Value> = sessions(rec)
+        .iter()
+        .filter(|s| !have.contains(s))
+        .cloned()
+        .collect();
+    if new.is_empty() {
+        *acc = Some(old);
+        return false;
+    }
+    *acc = Some(merge_into_existing(old, &with_sessions(rec, new)));
+    true
+}
+
+// ------------------------------------------------------------------------------------------
+// Import
+
+/// What one import did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Record files read and accepted.
+    pub files: usize,
+    /// Scans added to the store.
+    pub added: usize,
+    /// Scans the store already had.
+    pub present: usize,
+    /// Files (or folders) skipped.
+    pub skipped: usize,
+    /// How many were skipped for each kind of reason (the text before the first `:`).
+    pub skip_kinds: BTreeMap<String, usize>,
+    /// The first [`MAX_REPORTED_SKIPS`] skipped paths, with why.
+    pub skips: Vec<(PathBuf, String)>,
+}
+
+impl ImportReport {
+    fn skip(&mut self, path: &Path, why: impl Into<String>) {
+        let why = why.into();
+        let kind = why.split(':').next().unwrap_or_default().to_owned();
+        *self.skip_kinds.entry(kind).or_default() += 1;
+        self.skipped += 1;
+        if self.skips.len() < MAX_REPORTED_SKIPS {
+            self.skips.push((path.to_owned(), why));
+        }
+    }
+
+    /// One line per listed skip, then a line for those left out.
+    pub fn skip_lines(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .skips
+            .iter()
+            .map(|(p, w)| format!("skipped {}: {w}", p.display()))
+            .collect();
+        if self.skipped > self.skips.len() {
+            v.push(format!(
+                "… and {} more skipped",
+                self.skipped - self.skips.len()
+            ));
+        }
+        v
+    }
+
+    /// The closing summary line.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "imported {} files: {} scans added, {} already present, {} skipped",
+            self.files, self.added, self.present, self.skipped
+        );
+        if !self.skip_kinds.is_empty() {
+            let parts: Vec<String> = self
+                .skip_kinds
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect();
+            s.push_str(&format!(" ({})", parts.join("; ")));
+        }
+        s
+    }
+}
+
+/// Reads a regular file of at most [`MAX_FILE_BYTES`].
+fn read_bounded(path: &Path) -> Result<String, String> {
+    let f = std::fs::File::open(path).map_err(|e| format!("unreadable: {e}"))?;
+    let len = f.metadata().map_err(|e| format!("unreadable: {e}"))?.len();
+    if len > MAX_FILE_BYTES {
+        return Err(format!("too large: {len} bytes (at most {MAX_FILE_BYTES})"));
+    }
+    let mut buf = Vec::new();
+    f.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("unreadable: {e}"))?;
+    if buf.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!("too large: grew past {MAX_FILE_BYTES} bytes"));
+    }
+    String::from_utf8(buf).map_err(|_| "not a record: not UTF-8 text".into())
+}
+
+/// Directory entries, sorted, at most `limit` (`Err` when there are more).
+fn list_dir(dir: &Path, limit: usize) -> Result<Vec<std::fs::DirEntry>, String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(|e| format!("unreadable: {e}"))? {
+        let e = e.map_err(|e| format!("unreadable: {e}"))?;
+        if out.len() == limit {
+            return Err(format!("too many entries: more than {limit}"));
+        }
+        out.push(e);
+    }
+    out.sort_by_key(|e| e.file_name());
+    Ok(out)
+}
+
+/// A scan of the same server and fingerprint at the same second whose stored record has
+/// this session entry (a live save exported and imported back).
+fn stored_elsewhere(db: &Db, row: &NewScan, entry: &Value) -> Result<bool, String> {
+    for s in db.server(&row.host, row.port).map_err(|e| e.to_string())? {
+        if s.fingerprint != row.fingerprint || s.created != row.created || s.id == row.id {
+            continue;
+        }
+        let Some(text) = db.record(&s.id).map_err(|e| e.to_string())? else {
+            continue;
+        };
+        if pyjson::parse(&text).is_ok_and(|r| sessions(&r).contains(entry)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Imports `dir` into `db`. `Err` only when `dir` cannot be read at all or the store fails.
+pub fn import_dir(db: &Db, dir: &Path) -> Result<ImportReport, String> {
+    let server = dir.join("server");
+    match std::fs::symlink_metadata(&server) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(format!(
+                "{} is not a directory (symbolic links are not followed)",
+                server.display()
+            ))
+        }
+        Err(e) => {
+            return Err(format!(
+                "{}: {e}; a telnetlib3 data directory holds server/<fingerprint>/<session>.json",
+                server.display()
+            ))
+        }
+    }
+    let mut report = ImportReport::default();
+    let folders = list_dir(&server, MAX_FINGERPRINT_DIRS)
+        .map_err(|e| format!("{}: {e}", server.display()))?;
+    let mut files_seen = 0usize;
+    for folder in folders {
+        let path = folder.path();
+        let name = folder.file_name().to_string_lossy().into_owned();
+        match folder.file_type() {
+            Ok(t) if t.is_dir() => {}
+            Ok(t) if t.is_symlink() => {
+                report.skip(&path, "not followed: a symbolic link");
+                continue;
+            }
+            _ => {
+                report.skip(&path, "not a record: not a fingerprint folder");
+                continue;
+            }
+        }
+        if !is_hash(&name) {
+            report.skip(
+                &path,
+                "not a record: folder name is not a 16-hex fingerprint",
+            );
+            continue;
+        }
+        let entries = match list_dir(&path, MAX_ENTRIES_PER_DIR) {
+            Ok(x) => x,
+            Err(e) => {
+                report.skip(&path, e);
+                continue;
+            }
+        };
+        for entry in entries {
+            let file = entry.path();
+            let fname = entry.file_name().to_string_lossy().into_owned();
+            let Some(stem) = fname.strip_suffix(".json").filter(|s| is_hash(s)) else {
+                report.skip(
+                    &file,
+                    "not a record: name is not <16-hex session hash>.json",
+                );
+                continue;
+            };
+            match entry.file_type() {
+                Ok(t) if t.is_file() => {}
+                Ok(t) if t.is_symlink() => {
+                    report.skip(&file, "not followed: a symbolic link");
+                    continue;
+                }
+                _ => {
+                    report.skip(&file, "not a record: not a regular file");
+                    continue;
+                }
+            }
+            if files_seen == MAX_FILES {
+                report.skip(&file, format!("too many files: more than {MAX_FILES}"));
+                continue;
+            }
+            files_seen += 1;
+            let rows = match read_bounded(&file).and_then(|text| {
+                rows_of_file(&text, &name, stem).map_err(|e| format!("invalid record: {e}"))
+            }) {
+                Ok(rows) => rows,
+                Err(e) => {
+                    report.skip(&file, e);
+                    continue;
+                }
+            };
+            report.files += 1;
+            for row in rows {
+                if stored_elsewhere(db, &row.scan, &row.session)? {
+                    report.present += 1;
+                } else if db.insert(&row.scan).map_err(|e| e.to_string())? {
+                    report.added += 1;
+                } else {
+                    report.present += 1;
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// `iacscope import`: exit 0 when the directory was read (skipped files are listed and
+/// counted), 1 when it or the store could not be.
+pub fn import_main(args: ImportArgs) -> ExitCode {
+    let result = open_store(&args.store).and_then(|db| import_dir(&db, &args.dir));
+    match result {
+        Ok(report) => {
+            for line in report.skip_lines() {
+                eprintln!("iacscope import: {line}");
+            }
+            println!("{}", report.summary());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("iacscope import: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Export
+
+/// What one export did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ExportReport {
+    /// Stored scans read.
+    pub scans: usize,
+    /// Files written.
+    pub written: usize,
+    /// Existing files left as they were (`--merge`: they had every session already).
+    pub unchanged: usize,
+    /// Rows or files skipped.
+    pub skipped: usize,
+    /// The first [`MAX_REPORTED_SKIPS`] of them, with why.
+    pub skips: Vec<String>,
+}
+
+impl ExportReport {
+    fn skip(&mut self, why: String) {
+        self.skipped += 1;
+        if self.skips.len() < MAX_REPORTED_SKIPS {
+            self.skips.push(why);
+        }
+    }
+
+    /// One line per listed skip, then a line for those left out.
+    pub fn skip_lines(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.skips.iter().map(|w| format!("skipped {w}")).collect();
+        if self.skipped > self.skips.len() {
+            v.push(format!(
+                "… and {} more skipped",
+                self.skipped - self.skips.len()
+            ));
+        }
+        v
+    }
+
+    /// The closing summary line.
+    pub fn summary(&self) -> String {
+        format!(
+            "exported {} scans: {} files written, {} unchanged, {} skipped",
+            self.scans, self.written, self.unchanged, self.skipped
+        )
+    }
+}
+
+/// Where a row goes and when it happened.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Placed {
+    /// `connected` in microseconds (else `created` in microseconds).
+    at: i64,
+    created: i64,
+    id: String,
+}
+
+/// `(fingerprint, session hash)` → rows in merge order.
+type Groups = BTreeMap<(String, String), Vec<Placed>>;
+
+/// Groups one page of stored rows; rows that cannot be placed are reported.
+fn group_page(
+    groups: &mut Groups,
+    page: &[crate::serve::db::StoredScan],
+    report: &mut ExportReport,
+) {
+    for row in page {
+        let s = &row.summary;
+        let rec = match pyjson::parse(&row.record_json) {
+            Ok(r) => r,
+            Err(e) => {
+                report.skip(format!("scan {}: stored record is not JSON: {e}", s.id));
+                continue;
+            }
+        };
+        match record_fingerprint(&rec) {
+            Ok(fp) if fp == s.fingerprint => {}
+            Ok(fp) => {
+                report.skip(format!(
+                    "scan {}: record fingerprint {fp} differs from the row's {}",
+                    s.id, s.fingerprint
+                ));
+                continue;
+            }
+            Err(e) => {
+                report.skip(format!("scan {}: {e}", s.id));
+                continue;
+            }
+        }
+        let at = sessions(&rec)
+            .first()
+            .and_then(|e| session_of(e).ok())
+            .map_or(s.created.saturating_mul(1_000_000), |e| e.micros);
+        let key = (s.fingerprint.clone(), session_hash(&s.host, &s.ip, s.port));
+        groups.entry(key).or_default().push(Placed {
+            at,
+            created: s.created,
+            id: s.id.clone(),
+        });
+    }
+}
+
+/// Whether `dir` is missing or an empty directory.
+fn is_empty_target(dir: &Path) -> Result<bool, String> {
+    match std::fs::read_dir(dir) {
+        Ok(mut it) => Ok(it.next().is_none()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(format!("{}: {e}", dir.display())),
+    }
+}
+
+/// Writes `bytes` to `path` via `<path>.new` and a rename, as telnetlib3 does.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    let tmp = path.with_extension("json.new");
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Exports every stored scan into `dir`. Without `merge`, `dir` must be empty or missing.
+pub fn export_dir(db: &Db, dir: &Path, merge: bool) -> Result<ExportReport, String> {
+    if !merge && !is_empty_target(dir)? {
+        return Err(format!(
+            "{} is not empty; pass --merge to merge into its files",
+            dir.display()
+        ));
+    }
+    let mut report = ExportReport::default();
+    let mut groups = Groups::new();
+    let mut after = String::new();
+    loop {
+        let page = db
+            .scans_after(&after, EXPORT_PAGE)
+            .map_err(|e| e.to_string())?;
+        let Some(last) = page.last() else { break };
+        after = last.summary.id.clone();
+        report.scans += page.len();
+        if report.scans > MAX_EXPORT_ROWS {
+            return Err(format!(
+                "the store holds more than {MAX_EXPORT_ROWS} scans; nothing was written"
+            ));
+        }
+        group_page(&mut groups, &page, &mut report);
+    }
+    for ((fp, sh), mut rows) in groups {
+        rows.sort();
+        let path = dir.join("server").join(&fp).join(format!("{sh}.json"));
+        let mut merged = None;
+        for row in &rows {
+            let text = db.record(&row.id).map_err(|e| e.to_string())?;
+            match text.as_deref().map(pyjson::parse) {
+                Some(Ok(rec)) => {
+                    append_record(&mut merged, &rec);
+                }
+                // Deleted (retention) or unreadable since the first pass.
+                _ => report.skip(format!("scan {}: its record is gone or unreadable", row.id)),
+            }
+        }
+        let Some(mut out) = merged else { continue };
+        if merge {
+            match std::fs::read_to_string(&path) {
+                Ok(text) => match pyjson::parse(&text) {
+                    Ok(existing) => {
+                        let mut acc = Some(existing);
+                        if !append_record(&mut acc, &out) {
+                            report.unchanged += 1;
+                            continue;
+                        }
+                        out = acc.unwrap_or(out);
+                    }
+                    Err(e) => {
+                        report.skip(format!(
+                            "{}: existing file is not JSON ({e}); left as it was",
+                            path.display()
+                        ));
+                        continue;
+                    }
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    report.skip(format!("{}: {e}; left as it was", path.display()));
+                    continue;
+                }
+            }
+        }
+        write_atomic(&path, pyjson::to_pretty(&out).as_bytes())?;
+        report.written += 1;
+    }
+    Ok(report)
+}
+
+/// `iacscope export`: exit 0 when the store was read and the files written (skipped rows are
+/// listed and counted), 1 when the target is not empty without `--merge`, or the store or a
+/// write failed.
+pub fn export_main(args: ExportArgs) -> ExitCode {
+    let result = open_store(&args.store).and_then(|db| export_dir(&db, &args.dir, args.merge));
+    match result {
+        Ok(report) => {
+            for line in report.skip_lines() {
+                eprintln!("iacscope export: {line}");
+            }
+            println!("{}", report.summary());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("iacscope export: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iacscope_shared::record::isoformat_utc;
+    use std::collections::HashSet;
+
+    fn fp_data(scan_type: &str) -> Value {
+        let mut d = Dict::new();
+        d.insert("probed-protocol", "server");
+        d.insert("scan-type", scan_type);
+        d.insert("offered-options", Value::str_list(["BINARY"]));
+        Value::Dict(d)
+    }
+
+    fn entry(host: &str, port: u16, connected: &str) -> Value {
+        let mut d = Dict::new();
+        d.insert("connected", connected);
+        d.insert("host", host);
+        d.insert("ip", "127.0.0.1");
+        d.insert("port", i64::from(port));
+        Value::Dict(d)
+    }
+
+    fn record(banner: &str, players: &str, list: Vec<Value>) -> Value {
+        let data = fp_data("quick");
+        let mut mssp = Dict::new();
+        mssp.insert("NAME", Value::str_list(["Test MUD"]));
+        mssp.insert("PLAYERS", players);
+        let mut sd = Dict::new();
+        sd.insert("banner_before_return", banner);
+        sd.insert("scan_type", "quick");
+        sd.insert("encoding", "ascii");
+        sd.insert("mssp", Value::Dict(mssp));
+        let mut sp = Dict::new();
+        sp.insert("fingerprint", pyjson::fingerprint_hash(&data));
+        sp.insert("fingerprint-data", data);
+        sp.insert("session_data", Value::Dict(sd));
+        let mut r = Dict::new();
+        r.insert("server-probe", Value::Dict(sp));
+        r.insert("sessions", Value::List(list));
+        Value::Dict(r)
+    }
+
+    const T1: &str = "2026-11-24T20:30:12.493504+00:00";
+    const T2: &str = "2026-11-24T21:00:00+00:00";
+    const T3: &str = "2026-11-25T08:15:59.000001+00:00";
+
+    #[test]
+    fn isoformat_round_trips() {
+        for t in [
+            T1,
+            T2,
+            T3,
+            "1970-01-01T00:00:00+00:00",
+            "2000-02-29T23:59:59+00:00",
+        ] {
+            let m = parse_isoformat(t).expect(t);
+            assert_eq!(isoformat_utc(m), t);
+        }
+        assert_eq!(
+            parse_isoformat("2026-11-24T22:30:12.493504+02:00"),
+            parse_isoformat(T1)
+        );
+        assert_eq!(
+            parse_isoformat("2026-11-24T20:30:12.5Z"),
+            Some(1_795_552_212_500_000)
+        );
+        for bad in [
+            "",
+            "2026-11-24",
+            "2026-13-01T00:00:00",
+            "2026-11-24T20:30:12.+00:00",
+            "2026-11-24T20:30:12.1234567",
+            "2026-11-24T20:30:12+0000",
+            "2026-11-24 20:30:12",
+        ] {
+            assert_eq!(parse_isoformat(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn import_then_regroup_reproduces_the_file() {
+        let file = record(
+            "latest banner",
+            "7",
+            vec![
+                entry("a.test", 4000, T1),
+                entry("a.test", 4000, T2),
+                entry("a.test", 4000, T3),
+            ],
+        );
+        let fp = record_fingerprint(&file).expect("fingerprint");
+        let sh = session_hash("a.test", "127.0.0.1", 4000);
+        let text = pyjson::to_pretty(&file);
+        let rows = rows_of_file(&text, &fp, &sh).expect("rows");
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            rows[1].scan.created,
+            parse_isoformat(T2).expect("t2") / 1_000_000
+        );
+        assert_eq!(rows[0].scan.mssp_name.as_deref(), Some("Test MUD"));
+        assert_eq!(rows[2].scan.mssp_players.as_deref(), Some("\"7\""));
+        assert_eq!(
+            rows[0].scan.mssp_players, None,
+            "only the latest scan's count is known"
+        );
+        assert!(rows[0]
+            .scan
+            .config
+            .starts_with("imported scan-type=quick encoding=ascii"));
+        let ids: HashSet<&str> = rows.iter().map(|r| r.scan.id.as_str()).collect();
+        assert_eq!(ids.len(), 3, "one id per session");
+        // Rows come back from the store in id order; the merge orders them by time.
+        let mut stored: Vec<(i64, Value)> = rows
+            .iter()
+            .map(|r| {
+                let rec = pyjson::parse(&r.scan.record_json).expect("json");
+                (session_of(&sessions(&rec)[0]).expect("session").micros, rec)
+            })
+            .collect();
+        stored.reverse();
+        stored.sort_by_key(|s| s.0);
+        let mut merged = None;
+        for (_, rec) in &stored {
+            assert!(append_record(&mut merged, rec));
+        }
+        assert_eq!(pyjson::to_pretty(&merged.expect("merged")), text);
+    }
+
+    #[test]
+    fn ids_survive_a_rescan() {
+        let fp = pyjson::fingerprint_hash(&fp_data("quick"));
+        let sh = session_hash("a.test", "127.0.0.1", 4000);
+        let once = record("old", "1", vec![entry("a.test", 4000, T1)]);
+        let twice = record(
+            "new",
+            "2",
+            vec![entry("a.test", 4000, T1), entry("a.test", 4000, T2)],
+        );
+        let a = rows_of_file(&pyjson::to_pretty(&once), &fp, &sh).expect("rows");
+        let b = rows_of_file(&pyjson::to_pretty(&twice), &fp, &sh).expect("rows");
+        assert_eq!(
+            a[0].scan.id, b[0].scan.id,
+            "session_data does not enter the id"
+        );
+        assert_ne!(b[0].scan.id, b[1].scan.id);
+    }
+
+    #[test]
+    fn merge_keeps_first_fingerprint_data_latest_session_data_and_skips_known_sessions() {
+        let mut first = record("first", "1", vec![entry("a.test", 1, T1)]);
+        if let Some(Value::Dict(sp)) = first.as_dict_mut().and_then(|d| d.get_mut("server-probe")) {
+            sp.insert("extra", "kept");
+        }
+        let second = record("second", "2", vec![entry("a.test", 1, T2)]);
+        let mut acc = None;
+        assert!(append_record(&mut acc, &first));
+        assert!(append_record(&mut acc, &second));
+        assert!(
+            !append_record(&mut acc, &second),
+            "a known session adds nothing"
+        );
+        let out = acc.expect("merged");
+        let sp = server_probe(&out).expect("server-probe");
+        assert_eq!(sp.get("extra"), Some(&Value::str("kept")));
+        let sd = sp.get("session_data").and_then(Value::as_dict).expect("sd");
+        assert_eq!(sd.get("banner_before_return"), Some(&Value::str("second")));
+        assert_eq!(sessions(&out).len(), 2);
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_reasons() {
+        let file = record("b", "1", vec![entry("a.test", 4000, T1)]);
+        let fp = record_fingerprint(&file).expect("fp");
+        let sh = session_hash("a.test", "127.0.0.1", 4000);
+        let text = pyjson::to_pretty(&file);
+        let err = |t: &str, f: &str, s: &str| rows_of_file(t, f, s).expect_err("refused");
+        assert!(err("{", &fp, &sh).starts_with("not JSON"));
+        assert!(err(&text, "0123456789abcdef", &sh).contains("differs from its folder"));
+        assert!(err(&text, &fp, "0123456789abcdef").contains("not to the file name"));
+        let forged = text.replace(&fp, "0123456789abcdef");
+        assert!(
+            err(&forged, "0123456789abcdef", &sh).contains("does not match its fingerprint-data")
+        );
+        let empty = pyjson::to_pretty(&with_sessions(&file, vec![]));
+        assert_eq!(err(&empty, &fp, &sh), "no sessions");
+        let bad_port = text.replace("4000", "70000");
+        assert!(err(&bad_port, &fp, &sh).contains("out of range"));
+    }
+
+    fn temp(name: &str) -> PathBuf {
+        let d =
+            std::env::temp_dir().join(format!("iacscope-transfer-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    /// Runs [`round_trip`] on SQLite and, when configured, on PostgreSQL.
+    #[test]
+    fn store_round_trip_is_idempotent_and_merge_adds_only_new_sessions() {
+        let root = temp("store");
+        let db = Db::connect(None, &root.join("db")).expect("sqlite");
+        round_trip(&db, &root.join("sqlite"));
+        drop(db);
+        let name = "transfer_round_trip";
+        match crate::serve::db::test_database_url(name).expect("PostgreSQL for the store tests") {
+            Some(url) => {
+                let db = Db::connect(Some(&url), Path::new("/nonexistent")).expect("connect");
+                round_trip(&db, &root.join("postgres"));
+            }
+            None => eprintln!("{name}: PostgreSQL variant skipped"),
+        }
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    fn round_trip(db: &Db, root: &Path) {
+        let src = root.join("src");
+        let a = record(
+            "a2",
+            "4",
+            vec![entry("a.test", 4000, T1), entry("a.test", 4000, T2)],
+        );
+        let b = record("b1", "9", vec![entry("b.test", 4001, T3)]);
+        let fp = record_fingerprint(&a).expect("fp");
+        let path_a = src.join("server").join(&fp).join(format!(
+            "{}.json",
+            session_hash("a.test", "127.0.0.1", 4000)
+        ));
+        let path_b = src.join("server").join(&fp).join(format!(
+            "{}.json",
+            session_hash("b.test", "127.0.0.1", 4001)
+        ));
+        write_atomic(&path_a, pyjson::to_pretty(&a).as_bytes()).expect("write");
+        write_atomic(&path_b, pyjson::to_pretty(&b).as_bytes()).expect("write");
+        std::fs::write(src.join("server").join(&fp).join("notes.txt"), "x").expect("write");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(
+            &path_b,
+            src.join("server").join(&fp).join("0123456789abcdef.json"),
+        )
+        .expect("symlink");
+        let r = import_dir(db, &src).expect("import");
+        assert_eq!((r.files, r.added, r.present), (2, 3, 0));
+        assert!(r
+            .skips
+            .iter()
+            .any(|(p, w)| p.ends_with("notes.txt") && w.starts_with("not a record")));
+        #[cfg(unix)]
+        assert!(r.skips.iter().any(|(_, w)| w.contains("symbolic link")));
+        let again = import_dir(db, &src).expect("import");
+        assert_eq!((again.added, again.present), (0, 3));
+        assert_eq!(db.shared_count(&fp).expect("count"), 2);
+
+        let out = root.join("out");
+        let e = export_dir(db, &out, false).expect("export");
+        assert_eq!((e.scans, e.written), (3, 2));
+        for p in [&path_a, &path_b] {
+            let rel = p.strip_prefix(&src).expect("rel");
+            assert_eq!(
+                std::fs::read(out.join(rel)).expect("exported"),
+                std::fs::read(p).expect("src")
+            );
+        }
+        assert!(export_dir(db, &out, false)
+            .expect_err("non-empty")
+            .contains("--merge"));
+        let m = export_dir(db, &out, true).expect("merge");
+        assert_eq!((m.written, m.unchanged), (0, 2));
+
+        // A third scan of a.test appears in the store; merging appends just it.
+        let a3 = record(
+            "a3",
+            "5",
+            vec![entry("a.test", 4000, "2026-11-26T00:00:00+00:00")],
+        );
+        let sh = session_hash("a.test", "127.0.0.1", 4000);
+        let rows = rows_of_file(&pyjson::to_pretty(&a3), &fp, &sh).expect("rows");
+        assert!(db.insert(&rows[0].scan).expect("insert"));
+        let m = export_dir(db, &out, true).expect("merge");
+        assert_eq!((m.written, m.unchanged), (1, 1));
+        let merged = pyjson::parse(
+            &std::fs::read_to_string(out.join(path_a.strip_prefix(&src).expect("rel")))
+                .expect("read"),
+        )
+        .expect("json");
+        assert_eq!(sessions(&merged).len(), 3);
+
+        // A live save, exported and imported back, is recognised as already present.
+        let live = record("live", "1", vec![entry("c.test", 4002, T1)]);
+        let mut row = rows_of_file(
+            &pyjson::to_pretty(&live),
+            &fp,
+            &session_hash("c.test", "127.0.0.1", 4002),
+        )
+        .expect("rows")
+        .remove(0)
+        .scan;
+        row.id = "f".repeat(ID_HEX_LEN);
+        row.source = crate::serve::db::SOURCE_LIVE.into();
+        assert!(db.insert(&row).expect("insert"));
+        let out2 = root.join("out2");
+        export_dir(db, &out2, false).expect("export");
+        let back = import_dir(db, &out2).expect("import");
+        assert_eq!((back.files, back.added, back.present), (3, 0, 5));
+    }
+}
