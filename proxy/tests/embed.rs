@@ -513,11 +513,13 @@ async fn stored_scan_older_than_embed_max_age_is_rescanned() {
         assert!(tokio::time::Instant::now() < deadline, "no rescan");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // The stale badge says how old its result is, and starts nothing more while one runs.
+    // The stale badge says how old its result is. With a maximum age of zero every result
+    // is stale, so if the rescan has already ended the badge may start one more, never a
+    // storm.
     let texts = badge(server.addr, "127.0.0.1", port).await;
     assert!(
         texts.last().is_some_and(|t| t.starts_with("online ")),
         "{texts:?}"
     );
-    assert!(count.load(SeqCst) <= 2);
+    assert!(count.load(SeqCst) <= 3, "{} scans", count.load(SeqCst));
 }
