@@ -86,6 +86,26 @@ fn apt_install(package: &str) -> Result<()> {
     run(&mut cmd(&install))
 }
 
+/// The server binaries, installed from Debian first when missing.
+fn installed() -> Result<PathBuf> {
+    if let Some(bin) = find_bin() {
+        eprintln!("have  PostgreSQL ({})", bin.display());
+        return Ok(bin);
+    }
+    eprintln!("need  PostgreSQL (apt {PG_PACKAGE})");
+    apt_install(PG_PACKAGE)?;
+    find_bin().with_context(|| format!("no {PG_LIB}/*/bin/initdb after install"))
+}
+
+/// Whether `user` can enter every directory down to `dir` (`runuser -u user -- test -x`).
+fn reachable_by(user: &str, dir: &Path) -> bool {
+    Command::new("runuser")
+        .args(["-u", user, "--", "test", "-x"])
+        .arg(dir)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// A free TCP port on 127.0.0.1 (free now; the server binds it a moment later).
 fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
@@ -99,19 +119,30 @@ impl Cluster {
         Cluster::start_in(&util::target_dir().join("pg"))
     }
 
-    /// [`Cluster::start`] with the cluster in `dir`.
+    /// [`Cluster::start`] with the cluster in `dir`. As root the server runs as `postgres`,
+    /// which must reach the cluster directory: under a private home (`/root/…`) it cannot,
+    /// so the cluster then lives under the temporary directory, named after `dir`.
     pub fn start_in(dir: &Path) -> Result<Cluster> {
-        let bin = match find_bin() {
-            Some(bin) => {
-                eprintln!("have  PostgreSQL ({})", bin.display());
-                bin
-            }
-            None => {
-                eprintln!("need  PostgreSQL (apt {PG_PACKAGE})");
-                apt_install(PG_PACKAGE)?;
-                find_bin().with_context(|| format!("no {PG_LIB}/*/bin/initdb after install"))?
-            }
-        };
+        let bin = installed()?;
+        let parent = dir.parent().unwrap_or(dir);
+        if is_root() && !reachable_by(RUN_AS, parent) {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::hash::Hash::hash(dir, &mut h);
+            let tmp = std::env::temp_dir().join(format!(
+                "iacscope-pg-{:016x}",
+                std::hash::Hasher::finish(&h)
+            ));
+            eprintln!(
+                "note  {} is not reachable by the `{RUN_AS}` account: cluster in {}",
+                parent.display(),
+                tmp.display()
+            );
+            return Cluster::start_with(bin, &tmp);
+        }
+        Cluster::start_with(bin, dir)
+    }
+
+    fn start_with(bin: PathBuf, dir: &Path) -> Result<Cluster> {
         let data = dir.join("data");
         let socket_dir = dir.join("run");
         let as_root = is_root();
