@@ -10,7 +10,8 @@
 //! directory that went in comes out byte for byte. Row ids are derived from the fingerprint
 //! and the session entry, so importing the same (or a grown) directory again adds only new
 //! scans. Only the file's latest scan gets MSSP players and uptime (the file keeps no
-//! `session_data` of the earlier ones); every row gets the MSSP name.
+//! `session_data` of the earlier ones); every row gets the MSSP name. Rows are stored
+//! [`IMPORT_BATCH`] to a transaction (one synced commit per batch, not one per row).
 
 use crate::serve::db::{Db, NewScan, SOURCE_IMPORT};
 use crate::serve::save::{mssp_text, mssp_value, ID_HEX_LEN};
@@ -35,6 +36,8 @@ pub const MAX_ENTRIES_PER_DIR: usize = 100_000;
 pub const MAX_FILES: usize = 1_000_000;
 /// Most skipped files (or rows) a report lists one by one (the summary counts them all).
 const MAX_REPORTED_SKIPS: usize = 1_000;
+/// Rows import stores per transaction (one synced commit each, instead of one per row).
+pub const IMPORT_BATCH: usize = 500;
 /// Rows export asks the store for at a time.
 const EXPORT_PAGE: i64 = 500;
 /// Most rows one export handles (its index holds a few dozen bytes per row).
@@ -450,13 +453,14 @@ fn list_dir(dir: &Path, limit: usize) -> Result<Vec<std::fs::DirEntry>, String> 
 }
 
 /// A scan of the same server and fingerprint at the same second whose stored record has
-/// this session entry (a live save exported and imported back).
+/// this session entry (a live save exported and imported back). Exact: every such scan is
+/// looked at, however many scans the server has.
 fn stored_elsewhere(db: &Db, row: &NewScan, entry: &Value) -> Result<bool, String> {
-    for s in db.server(&row.host, row.port).map_err(|e| e.to_string())? {
-        if s.fingerprint != row.fingerprint || s.created != row.created || s.id == row.id {
-            continue;
-        }
-        let Some(text) = db.record(&s.id).map_err(|e| e.to_string())? else {
+    let ids = db
+        .scan_ids_at(&row.host, row.port, &row.fingerprint, row.created)
+        .map_err(|e| e.to_string())?;
+    for id in ids.iter().filter(|id| **id != row.id) {
+        let Some(text) = db.record(id).map_err(|e| e.to_string())? else {
             continue;
         };
         if pyjson::parse(&text).is_ok_and(|r| sessions(&r).contains(entry)) {
@@ -464,6 +468,16 @@ fn stored_elsewhere(db: &Db, row: &NewScan, entry: &Value) -> Result<bool, Strin
         }
     }
     Ok(false)
+}
+
+/// Stores the pending rows in one transaction and counts them (added, or already present)
+/// into `report`.
+fn flush(db: &Db, pending: &mut Vec<NewScan>, report: &mut ImportReport) -> Result<(), String> {
+    let added = db.insert_many(pending).map_err(|e| e.to_string())?;
+    report.added += added;
+    report.present += pending.len().saturating_sub(added);
+    pending.clear();
+    Ok(())
 }
 
 /// Imports `dir` into `db`. `Err` only when `dir` cannot be read at all or the store fails.
@@ -488,6 +502,7 @@ pub fn import_dir(db: &Db, dir: &Path) -> Result<ImportReport, String> {
     let folders = list_dir(&server, MAX_FINGERPRINT_DIRS)
         .map_err(|e| format!("{}: {e}", server.display()))?;
     let mut files_seen = 0usize;
+    let mut pending: Vec<NewScan> = Vec::with_capacity(IMPORT_BATCH);
     for folder in folders {
         let path = folder.path();
         let name = folder.file_name().to_string_lossy().into_owned();
@@ -553,16 +568,20 @@ pub fn import_dir(db: &Db, dir: &Path) -> Result<ImportReport, String> {
             };
             report.files += 1;
             for row in rows {
+                // Rows of this import never match here (their ids derive from the entry), so
+                // checking before the batch is stored is the same as checking after.
                 if stored_elsewhere(db, &row.scan, &row.session)? {
                     report.present += 1;
-                } else if db.insert(&row.scan).map_err(|e| e.to_string())? {
-                    report.added += 1;
                 } else {
-                    report.present += 1;
+                    pending.push(row.scan);
+                    if pending.len() >= IMPORT_BATCH {
+                        flush(db, &mut pending, &mut report)?;
+                    }
                 }
             }
         }
     }
+    flush(db, &mut pending, &mut report)?;
     Ok(report)
 }
 
@@ -1011,6 +1030,105 @@ mod tests {
             }
             None => eprintln!("{name}: PostgreSQL variant skipped"),
         }
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// Runs [`long_history`] on SQLite and, when configured, on PostgreSQL.
+    #[test]
+    fn a_live_save_behind_a_long_history_is_recognised() {
+        let root = temp("history");
+        let db = Db::connect(None, &root.join("db")).expect("sqlite");
+        long_history(&db, &root.join("sqlite"));
+        drop(db);
+        let name = "transfer_long_history";
+        match crate::serve::db::test_database_url(name).expect("PostgreSQL for the store tests") {
+            Some(url) => {
+                let db = Db::connect(Some(&url), Path::new("/nonexistent")).expect("connect");
+                long_history(&db, &root.join("postgres"));
+            }
+            None => eprintln!("{name}: PostgreSQL variant skipped"),
+        }
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// A live save whose server has more than [`crate::serve::db::MAX_LIST`] older scans
+    /// (so it is not in the first page of `Db::server`), imported back: already present.
+    fn long_history(db: &Db, root: &Path) {
+        let live = record("live", "1", vec![entry("c.test", 4002, T1)]);
+        let fp = record_fingerprint(&live).expect("fp");
+        let sh = session_hash("c.test", "127.0.0.1", 4002);
+        let mut row = rows_of_file(&pyjson::to_pretty(&live), &fp, &sh)
+            .expect("rows")
+            .remove(0)
+            .scan;
+        let older: Vec<NewScan> = (0..crate::serve::db::MAX_LIST)
+            .map(|i| {
+                let mut old = row.clone();
+                old.id = format!("{i:032x}");
+                old.created -= 1000 + i;
+                old.source = SOURCE_IMPORT.into();
+                old
+            })
+            .collect();
+        assert_eq!(db.insert_many(&older).expect("history"), older.len());
+        row.id = "f".repeat(ID_HEX_LEN);
+        row.source = crate::serve::db::SOURCE_LIVE.into();
+        assert!(db.insert(&row).expect("insert"));
+        assert!(
+            !db.server("c.test", 4002)
+                .expect("server")
+                .iter()
+                .any(|s| s.id == row.id),
+            "the live save is past the first listing page"
+        );
+        let src = root.join("src");
+        let path = src.join("server").join(&fp).join(format!("{sh}.json"));
+        write_atomic(&path, pyjson::to_pretty(&live).as_bytes()).expect("write");
+        let back = import_dir(db, &src).expect("import");
+        assert_eq!((back.files, back.added, back.present), (1, 0, 1));
+        // Another session entry of that second (a different `connected`) is new.
+        let other = record(
+            "live",
+            "1",
+            vec![entry("c.test", 4002, &T1.replace(".493504", ".5"))],
+        );
+        write_atomic(&path, pyjson::to_pretty(&other).as_bytes()).expect("write");
+        let back = import_dir(db, &src).expect("import");
+        assert_eq!((back.files, back.added, back.present), (1, 1, 0));
+    }
+
+    /// Import stores rows in batches of [`IMPORT_BATCH`] and counts each row exactly once,
+    /// also across batch boundaries and when re-imported.
+    #[test]
+    fn import_batches_count_exactly() {
+        let root = temp("batches");
+        let db = Db::connect(None, &root.join("db")).expect("sqlite");
+        let src = root.join("src");
+        let n = IMPORT_BATCH * 2 + 7;
+        let list: Vec<Value> = (0..n)
+            .map(|i| {
+                entry(
+                    "many.test",
+                    4003,
+                    &format!("2026-11-24T20:{:02}:{:02}+00:00", i / 60 % 60, i % 60),
+                )
+            })
+            .collect();
+        let rec = record("many", "2", list);
+        let fp = record_fingerprint(&rec).expect("fp");
+        let sh = session_hash("many.test", "127.0.0.1", 4003);
+        let path = src.join("server").join(&fp).join(format!("{sh}.json"));
+        write_atomic(&path, pyjson::to_pretty(&rec).as_bytes()).expect("write");
+        // A few already stored before the import.
+        let rows = rows_of_file(&pyjson::to_pretty(&rec), &fp, &sh).expect("rows");
+        let pre: Vec<NewScan> = rows.iter().step_by(100).map(|r| r.scan.clone()).collect();
+        assert_eq!(db.insert_many(&pre).expect("pre"), pre.len());
+        let r = import_dir(&db, &src).expect("import");
+        assert_eq!((r.files, r.added, r.present), (1, n - pre.len(), pre.len()));
+        assert_eq!(db.scans_after("", -1).expect("all").len(), n);
+        let again = import_dir(&db, &src).expect("import");
+        assert_eq!((again.added, again.present), (0, n));
+        drop(db);
         let _ = std::fs::remove_dir_all(&root);
     }
 

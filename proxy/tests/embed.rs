@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
 /// The MSSP NAME the fake server sends.
@@ -33,51 +33,86 @@ const EVIL_LINE: &str = "Welcome to <script>alert('banner')</script> MUD";
 async fn hostile_mud(count: Arc<AtomicUsize>) -> u16 {
     let (l, port) = upstream().await;
     tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
+        while let Ok((s, _)) = l.accept().await {
             count.fetch_add(1, SeqCst);
+            tokio::spawn(mud_session(s));
+        }
+    });
+    port
+}
+
+/// [`hostile_mud`] over TLS with a fresh self-signed certificate for `localhost`; returns
+/// its port and the certificate's PEM (to trust it with `Config::tls_roots`).
+async fn hostile_tls_mud(count: Arc<AtomicUsize>) -> (u16, String) {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
+    let cert = CertificateDer::from(ck.cert.der().to_vec());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)
+    .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let (l, port) = upstream().await;
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            count.fetch_add(1, SeqCst);
+            let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let _ = s.write_all(b"\xff\xfb\x46\xff\xfb\x01\xff\xfb\x03").await;
-                let mut seen = Vec::new();
-                let mut buf = [0u8; 1024];
-                let wait = tokio::time::sleep(Duration::from_secs(1));
-                tokio::pin!(wait);
-                loop {
-                    tokio::select! {
-                        r = s.read(&mut buf) => match r {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => {
-                                seen.extend_from_slice(&buf[..n]);
-                                if seen.windows(3).any(|w| w == b"\xff\xfd\x46") {
-                                    break;
-                                }
-                            }
-                        },
-                        () = &mut wait => break,
-                    }
-                }
-                let mut sb = b"\xff\xfa\x46".to_vec();
-                for (k, v) in [("NAME", EVIL_NAME), ("PLAYERS", "5")] {
-                    sb.push(1);
-                    sb.extend_from_slice(k.as_bytes());
-                    sb.push(2);
-                    sb.extend_from_slice(v.as_bytes());
-                }
-                sb.extend_from_slice(b"\xff\xf0");
-                let _ = s.write_all(&sb).await;
-                let banner = format!("\x1b[1m{EVIL_LINE}\x1b[0m\r\n\r\nSecond line\r\n");
-                let _ = s.write_all(banner.as_bytes()).await;
-                let stop = tokio::time::sleep(Duration::from_millis(800));
-                tokio::pin!(stop);
-                loop {
-                    tokio::select! {
-                        r = s.read(&mut buf) => if matches!(r, Ok(0) | Err(_)) { break },
-                        () = &mut stop => break,
-                    }
+                if let Ok(tls) = acceptor.accept(s).await {
+                    mud_session(tls).await;
                 }
             });
         }
     });
-    port
+    (port, ck.cert.pem())
+}
+
+/// One connection of [`hostile_mud`].
+async fn mud_session<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) {
+    let _ = s.write_all(b"\xff\xfb\x46\xff\xfb\x01\xff\xfb\x03").await;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    let wait = tokio::time::sleep(Duration::from_secs(1));
+    tokio::pin!(wait);
+    loop {
+        tokio::select! {
+            r = s.read(&mut buf) => match r {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    seen.extend_from_slice(&buf[..n]);
+                    if seen.windows(3).any(|w| w == b"\xff\xfd\x46") {
+                        break;
+                    }
+                }
+            },
+            () = &mut wait => break,
+        }
+    }
+    let mut sb = b"\xff\xfa\x46".to_vec();
+    for (k, v) in [("NAME", EVIL_NAME), ("PLAYERS", "5")] {
+        sb.push(1);
+        sb.extend_from_slice(k.as_bytes());
+        sb.push(2);
+        sb.extend_from_slice(v.as_bytes());
+    }
+    sb.extend_from_slice(b"\xff\xf0");
+    let _ = s.write_all(&sb).await;
+    let banner = format!("\x1b[1m{EVIL_LINE}\x1b[0m\r\n\r\nSecond line\r\n");
+    let _ = s.write_all(banner.as_bytes()).await;
+    let stop = tokio::time::sleep(Duration::from_millis(800));
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            r = s.read(&mut buf) => if matches!(r, Ok(0) | Err(_)) { break },
+            () = &mut stop => break,
+        }
+    }
+    let _ = s.shutdown().await;
 }
 
 /// Drives a scan over the proxy's websocket as the web app does; returns the session id.
@@ -522,4 +557,139 @@ async fn stored_scan_older_than_embed_max_age_is_rescanned() {
         "{texts:?}"
     );
     assert!(count.load(SeqCst) <= 3, "{} scans", count.load(SeqCst));
+}
+
+#[tokio::test]
+async fn live_scans_count_as_sessions_in_the_metrics() {
+    // A server that accepts and stays silent until the test lets it go: the scan runs (and
+    // holds its admission slot) meanwhile.
+    let (l, port) = upstream().await;
+    let server = start(config()).await;
+    let m = |name: &'static str| metric(server.addr, name);
+    assert_eq!(m("iacscope_sessions_active").await, 0.0);
+    let (status, _, body) =
+        get_text(server.addr, &format!("/embed?host=127.0.0.1&port={port}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Scanning 127.0.0.1:"), "{body}");
+    let held = accept(&l).await;
+    assert_eq!(server.state.limits.active(), 1, "the scan holds a slot");
+    assert_eq!(m("iacscope_sessions_active").await, 1.0);
+    assert_eq!(m("iacscope_live_scans_active").await, 1.0);
+    assert_eq!(m("iacscope_sessions_total").await, 1.0);
+    assert_eq!(m("iacscope_live_scans_total").await, 1.0);
+    drop(held);
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while server.state.live.running() > 0 || server.state.limits.active() > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the scan never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(m("iacscope_sessions_active").await, 0.0);
+    assert_eq!(m("iacscope_live_scans_active").await, 0.0);
+    assert_eq!(m("iacscope_sessions_total").await, 1.0);
+    assert_eq!(m("iacscope_live_scans_total").await, 1.0);
+}
+
+/// A stored plain scan that `/badge/...svg` shows, and `?tls=1` scanning over TLS instead.
+#[tokio::test]
+async fn tls_badge_uses_tls_scans_and_the_default_stays_plain() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let (port, pem) = hostile_tls_mud(count.clone()).await;
+    let roots = std::env::temp_dir().join(format!("iacscope-embed-roots-{port}.pem"));
+    std::fs::write(&roots, pem).expect("write roots");
+    let server = start(Config {
+        tls_roots: Some(roots.clone()),
+        ..config()
+    })
+    .await;
+    // A fresh plain scan of the same host and port, stored directly.
+    let plain_fp = "0123456789abcdef";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let row = iacscope::serve::db::NewScan {
+        id: "a".repeat(32),
+        host: "localhost".into(),
+        port,
+        ip: "127.0.0.1".into(),
+        fingerprint: plain_fp.into(),
+        created: now,
+        record_json: "{}".into(),
+        transcript_text: String::new(),
+        config: "scan-type=quick encoding=ascii ttype=VT100 tls=0".into(),
+        mssp_players: None,
+        mssp_uptime: None,
+        mssp_name: None,
+        source: iacscope::serve::db::SOURCE_LIVE.into(),
+    };
+    assert!(server.state.db.insert(&row).expect("insert"));
+    let tls_badge = |addr: SocketAddr| async move {
+        let (status, head, body) =
+            get_text(addr, &format!("/badge/localhost/{port}.svg?tls=1")).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(head.contains("content-type: image/svg+xml"), "{head}");
+        badge_texts(&body)
+    };
+    // The plain badge shows the plain scan and starts nothing.
+    let texts = badge(server.addr, "localhost", port).await;
+    assert_eq!(texts[0], "telnet");
+    assert!(
+        texts
+            .last()
+            .is_some_and(|t| t.starts_with("online ") && t.ends_with(&plain_fp[..8])),
+        "{texts:?}"
+    );
+    assert_eq!(server.state.live.running(), 0);
+    // The TLS badge does not take the plain scan for its own: it starts a TLS scan.
+    let texts = tls_badge(server.addr).await;
+    assert_eq!(texts[0], "telnet+tls");
+    assert_eq!(
+        texts.last().map(String::as_str),
+        Some("scanning"),
+        "{texts:?}"
+    );
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while server.state.live.running() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "still scanning");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(count.load(SeqCst), 1, "one TLS connection");
+    let tls_row = server
+        .state
+        .db
+        .latest_with_tls("localhost", port, true)
+        .expect("query")
+        .expect("the TLS scan is stored");
+    assert!(tls_row.config.contains("tls=1"), "{}", tls_row.config);
+    assert_ne!(tls_row.fingerprint, plain_fp);
+    let texts = tls_badge(server.addr).await;
+    let last = texts.last().expect("text");
+    assert!(last.starts_with("online "), "{texts:?}");
+    assert!(last.contains("5 players"), "{texts:?}");
+    assert!(last.ends_with(&tls_row.fingerprint[..8]), "{texts:?}");
+    // The plain badge still shows the plain scan (the TLS one is newer, not its own).
+    let texts = badge(server.addr, "localhost", port).await;
+    assert!(
+        texts.last().is_some_and(|t| t.ends_with(&plain_fp[..8])),
+        "{texts:?}"
+    );
+    // The live embed with tls=1 shows the stored TLS scan without scanning again.
+    let body = live_until_done(server.addr, &format!("host=localhost&port={port}&tls=1")).await;
+    assert_eq!(linked_id(&body), tls_row.id);
+    assert_eq!(count.load(SeqCst), 1);
+    // A bad tls value is a grey badge, not a scan.
+    let (status, _, body) = get_text(
+        server.addr,
+        &format!("/badge/localhost/{port}.svg?tls=maybe"),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        badge_texts(&body).last().map(String::as_str),
+        Some("bad host, port or tls")
+    );
+    let _ = std::fs::remove_file(roots);
 }

@@ -2,14 +2,17 @@
 //! "telnet" on the left; on the right reachability from the latest stored scan or a
 //! remembered failed scan, MSSP players when known, and the short fingerprint. A stale or
 //! missing result starts the live embed's server-side scan (within its limits); the badge
-//! itself always answers at once.
+//! itself always answers at once. `?tls=1` makes it a badge of the server's TLS scans
+//! ("telnet+tls" on the left), as `/embed?…&tls=1`; the default is plain telnet.
 
 use super::embed::{fresh, parse_target, read};
 use super::livescan::{self, Known};
 use super::AppState;
-use axum::extract::{ConnectInfo, Path as UrlPath, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{ConnectInfo, Path as UrlPath, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,8 +56,18 @@ fn esc(s: &str) -> String {
     super::embed::esc(s)
 }
 
-/// The badge SVG for a right-hand `text` on `color`.
+/// Left-hand label of a plain telnet badge.
+const LEFT_PLAIN: &str = "telnet";
+/// Left-hand label of a TLS badge.
+const LEFT_TLS: &str = "telnet+tls";
+
+/// The plain telnet badge SVG for a right-hand `text` on `color`.
 pub fn svg(text: &str, color: &str) -> String {
+    svg_labelled(LEFT_PLAIN, text, color)
+}
+
+/// The badge SVG with `left` on the left and `text` on `color` on the right.
+pub fn svg_labelled(left: &str, text: &str, color: &str) -> String {
     let text: String = if text.chars().count() > MAX_TEXT {
         let mut t: String = text.chars().take(MAX_TEXT - 1).collect();
         t.push('…');
@@ -62,13 +75,13 @@ pub fn svg(text: &str, color: &str) -> String {
     } else {
         text.to_owned()
     };
-    let left = "telnet";
     let lw = text_width(left) + 2 * PAD;
     let rw = text_width(&text) + 2 * PAD;
     let w = lw + rw;
     let (lx, rx) = (lw * 5, lw * 10 + rw * 5);
     let label = esc(&format!("{left}: {text}"));
     let t = esc(&text);
+    let l = esc(left);
     let mut s = String::with_capacity(1200);
     let _ = write!(
         s,
@@ -84,8 +97,8 @@ pub fn svg(text: &str, color: &str) -> String {
          font-family=\"Verdana,Geneva,DejaVu Sans,sans-serif\" font-size=\"110\" \
          text-rendering=\"geometricPrecision\">\
          <text x=\"{lx}\" y=\"150\" fill=\"#010101\" fill-opacity=\".3\" \
-         transform=\"scale(.1)\">{left}</text>\
-         <text x=\"{lx}\" y=\"140\" transform=\"scale(.1)\">{left}</text>\
+         transform=\"scale(.1)\">{l}</text>\
+         <text x=\"{lx}\" y=\"140\" transform=\"scale(.1)\">{l}</text>\
          <text x=\"{rx}\" y=\"150\" fill=\"#010101\" fill-opacity=\".3\" \
          transform=\"scale(.1)\">{t}</text>\
          <text x=\"{rx}\" y=\"140\" transform=\"scale(.1)\">{t}</text></g></svg>"
@@ -137,31 +150,54 @@ fn respond(status: StatusCode, body: String) -> Response {
     r
 }
 
-/// `GET /badge/{host}/{port}.svg` (`tls=1` in the query is not read: badges are plain).
+/// The query of a badge.
+#[derive(Debug, Deserialize)]
+pub struct BadgeQuery {
+    /// `1` for the server's TLS scans, `0` (default) for plain telnet.
+    #[serde(default)]
+    pub tls: Option<String>,
+}
+
+/// `GET /badge/{host}/{port}.svg[?tls=1]`.
 pub async fn badge(
     State(st): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     UrlPath((host, file)): UrlPath<(String, String)>,
+    query: Result<Query<BadgeQuery>, QueryRejection>,
 ) -> Response {
+    let Ok(Query(BadgeQuery { tls: tls_param })) = query else {
+        return respond(StatusCode::NOT_FOUND, svg("bad host, port or tls", GREY));
+    };
     let Some(port) = file.strip_suffix(".svg") else {
         return respond(
             StatusCode::NOT_FOUND,
             svg("not a badge (use PORT.svg)", GREY),
         );
     };
-    let target = match parse_target(&st, &host, Some(port), None) {
-        Err(_) => return respond(StatusCode::NOT_FOUND, svg("bad host or port", GREY)),
+    let target = match parse_target(&st, &host, Some(port), tls_param.as_deref()) {
+        Err(_) => return respond(StatusCode::NOT_FOUND, svg("bad host, port or tls", GREY)),
         Ok(t) => t,
     };
+    // parse_target accepted the value, so it is one of its spellings of on or off.
+    let tls = match &target {
+        Ok(t) => t.tls,
+        Err(_) => matches!(tls_param.as_deref().map(str::trim), Some("1" | "true")),
+    };
+    let left = if tls { LEFT_TLS } else { LEFT_PLAIN };
     let port: u16 = port.trim().parse().unwrap_or(23);
     let lookup_host = match &target {
         Ok(t) => t.host.clone(),
         Err(_) => host.trim().to_owned(),
     };
-    let latest = match read(&st, move |db| db.latest(&lookup_host, port)).await {
+    let latest = match read(&st, move |db| db.latest_with_tls(&lookup_host, port, tls)).await {
         Ok(l) => l,
-        Err(_) => return respond(StatusCode::INTERNAL_SERVER_ERROR, svg("error", GREY)),
+        Err(_) => {
+            return respond(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                svg_labelled(left, "error", GREY),
+            )
+        }
     };
     let now_unix = super::store::unix_micros().div_euclid(1_000_000);
     let mut known = Known::Nothing;
@@ -199,7 +235,7 @@ pub async fn badge(
         let fp = s.fingerprint.get(..SHORT_FP).unwrap_or(&s.fingerprint);
         let _ = write!(text, " · {fp}");
     }
-    respond(StatusCode::OK, svg(&text, color))
+    respond(StatusCode::OK, svg_labelled(left, &text, color))
 }
 
 #[cfg(test)]
@@ -228,5 +264,8 @@ mod tests {
         assert!(!s.contains("a<b>"));
         let long = svg(&"x".repeat(200), GREY);
         assert!(long.contains('…'));
+        let tls = svg_labelled(LEFT_TLS, "ok", GREEN);
+        assert!(tls.contains("aria-label=\"telnet+tls: ok\""), "{tls}");
+        assert!(tls.contains(">telnet+tls</text>"), "{tls}");
     }
 }

@@ -200,6 +200,9 @@ fn like_escape(s: &str) -> String {
     out
 }
 
+/// The word of a scan's `config` that marks a TLS scan (see [`Db::latest_with_tls`]).
+pub const TLS_WORD: &str = "tls=1";
+
 /// Most rows a listing returns (a popular fingerprint could be shared by thousands).
 pub const MAX_LIST: i64 = 500;
 
@@ -274,6 +277,29 @@ impl Db {
         dispatch!(self, b => b.insert(s))
     }
 
+    /// Stores `scans` in one transaction, so one durable commit for all of them (an import's
+    /// batch); each id already stored, or repeated in `scans`, is skipped as by
+    /// [`Db::insert`]. Returns how many rows were added. On an error nothing is added.
+    pub fn insert_many(&self, scans: &[NewScan]) -> DbResult<usize> {
+        if scans.is_empty() {
+            return Ok(0);
+        }
+        dispatch!(self, b => b.insert_many(scans))
+    }
+
+    /// Ids of every scan of `host`:`port` with this fingerprint created at the second
+    /// `created`, in id order. Not bounded by [`MAX_LIST`]: so few scans of one server share
+    /// a second that the answer is exact (import uses it to recognise a stored save).
+    pub fn scan_ids_at(
+        &self,
+        host: &str,
+        port: u16,
+        fingerprint: &str,
+        created: i64,
+    ) -> DbResult<Vec<String>> {
+        dispatch!(self, b => b.scan_ids_at(host, port, fingerprint, created))
+    }
+
     /// A stored record's JSON text.
     pub fn record(&self, id: &str) -> DbResult<Option<String>> {
         dispatch!(self, b => b.text(id, "record_json"))
@@ -303,6 +329,17 @@ impl Db {
     /// A server's most recent scan.
     pub fn latest(&self, host: &str, port: u16) -> DbResult<Option<ScanSummary>> {
         dispatch!(self, b => b.latest(host, port))
+    }
+
+    /// A server's most recent scan made over TLS (`tls`: its `config` has the word `tls=1`)
+    /// or over plain telnet (any other row, imported ones included).
+    pub fn latest_with_tls(
+        &self,
+        host: &str,
+        port: u16,
+        tls: bool,
+    ) -> DbResult<Option<ScanSummary>> {
+        dispatch!(self, b => b.latest_with_tls(host, port, tls))
     }
 
     /// Servers whose host or MSSP name contains `query` (case-insensitive; `%` and `_` are
@@ -489,6 +526,16 @@ mod tests {
                 Some("a2".into())
             );
             assert!(db.latest("x.test", 24).expect("latest").is_none());
+            assert_eq!(
+                db.latest_with_tls("x.test", 23, false)
+                    .expect("latest")
+                    .map(|s| s.id),
+                Some("a2".into())
+            );
+            assert!(db
+                .latest_with_tls("x.test", 23, true)
+                .expect("latest")
+                .is_none());
             let sum = db.summary("b1").expect("summary").expect("exists");
             assert_eq!(
                 sum,
@@ -538,6 +585,88 @@ mod tests {
             );
             assert_eq!(db.purge_before(15).expect("purge"), 1);
             assert!(db.summary("a1").expect("summary").is_none());
+        });
+    }
+
+    #[test]
+    fn insert_many_is_one_batch_and_idempotent() {
+        on_both("insert_many_is_one_batch_and_idempotent", |open| {
+            let db = open();
+            assert_eq!(db.insert_many(&[]).expect("empty"), 0);
+            db.insert(&scan("m0", "x.test", "fp", 5)).expect("insert");
+            // One already stored, one repeated within the batch: 3 of 5 are new.
+            let batch = [
+                scan("m0", "x.test", "fp", 5),
+                scan("m1", "x.test", "fp", 5),
+                scan("m2", "x.test", "fp", 6),
+                scan("m1", "x.test", "fp", 5),
+                scan("m3", "y.test", "other", 5),
+            ];
+            assert_eq!(db.insert_many(&batch).expect("batch"), 3);
+            assert_eq!(db.insert_many(&batch).expect("again"), 0);
+            let ids: Vec<String> = db
+                .scans_after("", -1)
+                .expect("all")
+                .into_iter()
+                .map(|s| s.summary.id)
+                .collect();
+            assert_eq!(ids, ["m0", "m1", "m2", "m3"]);
+            assert_eq!(
+                db.transcript("m2").expect("query").as_deref(),
+                Some("iacscope-transcript 1\n")
+            );
+            // Same server, fingerprint and second: exactly m0 and m1.
+            assert_eq!(
+                db.scan_ids_at("x.test", 23, "fp", 5).expect("ids"),
+                ["m0", "m1"]
+            );
+            assert!(db
+                .scan_ids_at("x.test", 24, "fp", 5)
+                .expect("ids")
+                .is_empty());
+            assert!(db
+                .scan_ids_at("x.test", 23, "fp", 7)
+                .expect("ids")
+                .is_empty());
+            assert!(db
+                .scan_ids_at("x.test", 23, "other", 5)
+                .expect("ids")
+                .is_empty());
+            // A batch larger than a listing, past MAX_LIST rows of one server.
+            let big: Vec<NewScan> = (0..=MAX_LIST)
+                .map(|i| scan(&format!("n{i:04}"), "big.test", "fp", i))
+                .collect();
+            assert_eq!(db.insert_many(&big).expect("big"), big.len());
+            assert_eq!(
+                db.scan_ids_at("big.test", 23, "fp", MAX_LIST).expect("ids"),
+                [format!("n{MAX_LIST:04}")]
+            );
+        });
+    }
+
+    #[test]
+    fn latest_with_tls_picks_by_the_config_word() {
+        on_both("latest_with_tls_picks_by_the_config_word", |open| {
+            let db = open();
+            let with = |id: &str, created: i64, config: &str| {
+                let mut s = scan(id, "t.test", "fp", created);
+                s.config = config.into();
+                db.insert(&s).expect("insert");
+            };
+            with("p1", 10, "scan-type=quick encoding=ascii ttype=VT100 tls=0");
+            with("s1", 20, "scan-type=quick encoding=ascii ttype=VT100 tls=1");
+            with("i1", 30, "imported scan-type=quick");
+            with("x1", 40, "scan-type=quick xtls=1 tls=10");
+            let latest = |tls| {
+                db.latest_with_tls("t.test", 23, tls)
+                    .expect("latest")
+                    .map(|s| s.id)
+            };
+            assert_eq!(latest(false).as_deref(), Some("x1"), "not the word tls=1");
+            assert_eq!(latest(true).as_deref(), Some("s1"));
+            with("s2", 50, "tls=1 scan-type=full");
+            assert_eq!(latest(true).as_deref(), Some("s2"), "first word");
+            assert_eq!(latest(false).as_deref(), Some("x1"));
         });
     }
 

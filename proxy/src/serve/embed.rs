@@ -449,7 +449,10 @@ pub(crate) fn parse_target(
 /// Whether a stored summary answers for `t` at `now_unix`: same TLS setting, younger than
 /// `embed_max_age` (so `0` never reuses a stored scan).
 pub(crate) fn fresh(st: &AppState, s: &ScanSummary, t: &Target, now_unix: i64) -> bool {
-    let tls = s.config.split_whitespace().any(|w| w == "tls=1");
+    let tls = s
+        .config
+        .split_whitespace()
+        .any(|w| w == super::db::TLS_WORD);
     let max_age = i64::try_from(st.config.embed_max_age.as_secs()).unwrap_or(i64::MAX);
     tls == t.tls && now_unix.saturating_sub(s.created) < max_age
 }
@@ -475,8 +478,8 @@ async fn embed_live(
         }
         Ok(Ok(t)) => t,
     };
-    let (h, p) = (t.host.clone(), t.port);
-    let latest = match read(&st, move |db| db.latest(&h, p)).await {
+    let (h, p, tls) = (t.host.clone(), t.port, t.tls);
+    let latest = match read(&st, move |db| db.latest_with_tls(&h, p, tls)).await {
         Ok(l) => l,
         Err(_) => return internal_widget(),
     };

@@ -225,10 +225,14 @@ pub fn start(st: &Arc<AppState>, client: IpAddr, t: &Target) -> Result<Known, Fa
     })?;
     inner.running.insert(t.clone());
     drop(inner);
+    // Counted from admission to the end of the task, as a `/ws` session is.
+    st.metrics.live_scan_started();
+    let active = Counted(Arc::clone(st));
     let st2 = Arc::clone(st);
     let t2 = t.clone();
     st.sessions.spawn(async move {
         let _admission = admission;
+        let _active = active;
         let outcome = scan(&st2, &t2).await;
         if let Err(f) = &outcome {
             tracing::info!(target = %t2.display(), code = f.code, "live scan failed: {}", f.message);
@@ -236,6 +240,16 @@ pub fn start(st: &Arc<AppState>, client: IpAddr, t: &Target) -> Result<Known, Fa
         st2.live.finish(t2, outcome);
     });
     Ok(Known::Running)
+}
+
+/// A running server-side scan in the metrics; dropping it (the task ends, or is dropped
+/// unrun at shutdown) ends it there.
+struct Counted(Arc<AppState>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.metrics.live_scan_ended();
+    }
 }
 
 /// One server-side scan: connect as a session does, drive the engine, store the result.

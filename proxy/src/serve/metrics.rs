@@ -15,6 +15,8 @@ const LATENCY_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.
 pub struct Metrics {
     sessions_active: AtomicU64,
     sessions_total: AtomicU64,
+    live_scans_active: AtomicU64,
+    live_scans_total: AtomicU64,
     bytes_up: AtomicU64,
     bytes_down: AtomicU64,
     refusals: Mutex<BTreeMap<&'static str, u64>>,
@@ -33,6 +35,20 @@ impl Metrics {
     /// A websocket session ended.
     pub fn session_ended(&self) {
         self.sessions_active.fetch_sub(1, Relaxed);
+    }
+
+    /// A server-side scan (live embed, badge) took an admission slot: it counts as a
+    /// session (as a `/ws` session holding a slot does) and in the live-scan figures.
+    pub fn live_scan_started(&self) {
+        self.session_started();
+        self.live_scans_total.fetch_add(1, Relaxed);
+        self.live_scans_active.fetch_add(1, Relaxed);
+    }
+
+    /// A server-side scan ended (its admission slot is given back).
+    pub fn live_scan_ended(&self) {
+        self.live_scans_active.fetch_sub(1, Relaxed);
+        self.session_ended();
     }
 
     /// A session or handshake was refused; `reason` is an error code or a limit label.
@@ -76,7 +92,7 @@ impl Metrics {
             &mut o,
             "iacscope_sessions_active",
             "gauge",
-            "Websocket sessions open now.",
+            "Sessions holding an admission slot now: websocket sessions and server-side scans (live embed, badge).",
         );
         let _ = writeln!(
             o,
@@ -87,12 +103,34 @@ impl Metrics {
             &mut o,
             "iacscope_sessions_total",
             "counter",
-            "Websocket sessions started.",
+            "Sessions started: websocket sessions and server-side scans.",
         );
         let _ = writeln!(
             o,
             "iacscope_sessions_total {}",
             self.sessions_total.load(Relaxed)
+        );
+        g(
+            &mut o,
+            "iacscope_live_scans_active",
+            "gauge",
+            "Server-side scans (live embed, badge) running now; also counted in iacscope_sessions_active.",
+        );
+        let _ = writeln!(
+            o,
+            "iacscope_live_scans_active {}",
+            self.live_scans_active.load(Relaxed)
+        );
+        g(
+            &mut o,
+            "iacscope_live_scans_total",
+            "counter",
+            "Server-side scans started; also counted in iacscope_sessions_total.",
+        );
+        let _ = writeln!(
+            o,
+            "iacscope_live_scans_total {}",
+            self.live_scans_total.load(Relaxed)
         );
         g(
             &mut o,

@@ -12,9 +12,9 @@
 
 use super::{
     like_escape, DbError, NewScan, ScanSummary, ServerHit, ServerScan, SharedBy, StoredScan,
-    MAX_LIST,
+    MAX_LIST, TLS_WORD,
 };
-use postgres::{Client, Config, NoTls, Row};
+use postgres::{Client, Config, GenericClient, NoTls, Row, ToStatement};
 use std::str::FromStr;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -177,6 +177,39 @@ fn summary_row(r: &Row) -> Result<ScanSummary, DbError> {
     })
 }
 
+/// The idempotent insert of one row ([`insert_with`] binds its parameters).
+const INSERT: &str = "INSERT INTO scans (id, host, port, ip, fingerprint, created, record_json,
+        transcript_text, config, mssp_players, mssp_uptime, mssp_name, source)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+    ON CONFLICT (id) DO NOTHING";
+
+/// Runs [`INSERT`] (its text, or the statement prepared from it) for `s` on a client or in
+/// a transaction; returns the rows added (0 or 1).
+fn insert_with<Q>(c: &mut impl GenericClient, q: &Q, s: &NewScan) -> Result<usize, DbError>
+where
+    Q: ?Sized + ToStatement,
+{
+    let n = c.execute(
+        q,
+        &[
+            &s.id,
+            &s.host,
+            &i32::from(s.port),
+            &s.ip,
+            &s.fingerprint,
+            &s.created,
+            &s.record_json,
+            &s.transcript_text,
+            &s.config,
+            &s.mssp_players,
+            &s.mssp_uptime,
+            &s.mssp_name,
+            &s.source,
+        ],
+    )?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
 /// A PostgreSQL store: the job queue of its worker pool.
 #[derive(Debug)]
 pub(super) struct Postgres {
@@ -263,29 +296,40 @@ impl Postgres {
 
     pub(super) fn insert(&self, s: &NewScan) -> Result<bool, DbError> {
         let s = s.clone();
+        self.run(move |c| Ok(insert_with(c, INSERT, &s)? == 1))
+    }
+
+    /// All of `scans` in one transaction (one commit); returns the rows added. A retry after
+    /// a lost connection redoes the whole transaction (it was not committed).
+    pub(super) fn insert_many(&self, scans: &[NewScan]) -> Result<usize, DbError> {
+        let scans = scans.to_vec();
         self.run(move |c| {
-            let n = c.execute(
-                "INSERT INTO scans (id, host, port, ip, fingerprint, created, record_json,
-                     transcript_text, config, mssp_players, mssp_uptime, mssp_name, source)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-                 ON CONFLICT (id) DO NOTHING",
-                &[
-                    &s.id,
-                    &s.host,
-                    &i32::from(s.port),
-                    &s.ip,
-                    &s.fingerprint,
-                    &s.created,
-                    &s.record_json,
-                    &s.transcript_text,
-                    &s.config,
-                    &s.mssp_players,
-                    &s.mssp_uptime,
-                    &s.mssp_name,
-                    &s.source,
-                ],
+            let mut tx = c.transaction()?;
+            let q = tx.prepare(INSERT)?;
+            let mut added = 0;
+            for s in &scans {
+                added += insert_with(&mut tx, &q, s)?;
+            }
+            tx.commit()?;
+            Ok(added)
+        })
+    }
+
+    pub(super) fn scan_ids_at(
+        &self,
+        host: &str,
+        port: u16,
+        fingerprint: &str,
+        created: i64,
+    ) -> Result<Vec<String>, DbError> {
+        let (host, fp) = (host.to_owned(), fingerprint.to_owned());
+        self.run(move |c| {
+            let rows = c.query(
+                "SELECT id FROM scans
+                 WHERE host = $1 AND port = $2 AND created = $3 AND fingerprint = $4 ORDER BY id",
+                &[&host, &i32::from(port), &created, &fp],
             )?;
-            Ok(n == 1)
+            rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
         })
     }
 
@@ -358,6 +402,28 @@ impl Postgres {
                      ORDER BY created DESC, id DESC LIMIT 1"
                 ),
                 &[&host, &i32::from(port)],
+            )?
+            .as_ref()
+            .map(summary_row)
+            .transpose()
+        })
+    }
+
+    pub(super) fn latest_with_tls(
+        &self,
+        host: &str,
+        port: u16,
+        tls: bool,
+    ) -> Result<Option<ScanSummary>, DbError> {
+        let host = host.to_owned();
+        self.run(move |c| {
+            c.query_opt(
+                &format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM scans WHERE host = $1 AND port = $2
+                       AND (strpos(' ' || config || ' ', ' {TLS_WORD} ') > 0) = $3
+                     ORDER BY created DESC, id DESC LIMIT 1"
+                ),
+                &[&host, &i32::from(port), &tls],
             )?
             .as_ref()
             .map(summary_row)

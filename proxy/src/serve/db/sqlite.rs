@@ -3,6 +3,7 @@
 
 use super::{
     like_escape, NewScan, ScanSummary, ServerHit, ServerScan, SharedBy, StoredScan, MAX_LIST,
+    TLS_WORD,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -41,6 +42,31 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The columns [`ScanSummary`] is read from, in its field order.
 const SUMMARY_COLUMNS: &str =
     "id, host, port, ip, fingerprint, created, config, mssp_name, mssp_players, source";
+
+/// The idempotent insert of one row ([`insert_with`] binds its parameters).
+const INSERT: &str = "INSERT INTO scans (id, host, port, ip, fingerprint, created, record_json,
+        transcript_text, config, mssp_players, mssp_uptime, mssp_name, source)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+    ON CONFLICT (id) DO NOTHING";
+
+/// Runs the prepared [`INSERT`] for `s`; returns the rows added (0 or 1).
+fn insert_with(q: &mut rusqlite::Statement<'_>, s: &NewScan) -> rusqlite::Result<usize> {
+    q.execute(params![
+        s.id,
+        s.host,
+        s.port,
+        s.ip,
+        s.fingerprint,
+        s.created,
+        s.record_json,
+        s.transcript_text,
+        s.config,
+        s.mssp_players,
+        s.mssp_uptime,
+        s.mssp_name,
+        s.source
+    ])
+}
 
 /// An open SQLite store.
 #[derive(Debug)]
@@ -107,28 +133,40 @@ impl Sqlite {
     }
 
     pub(super) fn insert(&self, s: &NewScan) -> rusqlite::Result<bool> {
-        let n = self.conn().execute(
-            "INSERT INTO scans (id, host, port, ip, fingerprint, created, record_json,
-                 transcript_text, config, mssp_players, mssp_uptime, mssp_name, source)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-             ON CONFLICT (id) DO NOTHING",
-            params![
-                s.id,
-                s.host,
-                s.port,
-                s.ip,
-                s.fingerprint,
-                s.created,
-                s.record_json,
-                s.transcript_text,
-                s.config,
-                s.mssp_players,
-                s.mssp_uptime,
-                s.mssp_name,
-                s.source
-            ],
+        let c = self.conn();
+        let mut q = c.prepare(INSERT)?;
+        Ok(insert_with(&mut q, s)? == 1)
+    }
+
+    /// All of `scans` in one transaction (one synced commit); returns the rows added.
+    pub(super) fn insert_many(&self, scans: &[NewScan]) -> rusqlite::Result<usize> {
+        let mut c = self.conn();
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut added = 0;
+        {
+            let mut q = tx.prepare(INSERT)?;
+            for s in scans {
+                added += insert_with(&mut q, s)?;
+            }
+        }
+        tx.commit()?;
+        Ok(added)
+    }
+
+    pub(super) fn scan_ids_at(
+        &self,
+        host: &str,
+        port: u16,
+        fingerprint: &str,
+        created: i64,
+    ) -> rusqlite::Result<Vec<String>> {
+        let c = self.conn();
+        let mut q = c.prepare(
+            "SELECT id FROM scans
+             WHERE host = ?1 AND port = ?2 AND created = ?3 AND fingerprint = ?4 ORDER BY id",
         )?;
-        Ok(n == 1)
+        let rows = q.query_map(params![host, port, created, fingerprint], |r| r.get(0))?;
+        rows.collect()
     }
 
     /// One text column of one row; `column` is one of the fixed names the facade passes.
@@ -201,6 +239,25 @@ impl Sqlite {
                      ORDER BY created DESC, id DESC LIMIT 1"
                 ),
                 params![host, port],
+                Self::summary_row,
+            )
+            .optional()
+    }
+
+    pub(super) fn latest_with_tls(
+        &self,
+        host: &str,
+        port: u16,
+        tls: bool,
+    ) -> rusqlite::Result<Option<ScanSummary>> {
+        self.conn()
+            .query_row(
+                &format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM scans WHERE host = ?1 AND port = ?2
+                       AND (instr(' ' || config || ' ', ' {TLS_WORD} ') > 0) = ?3
+                     ORDER BY created DESC, id DESC LIMIT 1"
+                ),
+                params![host, port, tls],
                 Self::summary_row,
             )
             .optional()
