@@ -7,13 +7,9 @@
 mod common;
 
 use common::*;
-use futures_util::StreamExt;
 use iacscope::serve::save::scan_id;
 use iacscope::serve::Config;
-use iacscope_shared::config::ScanConfig;
 use iacscope_shared::relay::{replay_relay, SaveConfig};
-use iacscope_shared::scan::Scanner;
-use iacscope_shared::time::Timestamp;
 use iacscope_shared::transcript::Transcript;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -21,7 +17,6 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::Message;
 
 /// The MSSP NAME the fake server sends.
 const EVIL_NAME: &str = "<script>alert(1)</script> & Co";
@@ -117,48 +112,7 @@ async fn mud_session<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) {
 
 /// Drives a scan over the proxy's websocket as the web app does; returns the session id.
 async fn browser_scan(server: SocketAddr, port: u16) -> String {
-    let mut ws = ws_to(server, "127.0.0.1", port).await;
-    let hello = connected(&mut ws).await;
-    let session = hello["session"].as_str().expect("session id").to_owned();
-    let start = tokio::time::Instant::now();
-    let now = move || Timestamp(start.elapsed().as_micros() as u64);
-    let mut s = Scanner::new(ScanConfig::default(), Timestamp(0));
-    let mut closed = false;
-    loop {
-        while let Some(b) = s.poll_transmit() {
-            if !closed {
-                send(&mut ws, &b).await;
-            }
-        }
-        while s.poll_event().is_some() {}
-        if s.is_done() {
-            break;
-        }
-        if let Some(t) = s.poll_timeout() {
-            if t <= now() {
-                s.handle_timeout(now());
-                continue;
-            }
-        }
-        let deadline = start + Duration::from_micros(s.poll_timeout().map_or(30_000_000, |t| t.0));
-        if closed {
-            tokio::time::sleep_until(deadline).await;
-            s.handle_timeout(now());
-            continue;
-        }
-        tokio::select! {
-            m = ws.next() => match m {
-                Some(Ok(Message::Binary(b))) => s.handle_input(now(), &b),
-                _ => {
-                    closed = true;
-                    s.handle_eof(now());
-                }
-            },
-            () = tokio::time::sleep_until(deadline) => s.handle_timeout(now()),
-        }
-    }
-    drop(ws);
-    session
+    common::browser_scan(server, port).await.1
 }
 
 /// Saves a closed session (retrying while the proxy still closes it); returns the scan id.

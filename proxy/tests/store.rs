@@ -8,7 +8,6 @@
 mod common;
 
 use common::*;
-use futures_util::StreamExt;
 use iacscope::serve::db::test_database_url;
 use iacscope::serve::save::scan_id;
 use iacscope::serve::Config;
@@ -16,14 +15,12 @@ use iacscope_shared::config::ScanConfig;
 use iacscope_shared::pyjson;
 use iacscope_shared::record::{ProbeStatus, SessionInfo};
 use iacscope_shared::relay::replay_relay;
-use iacscope_shared::scan::Scanner;
 use iacscope_shared::time::Timestamp;
 use iacscope_shared::transcript::{Entry, Transcript};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::Message;
 
 /// A telnet server that negotiates, greets, and closes 300 ms later (reading meanwhile).
 async fn fake_mud() -> u16 {
@@ -46,59 +43,6 @@ async fn fake_mud() -> u16 {
         }
     });
     port
-}
-
-/// Drives a scan over the proxy's websocket as the web app does (engine in the client, time
-/// from the client's clock). Returns the scanner and the proxy's session id.
-async fn browser_scan(server: std::net::SocketAddr, port: u16) -> (Scanner, String) {
-    let mut ws = ws_to(server, "127.0.0.1", port).await;
-    let hello = connected(&mut ws).await;
-    let session = hello["session"].as_str().expect("session id").to_owned();
-    let start = tokio::time::Instant::now();
-    let now = move || Timestamp(start.elapsed().as_micros() as u64);
-    let mut s = Scanner::new(ScanConfig::default(), Timestamp(0));
-    let mut closed = false;
-    loop {
-        while let Some(b) = s.poll_transmit() {
-            if !closed {
-                send(&mut ws, &b).await;
-            }
-        }
-        while s.poll_event().is_some() {}
-        if s.is_done() {
-            break;
-        }
-        if let Some(t) = s.poll_timeout() {
-            if t <= now() {
-                s.handle_timeout(now());
-                continue;
-            }
-        }
-        let deadline = start + Duration::from_micros(s.poll_timeout().map_or(30_000_000, |t| t.0));
-        if closed {
-            tokio::time::sleep_until(deadline).await;
-            s.handle_timeout(now());
-            continue;
-        }
-        tokio::select! {
-            m = ws.next() => match m {
-                Some(Ok(Message::Binary(b))) => s.handle_input(now(), &b),
-                Some(Ok(Message::Text(t))) => {
-                    let c: Value = serde_json::from_str(&t).expect("json");
-                    assert_eq!(c["type"], "closed", "{c}");
-                    // The proxy closes the transcript before it sends `closed`.
-                    closed = true;
-                    s.handle_eof(now());
-                }
-                _ => {
-                    closed = true;
-                    s.handle_eof(now());
-                }
-            },
-            () = tokio::time::sleep_until(deadline) => s.handle_timeout(now()),
-        }
-    }
-    (s, session)
 }
 
 async fn get_json(server: std::net::SocketAddr, path: &str) -> (u16, Value) {
