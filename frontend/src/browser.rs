@@ -133,7 +133,25 @@ fn ev(ms: u64, kind: EventKind) -> Event {
 #[wasm_bindgen_test]
 async fn form_has_labelled_controls_and_engine_version() {
     let root = mount().await;
-    let form = root.query_selector("form").unwrap().expect("a form");
+    let form = root
+        .query_selector("form.scan-form")
+        .unwrap()
+        .expect("a form");
+    // The header's search has its own labelled form, and links home.
+    let search = root.query_selector("form.search-form").unwrap().unwrap();
+    assert_eq!(search.get_attribute("role").as_deref(), Some("search"));
+    assert!(search
+        .query_selector("input[aria-label]")
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        root.query_selector("header.site h1 a")
+            .unwrap()
+            .unwrap()
+            .get_attribute("href")
+            .as_deref(),
+        Some("/")
+    );
     assert_eq!(
         form.get_attribute("aria-label").as_deref(),
         Some("Scan a telnet server")
@@ -174,7 +192,7 @@ async fn submitting_starts_a_scan_of_the_parsed_target() {
         .unwrap()
         .is_some());
     let form: HtmlFormElement = root
-        .query_selector("form")
+        .query_selector("form.scan-form")
         .unwrap()
         .unwrap()
         .unchecked_into();
@@ -266,7 +284,7 @@ async fn timeline_rows_have_direction_verb_and_phase() {
     // The running scan's request fills the form (as a deep link does), and blocks a second.
     assert_eq!(input(&root, "#target").value(), "mud.example.org:4000");
     assert!(root
-        .query_selector("button[type=submit]")
+        .query_selector("form.scan-form button[type=submit]")
         .unwrap()
         .unwrap()
         .has_attribute("disabled"));
@@ -560,4 +578,363 @@ async fn banner_copies_as_plain_text() {
         said == "Copied." || said.contains("select the banner below"),
         "{said}"
     );
+}
+
+/// The visible text of every timeline row's description, oldest first.
+fn row_texts(root: &Element) -> Vec<String> {
+    all(root, "ol.timeline > li .what")
+        .iter()
+        .map(|e| e.text_content().unwrap())
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn a_permalink_page_shows_what_the_live_scan_showed() {
+    use crate::permalink::tests::{live_actions, stored_page, summary};
+    let (live, transcript, json) = live_actions();
+    let live_root = mount_canned(live, Callback::noop()).await;
+    let actions = stored_page(&summary("live"), Some(&transcript.to_text()), &json);
+    let root = mount_canned(actions, Callback::noop()).await;
+    assert!(!row_texts(&root).is_empty());
+    assert_eq!(row_texts(&root), row_texts(&live_root));
+    assert_eq!(text(&root, "pre.banner"), text(&live_root, "pre.banner"));
+    assert!(text(&root, "pre.banner").contains("Welcome"));
+    let fp = text(&live_root, ".fingerprint .hash");
+    assert_eq!(text(&root, ".fingerprint .hash"), fp);
+    assert_eq!(text(&root, "pre.json"), json);
+    assert_eq!(
+        text(&root, "table.mssp"),
+        text(&live_root, "table.mssp"),
+        "MSSP table"
+    );
+    assert!(text(&root, "p.status").starts_with("Saved: quick scan of mud.example.org:4000"));
+    assert!(text(&root, "p.stored").contains("connects to nothing"));
+    // No connection line with a proxy session: nothing was connected.
+    assert!(root.query_selector("p.connection").unwrap().is_none());
+    assert_eq!(
+        text(&root, "p.shared"),
+        format!(
+            "This fingerprint is shared by 3 other servers. Servers with fingerprint {fp} · \
+             This server's history"
+        )
+    );
+    let link = root.query_selector("a.fingerprint-link").unwrap().unwrap();
+    assert_eq!(
+        link.get_attribute("href").unwrap(),
+        format!("/fingerprints/{fp}")
+    );
+    let permalink = root.query_selector("a.permalink").unwrap().unwrap();
+    assert!(permalink
+        .get_attribute("href")
+        .unwrap()
+        .ends_with("/s/0123456789abcdef0123456789abcdef"));
+    assert_eq!(all(&root, "pre.snippet").len(), 3);
+}
+
+#[wasm_bindgen_test]
+async fn an_imported_scan_shows_its_record_and_says_there_is_no_transcript() {
+    use crate::permalink::tests::{live_actions, summary};
+    let (_, _, json) = live_actions();
+    // As the page parses it: with the browser's JSON parser.
+    let record = crate::api::to_pyjson(&crate::api::parse(&json).unwrap());
+    let actions = crate::permalink::actions(&summary("import"), None, &json, Some(&record));
+    let root = mount_canned(actions, Callback::noop()).await;
+    assert!(root.query_selector("ol.timeline").unwrap().is_none());
+    assert_eq!(text(&root, "pre.json"), json);
+    assert!(text(&root, "p.stored-note").contains("no transcript exists"));
+    assert!(text(&root, "table.mssp").contains("Seed"));
+    assert!(text(&root, "pre.banner").contains("Welcome"));
+}
+
+#[wasm_bindgen_test]
+async fn a_failed_save_is_a_sentence_and_the_result_stays() {
+    let root = mount_canned(
+        vec![
+            Action::Start(req()),
+            connected(),
+            Action::Finished(Rc::new(finished_report())),
+            Action::Saving,
+        ],
+        Callback::noop(),
+    )
+    .await;
+    assert!(text(&root, "p.saving").contains("Saving"));
+    let root = mount_canned(
+        vec![
+            Action::Start(req()),
+            connected(),
+            Action::Finished(Rc::new(finished_report())),
+            Action::Saving,
+            Action::SaveFailed(crate::state::save_error_sentence(429, "rate_limited", "")),
+        ],
+        Callback::noop(),
+    )
+    .await;
+    assert!(text(&root, "p.save-failed").contains("too many results were saved"));
+    assert!(root.query_selector("a.permalink").unwrap().is_none());
+    assert!(!text(&root, ".fingerprint .hash").is_empty());
+    assert!(root.query_selector("pre.json").unwrap().is_some());
+}
+
+#[wasm_bindgen_test]
+async fn snippets_keep_a_hostile_host_as_text() {
+    use crate::share::Snippets;
+    use crate::state::Saved;
+    use crate::view::{SavedCard, SavedProps};
+    let host = "x\"><img src=x onerror=alert(1)>]]{{t}}";
+    let id = "0123456789abcdef0123456789abcdef";
+    let root = new_root();
+    let props = SavedProps {
+        saved: Rc::new(Saved {
+            id: id.into(),
+            host: host.into(),
+            port: 23,
+            fingerprint: "a1b2c3d4e5f60718".into(),
+            others: 1,
+            browser_agrees: Some(false),
+        }),
+        origin: "https://iacscope.example".into(),
+    };
+    yew::Renderer::<SavedCard>::with_root_and_props(root.clone(), props).render();
+    settle().await;
+    let want = Snippets::new("https://iacscope.example", id, host, 23);
+    let shown: Vec<String> = all(&root, "pre.snippet")
+        .iter()
+        .map(|e| e.text_content().unwrap())
+        .collect();
+    assert_eq!(shown, [want.iframe, want.markdown, want.mediawiki]);
+    // Nothing from the host became an element.
+    assert!(root.query_selector("img, iframe").unwrap().is_none());
+    let buttons = all(&root, "button.copy");
+    assert_eq!(buttons.len(), 4);
+    assert_eq!(
+        buttons[1].get_attribute("data-copy").as_deref(),
+        Some(shown[0].as_str())
+    );
+    // One handler serves every button: a click reports on the button's own status line.
+    buttons[2].unchecked_ref::<web_sys::HtmlElement>().click();
+    settle().await;
+    let status = buttons[2]
+        .next_element_sibling()
+        .unwrap()
+        .text_content()
+        .unwrap();
+    assert!(!status.is_empty(), "no copy status");
+    assert_eq!(
+        text(&root, "p.shared")
+            .split(". ")
+            .next()
+            .unwrap_or_default(),
+        "This fingerprint is shared by 1 other server"
+    );
+    assert!(text(&root, "p.disagree").contains("bytes the proxy saw"));
+    let server = root.query_selector("a.server-link").unwrap().unwrap();
+    assert_eq!(
+        server.get_attribute("href").unwrap(),
+        "/servers/x%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E%5D%5D%7B%7Bt%7D%7D/23"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_fingerprint_lists_its_servers_with_links() {
+    use crate::directory::{server_list, ServerRef};
+    let id = "0123456789abcdef0123456789abcdef";
+    let servers = vec![
+        ServerRef {
+            host: "mud.example.org".into(),
+            port: 4000,
+            name: Some("Seed <b>MUD</b>".into()),
+            scan: id.into(),
+            fingerprint: "a1b2c3d4e5f60718".into(),
+            date: "2026-01-01T00:00:00+00:00".into(),
+        },
+        ServerRef {
+            host: "::1".into(),
+            port: 23,
+            name: None,
+            scan: id.into(),
+            fingerprint: "a1b2c3d4e5f60718".into(),
+            date: "2026-01-02T00:00:00+00:00".into(),
+        },
+    ];
+    let root = new_root();
+    root.append_child(&server_list(&servers, false, "none").0)
+        .unwrap();
+    let rows = all(&root, "table.servers tbody tr");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(text(&rows[0], "a.server"), "mud.example.org:4000");
+    assert_eq!(
+        rows[0]
+            .query_selector("a.server")
+            .unwrap()
+            .unwrap()
+            .get_attribute("href")
+            .unwrap(),
+        "/servers/mud.example.org/4000"
+    );
+    assert_eq!(
+        rows[0]
+            .query_selector("a.scan")
+            .unwrap()
+            .unwrap()
+            .get_attribute("href")
+            .unwrap(),
+        format!("/s/{id}")
+    );
+    assert!(rows[0].query_selector("b").unwrap().is_none());
+    assert!(rows[0].text_content().unwrap().contains("Seed <b>MUD</b>"));
+    assert_eq!(text(&rows[1], "a.server"), "[::1]:23");
+    assert_eq!(
+        rows[1]
+            .query_selector("a.server")
+            .unwrap()
+            .unwrap()
+            .get_attribute("href")
+            .unwrap(),
+        "/servers/%3A%3A1/23"
+    );
+    assert!(root.query_selector("a.fp").unwrap().is_none());
+}
+
+#[wasm_bindgen_test]
+async fn a_server_page_charts_numeric_players_and_marks_missing_ones() {
+    // (The chart's elements are SVG elements: `svg.chart` only matches in that namespace.)
+    use crate::directory::{server_history, ServerScan};
+    let scan = |n: usize, players: Option<&str>| ServerScan {
+        id: format!("{n:032x}"),
+        fingerprint: "a1b2c3d4e5f60718".into(),
+        date: format!("2026-01-0{n}T00:00:00+00:00"),
+        players: players.map(str::to_owned),
+        uptime: None,
+    };
+    let scans = vec![
+        scan(1, Some("5")),
+        scan(2, Some("12")),
+        scan(3, None),
+        scan(4, Some("lots")),
+        scan(5, Some("20")),
+        scan(6, Some(" 7 ")),
+    ];
+    let root = new_root();
+    root.append_child(&server_history(&scans).0).unwrap();
+    assert_eq!(all(&root, "svg.chart circle.point").len(), 4);
+    assert_eq!(all(&root, "svg.chart line.missing").len(), 2);
+    // The gap breaks the line: 5–12, then 20–7.
+    assert_eq!(all(&root, "svg.chart polyline.line").len(), 2);
+    let ticks: Vec<String> = all(&root, "svg.chart text.tick")
+        .iter()
+        .map(|t| t.text_content().unwrap())
+        .collect();
+    assert_eq!(ticks, ["20", "0"]);
+    // The table lists every scan, newest first, with what MSSP said.
+    let players: Vec<String> = all(&root, "table.scans .players")
+        .iter()
+        .map(|t| t.text_content().unwrap())
+        .collect();
+    assert_eq!(players, [" 7 ", "20", "lots", "—", "12", "5"]);
+    assert_eq!(
+        root.query_selector("a.latest-scan")
+            .unwrap()
+            .unwrap()
+            .get_attribute("href")
+            .unwrap(),
+        format!("/s/{:032x}", 6)
+    );
+    // No numeric count at all: a sentence instead of an empty chart.
+    let root = new_root();
+    root.append_child(&server_history(&[scan(1, None), scan(2, Some("n/a"))]).0)
+        .unwrap();
+    assert!(root.query_selector("svg").unwrap().is_none());
+    assert!(text(&root, "p.no-chart").contains("numeric"));
+}
+
+/// Replaces `window.fetch` with canned answers `(status, body)` in order (the last one
+/// repeats); returns the number of calls so far and a guard that restores the real fetch.
+fn stub_fetch(answers: Vec<(u16, &'static str)>) -> (Rc<RefCell<usize>>, impl Drop) {
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsValue;
+    /// The real fetch, and the fake (kept alive until the real one is back).
+    struct Restore {
+        real: JsValue,
+        _fake: Closure<dyn FnMut(JsValue, JsValue) -> js_sys::Promise>,
+    }
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = js_sys::Reflect::set(&gloo::utils::window(), &"fetch".into(), &self.real);
+        }
+    }
+    let window = gloo::utils::window();
+    let real = js_sys::Reflect::get(&window, &"fetch".into()).unwrap();
+    let calls = Rc::new(RefCell::new(0usize));
+    let counter = calls.clone();
+    let fake = Closure::<dyn FnMut(JsValue, JsValue) -> js_sys::Promise>::new(
+        move |_url: JsValue, _init: JsValue| {
+            let n = *counter.borrow();
+            *counter.borrow_mut() += 1;
+            let (status, body) = answers[n.min(answers.len() - 1)];
+            let init = web_sys::ResponseInit::new();
+            init.set_status(status);
+            let resp = web_sys::Response::new_with_opt_str_and_init(Some(body), &init).unwrap();
+            js_sys::Promise::resolve(&JsValue::from(resp))
+        },
+    );
+    js_sys::Reflect::set(&window, &"fetch".into(), fake.as_ref()).unwrap();
+    (calls, Restore { real, _fake: fake })
+}
+
+#[wasm_bindgen_test]
+async fn a_save_retries_while_the_session_is_open() {
+    use crate::hook::save_scan;
+    use crate::state::SaveStatus;
+    let open = (
+        409,
+        r#"{"error":"session_open","message":"the session is still open"}"#,
+    );
+    let saved = (
+        200,
+        r#"{"id":"0123456789abcdef0123456789abcdef","url":"/s/0123456789abcdef0123456789abcdef",
+            "fingerprint":"a1b2c3d4e5f60718","shared_by":3,"consistent":true,"browser_agrees":false}"#,
+    );
+    let server = ("mud.example.org".to_string(), 4000);
+    let (calls, _restore) = stub_fetch(vec![open, open, saved]);
+    let action = save_scan("s1", "{}", server.clone(), || true)
+        .await
+        .unwrap();
+    assert_eq!(*calls.borrow(), 3, "two 409s, then the save");
+    let s = ScanState::replay([Action::Start(req()), action]);
+    match &s.save {
+        SaveStatus::Saved(saved) => {
+            assert_eq!(saved.id, "0123456789abcdef0123456789abcdef");
+            assert_eq!((saved.others, saved.browser_agrees), (2, Some(false)));
+            assert_eq!((saved.host.as_str(), saved.port), ("mud.example.org", 4000));
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(_restore);
+    // Rate limited: no retry, a sentence.
+    let (calls, _restore) = stub_fetch(vec![(
+        429,
+        r#"{"error":"rate_limited","message":"too many saves"}"#,
+    )]);
+    let action = save_scan("s1", "{}", server.clone(), || true)
+        .await
+        .unwrap();
+    assert_eq!(*calls.borrow(), 1);
+    match action {
+        Action::SaveFailed(why) => assert!(why.contains("too many results"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    drop(_restore);
+    // A new scan started while waiting: the old save reports nothing.
+    let (calls, _restore) = stub_fetch(vec![open]);
+    assert_eq!(save_scan("s1", "{}", server.clone(), || false).await, None);
+    assert_eq!(*calls.borrow(), 1);
+    drop(_restore);
+    // Still open after every retry: a sentence, not a hang.
+    let (calls, _restore) = stub_fetch(vec![open]);
+    match save_scan("s1", "{}", server, || true).await {
+        Some(Action::SaveFailed(why)) => assert!(why.contains("did not close"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(*calls.borrow(), crate::state::SAVE_RETRIES as usize + 1);
 }

@@ -2,15 +2,19 @@
 //! `/ws?host=…`, starts the `Scanner` at t = 0 on the proxy's `connected` message, feeds it
 //! binary frames, runs its timer, sends what it writes, and dispatches what happened to the
 //! reducer. The clock is `performance.now()` relative to the connect (never
-//! `std::time::Instant`, which panics on wasm32). Rendering is the view's job.
+//! `std::time::Instant`, which panics on wasm32). When the scan is done it asks the proxy to
+//! save it (a permalink), retrying while the proxy still has the session open. Rendering is
+//! the view's job.
 
+use crate::api;
 use crate::banner;
 use crate::driver::{Driver, Step};
 use crate::request::ScanRequest;
-use crate::state::{Action, Connection, Report, ScanState};
+use crate::state::{self, Action, Connection, Report, Saved, ScanState};
 use gloo::timers::callback::{Interval, Timeout};
+use iacscope_shared::pyjson::{self, Dict, Value};
 use iacscope_shared::record::{isoformat_utc, SessionInfo};
-use iacscope_shared::{Phase, Timestamp};
+use iacscope_shared::{Phase, ScanConfig, Timestamp};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::closure::Closure;
@@ -105,7 +109,7 @@ fn start(slot: &Slot, dispatch: &Dispatch, req: ScanRequest) {
         h.replace_state_with_url(
             &wasm_bindgen::JsValue::NULL,
             "",
-            Some(&format!("?{}", req.deep_link_query())),
+            Some(&format!("/?{}", req.deep_link_query())),
         )
     });
     let ws = match WebSocket::new(&ws_url(&req)) {
@@ -311,10 +315,20 @@ fn process(
             port: live.req.port,
             connected: isoformat_utc((js_sys::Date::now() * 1000.0) as i64),
         };
-        out.push(Action::Finished(Rc::new(Report::new(
-            scanner.outcome(),
-            &session,
-        ))));
+        let report = Report::new(scanner.outcome(), &session);
+        if let Some(c) = live.conn.as_ref().filter(|c| !c.session.is_empty()) {
+            out.push(Action::Saving);
+            let body = save_body(&live.req.config(), &report.fingerprint);
+            let (host, port) = (live.req.host.clone(), live.req.port);
+            yew::platform::spawn_local(save(
+                slot.clone(),
+                dispatch.clone(),
+                c.session.clone(),
+                body,
+                (host, port),
+            ));
+        }
+        out.push(Action::Finished(Rc::new(report)));
         detach(&live.ws);
         let _ = live.ws.close();
         return;
@@ -336,4 +350,93 @@ fn process(
             });
         })
     });
+}
+
+/// The save request: the settings the scan used and the fingerprint this page computed.
+pub fn save_body(cfg: &ScanConfig, fingerprint: &str) -> String {
+    let mut c = Dict::new();
+    c.insert("scan_type", cfg.scan_type.as_str());
+    c.insert("encoding", cfg.encoding.as_str());
+    c.insert("ttype", cfg.ttype.as_str());
+    let mut body = Dict::new();
+    body.insert("config", Value::Dict(c));
+    body.insert("fingerprint", fingerprint);
+    pyjson::to_pretty(&Value::Dict(body))
+}
+
+/// Whether the scan of proxy session `session` is still the page's (no new scan started).
+fn current(slot: &Slot, session: &str) -> bool {
+    slot.borrow()
+        .as_ref()
+        .and_then(|l| l.conn.as_ref())
+        .is_some_and(|c| c.session == session)
+}
+
+/// Saves the scan of proxy session `session` (see [`save_scan`]); the outcome goes to the
+/// reducer unless another scan has started meanwhile.
+async fn save(
+    slot: Slot,
+    dispatch: Dispatch,
+    session: String,
+    body: String,
+    server: (String, u16),
+) {
+    let still = {
+        let (slot, session) = (slot.clone(), session.clone());
+        move || current(&slot, &session)
+    };
+    if let Some(action) = save_scan(&session, &body, server, still).await {
+        if current(&slot, &session) {
+            dispatch.dispatch(action);
+        }
+    }
+}
+
+/// `POST /api/sessions/{session}/save`, retried with a doubling wait while the proxy answers
+/// `409 session_open` (its relay closes a moment after the page's scan ends), as long as
+/// `still_wanted()`; the action that reports the outcome, or `None` when no longer wanted.
+pub async fn save_scan(
+    session: &str,
+    body: &str,
+    server: (String, u16),
+    still_wanted: impl Fn() -> bool,
+) -> Option<Action> {
+    let url = format!("/api/sessions/{}/save", crate::route::encode(session));
+    let mut wait = state::SAVE_BACKOFF_MS;
+    let mut attempt = 0;
+    loop {
+        match api::post_json(&url, body).await {
+            Ok(v) => {
+                let saved = Saved {
+                    id: api::text_field(&v, "id"),
+                    host: server.0,
+                    port: server.1,
+                    fingerprint: api::text_field(&v, "fingerprint"),
+                    others: api::int_field(&v, "shared_by")
+                        .unwrap_or(1)
+                        .saturating_sub(1)
+                        .max(0),
+                    browser_agrees: api::field(&v, "browser_agrees").as_bool(),
+                };
+                return Some(if crate::route::is_scan_id(&saved.id) {
+                    Action::Saved(Rc::new(saved))
+                } else {
+                    Action::SaveFailed(state::save_error_sentence(200, "bad_answer", "no scan id"))
+                });
+            }
+            Err(f) if f.code == "session_open" && attempt < state::SAVE_RETRIES => {
+                attempt += 1;
+                yew::platform::time::sleep(std::time::Duration::from_millis(u64::from(wait))).await;
+                wait = wait.saturating_mul(2);
+                if !still_wanted() {
+                    return None;
+                }
+            }
+            Err(f) => {
+                return Some(Action::SaveFailed(state::save_error_sentence(
+                    f.status, &f.code, &f.message,
+                )))
+            }
+        }
+    }
 }

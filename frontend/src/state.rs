@@ -290,7 +290,54 @@ pub struct Report {
 impl Report {
     /// Builds the report of a finished scan; `connected` is the `sessions[].connected` time.
     pub fn new(outcome: &ScanOutcome, session: &SessionInfo) -> Report {
-        let fp = &outcome.fingerprint_data;
+        let banner = [&outcome.banner_before[..], &outcome.banner_after[..]].concat();
+        Report::from_parts(
+            &outcome.fingerprint,
+            &outcome.fingerprint_data,
+            &outcome.session_data,
+            &banner,
+            pyjson::to_pretty(&outcome.record(session)),
+            session,
+        )
+    }
+
+    /// The report of a stored record with no transcript to replay (an imported scan): the
+    /// tables come from its `fingerprint-data` and `session_data`, and `json` is shown as
+    /// stored. `None` when the record lacks `server-probe`.
+    pub fn from_record(
+        record: &pyjson::Value,
+        json: String,
+        session: &SessionInfo,
+    ) -> Option<Report> {
+        let probe = record.as_dict()?.get("server-probe")?;
+        let get = |k: &str| probe.as_dict().and_then(|d| d.get(k));
+        let fingerprint = get("fingerprint")?.as_pystr()?.to_string_lossy();
+        let empty = pyjson::Value::Dict(pyjson::Dict::new());
+        let fp = get("fingerprint-data").unwrap_or(&empty);
+        let sd = get("session_data").unwrap_or(&empty);
+        let banner: Vec<u8> = ["banner_before_return", "banner_after_return"]
+            .iter()
+            .filter_map(|k| sd.as_dict()?.get(k)?.as_pystr())
+            .flat_map(|t| t.to_string_lossy().into_bytes())
+            .collect();
+        Some(Report::from_parts(
+            &fingerprint,
+            fp,
+            sd,
+            &banner,
+            json,
+            session,
+        ))
+    }
+
+    fn from_parts(
+        fingerprint: &str,
+        fp: &pyjson::Value,
+        session_data: &pyjson::Value,
+        banner: &[u8],
+        json: String,
+        session: &SessionInfo,
+    ) -> Report {
         let list = |k: &str| -> Vec<String> {
             fp.as_dict()
                 .and_then(|d| d.get(k))
@@ -303,23 +350,59 @@ impl Report {
                 })
                 .unwrap_or_default()
         };
-        let banner = [&outcome.banner_before[..], &outcome.banner_after[..]].concat();
         let session_hash = record::session_hash(&session.host, &session.ip, session.port);
         Report {
-            fingerprint: outcome.fingerprint.clone(),
+            fingerprint: fingerprint.to_owned(),
             offered: list("offered-options"),
             requested: list("requested-options"),
             refused: list("refused-options"),
             wrong_direction: list("wrong-direction-offered"),
             directional_refusals: list("directional-refusals"),
             looped: list("looped-negotiation"),
-            protocols: protocols::protocol_table(&outcome.session_data, fp, &banner),
-            mssp: protocols::mssp_rows(&outcome.session_data),
-            json: pyjson::to_pretty(&outcome.record(session)),
-            path: format!("{}/{session_hash}.json", outcome.fingerprint),
+            protocols: protocols::protocol_table(session_data, fp, banner),
+            mssp: protocols::mssp_rows(session_data),
+            json,
+            path: format!("{fingerprint}/{session_hash}.json"),
             file_name: format!("{session_hash}.json"),
         }
     }
+}
+
+/// The proxy's answer to a save.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Saved {
+    /// The scan id (`/s/<id>`).
+    pub id: String,
+    pub host: String,
+    pub port: u16,
+    /// The fingerprint of the stored record (the proxy's replay).
+    pub fingerprint: String,
+    /// Other servers with this fingerprint.
+    pub others: i64,
+    /// Whether the fingerprint the page computed equals the stored one (`None`: not asked).
+    pub browser_agrees: Option<bool>,
+}
+
+/// Where saving the finished scan is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SaveStatus {
+    /// Nothing to save (no scan finished, or this is a stored scan).
+    None,
+    Saving,
+    Saved(Rc<Saved>),
+    /// Why the save failed, as a sentence.
+    Failed(String),
+}
+
+/// A stored scan opened from its permalink (nothing was scanned).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    /// When it was scanned (the record's `connected` time).
+    pub date: String,
+    /// `live` (replayed from the proxy's transcript) or `import`.
+    pub source: String,
+    /// What the reader should know about how the page was built, as sentences.
+    pub notes: Vec<String>,
 }
 
 /// Everything the page shows.
@@ -340,6 +423,10 @@ pub struct ScanState {
     pub failure: Option<String>,
     /// Something worth knowing that is not a failure (the server closed early).
     pub notice: Option<String>,
+    /// Saving the finished scan (a permalink).
+    pub save: SaveStatus,
+    /// Set when the page shows a stored scan rather than a live one.
+    pub stored: Option<Rc<Stored>>,
 }
 
 impl Default for ScanState {
@@ -356,6 +443,8 @@ impl Default for ScanState {
             report: None,
             failure: None,
             notice: None,
+            save: SaveStatus::None,
+            stored: None,
         }
     }
 }
@@ -393,6 +482,14 @@ pub enum Action {
     SocketLost,
     /// The user pressed cancel.
     Cancel,
+    /// The finished scan is being saved.
+    Saving,
+    /// The proxy stored it.
+    Saved(Rc<Saved>),
+    /// The save failed (a sentence; the rest of the page stays).
+    SaveFailed(String),
+    /// The page shows a stored scan (its permalink was opened).
+    Stored(Rc<Stored>),
 }
 
 impl ScanState {
@@ -502,6 +599,10 @@ impl Reducible for ScanState {
                     );
                 }
             }
+            Action::Saving => s.save = SaveStatus::Saving,
+            Action::Saved(saved) => s.save = SaveStatus::Saved(saved),
+            Action::SaveFailed(why) => s.save = SaveStatus::Failed(why),
+            Action::Stored(stored) => s.stored = Some(stored),
             Action::Cancel => {
                 if s.running() {
                     s.status = Status::Cancelled;
@@ -536,6 +637,40 @@ pub fn error_sentence(code: &str, message: &str) -> String {
         format!("{lead}.")
     } else {
         format!("{lead}: {message}.")
+    }
+}
+
+/// Saves are retried this many times while the proxy still has the session open (it
+/// answers `409 session_open` until its relay has closed).
+pub const SAVE_RETRIES: u32 = 6;
+
+/// The first wait before a retried save; each retry doubles it.
+pub const SAVE_BACKOFF_MS: u32 = 150;
+
+/// A failed save (`status` 0: the request did not complete) as a sentence, by the proxy's
+/// error `code` (proxy/src/serve/save.rs).
+pub fn save_error_sentence(status: u16, code: &str, message: &str) -> String {
+    let why = match (status, code) {
+        (0, _) => "the proxy could not be reached".to_owned(),
+        (_, "rate_limited") | (429, _) => {
+            "too many results were saved from this address; try again in a minute".to_owned()
+        }
+        (_, "too_large") | (413, _) => "the session's transcript is too large to store".to_owned(),
+        (_, "session_open") => "the proxy did not close the session in time".to_owned(),
+        (_, "no_session") => "the proxy no longer has this session's transcript".to_owned(),
+        (s, _) if s >= 500 => "the proxy's store failed".to_owned(),
+        _ if message.is_empty() => format!("the proxy answered {status} {code}"),
+        _ => format!("the proxy answered {status} {code}: {message}"),
+    };
+    format!("This result was not saved: {why}. Everything shown here stays valid.")
+}
+
+/// "This fingerprint is shared by N other servers", as the page words it.
+pub fn shared_sentence(others: i64) -> String {
+    match others {
+        i64::MIN..=0 => "This fingerprint is shared by no other server yet.".into(),
+        1 => "This fingerprint is shared by 1 other server.".into(),
+        n => format!("This fingerprint is shared by {n} other servers."),
     }
 }
 
@@ -756,6 +891,47 @@ mod tests {
         );
         assert_eq!(hex(b""), "");
         assert_eq!(hex(b"\x00\x7f\n"), "00 7f 0a");
+    }
+
+    #[test]
+    fn saves_are_tracked_and_explained() {
+        let saved = Rc::new(Saved {
+            id: "0123456789abcdef0123456789abcdef".into(),
+            host: "mud.example.org".into(),
+            port: 4000,
+            fingerprint: "a1b2c3d4e5f60718".into(),
+            others: 2,
+            browser_agrees: Some(true),
+        });
+        let s = ScanState::replay([Action::Start(req()), Action::Saving]);
+        assert_eq!(s.save, SaveStatus::Saving);
+        let s = s.reduce(Action::Saved(saved.clone()));
+        assert_eq!(s.save, SaveStatus::Saved(saved));
+        let s = s.reduce(Action::SaveFailed("x".into()));
+        assert_eq!(s.save, SaveStatus::Failed("x".into()));
+        // A new scan forgets the old save.
+        assert_eq!(s.reduce(Action::Start(req())).save, SaveStatus::None);
+        assert!(save_error_sentence(429, "rate_limited", "").contains("too many results"));
+        assert!(save_error_sentence(413, "too_large", "x").contains("too large"));
+        assert!(save_error_sentence(500, "internal", "storage error").contains("store failed"));
+        assert!(save_error_sentence(0, "", "").contains("could not be reached"));
+        assert_eq!(
+            save_error_sentence(400, "bad_config", "encoding: a codec name"),
+            "This result was not saved: the proxy answered 400 bad_config: encoding: a codec \
+             name. Everything shown here stays valid."
+        );
+        assert_eq!(
+            shared_sentence(0),
+            "This fingerprint is shared by no other server yet."
+        );
+        assert_eq!(
+            shared_sentence(1),
+            "This fingerprint is shared by 1 other server."
+        );
+        assert_eq!(
+            shared_sentence(7),
+            "This fingerprint is shared by 7 other servers."
+        );
     }
 
     #[test]

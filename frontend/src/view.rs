@@ -3,15 +3,20 @@
 //! things mean. Server text is only ever a text node (or, for MSSP http(s) values, a link).
 
 use crate::banner;
+use crate::dom::{el, link, El};
 use crate::protocols::MsspRow;
 use crate::request::{parse_target, ScanMode, ScanRequest, TlsMode};
-use crate::state::{self, Action, Filter, Report, RowFilter, ScanState, Status, Timeline, PHASES};
+use crate::route::Route;
+use crate::share::Snippets;
+use crate::state::{
+    self, Action, Filter, Report, RowFilter, SaveStatus, Saved, ScanState, Status, Timeline, PHASES,
+};
 use iacscope_shared::ansi::Screen;
 use iacscope_shared::event::{Event as EngineEvent, EventKind};
 use iacscope_shared::telopt::TelOpt;
 use iacscope_shared::{transcript, Dir, Phase};
 use std::rc::Rc;
-use wasm_bindgen::UnwrapThrowExt;
+use wasm_bindgen::{JsCast, UnwrapThrowExt};
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
@@ -95,10 +100,7 @@ pub fn Page(props: &PageProps) -> Html {
 
     html! {
         <main class="app">
-            <header>
-                <h1>{ "iacscope" }</h1>
-                <p class="tagline">{ "Telnet negotiation inspector" }</p>
-            </header>
+            { site_header() }
             <form class="scan-form" aria-label="Scan a telnet server" onsubmit={on_submit}>
                 <div class="field target">
                     <label for="target">{ "Server (host or host:port)" }</label>
@@ -139,13 +141,25 @@ pub fn Page(props: &PageProps) -> Html {
             if state.status != Status::Idle && state.request.is_some() {
                 { progress(state, on_cancel) }
             }
-            if let Some(c) = &state.connection {
+            if let Some(st) = &state.stored {
+                <p class="stored">
+                    { if st.source == crate::permalink::SOURCE_LIVE {
+                        "Saved scan, replayed here from the bytes the proxy relayed: opening this \
+                         page connects to nothing."
+                    } else {
+                        "Saved scan, shown from its stored record: opening this page connects to \
+                         nothing."
+                    } }
+                </p>
+                { for st.notes.iter().map(|n| html! { <p class="notice stored-note">{ n.clone() }</p> }) }
+            } else if let Some(c) = &state.connection {
                 <p class="connection">
                     { format!("Connected to {} ({}) port {}", c.host, c.ip, c.port) }
                     if let Some(t) = &c.tls { { format!(" · {t}") } }
                     { format!(" · proxy session {}", c.session) }
                 </p>
             }
+            { save_view(&state.save) }
             if !state.timeline.is_empty() {
                 <TimelineView timeline={state.timeline.clone()} />
             }
@@ -184,6 +198,12 @@ pub fn status_line(s: &ScanState) -> String {
         return String::new();
     };
     let what = req.describe();
+    if let (Some(st), Some(r)) = (&s.stored, &s.report) {
+        return format!(
+            "Saved: {what}, fingerprint {}, scanned {}",
+            r.fingerprint, st.date
+        );
+    }
     match s.status {
         Status::Idle => String::new(),
         Status::Connecting => format!("Connecting: {what}…"),
@@ -397,6 +417,164 @@ pub fn TimelineView(props: &TimelineProps) -> Html {
             </div>
         </section>
     }
+}
+
+/// The header of every page: the name, and links to the scanner and the search. A plain
+/// function (no state): the search reads its box when submitted.
+pub fn site_header() -> Html {
+    // The CSP forbids form submission (`form-action 'none'`): the page navigates itself.
+    let on_submit = Callback::from(move |e: SubmitEvent| {
+        e.prevent_default();
+        let form = e.target_unchecked_into::<web_sys::Element>();
+        let q = form
+            .query_selector("input")
+            .ok()
+            .flatten()
+            .map(|i| i.unchecked_into::<HtmlInputElement>().value())
+            .unwrap_or_default();
+        if !q.trim().is_empty() {
+            let _ = gloo::utils::window()
+                .location()
+                .assign(&Route::Search(q.trim().to_owned()).href());
+        }
+    });
+    html! {
+        <header class="site">
+            <div>
+                <h1><a href="/">{ "iacscope" }</a></h1>
+                <p class="tagline">{ "Telnet negotiation inspector" }</p>
+            </div>
+            <nav aria-label="Site">
+                <a href="/">{ "Scan" }</a>
+                <form class="search-form" role="search" aria-label="Search saved servers" onsubmit={on_submit}>
+                    <input id="site-search" type="search" aria-label="Server name or host"
+                        placeholder="Search servers" maxlength="100" autocomplete="off" />
+                    <button type="submit">{ "Search" }</button>
+                </form>
+            </nav>
+        </header>
+    }
+}
+
+/// The save of a finished scan: its permalink, who shares the fingerprint, the snippets;
+/// or why it was not saved.
+fn save_view(save: &SaveStatus) -> Html {
+    match save {
+        SaveStatus::None => html! {},
+        SaveStatus::Saving => html! {
+            <p class="saving muted" role="status">{ "Saving a permalink\u{2026}" }</p>
+        },
+        SaveStatus::Failed(why) => {
+            html! { <p class="save-failed notice" role="alert">{ why.clone() }</p> }
+        }
+        SaveStatus::Saved(saved) => html! { <SavedCard saved={saved.clone()} /> },
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct SavedProps {
+    pub saved: Rc<Saved>,
+    /// `<origin>` for absolute links; the page's own when empty.
+    #[prop_or_default]
+    pub origin: String,
+}
+
+/// A copy button for `text` (kept in its `data-copy` attribute) and its status line.
+fn copy_button(what: &str, text: &str) -> [El; 2] {
+    [
+        el("button")
+            .class("copy")
+            .attr("type", "button")
+            .attr("data-copy", text)
+            .attr("data-what", what)
+            .text("Copy"),
+        el("span").class("muted").attr("role", "status"),
+    ]
+}
+
+/// The saved card's DOM (built once per save, see [`crate::dom`]).
+pub fn saved_card(s: &Saved, origin: &str) -> El {
+    let snippets = Snippets::new(origin, &s.id, &s.host, s.port);
+    let fp_href = Route::Fingerprint(s.fingerprint.clone()).href();
+    let server_href = Route::Server {
+        host: s.host.clone(),
+        port: s.port,
+    }
+    .href();
+    let mut card = el("section")
+        .class("card saved")
+        .attr("aria-labelledby", "saved-h")
+        .child(
+            el("div")
+                .class("card-head")
+                .child(el("h2").attr("id", "saved-h").text("Permalink"))
+                .child(link(&snippets.permalink, &snippets.permalink).class("permalink"))
+                .children(copy_button("permalink", &snippets.permalink)),
+        )
+        .child(
+            el("p")
+                .class("shared")
+                .text(&state::shared_sentence(s.others))
+                .text(" ")
+                .child(
+                    link(
+                        &fp_href,
+                        &format!("Servers with fingerprint {}", s.fingerprint),
+                    )
+                    .class("fingerprint-link"),
+                )
+                .text(" \u{b7} ")
+                .child(link(&server_href, "This server's history").class("server-link")),
+        );
+    if s.browser_agrees == Some(false) {
+        card = card.child(el("p").class("muted disagree").text(
+            "This page computed another fingerprint than the proxy's replay of the same bytes \
+             (a timing window edge); the stored record follows the bytes the proxy saw.",
+        ));
+    }
+    let mut list = el("dl").class("snippets");
+    for (class, label, text) in [
+        ("iframe", "HTML (iframe)", &snippets.iframe),
+        ("markdown", "Markdown (badge)", &snippets.markdown),
+        ("mediawiki", "MediaWiki", &snippets.mediawiki),
+    ] {
+        list = list
+            .child(el("dt").text(label).children(copy_button(label, text)))
+            .child(
+                el("dd").child(
+                    el("pre")
+                        .class(&format!("snippet {class}"))
+                        .child(el("code").text(text)),
+                ),
+            );
+    }
+    card.child(el("h3").text("Share")).child(list)
+}
+
+/// A saved result: permalink with a copy button, the fingerprint's directory line, and the
+/// share snippets. Built once per save; one click handler serves every copy button.
+#[function_component]
+pub fn SavedCard(props: &SavedProps) -> Html {
+    let origin = if props.origin.is_empty() {
+        crate::api::origin()
+    } else {
+        props.origin.clone()
+    };
+    let card = use_memo((props.saved.clone(), origin), |(s, origin)| {
+        saved_card(s, origin).html()
+    });
+    let on_click = Callback::from(|e: MouseEvent| {
+        let Some(button) = e.target_dyn_into::<web_sys::Element>() else {
+            return;
+        };
+        if let Some(text) = button.get_attribute("data-copy") {
+            let what = button.get_attribute("data-what").unwrap_or_default();
+            if let Some(status) = button.next_element_sibling() {
+                status.set_text_content(Some(&copy(&text, &what)));
+            }
+        }
+    });
+    html! { <div class="saved-wrap" onclick={on_click}>{ (*card).clone() }</div> }
 }
 
 /// Copies `text` to the clipboard and says so; where there is no clipboard, says how to

@@ -1,6 +1,9 @@
 //! End-to-end: the built web app (`dist/`) in headless Chromium, through a real `iacscope
 //! serve --allow-private`, scanning the `mush` fake server; the page's fingerprint must equal
-//! `iacscope scan`'s for the same server. Leaves a screenshot in `$IACSCOPE_E2E_OUT/mush.png`.
+//! `iacscope scan`'s for the same server. The page then saves the scan; its permalink, opened
+//! in the browser, must show the same fingerprint, banner and timeline without scanning
+//! again, and the embed widget `/embed/<id>` the host and fingerprint. Leaves screenshots in
+//! `$IACSCOPE_E2E_OUT/mush.png` and `permalink.png`.
 //!
 //! Built only with the `e2e` feature (see `tests/Cargo.toml`): `cargo xtask test --only e2e`
 //! runs it with these variables set, and it fails (not skips) when one is missing:
@@ -23,6 +26,17 @@ use webdriver::{Browser, Tools};
 
 /// The whole scan in the page, from submit to the finished report.
 const SCAN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// From the end of the scan to the permalink on the page (the save retries while the proxy
+/// closes the session), and from opening the permalink to the replayed page.
+const SAVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Whether the embed widget (`/embed/<id>`) is checked. It was built in parallel with this
+/// test; with `false`, the embed page is fetched and what it shows is printed, not checked.
+const EMBED_READY: bool = true;
+
+/// Hex digits of the fingerprint the embed widget shows (the full one is its `title`).
+const EMBED_SHORT_FP: usize = 8;
 
 fn env_path(name: &str, what: &str) -> Result<PathBuf> {
     let p = std::env::var_os(name).map(PathBuf::from).with_context(|| {
@@ -140,6 +154,11 @@ return {
     banner: q('pre.banner')?.textContent ?? '',
     bannerClasses: qa('pre.banner span').map(s => s.className),
     timeline: qa('ol.timeline li').map(li => li.textContent),
+    // Row descriptions without times or data rows (data chunking follows arrival times),
+    // durations masked (`failed after 4.01s`: the browser's clock and the proxy's differ).
+    rows: qa('ol.timeline li:not(.data) .what').map(e => e.textContent.replace(/\d+\.\d+ ?s\b/g, '#s')),
+    permalink: q('a.permalink')?.href ?? null,
+    stored: q('p.stored')?.textContent ?? null,
     protocols: table('table.protocols tbody tr'),
     mssp: table('table.mssp tr'),
     fingerprint: q('dl.fingerprint dd.hash code')?.textContent ?? '',
@@ -263,6 +282,186 @@ fn mush_scan_in_the_browser_matches_the_cli() -> Result<()> {
     if !problems.is_empty() {
         bail!(
             "end-to-end checks failed (screenshot: {}):\n  {}",
+            png.display(),
+            problems.join("\n  ")
+        );
+    }
+    check_permalink(&browser, &out, &page, &expected, started)
+}
+
+/// The proxy's `iacscope_sessions_total` (sessions it has relayed or scanned), read from
+/// `/metrics` through the page.
+fn sessions_total(browser: &Browser) -> Result<u64> {
+    let text = browser.execute_async(
+        "const done = arguments[arguments.length - 1];
+         fetch('/metrics').then(r => r.text()).then(done, e => done('error: ' + e));",
+        vec![],
+    )?;
+    let text = text.as_str().unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("iacscope_sessions_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .with_context(|| format!("no iacscope_sessions_total in /metrics: {text:?}"))
+}
+
+/// Waits for the save, opens the permalink and the embed widget, and checks what they show.
+fn check_permalink(
+    browser: &Browser,
+    out: &std::path::Path,
+    live: &Value,
+    fingerprint: &str,
+    started: Instant,
+) -> Result<()> {
+    let permalink = browser
+        .wait_for(
+            "the permalink after the save (a.permalink, or a save failure)",
+            "const a = document.querySelector('a.permalink');
+             if (a) return a.href;
+             const f = document.querySelector('p.save-failed');
+             return f ? 'failed: ' + f.textContent : null;",
+            SAVE_TIMEOUT,
+        )?
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if !permalink.contains("/s/") {
+        bail!("the scan was not saved: {permalink}");
+    }
+    let id = permalink.rsplit('/').next().unwrap_or_default().to_owned();
+    eprintln!("e2e: saved as {permalink} after {:.1?}", started.elapsed());
+    let shared = browser.execute(
+        "return document.querySelector('p.shared')?.textContent ?? '';",
+        vec![],
+    )?;
+    let sessions_before = sessions_total(browser)?;
+    browser.goto(&permalink)?;
+    let shown = browser.wait_for(
+        "the permalink page to replay the stored scan (status `Saved:`)",
+        "const s = document.querySelector('p.status')?.textContent ?? '';
+         const f = document.querySelector('p.failure')?.textContent;
+         return s.startsWith('Saved:') ? s : (f ? 'failed: ' + f : null);",
+        SAVE_TIMEOUT,
+    );
+    let png = out.join("permalink.png");
+    if let Ok(bytes) = browser.screenshot() {
+        std::fs::write(&png, bytes)?;
+    }
+    let page = browser.execute(COLLECT, vec![])?;
+    let shown = shown.with_context(|| format!("permalink page: {page:#}"))?;
+    let sessions_after = sessions_total(browser)?;
+    let mut problems = Vec::new();
+    let mut check = |ok: bool, what: String| {
+        if !ok {
+            problems.push(what);
+        }
+    };
+    check(
+        sessions_after == sessions_before,
+        format!(
+            "opening the permalink started {} proxy sessions (it must never rescan)",
+            sessions_after.saturating_sub(sessions_before)
+        ),
+    );
+    check(
+        shown.as_str().is_some_and(|s| s.starts_with("Saved:")),
+        format!("permalink status is {shown}"),
+    );
+    check(
+        page["fingerprint"] == fingerprint,
+        format!(
+            "permalink fingerprint {} != the live scan's {fingerprint}",
+            page["fingerprint"]
+        ),
+    );
+    check(
+        page["banner"] == live["banner"],
+        format!(
+            "permalink banner {} != the live one {}",
+            page["banner"], live["banner"]
+        ),
+    );
+    check(
+        page["rows"] == live["rows"] && page["rows"].as_array().is_some_and(|r| !r.is_empty()),
+        format!(
+            "permalink timeline rows differ:\n    live {}\n    page {}",
+            live["rows"], page["rows"]
+        ),
+    );
+    check(
+        page["mssp"] == live["mssp"],
+        format!("permalink MSSP {} != live {}", page["mssp"], live["mssp"]),
+    );
+    check(
+        page["stored"]
+            .as_str()
+            .is_some_and(|s| s.contains("connects to nothing")),
+        format!("no stored-scan line: {}", page["stored"]),
+    );
+    check(
+        page["permalink"].as_str() == Some(permalink.as_str()),
+        format!("the page's own permalink is {}", page["permalink"]),
+    );
+    // The record on the page is the stored one, byte for byte.
+    let api = browser.execute_async(
+        "const done = arguments[arguments.length - 1];
+         fetch(arguments[0]).then(r => r.text()).then(done, e => done('error: ' + e));",
+        vec![Value::from(format!("/api/scans/{id}"))],
+    )?;
+    let json = browser.execute(
+        "return document.querySelector('pre.json')?.textContent ?? '';",
+        vec![],
+    )?;
+    check(
+        api == json,
+        format!("the record on the page differs from /api/scans/{id}"),
+    );
+    eprintln!(
+        "e2e: permalink replayed after {:.1?}; {} ({shared})",
+        started.elapsed(),
+        png.display()
+    );
+
+    browser.goto(&permalink.replace("/s/", "/embed/"))?;
+    let embed = browser.execute(
+        "const code = document.querySelector('code[title]');
+         return {
+             text: document.body ? document.body.innerText : '',
+             full: code ? code.title : '',
+             links: Array.from(document.querySelectorAll('a')).map(a => a.getAttribute('href')),
+         };",
+        vec![],
+    )?;
+    let text = embed["text"].as_str().unwrap_or_default();
+    let short = fingerprint.get(..EMBED_SHORT_FP).unwrap_or(fingerprint);
+    let embed_ok = text.contains("127.0.0.1")
+        && text.contains("FakeMUSH")
+        && text.contains(short)
+        && embed["full"] == fingerprint
+        && embed["links"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|h| h == format!("/s/{id}").as_str()));
+    if EMBED_READY {
+        check(
+            embed_ok,
+            format!("/embed/{id} does not show the host, name and fingerprint: {embed:#}"),
+        );
+        // The widget's CSP allows no fetch: read the count from the app's own page.
+        browser.goto(&permalink.replace(&format!("/s/{id}"), "/"))?;
+        check(
+            sessions_total(browser)? == sessions_before,
+            format!("opening /embed/{id} started a proxy session"),
+        );
+        eprintln!("e2e: /embed/{id} shows the host, name and fingerprint: {embed_ok}");
+    } else {
+        eprintln!(
+            "e2e: EMBED_READY is false: /embed/{id} not checked (it {} the host and \
+             fingerprint)",
+            if embed_ok { "shows" } else { "does not show" }
+        );
+    }
+    if !problems.is_empty() {
+        bail!(
+            "permalink checks failed (screenshot: {}):\n  {}",
             png.display(),
             problems.join("\n  ")
         );

@@ -1,0 +1,466 @@
+//! The directory pages: the servers that share a fingerprint (`/fingerprints/<hash>`), one
+//! server's scans over time with a chart of its MSSP players (`/servers/<host>/<port>`), and
+//! the search (`/search?q=`). Each page fetches one API answer ([`fetch`]) and renders it
+//! once ([`render`]) with the small DOM builder (`dom`), so browser tests render them from
+//! canned rows. The chart is an inline SVG (no chart library); its scaling is pure and
+//! tested natively.
+
+use crate::api::{self, Failure};
+use crate::dom::{el, link, svg, table, El};
+use crate::route::Route;
+use crate::share::target;
+use wasm_bindgen::JsValue;
+
+/// One server sharing a fingerprint (or found by a search), with its latest scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerRef {
+    pub host: String,
+    pub port: u16,
+    /// MSSP NAME, when the server sent one.
+    pub name: Option<String>,
+    /// The latest scan's id.
+    pub scan: String,
+    pub fingerprint: String,
+    pub date: String,
+}
+
+impl ServerRef {
+    fn from_json(v: &JsValue, fingerprint: &str) -> Option<ServerRef> {
+        let scan = api::text_field(v, "scan");
+        let fp = api::text_field(v, "fingerprint");
+        Some(ServerRef {
+            host: api::text_field(v, "host"),
+            port: api::port_field(v, "port")?,
+            name: Some(api::text_field(v, "name")).filter(|n| !n.is_empty()),
+            scan,
+            fingerprint: if fp.is_empty() {
+                fingerprint.to_owned()
+            } else {
+                fp
+            },
+            date: api::text_field(v, "date"),
+        })
+        .filter(|s| !s.host.is_empty() && crate::route::is_scan_id(&s.scan))
+    }
+}
+
+/// One scan of a server.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServerScan {
+    pub id: String,
+    pub fingerprint: String,
+    pub date: String,
+    /// MSSP PLAYERS as sent (text), when present.
+    pub players: Option<String>,
+    pub uptime: Option<String>,
+}
+
+impl ServerScan {
+    fn from_json(v: &JsValue) -> Option<ServerScan> {
+        Some(ServerScan {
+            id: api::text_field(v, "id"),
+            fingerprint: api::text_field(v, "fingerprint"),
+            date: api::text_field(v, "date"),
+            players: api::mssp_text(&api::field(v, "players")),
+            uptime: api::mssp_text(&api::field(v, "uptime")),
+        })
+        .filter(|s| crate::route::is_scan_id(&s.id))
+    }
+}
+
+/// Most points the chart draws (the newest ones).
+pub const CHART_MAX_POINTS: usize = 200;
+/// The chart's drawing box, in SVG user units.
+pub const CHART_WIDTH: f64 = 600.0;
+pub const CHART_HEIGHT: f64 = 160.0;
+/// Room left of and below the plot for the axis labels.
+const CHART_LEFT: f64 = 40.0;
+const CHART_BOTTOM: f64 = 20.0;
+const CHART_TOP: f64 = 10.0;
+
+/// Longest player count read (digits).
+const MAX_COUNT_DIGITS: usize = 9;
+
+/// A player count from MSSP text: a whole number, possibly with spaces around it; `None`
+/// for anything else (MSSP values are free text). Parsed by hand: float parsing would add
+/// its tables to the bundle for no gain (counts are whole).
+pub fn players_count(text: Option<&str>) -> Option<f64> {
+    let t = text?.trim();
+    if t.is_empty() || t.len() > MAX_COUNT_DIGITS || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(
+        t.bytes()
+            .fold(0u32, |n, b| n * 10 + u32::from(b - b'0'))
+            .into(),
+    )
+}
+
+/// The chart's geometry: a point per scan (`None` where players are missing or not a
+/// number), the top of the y axis, and x positions for every scan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChartScale {
+    /// `(x, y)` of each scan's point, or `(x, None)` when it has no count.
+    pub points: Vec<(f64, Option<f64>)>,
+    /// The value at the top of the y axis (at least 1).
+    pub top: f64,
+}
+
+/// Scales counts (oldest first) into the chart box: x evenly spaced over the plot, y from
+/// 0 at the bottom to the largest count (rounded up to a whole number) at the top.
+pub fn chart_scale(counts: &[Option<f64>]) -> ChartScale {
+    let top = counts
+        .iter()
+        .flatten()
+        .fold(0.0f64, |a, &b| a.max(b))
+        .ceil()
+        .max(1.0);
+    let plot_w = CHART_WIDTH - CHART_LEFT - 10.0;
+    let plot_h = CHART_HEIGHT - CHART_BOTTOM - CHART_TOP;
+    let n = counts.len();
+    let points = counts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let x = if n <= 1 {
+                CHART_LEFT + plot_w / 2.0
+            } else {
+                CHART_LEFT + plot_w * i as f64 / (n - 1) as f64
+            };
+            (x, c.map(|v| CHART_TOP + plot_h * (1.0 - v / top)))
+        })
+        .collect();
+    ChartScale { points, top }
+}
+
+/// The runs of consecutive scans that have counts, as SVG `points` lists: a missing count
+/// breaks the line rather than drawing it to zero.
+pub fn chart_lines(scale: &ChartScale) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur: Vec<String> = Vec::new();
+    for (x, y) in &scale.points {
+        match y {
+            Some(y) => cur.push(format!("{x:.1},{y:.1}")),
+            None => {
+                if cur.len() > 1 {
+                    lines.push(cur.join(" "));
+                }
+                cur.clear();
+            }
+        }
+    }
+    if cur.len() > 1 {
+        lines.push(cur.join(" "));
+    }
+    lines
+}
+
+/// What a directory page shows, once fetched.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Listing {
+    /// The servers sharing a fingerprint.
+    Fingerprint(String, Vec<ServerRef>),
+    /// A server's scans, oldest first.
+    Server(String, u16, Vec<ServerScan>),
+    /// A search's hits.
+    Search(String, Vec<ServerRef>),
+    /// An empty search (the page only offers the box).
+    EmptySearch,
+}
+
+fn read_servers(v: &JsValue, fingerprint: &str) -> Vec<ServerRef> {
+    api::list_field(v, "servers")
+        .iter()
+        .filter_map(|s| ServerRef::from_json(s, fingerprint))
+        .collect()
+}
+
+fn sentence(f: &Failure, what: &str) -> String {
+    if f.not_found() {
+        format!("Nothing is stored for {what}.")
+    } else {
+        f.sentence(what)
+    }
+}
+
+/// Fetches what directory page `route` shows; `None` for routes that are not directory
+/// pages.
+pub async fn fetch(route: &Route) -> Option<Result<Listing, String>> {
+    let (url, what) = match route {
+        Route::Fingerprint(h) => (
+            format!("/api/fingerprints/{}", crate::route::encode(h)),
+            "this fingerprint",
+        ),
+        Route::Server { host, port } => (
+            format!("/api/servers/{}/{port}", crate::route::encode(host)),
+            "this server",
+        ),
+        Route::Search(q) if q.is_empty() => return Some(Ok(Listing::EmptySearch)),
+        Route::Search(q) => (
+            format!("/api/search?q={}", crate::route::encode(q)),
+            "this search",
+        ),
+        _ => return None,
+    };
+    let v = match api::get_json(&url).await {
+        Ok(v) => v,
+        Err(f) => return Some(Err(sentence(&f, what))),
+    };
+    Some(Ok(match route {
+        Route::Fingerprint(h) => Listing::Fingerprint(h.clone(), read_servers(&v, h)),
+        Route::Server { host, port } => Listing::Server(
+            host.clone(),
+            *port,
+            api::list_field(&v, "scans")
+                .iter()
+                .filter_map(ServerScan::from_json)
+                .collect(),
+        ),
+        Route::Search(q) => Listing::Search(q.clone(), read_servers(&v, "")),
+        _ => return None,
+    }))
+}
+
+/// The title of a directory page.
+pub fn title(route: &Route) -> String {
+    match route {
+        Route::Fingerprint(h) => format!("Fingerprint {h}"),
+        Route::Server { host, port } => format!("Server {}", target(host, *port)),
+        Route::Search(q) if !q.is_empty() => format!("Servers matching \u{201c}{q}\u{201d}"),
+        _ => "Search saved servers by name or host (the box above)".into(),
+    }
+}
+
+fn code(t: &str) -> El {
+    el("code").text(t)
+}
+
+/// A table of servers, each linked to its history page and its latest permalink.
+pub fn server_list(servers: &[ServerRef], show_fingerprint: bool, empty: &str) -> El {
+    if servers.is_empty() {
+        return el("p").class("muted empty").text(empty);
+    }
+    let head: &[&str] = if show_fingerprint {
+        &["Server", "Name (MSSP)", "Fingerprint", "Latest scan"]
+    } else {
+        &["Server", "Name (MSSP)", "Latest scan"]
+    };
+    table(
+        "servers",
+        head,
+        servers.iter().map(|s| {
+            let mut cells = vec![
+                link(
+                    &Route::Server {
+                        host: s.host.clone(),
+                        port: s.port,
+                    }
+                    .href(),
+                    &target(&s.host, s.port),
+                )
+                .class("server"),
+                el("span").text(s.name.as_deref().unwrap_or_default()),
+            ];
+            if show_fingerprint {
+                cells.push(
+                    link(&Route::Fingerprint(s.fingerprint.clone()).href(), "")
+                        .class("fp")
+                        .child(code(&s.fingerprint)),
+                );
+            }
+            cells.push(link(&Route::Permalink(s.scan.clone()).href(), &s.date).class("scan"));
+            cells
+        }),
+    )
+}
+
+fn card(id: &str, heading: &str) -> El {
+    el("section")
+        .class("card")
+        .attr("aria-labelledby", id)
+        .child(el("h2").attr("id", id).text(heading))
+}
+
+fn fixed(x: f64) -> String {
+    format!("{x:.1}")
+}
+
+/// MSSP players over time: a line through the numeric counts (broken where one is
+/// missing), a dot per count, and a red mark on the axis for each scan without one.
+pub fn players_chart(scans: &[ServerScan]) -> El {
+    let scans = &scans[scans.len().saturating_sub(CHART_MAX_POINTS)..];
+    let counts: Vec<Option<f64>> = scans
+        .iter()
+        .map(|s| players_count(s.players.as_deref()))
+        .collect();
+    let numeric = counts.iter().flatten().count();
+    if numeric == 0 {
+        return el("p")
+            .class("muted no-chart")
+            .text("No scan of this server has a numeric MSSP player count to chart.");
+    }
+    let scale = chart_scale(&counts);
+    let base = CHART_HEIGHT - CHART_BOTTOM;
+    let right = CHART_WIDTH - 10.0;
+    let line = |class: &str, x1: f64, y1: f64, x2: f64, y2: f64| {
+        svg("line")
+            .class(class)
+            .attr("x1", &fixed(x1))
+            .attr("y1", &fixed(y1))
+            .attr("x2", &fixed(x2))
+            .attr("y2", &fixed(y2))
+    };
+    let tick = |y: f64, t: &str| {
+        svg("text")
+            .class("tick")
+            .attr("x", &fixed(CHART_LEFT - 4.0))
+            .attr("y", &fixed(y))
+            .attr("text-anchor", "end")
+            .text(t)
+    };
+    let label = format!(
+        "MSSP players over {} scans ({numeric} with a count), up to {}",
+        scans.len(),
+        scale.top
+    );
+    let mut chart = svg("svg")
+        .class("chart")
+        .attr("viewBox", &format!("0 0 {CHART_WIDTH} {CHART_HEIGHT}"))
+        .attr("role", "img")
+        .attr("aria-label", &label)
+        .child(line("axis", CHART_LEFT, base, right, base))
+        .child(line("axis", CHART_LEFT, CHART_TOP, CHART_LEFT, base))
+        .child(tick(CHART_TOP + 4.0, &scale.top.to_string()))
+        .child(tick(base, "0"))
+        .children(
+            chart_lines(&scale)
+                .iter()
+                .map(|pts| svg("polyline").class("line").attr("points", pts)),
+        );
+    for ((x, y), s) in scale.points.iter().zip(scans) {
+        let (mark, title) = match y {
+            Some(y) => (
+                svg("circle")
+                    .class("point")
+                    .attr("cx", &fixed(*x))
+                    .attr("cy", &fixed(*y))
+                    .attr("r", "3"),
+                format!(
+                    "{}: {} players",
+                    s.date,
+                    s.players.as_deref().unwrap_or_default()
+                ),
+            ),
+            None => (
+                line("missing", *x, base - 4.0, *x, base + 4.0),
+                format!("{}: no player count", s.date),
+            ),
+        };
+        chart = chart.child(mark.child(svg("title").text(&title)));
+    }
+    chart
+}
+
+/// A server's history: its latest scan, the players chart, then every scan newest first.
+pub fn server_history(scans: &[ServerScan]) -> El {
+    let Some(latest) = scans.last() else {
+        return el("p")
+            .class("muted empty")
+            .text("No scan of this server is stored.");
+    };
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "\u{2014}".into());
+    el("div")
+        .child(
+            el("p")
+                .class("latest")
+                .child(
+                    link(&Route::Permalink(latest.id.clone()).href(), "Latest scan")
+                        .class("latest-scan"),
+                )
+                .text(&match scans.len() {
+                    1 => " \u{b7} 1 scan stored".to_owned(),
+                    n => format!(" \u{b7} {n} scans stored"),
+                }),
+        )
+        .child(card("players-h", "Players (MSSP)").child(players_chart(scans)))
+        .child(card("scans-h", "Scans").child(table(
+            "scans",
+            &["Date", "Fingerprint", "Players", "Uptime"],
+            scans.iter().rev().map(|s| {
+                vec![
+                    link(&Route::Permalink(s.id.clone()).href(), &s.date).class("scan"),
+                    link(&Route::Fingerprint(s.fingerprint.clone()).href(), "")
+                        .class("fp")
+                        .child(code(&s.fingerprint)),
+                    el("span").class("players").text(&dash(&s.players)),
+                    el("span").text(&dash(&s.uptime)),
+                ]
+            }),
+        )))
+}
+
+/// The body of a directory page.
+pub fn render(listing: &Listing) -> El {
+    match listing {
+        Listing::Fingerprint(_, servers) => el("div")
+            .child(el("p").class("count").text(&match servers.len() {
+                1 => "1 server has this fingerprint.".to_owned(),
+                n => format!("{n} servers have this fingerprint."),
+            }))
+            .child(server_list(
+                servers,
+                false,
+                "No stored scan has this fingerprint.",
+            )),
+        Listing::Server(_, _, scans) => server_history(scans),
+        Listing::Search(_, servers) => server_list(servers, true, "No stored server matches."),
+        Listing::EmptySearch => el("div"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn player_counts_from_mssp_text() {
+        assert_eq!(players_count(Some("12")), Some(12.0));
+        assert_eq!(players_count(Some(" 7 ")), Some(7.0));
+        assert_eq!(players_count(Some("3.5")), None);
+        assert_eq!(players_count(Some("1234567890")), None, "too long");
+        assert_eq!(players_count(Some("lots")), None);
+        assert_eq!(players_count(Some("-1")), None);
+        assert_eq!(players_count(Some("NaN")), None);
+        assert_eq!(players_count(Some("")), None);
+        assert_eq!(players_count(None), None);
+    }
+
+    #[test]
+    fn chart_scales_and_breaks_at_missing_counts() {
+        let s = chart_scale(&[Some(0.0), Some(10.0), None, Some(5.0), Some(2.5)]);
+        assert_eq!(s.top, 10.0);
+        let plot_h = CHART_HEIGHT - CHART_BOTTOM - CHART_TOP;
+        assert_eq!(s.points[0], (CHART_LEFT, Some(CHART_TOP + plot_h)));
+        assert_eq!(s.points[1].1, Some(CHART_TOP));
+        assert_eq!(s.points[2].1, None);
+        assert_eq!(s.points[3].1, Some(CHART_TOP + plot_h / 2.0));
+        assert_eq!(s.points[4].0, CHART_WIDTH - 10.0);
+        // x is evenly spaced.
+        let dx = s.points[1].0 - s.points[0].0;
+        assert!((s.points[3].0 - s.points[2].0 - dx).abs() < 1e-9);
+        let lines = chart_lines(&s);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0].split(' ').count(), 2);
+        // One scan sits in the middle; all-zero counts still get a 0..1 axis.
+        let one = chart_scale(&[Some(0.0)]);
+        assert_eq!(one.top, 1.0);
+        assert_eq!(
+            one.points[0].0,
+            CHART_LEFT + (CHART_WIDTH - CHART_LEFT - 10.0) / 2.0
+        );
+        assert!(chart_lines(&one).is_empty());
+        // A lone count between gaps is a dot, not a line.
+        assert!(chart_lines(&chart_scale(&[None, Some(3.0), None])).is_empty());
+        assert_eq!(chart_scale(&[Some(2.2)]).top, 3.0);
+    }
+}
