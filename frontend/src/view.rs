@@ -641,30 +641,49 @@ fn banner_pre(screen: &Screen) -> web_sys::Node {
     pre.set_class_name("banner");
     let _ = pre.set_attribute("tabindex", "0");
     let _ = pre.set_attribute("aria-label", "Banner text");
+    // Rows go into blocks of `BANNER_BLOCK_ROWS`. Past the first `BANNER_EAGER_ROWS` (a
+    // screenful, always laid out), blocks are `lazy`: `content-visibility: auto` in the style
+    // sheet, with their exact height as intrinsic size, so the browser lays one out only
+    // when it comes on screen and the page does not jump.
+    let mut block: Option<web_sys::Element> = None;
     // The stretch being gathered: its classes (empty for unstyled text) and its text.
     let (mut class, mut text) = (String::new(), String::new());
-    let flush = |class: &str, text: &mut String| {
+    let flush = |into: &web_sys::Element, class: &str, text: &mut String| {
         if text.is_empty() {
             return;
         }
         if class.is_empty() {
-            let _ = pre.append_with_str_1(text);
+            let _ = into.append_with_str_1(text);
         } else {
             let span = doc.create_element("span").expect_throw("create <span>");
             span.set_class_name(class);
             span.set_text_content(Some(text));
-            let _ = pre.append_child(&span);
+            let _ = into.append_child(&span);
         }
         text.clear();
     };
     let mut last_style = None;
-    for row in &screen.rows {
+    for (i, row) in screen.rows.iter().enumerate() {
+        if i % BANNER_BLOCK_ROWS == 0 {
+            if let Some(b) = &block {
+                flush(b, &class, &mut text);
+            }
+            let b = doc.create_element("span").expect_throw("create <span>");
+            b.set_class_name(if i < BANNER_EAGER_ROWS {
+                "rows"
+            } else {
+                "rows lazy"
+            });
+            let _ = pre.append_child(&b);
+            block = Some(b);
+        }
+        let Some(into) = &block else { continue };
         for run in row {
             if last_style != Some(run.style) {
                 last_style = Some(run.style);
                 let c = banner::classes(&run.style);
                 if c != class {
-                    flush(&class, &mut text);
+                    flush(into, &class, &mut text);
                     class = c;
                 }
             }
@@ -672,15 +691,24 @@ fn banner_pre(screen: &Screen) -> web_sys::Node {
         }
         // The line end is unstyled.
         if !class.is_empty() {
-            flush(&class, &mut text);
+            flush(into, &class, &mut text);
             class.clear();
             last_style = None;
         }
         text.push('\n');
     }
-    flush(&class, &mut text);
+    if let Some(b) = &block {
+        flush(b, &class, &mut text);
+    }
     pre.into()
 }
+
+/// Banner rows per block: a block is the unit the browser skips laying out while it is off
+/// screen (a 64 KiB banner is some 800 rows, of which a screen shows a few dozen).
+const BANNER_BLOCK_ROWS: usize = 32;
+
+/// Rows always laid out at once (the first screenful and more).
+const BANNER_EAGER_ROWS: usize = 64;
 
 fn names(v: &[String]) -> Html {
     if v.is_empty() {
