@@ -2,7 +2,9 @@
 //! separate Trunk build; the shipped `dist/` never has them). `window.iacscopeBench` gets
 //! `banner(kib, seed)` (returns the reducer's time) and `timeline(start, count)`, which dispatch into the page's real
 //! reducer, so a measurement in the page covers the reducer (`ansi::render` for the banner),
-//! Yew's diff and the DOM update. Timing is left to the page's script.
+//! Yew's diff and the DOM update. Timing is left to the page's script. `engine(i, read)`
+//! times the engine alone in wasm on the native benchmark's inputs
+//! (`iacscope_shared::bench_inputs`) and returns `[name, MB/s]`.
 
 use crate::state::{Action, ScanState};
 use iacscope_shared::telopt::{TelOpt, Verb};
@@ -36,12 +38,42 @@ pub fn install(dispatch: UseReducerDispatcher<ScanState>) {
             });
         }
     });
+    let engine = Closure::<dyn Fn(u32, bool) -> js_sys::Array>::new(engine_throughput);
+    let _ = js_sys::Reflect::set(&obj, &"engine".into(), engine.as_ref());
+    engine.forget();
     let _ = js_sys::Reflect::set(&obj, &"banner".into(), banner.as_ref());
     let _ = js_sys::Reflect::set(&obj, &"timeline".into(), timeline.as_ref());
     let _ = js_sys::Reflect::set(&gloo::utils::window(), &"iacscopeBench".into(), &obj);
     // The page lives as long as the hooks.
     banner.forget();
     timeline.forget();
+}
+
+/// Least time one engine measurement runs for (repeating the feed), in milliseconds.
+const ENGINE_MIN_MS: f64 = 300.0;
+
+/// Engine throughput on input `i` of `bench_inputs::inputs()` (`read`: the banner-read
+/// path), as `[name, MB/s]`; an index past the end gives `["", 0]`.
+fn engine_throughput(i: u32, read: bool) -> js_sys::Array {
+    use iacscope_shared::bench_inputs;
+    let out = js_sys::Array::new();
+    let Some((name, input, len)) = bench_inputs::inputs().into_iter().nth(i as usize) else {
+        out.push(&"".into());
+        out.push(&0.0.into());
+        return out;
+    };
+    let now = || gloo::utils::window().performance().map_or(0.0, |p| p.now());
+    // One unmeasured run (the first call compiles the code paths).
+    bench_inputs::feed(&input, read);
+    let (t0, mut runs) = (now(), 0u32);
+    while runs < 2 || now() - t0 < ENGINE_MIN_MS {
+        bench_inputs::feed(&input, read);
+        runs += 1;
+    }
+    let secs = (now() - t0) / 1000.0;
+    out.push(&name.into());
+    out.push(&(len as f64 * f64::from(runs) / secs / 1e6).into());
+    out
 }
 
 /// `len` bytes of 80-column lines, every word in its own SGR colour (a busy ANSI banner).

@@ -14,6 +14,8 @@ pub mod transcript;
 pub use time::{Micros, Timestamp};
 
 pub mod ansi;
+#[doc(hidden)]
+pub mod bench_inputs;
 pub mod codec;
 pub mod config;
 pub mod describe;

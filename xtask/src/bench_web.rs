@@ -31,6 +31,8 @@ const BANNER_BUDGET_MS: f64 = 50.0;
 const TIMELINE_BULK_BUDGET_MS: f64 = 500.0;
 const TIMELINE_ONE_BUDGET_MS: f64 = 50.0;
 const BANNER_KIB: u32 = 64;
+/// Inputs of `iacscope_shared::bench_inputs::inputs()` (plain, ANSI art, IAC-dense, MCCP2).
+const ENGINE_INPUTS: u32 = 4;
 const TIMELINE_EVENTS: u32 = 5_000;
 
 /// Dispatches through `window.iacscopeBench`, waits for Yew's render (scheduled from a
@@ -172,6 +174,25 @@ pub fn run(args: &[String]) -> Result<()> {
             one.push(v["ms"].as_f64().unwrap_or(f64::NAN));
         }
     }
+    // The engine alone in wasm, on the native criterion benchmark's inputs.
+    let mut engine = Vec::new();
+    for (path, read) in [("protocol", false), ("banner read", true)] {
+        for i in 0..ENGINE_INPUTS {
+            let v = browser
+                .execute(
+                    "return window.iacscopeBench.engine(arguments[0], arguments[1]);",
+                    vec![json!(i), json!(read)],
+                )
+                .with_context(|| format!("engine throughput {path} #{i}"))?;
+            let name = v[0].as_str().unwrap_or_default().to_owned();
+            let mbps = v[1].as_f64().unwrap_or(f64::NAN);
+            if name.is_empty() || !mbps.is_finite() || mbps <= 0.0 {
+                bail!("engine throughput {path} #{i} gave {v}");
+            }
+            eprintln!("engine in wasm, {path}, {name}: {mbps:.0} MB/s");
+            engine.push((path, name, mbps));
+        }
+    }
     drop(browser);
 
     heading("bench-web results");
@@ -229,6 +250,11 @@ pub fn run(args: &[String]) -> Result<()> {
          first run is the cold one)"
     );
     eprintln!("{met} of {budgets} budgets met");
+    eprintln!();
+    eprintln!("engine in wasm (the `web` profile, opt-level z; no budget; compare `cargo bench -p iacscope-shared`):");
+    for (path, name, mbps) in &engine {
+        eprintln!("  {path:<12} {name:<28} {mbps:>8.0} MB/s");
+    }
     Ok(())
 }
 
