@@ -393,7 +393,9 @@ pub fn server_history(scans: &[ServerScan]) -> El {
                         .class("fp")
                         .child(code(&s.fingerprint)),
                     el("span").class("players").text(&dash(&s.players)),
-                    el("span").text(&dash(&s.uptime)),
+                    el("span").text(&dash(
+                        &s.uptime.as_deref().map(crate::protocols::uptime_text),
+                    )),
                 ]
             }),
         )))

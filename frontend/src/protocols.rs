@@ -33,10 +33,13 @@ pub fn mssp_rows(session_data: &Value) -> Vec<MsspRow> {
     };
     m.iter()
         .map(|(k, v)| {
-            let values: Vec<String> = match v {
+            let mut values: Vec<String> = match v {
                 Value::List(l) => l.iter().map(value_text).collect(),
                 other => vec![value_text(other)],
             };
+            if k.to_string_lossy() == "UPTIME" {
+                values = values.into_iter().map(|s| uptime_text(&s)).collect();
+            }
             MsspRow {
                 name: k.to_string_lossy(),
                 values: values
@@ -49,6 +52,24 @@ pub fn mssp_rows(session_data: &Value) -> Vec<MsspRow> {
             }
         })
         .collect()
+}
+
+/// Earliest and latest MSSP `UPTIME` shown as a date (1990 to 2200): other numbers are
+/// shown as sent.
+const UPTIME_RANGE: std::ops::RangeInclusive<i64> = 631_152_000..=7_258_118_400;
+
+/// MSSP `UPTIME` (the Unix time the server started) with its date: `1700000000
+/// (up since 2023-11-14 22:13 UTC)`; anything that is not such a number stays as sent.
+pub fn uptime_text(v: &str) -> String {
+    match v.trim().parse::<i64>() {
+        Ok(secs) if UPTIME_RANGE.contains(&secs) => {
+            format!(
+                "{v} (up since {})",
+                iacscope_shared::record::short_date(secs)
+            )
+        }
+        _ => v.to_owned(),
+    }
 }
 
 fn value_text(v: &Value) -> String {
@@ -80,6 +101,27 @@ mod tests {
         fp.insert("offered-options", Value::str_list(fp_offered.iter()));
         fp.insert("requested-options", Value::str_list(["MSP"]));
         (Value::Dict(sd), Value::Dict(fp))
+    }
+
+    #[test]
+    fn uptime_is_shown_as_a_date() {
+        assert_eq!(
+            uptime_text("1700000000"),
+            "1700000000 (up since 2023-11-14 22:13 UTC)"
+        );
+        for raw in ["", "soon", "-5", "12", "99999999999999999999"] {
+            assert_eq!(uptime_text(raw), raw, "{raw:?} stays as sent");
+        }
+        let mut m = Dict::new();
+        m.insert("UPTIME", "1700000000");
+        let (sd, _) = record(Some(m), &[], &[]);
+        assert_eq!(
+            mssp_rows(&sd)[0].values,
+            [(
+                "1700000000 (up since 2023-11-14 22:13 UTC)".to_string(),
+                false
+            )]
+        );
     }
 
     #[test]

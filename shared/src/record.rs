@@ -329,6 +329,12 @@ pub fn merge_into_existing(existing: Value, new: &Value) -> Value {
     Value::Dict(old)
 }
 
+/// `YYYY-MM-DD HH:MM UTC` of Unix seconds (for people: the embed widget, MSSP `UPTIME`).
+pub fn short_date(unix_secs: i64) -> String {
+    let iso = isoformat_utc(unix_secs.saturating_mul(1_000_000));
+    format!("{} UTC", iso.get(..16).unwrap_or(&iso).replace('T', " "))
+}
+
 /// Formats a UTC time as Python's `datetime.isoformat()` with `+00:00` (the `.ffffff` part is
 /// left out when the microseconds are zero).
 pub fn isoformat_utc(unix_micros: i64) -> String {
@@ -390,6 +396,8 @@ mod tests {
     #[test]
     fn isoformat() {
         assert_eq!(isoformat_utc(0), "1970-01-01T00:00:00+00:00");
+        assert_eq!(short_date(0), "1970-01-01 00:00 UTC");
+        assert_eq!(short_date(1_700_000_000), "2023-11-14 22:13 UTC");
         assert_eq!(
             isoformat_utc(1_795_552_212_493_504),
             "2026-11-24T20:30:12.493504+00:00"

@@ -19,7 +19,7 @@ use axum::{Json, Router};
 use iacscope_shared::ansi::strip_escapes;
 use iacscope_shared::directory::{protocol_table, Support};
 use iacscope_shared::pyjson::{self, Value};
-use iacscope_shared::record::isoformat_utc;
+use iacscope_shared::record::short_date;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -159,12 +159,6 @@ pub struct View {
     pub banner: Vec<String>,
     /// MSSP `PLAYERS`, when sent.
     pub players: Option<String>,
-}
-
-/// `YYYY-MM-DD HH:MM UTC` of Unix seconds.
-pub fn short_date(unix: i64) -> String {
-    let iso = isoformat_utc(unix.saturating_mul(1_000_000));
-    format!("{} UTC", iso.get(..16).unwrap_or(&iso).replace('T', " "))
 }
 
 /// The first [`MAX_BANNER_LINES`] non-empty lines of a banner, escape sequences and other
@@ -765,6 +759,5 @@ mod tests {
         assert!(csp.contains("frame-ancestors *"), "{csp}");
         assert!(csp.contains("style-src 'sha256-"), "{csp}");
         assert!(!csp.contains("unsafe"), "{csp}");
-        assert_eq!(short_date(0), "1970-01-01 00:00 UTC");
     }
 }
