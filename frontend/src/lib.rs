@@ -93,6 +93,22 @@ pub fn App() -> Html {
             }
         });
     }
+    // The tab's title: the server's MSSP name once a result has one, the page's subject on
+    // directory pages.
+    let title = match &*route {
+        Route::Fingerprint(_) | Route::Server { .. } | Route::Search(_) => {
+            format!("{} \u{b7} iacscope", directory::title(&route))
+        }
+        _ => state
+            .report
+            .as_ref()
+            .and_then(|r| r.server_name())
+            .map_or_else(
+                || DEFAULT_TITLE.to_owned(),
+                |name| format!("{name} \u{b7} iacscope"),
+            ),
+    };
+    use_effect_with(title, |t| gloo::utils::document().set_title(t));
     let body = use_memo((*listing).clone(), |l| match l {
         None => html! { <p class="status muted" role="status">{ "Loading\u{2026}" }</p> },
         Some(Ok(l)) => directory::render(l).html(),
@@ -109,6 +125,9 @@ pub fn App() -> Html {
         _ => html! { <Page state={state} on_start={scan.start} on_cancel={scan.cancel} /> },
     }
 }
+
+/// The title of the scanner page before a result names the server (as in `index.html`).
+pub const DEFAULT_TITLE: &str = "iacscope: telnet negotiation inspector";
 
 /// Sets `data-ready` on `<html>` to `performance.now()` once the page is mounted and its form
 /// usable: the end-to-end test waits for it and `cargo xtask bench-web` reads it as the time

@@ -289,6 +289,17 @@ pub struct Report {
 
 impl Report {
     /// Builds the report of a finished scan; `connected` is the `sessions[].connected` time.
+    /// The server's MSSP `NAME` (its first value), trimmed, if it sent a non-empty one: the
+    /// page's title.
+    pub fn server_name(&self) -> Option<&str> {
+        self.mssp
+            .iter()
+            .find(|r| r.name == "NAME")
+            .and_then(|r| r.values.first())
+            .map(|(v, _)| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
     pub fn new(outcome: &ScanOutcome, session: &SessionInfo) -> Report {
         let banner = [&outcome.banner_before[..], &outcome.banner_after[..]].concat();
         Report::from_parts(
@@ -1040,6 +1051,10 @@ mod tests {
         assert!(r.offered.contains(&"MSSP".to_string()), "{:?}", r.offered);
         let web = r.mssp.iter().find(|m| m.name == "WEBSITE").unwrap();
         assert_eq!(web.values, [("https://x.example/".to_string(), true)]);
+        assert_eq!(r.server_name(), Some("Seed"), "the page title");
+        let mut unnamed = r.clone();
+        unnamed.mssp.retain(|m| m.name != "NAME");
+        assert_eq!(unnamed.server_name(), None);
         let s = ScanState::replay([
             Action::Start(req()),
             Action::Banner {

@@ -149,6 +149,7 @@ const qa = s => Array.from(document.querySelectorAll(s));
 const table = s => Object.fromEntries(qa(s).map(tr =>
     [tr.querySelector('th').textContent.trim(), tr.querySelector('td').textContent.trim()]));
 return {
+    title: document.title,
     status: q('p.status')?.textContent ?? '',
     failure: q('p.failure')?.textContent ?? null,
     banner: q('pre.banner')?.textContent ?? '',
@@ -265,6 +266,10 @@ fn mush_scan_in_the_browser_matches_the_cli() -> Result<()> {
     check(
         page["mssp"]["NAME"] == "FakeMUSH",
         format!("MSSP table: {}", page["mssp"]),
+    );
+    check(
+        page["title"] == "FakeMUSH \u{b7} iacscope",
+        format!("page title from MSSP NAME: {}", page["title"]),
     );
     check(
         page["fingerprint"] == expected.as_str(),
