@@ -102,6 +102,11 @@ fn describe(opt: TelOpt, p: &[u8]) -> String {
                 Some(m) => format!("MODE 0x{m:02x}"),
                 None => "MODE".into(),
             },
+            Some(3) if !rest.len().is_multiple_of(3) => format!(
+                "SLC ({} triplets + {} stray bytes)",
+                rest.len() / 3,
+                rest.len() % 3
+            ),
             Some(3) => format!("SLC ({} triplets)", rest.len() / 3),
             Some(b @ 251..=254) => format!("{} FORWARDMASK", command_name(b)),
             _ => quoted(p),

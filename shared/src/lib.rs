@@ -34,6 +34,7 @@ pub mod record;
 pub mod relay;
 pub mod replay;
 pub mod scan;
+pub mod slc;
 
 pub use config::{ScanConfig, ScanType};
 pub use event::{Dir, Event, EventKind, Phase};

@@ -10,6 +10,7 @@ use crate::codec;
 use crate::config::ScanConfig;
 use crate::event::{Dir, Event, EventKind};
 use crate::mud::{self, MudData};
+use crate::slc::{SlcError, SlcState};
 use crate::telopt::{self, TelOpt, Verb, DO, DONT, IAC, SB, SE, WILL, WONT};
 use crate::time::Timestamp;
 use flate2::{Decompress, FlushDecompress, Status};
@@ -35,6 +36,10 @@ pub const MAX_EVENTS_QUEUED: usize = 100_000;
 
 /// Deepest nesting of MCCP2 streams started inside decompressed data.
 const MAX_MCCP2_NESTING: usize = 4;
+
+/// The client writer's `default_linemode` (`LMODE_MODE_REMOTE | LMODE_MODE_LIT_ECHO`),
+/// sent when a peer says WILL LINEMODE in the server role.
+const LINEMODE_DEFAULT_MODE: u8 = 0x10;
 
 /// Sub-negotiation verbs.
 const IS: u8 = 0;
@@ -227,7 +232,10 @@ pub struct Protocol {
     mccp3_requested: bool,
     gmcp_hello_sent: bool,
     zmp_ident_sent: bool,
-    linemode_mode: Option<u8>,
+    /// telnetlib3's `_linemode` mask (initially 0, remote editing).
+    linemode_mode: u8,
+    /// LINEMODE SLC table, its aliased BSD defaults and the queued replies.
+    slc: SlcState,
     forwardmask: Option<Vec<u8>>,
     inband_overflow: bool,
 
@@ -270,7 +278,8 @@ impl Protocol {
             mccp3_requested: false,
             gmcp_hello_sent: false,
             zmp_ident_sent: false,
-            linemode_mode: None,
+            linemode_mode: 0,
+            slc: SlcState::new(),
             forwardmask: None,
             inband_overflow: false,
             now: Timestamp::ZERO,
@@ -894,8 +903,11 @@ impl Protocol {
                 self.pending.set(P::Sb, opt, true);
                 if opt == TelOpt::LINEMODE && self.client() {
                     self.local.set(TelOpt::LINEMODE, Some(true));
-                    // _slc_start / _slc_add(NUL, SLC_DEFAULT) / _slc_end
-                    self.send_sb(TelOpt::LINEMODE, &[3, 0, 3, 0], true);
+                    // _slc_start / _slc_add(NUL, SLC_DEFAULT) / _slc_end: (0, SLC_DEFAULT, 0)
+                    // as spec §2.3 says, but after any replies still queued, and only the
+                    // header when the queue is full (the tool wins, NOTES.md #10).
+                    let body = self.slc.request_defaults();
+                    self.send_slc(body)?;
                 }
             }
         } else if self.always_will(opt) {
@@ -964,9 +976,10 @@ impl Protocol {
             if [TelOpt::NAWS, TelOpt::LINEMODE, TelOpt::SNDLOC, TelOpt::MXP].contains(&opt) {
                 self.pending.set(P::Sb, opt, true);
                 if opt == TelOpt::LINEMODE {
-                    // send_linemode(default_linemode): MODE 0x10? telnetlib3's default is
-                    // remote-edit (0); sent with ACK cleared.
-                    self.send_sb(TelOpt::LINEMODE, &[1, 0], true);
+                    // send_linemode(default_linemode): the client writer's default_linemode
+                    // is REMOTE | LIT_ECHO (0x10), which becomes the current mode.
+                    self.linemode_mode = LINEMODE_DEFAULT_MODE;
+                    self.send_sb(TelOpt::LINEMODE, &[1, LINEMODE_DEFAULT_MODE], false);
                 }
             }
             if opt == TelOpt::COM_PORT && self.client() && self.remote.enabled(TelOpt::COM_PORT) {
@@ -1399,8 +1412,36 @@ impl Protocol {
         }
     }
 
+    /// Sends `IAC SB LINEMODE SLC <body> IAC SE` (`_slc_start` … `_slc_end`). When building
+    /// the body raised in telnetlib3 (after `_slc_start` wrote the header), only the header
+    /// goes out and the failure is noted; the caller then swallows the command.
+    fn send_slc(&mut self, body: Result<Vec<u8>, SlcError>) -> Result<(), Swallowed> {
+        const LMODE_SLC: u8 = 3;
+        for n in self.slc.take_notes() {
+            self.note(n);
+        }
+        match body {
+            Ok(body) => {
+                let mut payload = Vec::with_capacity(body.len() + 1);
+                payload.push(LMODE_SLC);
+                payload.extend_from_slice(&body);
+                self.send_sb(TelOpt::LINEMODE, &payload, true);
+                Ok(())
+            }
+            Err(e) => {
+                // telnetlib3 wrote `IAC SB LINEMODE SLC` and then raised: no body, no IAC SE.
+                self.send_raw(&[IAC, SB, TelOpt::LINEMODE.0, LMODE_SLC]);
+                self.note(format!(
+                    "{e}; sent IAC SB LINEMODE SLC without body or IAC SE, as telnetlib3 does"
+                ));
+                Err(Swallowed("SLC reply buffer full"))
+            }
+        }
+    }
+
     fn sb_linemode(&mut self, p: &[u8]) -> Result<(), Swallowed> {
         const MODE: u8 = 1;
+        const SLC: u8 = 3;
         const ACK: u8 = 4;
         match p.first() {
             Some(&MODE) => {
@@ -1409,21 +1450,64 @@ impl Protocol {
                 };
                 let current = self.linemode_mode;
                 if m & ACK == 0 {
-                    if current.map(|c| c & !ACK) != Some(m & !ACK) {
-                        let suggest = m | ACK;
-                        self.linemode_mode = Some(suggest);
-                        self.send_sb(TelOpt::LINEMODE, &[MODE, suggest], false);
+                    if current | ACK == m | ACK {
+                        return Ok(());
                     }
-                } else if current.map(|c| c & !ACK) == Some(m & !ACK) {
-                    self.linemode_mode = Some(m);
+                    if !(self.local.enabled(TelOpt::LINEMODE)
+                        || self.remote.enabled(TelOpt::LINEMODE))
+                    {
+                        self.note("LINEMODE MODE ignored: LINEMODE not negotiated");
+                        return Ok(());
+                    }
+                    let suggest = m | ACK;
+                    self.linemode_mode = suggest;
+                    self.send_sb(TelOpt::LINEMODE, &[MODE, suggest], false);
+                } else if self.client() {
+                    if current | ACK == m | ACK {
+                        self.linemode_mode = m;
+                    } else {
+                        self.note("LINEMODE MODE ACK does not match the current mode; ignored");
+                    }
                 } else {
-                    self.note("LINEMODE MODE ACK does not match the current mode; ignored");
+                    // Server role: any acknowledged mode is taken, then the SLC table is
+                    // sent once (`_slc_sent`).
+                    self.linemode_mode = m;
+                    if !self.slc.table_sent {
+                        let body = self.slc.send_table();
+                        self.send_slc(body)?;
+                        self.slc.table_sent = true;
+                    }
                 }
                 Ok(())
             }
-            Some(&3) => {
-                // FIXME(iacscope): telnetlib3 answers SLC triplets with RFC 1184 processing
-                // against the BSD default table; iacscope records them but sends no reply.
+            Some(&SLC) => {
+                // _handle_sb_linemode_slc: RFC 1184 processing against telnetlib3's table;
+                // only changed entries are answered (see crate::slc).
+                // Spec §3 says "only changed entries"; telnetlib3 5.0.1 also answers
+                // out-of-range functions with (func, NOSUPPORT, 0xff) and NOSUPPORT with
+                // value 0xff, answers changed values as "defaults" (its slctab aliases
+                // BSD_SLC_TAB), and an unchanged request flushes replies left queued by an
+                // earlier failure. The tool wins (tests/oracle/NOTES.md #10).
+                match self.slc.receive(&p[1..], self.server_role) {
+                    Ok(reply) => {
+                        if let Some(body) = reply {
+                            self.send_slc(Ok(body))?;
+                        } else {
+                            for n in self.slc.take_notes() {
+                                self.note(n);
+                            }
+                        }
+                        if self.server_role {
+                            self.request_forwardmask();
+                        }
+                    }
+                    Err(e) => {
+                        for n in self.slc.take_notes() {
+                            self.note(n);
+                        }
+                        self.note(format!("LINEMODE SLC stopped: {e}"));
+                    }
+                }
                 Ok(())
             }
             Some(&cmd @ (DO | DONT | WILL | WONT)) => {
@@ -1458,6 +1542,21 @@ impl Protocol {
             }
             _ => Ok(()),
         }
+    }
+
+    /// `request_forwardmask()` (server role, after an SLC sub-negotiation): `IAC SB
+    /// LINEMODE DO FORWARDMASK <mask> IAC SE`, the mask written without IAC doubling, only
+    /// when the peer said WILL LINEMODE.
+    fn request_forwardmask(&mut self) {
+        const FORWARDMASK: u8 = 2;
+        if !self.remote.enabled(TelOpt::LINEMODE) {
+            return;
+        }
+        let mask = SlcState::forwardmask(self.local.enabled(TelOpt::BINARY));
+        let mut payload = Vec::with_capacity(mask.len() + 2);
+        payload.extend_from_slice(&[DO, FORWARDMASK]);
+        payload.extend_from_slice(&mask);
+        self.send_sb(TelOpt::LINEMODE, &payload, false);
     }
 
     fn sb_status(&mut self, p: &[u8]) -> Result<(), Swallowed> {
@@ -1522,4 +1621,142 @@ fn mccp3_stored_blocks(bytes: &[u8], out: &mut Vec<u8>) {
 /// Position of the first IAC byte.
 fn memchr_iac(hay: &[u8]) -> Option<usize> {
     memchr::memchr(IAC, hay)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Byte-exact LINEMODE/SLC replies; every expectation is what telnetlib3 5.0.1's client
+    //! `TelnetWriter` wrote for the same chunks (fed through `_process_data_chunk`).
+    use super::*;
+
+    /// Bytes from hex digits (spaces ignored).
+    fn hex(s: &str) -> Vec<u8> {
+        let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
+        digits
+            .chunks(2)
+            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap_or("0"), 16).unwrap_or(0))
+            .collect()
+    }
+
+    /// Feeds each chunk and returns what was sent after each one.
+    fn run(chunks: &[&str]) -> Vec<Vec<u8>> {
+        run_as(false, chunks)
+    }
+
+    /// As [`run`], in the server role (telnetlib3's `_server = True` during the
+    /// wrong-direction probe) when `server` is set.
+    fn run_as(server: bool, chunks: &[&str]) -> Vec<Vec<u8>> {
+        let mut p = Protocol::new(ScanConfig::default());
+        p.server_role = server;
+        chunks
+            .iter()
+            .map(|c| {
+                p.receive(&hex(c));
+                p.end_of_instant();
+                p.poll_transmit().unwrap_or_default()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn slc_levels_flags_iac_doubling_and_out_of_range() {
+        let out = run(&[
+            "fffd22",
+            "fffa2203 010300 02011b 040000 0a0300 0b8218 068205 130201 280201 086205 fff0",
+        ]);
+        assert_eq!(out[0], hex("fffb22 fffa2203000300fff0"));
+        assert_eq!(
+            out[1],
+            hex("fffa2203 02811b 0480ffff 0a027f 138201 2800ffff 08e205 fff0")
+        );
+    }
+
+    #[test]
+    fn slc_default_request_answers_the_aliased_defaults() {
+        let out = run(&[
+            "fffd22",
+            "fffa2203 080205 010305 fff0",
+            "fffa2203 000300 fff0",
+        ]);
+        assert_eq!(out[1], hex("fffa2203 088205 010000 fff0"));
+        assert_eq!(
+            out[2],
+            hex(
+                "fffa2203 020300036203 04220f050214060300 07621c080205 09421a0a027f0b0215 \
+                 0c02170d0212 0e02160f0211100213 fff0"
+            )
+        );
+    }
+
+    #[test]
+    fn slc_failures_keep_queued_replies_for_the_next_reply() {
+        let out = run(&[
+            "fffd22",
+            "fffa2203 000300 fff0",
+            "fffa2203 080206 140201 fff0",
+            "fffa2203 036203 fff0",
+            "fffa2203 0402 fff0",
+            "fffa2203 000100 fff0",
+        ]);
+        assert!(out[2].is_empty());
+        assert_eq!(out[3], hex("fffa2203 088206 fff0"));
+        assert!(out[4].is_empty());
+        assert!(out[5].is_empty());
+    }
+
+    #[test]
+    fn slc_buffer_full_sends_a_bare_header_on_the_next_request() {
+        let many = "630201".repeat(61);
+        let out = run(&[
+            "fffd22",
+            &format!("fffa2203{many}fff0"),
+            "fffd22",
+            "fffa2203fff0",
+        ]);
+        assert!(out[1].is_empty());
+        assert_eq!(out[2], hex("fffa2203"));
+        let mut full = hex("fffa2203");
+        for _ in 0..crate::slc::MAX_QUEUED_TRIPLETS {
+            full.extend_from_slice(&hex("6300ffff"));
+        }
+        full.extend_from_slice(&hex("fff0"));
+        assert_eq!(out[3], full);
+    }
+
+    #[test]
+    fn linemode_mode_zero_is_the_initial_mode() {
+        // telnetlib3's _linemode starts at 0: MODE 0 is not acknowledged, MODE 1 is.
+        let out = run(&["fffd22", "fffa220100fff0", "fffa220101fff0"]);
+        assert!(out[1].is_empty());
+        assert_eq!(out[2], hex("fffa220105fff0"));
+    }
+
+    #[test]
+    fn server_role_linemode_mode_slc_table_and_forwardmask() {
+        let out = run_as(
+            true,
+            &[
+                "fffb22",
+                "fffa2203 04021c 0a0300 fff0",
+                "fffa220114fff0",
+                "fffa220114fff0",
+                "fffa2203fff0",
+            ],
+        );
+        assert_eq!(out[0], hex("fffd22 fffa220110fff0"));
+        let forwardmask = format!("fffa22fd02{}fff0", "00".repeat(16));
+        assert_eq!(
+            out[1],
+            hex(&format!("fffa2203 04821c 0a027f fff0 {forwardmask}"))
+        );
+        assert_eq!(
+            out[2],
+            hex(
+                "fffa2203 010300020300036203 04021c050214060300 07621c080204 09421a0a027f0b0215 \
+                 0c02170d0212 0e02160f0211100213 fff0"
+            )
+        );
+        assert!(out[3].is_empty());
+        assert_eq!(out[4], hex(&forwardmask));
+    }
 }

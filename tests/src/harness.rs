@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 /// A scenario served on `127.0.0.1:0` by a tokio runtime on its own thread; stops on drop.
 pub struct FakeServer {
     addr: SocketAddr,
+    capture: Option<crate::server::Captured>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -22,10 +23,21 @@ pub struct FakeServer {
 impl FakeServer {
     /// Binds 127.0.0.1:0 and starts serving `scenario`.
     pub fn start(scenario: Scenario) -> Result<Self> {
+        Self::start_with(scenario, None)
+    }
+
+    /// As [`FakeServer::start`], also keeping what each connection sends us (see
+    /// [`FakeServer::received`]).
+    pub fn start_capturing(scenario: Scenario) -> Result<Self> {
+        Self::start_with(scenario, Some(Default::default()))
+    }
+
+    fn start_with(scenario: Scenario, capture: Option<crate::server::Captured>) -> Result<Self> {
         let std_listener = TcpListener::bind("127.0.0.1:0")?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served_capture = capture.clone();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -37,7 +49,7 @@ impl FakeServer {
                         return;
                     };
                     tokio::select! {
-                        _ = crate::server::serve(listener, Arc::new(scenario)) => {}
+                        _ = crate::server::serve_capturing(listener, Arc::new(scenario), served_capture) => {}
                         _ = stopped => {}
                     }
                 });
@@ -45,6 +57,7 @@ impl FakeServer {
             })?;
         Ok(Self {
             addr,
+            capture,
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -58,6 +71,15 @@ impl FakeServer {
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// What each connection sent so far, in accept order (empty unless started with
+    /// [`FakeServer::start_capturing`]).
+    pub fn received(&self) -> Vec<Vec<u8>> {
+        self.capture
+            .as_ref()
+            .and_then(|c| c.lock().ok().map(|v| v.clone()))
+            .unwrap_or_default()
     }
 }
 
@@ -312,6 +334,50 @@ fn diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// The `IAC SB <opt> … IAC SE` frames in a byte stream sent by a client, as on the wire
+/// (IAC still doubled). A frame cut short by the next `IAC SB` (telnetlib3 writes a bare
+/// header when its SLC buffer overflows) is returned as far as it went.
+pub fn sb_frames(wire: &[u8], opt: u8) -> Vec<Vec<u8>> {
+    const IAC: u8 = 255;
+    const SB: u8 = 250;
+    const SE: u8 = 240;
+    let mut out = Vec::new();
+    let mut cur: Option<Vec<u8>> = None;
+    let mut i = 0;
+    while i < wire.len() {
+        let b = wire[i];
+        let next = wire.get(i + 1).copied();
+        if b == IAC && next == Some(SB) {
+            if let Some(f) = cur.take() {
+                out.push(f);
+            }
+            if wire.get(i + 2) == Some(&opt) {
+                cur = Some(vec![IAC, SB]);
+            }
+            i += 2;
+            continue;
+        }
+        if let Some(f) = cur.as_mut() {
+            f.push(b);
+            if b == IAC && next.is_some() {
+                f.push(wire[i + 1]);
+                if next == Some(SE) {
+                    out.extend(cur.take());
+                }
+                i += 2;
+                continue;
+            }
+        } else if b == IAC && next.is_some() {
+            // Skip a two-byte command (or an escaped IAC) outside frames.
+            i += 2;
+            continue;
+        }
+        i += 1;
+    }
+    out.extend(cur);
+    out
+}
+
 /// Finds (and if needed builds) the `iacscope` binary.
 ///
 /// Cargo only exposes `CARGO_BIN_EXE_*` for binaries of the package under test, and
@@ -378,6 +444,22 @@ pub fn iacscope_bin() -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sb_frames_keep_escapes_and_bare_headers() {
+        let wire = [
+            255, 251, 34, 255, 250, 34, 3, 4, 0x80, 255, 255, 255, 240, 255, 250, 24, 0, 255, 240,
+            255, 250, 34, 3, 255, 250, 34, 3, 255, 240,
+        ];
+        assert_eq!(
+            super::sb_frames(&wire, 34),
+            vec![
+                vec![255, 250, 34, 3, 4, 0x80, 255, 255, 255, 240],
+                vec![255, 250, 34, 3],
+                vec![255, 250, 34, 3, 255, 240],
+            ]
+        );
+    }
 
     #[test]
     fn lone_surrogates_become_literal_text() {

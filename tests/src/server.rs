@@ -22,6 +22,15 @@ use tokio::time::Instant;
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
 /// Received bytes kept for `expect` and rules; older bytes are forgotten.
 pub const MAX_RECORDED: usize = 1 << 20;
+/// Received bytes captured per connection for a test (see [`serve_capturing`]); later
+/// bytes are not captured.
+pub const MAX_CAPTURED: usize = 1 << 20;
+/// Connections captured at most; later connections are not captured.
+pub const MAX_CAPTURED_CONNECTIONS: usize = 64;
+
+/// What every connection sent us (after MCCP3 inflation), one entry per connection in
+/// accept order, each at most [`MAX_CAPTURED`] bytes.
+pub type Captured = Arc<Mutex<Vec<Vec<u8>>>>;
 
 const IAC: u8 = 255;
 const SB: u8 = 250;
@@ -35,11 +44,28 @@ const MCCP3: u8 = 87;
 
 /// Accepts connections forever and runs `scenario` on each.
 pub async fn serve(listener: TcpListener, scenario: Arc<Scenario>) -> std::io::Result<()> {
+    serve_capturing(listener, scenario, None).await
+}
+
+/// As [`serve`], and when `capture` is given, appends what each connection receives to it.
+pub async fn serve_capturing(
+    listener: TcpListener,
+    scenario: Arc<Scenario>,
+    capture: Option<Captured>,
+) -> std::io::Result<()> {
     loop {
         let (sock, _) = listener.accept().await?;
         let scenario = scenario.clone();
+        let slot = capture.as_ref().and_then(|c| {
+            let mut all = c.lock().ok()?;
+            if all.len() >= MAX_CAPTURED_CONNECTIONS {
+                return None;
+            }
+            all.push(Vec::new());
+            Some((c.clone(), all.len() - 1))
+        });
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(CONNECTION_LIFETIME, handle(sock, scenario)).await;
+            let _ = tokio::time::timeout(CONNECTION_LIFETIME, handle(sock, scenario, slot)).await;
         });
     }
 }
@@ -76,6 +102,8 @@ struct State {
     parse: Parse,
     inflate: Option<Decompress>,
     closed: bool,
+    /// Where to capture received bytes: the shared list and this connection's index.
+    capture: Option<(Captured, usize)>,
 }
 
 struct Writer {
@@ -182,6 +210,13 @@ impl State {
     /// `IAC SB MCCP3 IAC SE`, if one ended inside `bytes`.
     fn feed_plain(&mut self, bytes: &[u8], out: &mut Vec<(u64, Vec<u8>)>) -> Option<usize> {
         for (i, &b) in bytes.iter().enumerate() {
+            if let Some((all, n)) = &self.capture {
+                if let Some(mine) = all.lock().ok().as_mut().and_then(|a| a.get_mut(*n)) {
+                    if mine.len() < MAX_CAPTURED {
+                        mine.push(b);
+                    }
+                }
+            }
             self.raw.push(b);
             let next = match std::mem::replace(&mut self.parse, Parse::Data) {
                 Parse::Data if b == IAC => Parse::Iac,
@@ -349,7 +384,7 @@ impl Conn {
     }
 }
 
-async fn handle(sock: TcpStream, scenario: Arc<Scenario>) {
+async fn handle(sock: TcpStream, scenario: Arc<Scenario>, capture: Option<(Captured, usize)>) {
     let _ = sock.set_nodelay(true);
     let (mut read, write) = sock.into_split();
     let conn = Arc::new(Conn {
@@ -366,6 +401,7 @@ async fn handle(sock: TcpStream, scenario: Arc<Scenario>) {
             parse: Parse::Data,
             inflate: None,
             closed: false,
+            capture,
         }),
         writer: tokio::sync::Mutex::new(Writer {
             half: write,

@@ -16,7 +16,7 @@
 
 use iacscope_tests::harness::{
     compare_records, fingerprint_of, iacscope_bin, load_record, python_bin_dir, run_with_timeout,
-    start_telnetlib3_server, ChildGuard, FakeServer,
+    sb_frames, start_telnetlib3_server, ChildGuard, FakeServer,
 };
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -65,6 +65,11 @@ const EXTRA: &[(&str, &[&str])] = &[
 ];
 
 const TELNETLIB3_SERVER: &str = "telnetlib3-server";
+
+/// The scenario whose LINEMODE sub-negotiations are also compared byte for byte.
+const SLC_SCENARIO: &str = "linemode-slc-reply";
+/// Telnet option LINEMODE.
+const LINEMODE: u8 = 34;
 
 #[derive(Clone)]
 struct Case {
@@ -308,4 +313,67 @@ fn iacscope_scan_matches_telnetlib3_fingerprint() {
         }
         panic!("{msg}");
     }
+}
+
+/// Hex of a byte string, for messages and the record of what telnetlib3 sent.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The client's LINEMODE sub-negotiations (initial SLC request and SLC replies) must be the
+/// same bytes from both tools, and so must the records. The fake server captures what each
+/// connection sends; both scans use the same server, one after the other.
+#[test]
+fn linemode_slc_replies_match_telnetlib3_byte_for_byte() {
+    let python = python_bin_dir().unwrap_or_else(|e| panic!("{e:#}"));
+    let iacscope: PathBuf = iacscope_bin().unwrap_or_else(|e| panic!("{e:#}"));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("differential")
+        .join(format!("{SLC_SCENARIO}-bytes"));
+    std::fs::create_dir_all(&dir).expect("work dir");
+    let scenario = iacscope_tests::scenario(SLC_SCENARIO).expect("scenario exists");
+    let server = FakeServer::start_capturing(scenario).expect("fake server");
+    let frames_from = |first: usize| -> Vec<Vec<u8>> {
+        server.received()[first..]
+            .iter()
+            .flat_map(|conn| sb_frames(conn, LINEMODE))
+            .collect()
+    };
+    let (_, oracle) = scan(
+        &python.join("telnetlib3-fingerprint"),
+        server.port(),
+        &[],
+        &dir.join("oracle.json"),
+        &dir.join("oracle.stderr"),
+    );
+    let oracle_conns = server.received().len();
+    let (_, ours) = scan(
+        &iacscope,
+        server.port(),
+        &[],
+        &dir.join("iacscope.json"),
+        &dir.join("iacscope.stderr"),
+    );
+    let oracle = oracle.unwrap_or_else(|e| panic!("telnetlib3-fingerprint failed: {e}"));
+    let ours = ours.unwrap_or_else(|e| panic!("iacscope scan failed: {e}"));
+    let theirs: Vec<Vec<u8>> = server.received()[..oracle_conns]
+        .iter()
+        .flat_map(|conn| sb_frames(conn, LINEMODE))
+        .collect();
+    let mine = frames_from(oracle_conns);
+    let listing = |f: &[Vec<u8>]| f.iter().map(|b| hex(b)).collect::<Vec<_>>().join("\n");
+    let _ = std::fs::write(dir.join("oracle-linemode.hex"), listing(&theirs));
+    let _ = std::fs::write(dir.join("iacscope-linemode.hex"), listing(&mine));
+    assert!(
+        theirs.len() >= 4,
+        "telnetlib3 sent too few LINEMODE sub-negotiations:\n{}",
+        listing(&theirs)
+    );
+    assert_eq!(
+        listing(&mine),
+        listing(&theirs),
+        "LINEMODE sub-negotiations differ (left iacscope, right telnetlib3)"
+    );
+    let diffs = compare_records(&oracle, &ours);
+    assert!(diffs.is_empty(), "records differ: {diffs:#?}");
 }

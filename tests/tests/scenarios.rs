@@ -385,3 +385,35 @@ fn dropping_the_server_closes_connections() {
     c.read_for(Duration::from_secs(3));
     assert!(c.eof, "connection still open after the server stopped");
 }
+
+#[test]
+fn linemode_slc_reply_sends_slc_after_will_linemode_and_captures_the_client() {
+    let server = FakeServer::start_capturing(
+        iacscope_tests::scenario("linemode-slc-reply").expect("scenario linemode-slc-reply"),
+    )
+    .expect("start");
+    let mut c = Client::connect(&server);
+    let at = c.read_until(0, &[IAC, DO, 34], Duration::from_secs(2));
+    let reply = [IAC, WILL, 34, IAC, SB, 34, 3, 0, 3, 0, IAC, SE];
+    c.send(&reply);
+    let slc = c.read_until(at, &[IAC, SB, 34, 3, 1, 3, 0], Duration::from_secs(2));
+    c.read_until(slc, &[3, 0x62, 3, IAC, SE], Duration::from_secs(2));
+    // IAC in a value arrives doubled; six SLC sub-negotiations in all.
+    assert!(find(&c.got, &[15, 1, IAC, IAC, 19]).is_some());
+    assert_eq!(count(&c.got, &[IAC, SB, 34, 3]), 6);
+    // The capture holds exactly what the client sent, on the first connection.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while server.received().first().map(Vec::len) != Some(reply.len()) {
+        assert!(
+            Instant::now() < deadline,
+            "capture: {:?}",
+            server.received()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(server.received(), vec![reply.to_vec()]);
+    assert_eq!(
+        iacscope_tests::harness::sb_frames(&server.received()[0], 34),
+        vec![reply[3..].to_vec()]
+    );
+}
