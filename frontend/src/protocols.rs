@@ -84,23 +84,11 @@ mod tests {
     use super::*;
     use iacscope_shared::pyjson::Dict;
 
-    fn record(mssp: Option<Dict>, offered: &[(&str, bool)], fp_offered: &[&str]) -> (Value, Value) {
-        let mut so = Dict::new();
-        for (k, v) in offered {
-            so.insert(*k, *v);
-        }
-        let mut states = Dict::new();
-        states.insert("server_offered", Value::Dict(so));
-        states.insert("server_requested", Value::Dict(Dict::new()));
+    /// A `session_data` holding only `mssp`.
+    fn session_data(mssp: Dict) -> Value {
         let mut sd = Dict::new();
-        sd.insert("option_states", Value::Dict(states));
-        if let Some(m) = mssp {
-            sd.insert("mssp", Value::Dict(m));
-        }
-        let mut fp = Dict::new();
-        fp.insert("offered-options", Value::str_list(fp_offered.iter()));
-        fp.insert("requested-options", Value::str_list(["MSP"]));
-        (Value::Dict(sd), Value::Dict(fp))
+        sd.insert("mssp", Value::Dict(mssp));
+        Value::Dict(sd)
     }
 
     #[test]
@@ -114,7 +102,7 @@ mod tests {
         }
         let mut m = Dict::new();
         m.insert("UPTIME", "1700000000");
-        let (sd, _) = record(Some(m), &[], &[]);
+        let sd = session_data(m);
         assert_eq!(
             mssp_rows(&sd)[0].values,
             [(
@@ -130,7 +118,7 @@ mod tests {
         m.insert("WEBSITE", "https://mud.example.org/");
         m.insert("ICON", "javascript:alert(1)");
         m.insert("PORT", Value::str_list(["4000", "4001"]));
-        let (sd, _) = record(Some(m), &[], &[]);
+        let sd = session_data(m);
         let rows = mssp_rows(&sd);
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[0].values, [("javascript:alert(1)".to_string(), false)]);
