@@ -348,6 +348,34 @@ fn record(tr: &mut Transcript, entry: Entry, limit: usize) -> Result<(), Failure
     Ok(())
 }
 
+/// Writes what the engine wants sent (dropped once the connection is not `open`) and
+/// records each write as a relay records the browser's bytes, stamped from `t0`. `Ok(false)`
+/// when a write failed (the connection is then treated as closed for writing).
+async fn send_pending<S: AsyncWrite + Unpin>(
+    s: &mut Scanner,
+    stream: &mut S,
+    open: bool,
+    st: &AppState,
+    tr: &mut Transcript,
+    limit: usize,
+    t0: Instant,
+) -> Result<bool, Failure> {
+    let mut ok = open;
+    while let Some(bytes) = s.poll_transmit() {
+        if !ok {
+            continue;
+        }
+        if stream.write_all(&bytes).await.is_err() || stream.flush().await.is_err() {
+            ok = false;
+            continue;
+        }
+        st.metrics.add_up(bytes.len() as u64);
+        let at = Timestamp(Instant::now().saturating_duration_since(t0).as_micros() as u64);
+        record(tr, Entry::Send(at, bytes), limit)?;
+    }
+    Ok(ok || !open)
+}
+
 /// Drives the engine over `stream` with the relay replay's clock rules
 /// (`iacscope_shared::relay`): input is fed at the time it was read (its transcript stamp),
 /// timers due strictly before it first fire at their own deadlines, and after input the
@@ -370,17 +398,8 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
         // Send what the engine wants sent, recorded as a relay records the browser's bytes.
-        while let Some(bytes) = s.poll_transmit() {
-            if write_failed || eof {
-                continue;
-            }
-            if stream.write_all(&bytes).await.is_err() || stream.flush().await.is_err() {
-                write_failed = true;
-                continue;
-            }
-            st.metrics.add_up(bytes.len() as u64);
-            record(tr, Entry::Send(stamp(Instant::now()), bytes), limit)?;
-        }
+        let open = !(write_failed || eof);
+        write_failed |= !send_pending(&mut s, stream, open, st, tr, limit, t0).await?;
         while s.poll_event().is_some() {}
         if s.is_done() {
             break;
@@ -464,17 +483,8 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
                 break;
             }
             s.handle_timeout(now);
-            while let Some(bytes) = s.poll_transmit() {
-                if write_failed || eof {
-                    continue;
-                }
-                if stream.write_all(&bytes).await.is_err() || stream.flush().await.is_err() {
-                    write_failed = true;
-                    continue;
-                }
-                st.metrics.add_up(bytes.len() as u64);
-                record(tr, Entry::Send(stamp(Instant::now()), bytes), limit)?;
-            }
+            let open = !(write_failed || eof);
+            write_failed |= !send_pending(&mut s, stream, open, st, tr, limit, t0).await?;
         }
     }
     if !eof {
