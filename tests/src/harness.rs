@@ -150,32 +150,48 @@ pub fn wait_connectable(port: u16, timeout: Duration) -> Result<()> {
     }
 }
 
-/// Starts `telnetlib3-server` on a free loopback port and waits until it accepts.
-pub fn start_telnetlib3_server(python_bin: &Path, log: &Path) -> Result<(ChildGuard, u16)> {
+/// Times a server started by [`start_on_free_port`] is tried on a new port.
+const START_ATTEMPTS: usize = 3;
+
+/// How long such a server gets to accept connections.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Starts the server `command(port)` builds on a free loopback port and waits until it
+/// accepts; retried on a new port, since the free port can be taken before it binds. `what`
+/// names it in errors.
+pub fn start_on_free_port(
+    what: &str,
+    mut command: impl FnMut(u16) -> Result<Command>,
+) -> Result<(ChildGuard, u16)> {
     let mut last = None;
-    for _ in 0..3 {
+    for _ in 0..START_ATTEMPTS {
         let port = free_port()?;
-        let logf = std::fs::File::create(log)?;
-        let child = Command::new(python_bin.join("telnetlib3-server"))
-            .args(["127.0.0.1", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(logf.try_clone()?)
-            .stderr(logf)
-            .spawn()
-            .context("starting telnetlib3-server")?;
-        let mut guard = ChildGuard(child);
-        match wait_connectable(port, Duration::from_secs(15)) {
+        let mut cmd = command(port)?;
+        let mut guard = ChildGuard(cmd.spawn().with_context(|| format!("starting {what}"))?);
+        match wait_connectable(port, START_TIMEOUT) {
             Ok(()) => return Ok((guard, port)),
             Err(e) => {
-                if let Ok(Some(st)) = guard.0.try_wait() {
-                    last = Some(anyhow::anyhow!("telnetlib3-server exited with {st}"));
-                } else {
-                    last = Some(e);
-                }
+                last = Some(match guard.0.try_wait()? {
+                    Some(st) => anyhow::anyhow!("{what} exited with {st}"),
+                    None => e,
+                })
             }
         }
     }
-    Err(last.unwrap_or_else(|| anyhow::anyhow!("telnetlib3-server did not start")))
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("{what} did not start")))
+}
+
+/// Starts `telnetlib3-server` on a free loopback port and waits until it accepts.
+pub fn start_telnetlib3_server(python_bin: &Path, log: &Path) -> Result<(ChildGuard, u16)> {
+    start_on_free_port("telnetlib3-server", |port| {
+        let logf = std::fs::File::create(log)?;
+        let mut cmd = Command::new(python_bin.join("telnetlib3-server"));
+        cmd.args(["127.0.0.1", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone()?)
+            .stderr(logf);
+        Ok(cmd)
+    })
 }
 
 /// The outcome of [`run_with_timeout`].

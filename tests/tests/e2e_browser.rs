@@ -72,37 +72,22 @@ fn start_fake(scenario: &str) -> Result<(ChildGuard, u16)> {
     Ok((guard, port))
 }
 
-/// `iacscope serve` on a free loopback port (retried: the port can be taken before it binds).
+/// `iacscope serve` on a free loopback port.
 fn start_serve(bin: &PathBuf, dist: &PathBuf, data_dir: &PathBuf) -> Result<(ChildGuard, u16)> {
-    let mut last = None;
-    for _ in 0..3 {
-        let port = harness::free_port()?;
-        let mut guard = ChildGuard(
-            Command::new(bin)
-                .arg("serve")
-                .arg("--static-dir")
-                .arg(dist)
-                .arg("--data-dir")
-                .arg(data_dir)
-                .args(["--listen", &format!("127.0.0.1:{port}"), "--allow-private"])
-                .env("RUST_LOG", "warn")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("starting iacscope serve")?,
-        );
-        match harness::wait_connectable(port, Duration::from_secs(15)) {
-            Ok(()) => return Ok((guard, port)),
-            Err(e) => {
-                last = Some(match guard.0.try_wait()? {
-                    Some(st) => anyhow::anyhow!("iacscope serve exited with {st}"),
-                    None => e,
-                })
-            }
-        }
-    }
-    Err(last.unwrap_or_else(|| anyhow::anyhow!("iacscope serve did not start")))
+    harness::start_on_free_port("iacscope serve", |port| {
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve")
+            .arg("--static-dir")
+            .arg(dist)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--allow-private"])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        Ok(cmd)
+    })
 }
 
 /// Starts `iacscope scan 127.0.0.1 PORT --json` (it runs while the browser scans the same

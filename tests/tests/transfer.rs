@@ -15,8 +15,7 @@
 
 use anyhow::{bail, ensure, Context, Result};
 use iacscope_tests::harness::{
-    free_port, iacscope_bin, python_bin_dir, run_with_timeout, wait_connectable, ChildGuard,
-    FakeServer,
+    iacscope_bin, python_bin_dir, run_with_timeout, start_on_free_port, ChildGuard, FakeServer,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -106,11 +105,9 @@ fn get_json(port: u16, path: &str) -> Result<Value> {
     serde_json::from_str(body).with_context(|| format!("GET {path}: {body}"))
 }
 
-/// `iacscope serve` on the store (retried: the free port can be taken before it binds).
+/// `iacscope serve` on the store, on a free loopback port.
 fn start_serve(bin: &Path, store: &Path) -> Result<(ChildGuard, u16)> {
-    let mut last = None;
-    for _ in 0..3 {
-        let port = free_port()?;
+    start_on_free_port("iacscope serve", |port| {
         let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .arg("--data-dir")
@@ -123,18 +120,8 @@ fn start_serve(bin: &Path, store: &Path) -> Result<(ChildGuard, u16)> {
         for v in STORE_ENV {
             cmd.env_remove(v);
         }
-        let mut guard = ChildGuard(cmd.spawn().context("starting iacscope serve")?);
-        match wait_connectable(port, Duration::from_secs(15)) {
-            Ok(()) => return Ok((guard, port)),
-            Err(e) => {
-                last = Some(match guard.0.try_wait()? {
-                    Some(st) => anyhow::anyhow!("iacscope serve exited with {st}"),
-                    None => e,
-                })
-            }
-        }
-    }
-    Err(last.unwrap_or_else(|| anyhow::anyhow!("iacscope serve did not start")))
+        Ok(cmd)
+    })
 }
 
 /// The fingerprint folder and session file name of `rel` (`server/<fp>/<sh>.json`).
