@@ -816,7 +816,12 @@ async fn a_server_page_charts_numeric_players_and_marks_missing_ones() {
         scan(6, Some(" 7 ")),
     ];
     let root = new_root();
-    root.append_child(&server_history(&scans).0).unwrap();
+    root.append_child(&server_history(&scans, Some("<Seed MUD>")).0)
+        .unwrap();
+    assert!(
+        text(&root, "p.latest").starts_with("<Seed MUD> \u{b7} "),
+        "the MSSP name, as text"
+    );
     assert_eq!(all(&root, "svg.chart circle.point").len(), 4);
     assert_eq!(all(&root, "svg.chart line.missing").len(), 2);
     // The gap breaks the line: 5–12, then 20–7.
@@ -842,7 +847,7 @@ async fn a_server_page_charts_numeric_players_and_marks_missing_ones() {
     );
     // No numeric count at all: a sentence instead of an empty chart.
     let root = new_root();
-    root.append_child(&server_history(&[scan(1, None), scan(2, Some("n/a"))]).0)
+    root.append_child(&server_history(&[scan(1, None), scan(2, Some("n/a"))], None).0)
         .unwrap();
     assert!(root.query_selector("svg").unwrap().is_none());
     assert!(text(&root, "p.no-chart").contains("numeric"));

@@ -160,8 +160,8 @@ pub fn chart_lines(scale: &ChartScale) -> Vec<String> {
 pub enum Listing {
     /// The servers sharing a fingerprint.
     Fingerprint(String, Vec<ServerRef>),
-    /// A server's scans, oldest first.
-    Server(String, u16, Vec<ServerScan>),
+    /// A server's scans, oldest first, and its latest MSSP name.
+    Server(String, u16, Vec<ServerScan>, Option<String>),
     /// A search's hits.
     Search(String, Vec<ServerRef>),
     /// An empty search (the page only offers the box).
@@ -215,6 +215,7 @@ pub async fn fetch(route: &Route) -> Option<Result<Listing, String>> {
                 .iter()
                 .filter_map(ServerScan::from_json)
                 .collect(),
+            api::mssp_text(&api::field(&v, "name")),
         ),
         Route::Search(q) => Listing::Search(q.clone(), read_servers(&v, "")),
         _ => return None,
@@ -362,7 +363,7 @@ pub fn players_chart(scans: &[ServerScan]) -> El {
 }
 
 /// A server's history: its latest scan, the players chart, then every scan newest first.
-pub fn server_history(scans: &[ServerScan]) -> El {
+pub fn server_history(scans: &[ServerScan], name: Option<&str>) -> El {
     let Some(latest) = scans.last() else {
         return el("p")
             .class("muted empty")
@@ -373,6 +374,7 @@ pub fn server_history(scans: &[ServerScan]) -> El {
         .child(
             el("p")
                 .class("latest")
+                .text(&name.map_or_else(String::new, |n| format!("{n} \u{b7} ")))
                 .child(
                     link(&Route::Permalink(latest.id.clone()).href(), "Latest scan")
                         .class("latest-scan"),
@@ -414,7 +416,7 @@ pub fn render(listing: &Listing) -> El {
                 false,
                 "No stored scan has this fingerprint.",
             )),
-        Listing::Server(_, _, scans) => server_history(scans),
+        Listing::Server(_, _, scans, name) => server_history(scans, name.as_deref()),
         Listing::Search(_, servers) => server_list(servers, true, "No stored server matches."),
         Listing::EmptySearch => el("div"),
     }

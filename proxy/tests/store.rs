@@ -117,6 +117,7 @@ async fn save_replays_the_proxy_transcript_and_survives_restart(cfg: Config) {
     let (status, srv) = get_json(server.addr, &format!("/api/servers/127.0.0.1/{port}")).await;
     assert_eq!(status, 200);
     assert_eq!(srv["scans"][0]["id"], id.as_str());
+    assert_eq!(srv["name"], Value::Null, "no MSSP NAME from this server");
     assert_eq!(
         srv["scans"][0]["players"],
         Value::Null,

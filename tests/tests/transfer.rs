@@ -274,6 +274,10 @@ fn import_export_round_trip_against_telnetlib3() -> Result<()> {
     // The file's `session_data` (MSSP included) is the latest scan's.
     assert_eq!(scans[0]["players"], Value::Null, "{history}");
     assert_eq!(scans[1]["players"], "3", "{history}");
+    assert_eq!(
+        history["name"], "FakeMUSH",
+        "the latest scan's MSSP name: {history}"
+    );
     let id = scans[1]["id"].as_str().context("id")?;
     let summary = get_json(http, &format!("/api/scans/{id}/summary"))?;
     assert_eq!(summary["source"], "import", "{summary}");

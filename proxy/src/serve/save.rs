@@ -467,10 +467,17 @@ async fn server_handler(
         s.as_deref()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
     };
-    match read(&st, move |db| db.server(&h, port)).await {
-        Ok(scans) => Json(json!({
+    let found = read(&st, move |db| {
+        let name = db.latest(&h, port)?.and_then(|l| l.name);
+        Ok((db.server(&h, port)?, name))
+    })
+    .await;
+    match found {
+        Ok((scans, name)) => Json(json!({
             "host": host,
             "port": port,
+            // The MSSP NAME of the latest scan.
+            "name": name,
             "scans": scans.iter().map(|s: &ServerScan| json!({
                 "id": s.id,
                 "url": format!("/s/{}", s.id),
