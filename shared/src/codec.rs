@@ -266,6 +266,31 @@ fn decode_charmap(
     Ok(out)
 }
 
+/// big5's code points, row after row, expanded on first use from the generated zigzag
+/// varint deltas (`big5::DELTAS`: under half the gzipped size of a `u16` array in the
+/// browser bundle). A value that does not fit (a generator bug) ends the table early, so a
+/// lookup past it is an undecodable pair rather than a wrong character.
+fn big5_data() -> &'static [u16] {
+    static DATA: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+    DATA.get_or_init(|| {
+        let mut out = Vec::with_capacity(big5::DATA_LEN);
+        let (mut prev, mut acc, mut shift) = (0i64, 0u64, 0u32);
+        for &b in big5::DELTAS {
+            acc |= u64::from(b & 0x7F) << shift.min(56);
+            if b & 0x80 != 0 {
+                shift += 7;
+                continue;
+            }
+            let delta = (acc >> 1) as i64 ^ -((acc & 1) as i64);
+            prev += delta;
+            let Ok(cp) = u16::try_from(prev) else { break };
+            out.push(cp);
+            (acc, shift) = (0, 0);
+        }
+        out
+    })
+}
+
 /// The character of the big5 pair `lead trail`, or `None` where CPython reports "illegal
 /// multibyte sequence".
 fn big5_pair(lead: u8, trail: u8) -> Option<u32> {
@@ -275,7 +300,7 @@ fn big5_pair(lead: u8, trail: u8) -> Option<u32> {
         if (lo..=hi).contains(&trail) {
             column += usize::from(trail - lo);
             return if column < usize::from(len) {
-                big5::DATA
+                big5_data()
                     .get(usize::from(offset) + column)
                     .map(|&cp| u32::from(cp))
             } else {
@@ -587,6 +612,16 @@ mod tests {
 
     fn json(s: &PyStr) -> String {
         to_canonical(&Value::Str(s.clone()))
+    }
+
+    #[test]
+    fn big5_table_expands_whole() {
+        let data = big5_data();
+        assert_eq!(data.len(), big5::DATA_LEN);
+        // The first and last rows' ends, as CPython decodes them.
+        assert_eq!(big5_pair(0xA1, 0x40), Some(0x3000));
+        assert_eq!(big5_pair(0xA1, 0x41), Some(0xFF0C));
+        assert_eq!(big5_pair(0xF9, 0xD5), Some(0x9F98));
     }
 
     #[test]

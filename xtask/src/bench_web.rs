@@ -90,21 +90,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let dist = web::dist_dir();
     heading("web app with bench hooks (trunk build --release --features bench)");
     let bench_dist = util::target_dir().join("bench-web/dist");
-    let trunk = which("trunk").context("trunk not found")?;
-    util::run(
-        Command::new(trunk)
-            .current_dir(util::root())
-            .env("TRUNK_SKIP_VERSION_CHECK", "true")
-            .args([
-                "build",
-                "--release",
-                "--offline",
-                "--features",
-                "bench",
-                "--dist",
-            ])
-            .arg(&bench_dist),
-    )?;
+    util::run(web::trunk_command(&["--features", "bench", "--dist"])?.arg(&bench_dist))?;
     heading("iacscope (cargo build --release)");
     util::run(util::cargo().args(["build", "--release", "-p", "iacscope", "--bin", "iacscope"]))?;
     let bin = util::target_dir().join("release/iacscope");

@@ -20,16 +20,24 @@ pub fn fetch() -> Result<()> {
     run(util::cargo().args(["fetch"]))
 }
 
-/// `trunk build --release --offline` into `dist/`, then prints the bundle sizes.
-pub fn trunk_build() -> Result<()> {
-    fetch()?;
+/// `trunk build --release --offline` as the shipped app is built (the `web` profile named in
+/// `index.html`); `extra` arguments go after `build`.
+pub fn trunk_command(extra: &[&str]) -> Result<Command> {
     let trunk = which("trunk").context("trunk not found (run `cargo xtask test` to install)")?;
-    let dist = dist_dir();
     let mut cmd = Command::new(trunk);
     cmd.current_dir(util::root())
         .env("TRUNK_SKIP_VERSION_CHECK", "true")
-        .args(["build", "--release", "--offline", "--dist"])
-        .arg(&dist);
+        .args(["build", "--release", "--offline"])
+        .args(extra);
+    Ok(cmd)
+}
+
+/// `trunk build --release --offline` into `dist/`, then prints the bundle sizes.
+pub fn trunk_build() -> Result<()> {
+    fetch()?;
+    let dist = dist_dir();
+    let mut cmd = trunk_command(&[])?;
+    cmd.arg("--dist").arg(&dist);
     run(&mut cmd)?;
     print_bundle_size(&dist)
 }
