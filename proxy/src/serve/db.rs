@@ -476,6 +476,33 @@ mod tests {
         }
     }
 
+    /// Instances opening one new SQLite file at the same moment (several proxies started
+    /// together) all open it: the switch to WAL can be refused as busy, and is retried.
+    #[test]
+    fn sqlite_opened_by_many_at_once() {
+        const OPENERS: usize = 8;
+        const ROUNDS: usize = 20;
+        let dir = sqlite_dir("many-at-once");
+        for round in 0..ROUNDS {
+            let sub = dir.join(format!("r{round}"));
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(OPENERS));
+            let openers: Vec<_> = (0..OPENERS)
+                .map(|_| {
+                    let (sub, barrier) = (sub.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        Db::connect(None, &sub).map(|db| db.version())
+                    })
+                })
+                .collect();
+            for o in openers {
+                let version = o.join().expect("no panic").expect("opens");
+                assert_eq!(version.expect("version"), sqlite::MIGRATIONS.len() as i64);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn migrates_once_and_queries() {
         on_both("migrates_once_and_queries", |open| {

@@ -39,6 +39,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
 /// How long a statement waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Pause between tries of a setup that found the file busy.
+const SETUP_RETRY: Duration = Duration::from_millis(25);
+
+/// Whether `e` is SQLite's "database is locked" (or "busy"), which a retry can cure.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 /// The columns [`ScanSummary`] is read from, in its field order.
 const SUMMARY_COLUMNS: &str =
     "id, host, port, ip, fingerprint, created, config, mssp_name, mssp_players, source";
@@ -86,9 +97,19 @@ impl Sqlite {
         let db = Sqlite {
             conn: Mutex::new(conn),
         };
-        db.setup()
-            .map_err(|e| format!("database {}: {e}", path.display()))?;
-        Ok(db)
+        // Two instances opening a new file together can get SQLITE_BUSY from the switch to
+        // WAL without the busy handler being asked (SQLite's deadlock avoidance): the setup
+        // is idempotent, so it is tried again until `BUSY_TIMEOUT`.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match db.setup() {
+                Ok(()) => return Ok(db),
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(SETUP_RETRY);
+                }
+                Err(e) => return Err(format!("database {}: {e}", path.display())),
+            }
+        }
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
