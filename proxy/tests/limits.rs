@@ -36,6 +36,17 @@ async fn expect_closed(ws: &mut Ws, code: &str, close: u16) -> serde_json::Value
     c
 }
 
+/// A new session to 127.0.0.1:`port` is refused as over a limit, with `phrase` in the
+/// sentence that says which.
+async fn expect_limited(server: std::net::SocketAddr, port: u16, phrase: &str) {
+    let mut ws = ws_to(server, "127.0.0.1", port).await;
+    let e = expect_error(&mut ws, "limit_reached").await;
+    assert!(
+        e["message"].as_str().is_some_and(|m| m.contains(phrase)),
+        "{e}"
+    );
+}
+
 #[tokio::test]
 async fn global_session_limit() {
     let port = echo_server().await;
@@ -46,11 +57,7 @@ async fn global_session_limit() {
     .await;
     let mut a = ws_to(server.addr, "127.0.0.1", port).await;
     connected(&mut a).await;
-    let mut b = ws_to(server.addr, "127.0.0.1", port).await;
-    let e = expect_error(&mut b, "limit_reached").await;
-    assert!(e["message"]
-        .as_str()
-        .is_some_and(|m| m.contains("session limit")));
+    expect_limited(server.addr, port, "session limit").await;
     // The permit lives as long as the session task: after it ends, there is room again.
     a.close(None).await.expect("close");
     while next(&mut a).await.is_some() {}
@@ -84,11 +91,7 @@ async fn per_client_concurrency_and_forwarded_for() {
     .await;
     let mut a = ws_to(server.addr, "127.0.0.1", port).await;
     connected(&mut a).await;
-    let mut b = ws_to(server.addr, "127.0.0.1", port).await;
-    let e = expect_error(&mut b, "limit_reached").await;
-    assert!(e["message"]
-        .as_str()
-        .is_some_and(|m| m.contains("your address")));
+    expect_limited(server.addr, port, "your address").await;
     // Behind a trusted proxy, the forwarded client is counted instead.
     let with_xff = |xff: &str| {
         let mut req = format!("ws://{}/ws?host=127.0.0.1&port={port}", server.addr)
@@ -148,9 +151,7 @@ async fn per_client_rate() {
         let mut ws = ws_to(server.addr, "127.0.0.1", port).await;
         connected(&mut ws).await;
     }
-    let mut ws = ws_to(server.addr, "127.0.0.1", port).await;
-    let e = expect_error(&mut ws, "limit_reached").await;
-    assert!(e["message"].as_str().is_some_and(|m| m.contains("minute")));
+    expect_limited(server.addr, port, "minute").await;
     assert_eq!(
         metric(
             server.addr,
@@ -178,11 +179,7 @@ async fn per_target_concurrency() {
     .await;
     let mut a = ws_to(server.addr, "127.0.0.1", port).await;
     connected(&mut a).await;
-    let mut b = ws_to(server.addr, "127.0.0.1", port).await;
-    let e = expect_error(&mut b, "limit_reached").await;
-    assert!(e["message"]
-        .as_str()
-        .is_some_and(|m| m.contains("this server")));
+    expect_limited(server.addr, port, "this server").await;
     // Another target is unaffected.
     let mut c = ws_to(server.addr, "127.0.0.2", port2).await;
     let _up = accept(&l2).await;
