@@ -1,14 +1,13 @@
 //! Browser tests: render the page into headless Chromium's DOM, from canned engine events
 //! and proxy messages (no network), and look at it.
 
-use crate::driver::Driver;
+use crate::fixtures::{conn, ev, report_after, req};
 use crate::request::{ScanMode, ScanRequest, TlsMode};
-use crate::state::{Action, Connection, Report, ScanState};
+use crate::state::{Action, Report, ScanState};
 use crate::view::Page;
 use crate::{App, ENGINE_VERSION};
-use iacscope_shared::record::SessionInfo;
 use iacscope_shared::telopt::{TelOpt, Verb};
-use iacscope_shared::{transcript, Dir, Event, EventKind, Phase, Timestamp};
+use iacscope_shared::{transcript, Dir, EventKind, Phase, Timestamp};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
@@ -104,30 +103,8 @@ fn fire(el: &Element, kind: &str) {
     el.dispatch_event(&event).unwrap();
 }
 
-fn req() -> ScanRequest {
-    ScanRequest {
-        host: "mud.example.org".into(),
-        port: 4000,
-        tls: TlsMode::Off,
-        mode: ScanMode::Quick,
-    }
-}
-
 fn connected() -> Action {
-    Action::Connected(Connection {
-        session: "s1".into(),
-        host: "mud.example.org".into(),
-        ip: "192.0.2.7".into(),
-        port: 4000,
-        tls: None,
-    })
-}
-
-fn ev(ms: u64, kind: EventKind) -> Event {
-    Event {
-        at: Timestamp(ms * 1000),
-        kind,
-    }
+    Action::Connected(conn())
 }
 
 #[wasm_bindgen_test]
@@ -361,21 +338,9 @@ async fn banner_runs_are_text_with_colour_classes() {
 }
 
 fn finished_report() -> Report {
-    let (mut d, _) = Driver::new(req().config());
-    let mut step = d.input(
-        Timestamp(5_000),
+    report_after(
         b"\xff\xfb\x46\xff\xfa\x46\x01NAME\x02Seed\x01WEBSITE\x02https://x.example/\x01ICON\x02javascript:alert(1)\x01MCCP\x021\xff\xf0#$#mcp version: 2.1 to: 2.1\r\n",
-    );
-    while let Some(t) = step.next {
-        step = d.timeout(t);
-    }
-    let session = SessionInfo {
-        host: "mud.example.org".into(),
-        ip: "192.0.2.7".into(),
-        port: 4000,
-        connected: "2026-01-01T00:00:00+00:00".into(),
-    };
-    Report::new(d.scanner().outcome(), &session)
+    )
 }
 
 #[wasm_bindgen_test]

@@ -23,6 +23,8 @@ pub mod view;
 
 #[cfg(all(test, target_arch = "wasm32"))]
 mod browser;
+#[cfg(test)]
+mod fixtures;
 
 pub use request::{parse_target, ScanMode, ScanRequest, TlsMode, TELNETS_PORT, TELNET_PORT};
 pub use view::ENGINE_VERSION;

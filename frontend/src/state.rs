@@ -707,35 +707,8 @@ pub fn closed_sentence(by: &str, code: &str, reason: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::Driver;
-    use crate::request::{ScanMode, TlsMode};
+    use crate::fixtures::{conn, ev, report_after, req};
     use iacscope_shared::telopt::{TelOpt, Verb};
-
-    fn req() -> ScanRequest {
-        ScanRequest {
-            host: "mud.example.org".into(),
-            port: 4000,
-            tls: TlsMode::Off,
-            mode: ScanMode::Quick,
-        }
-    }
-
-    fn conn() -> Connection {
-        Connection {
-            session: "s1".into(),
-            host: "mud.example.org".into(),
-            ip: "192.0.2.7".into(),
-            port: 4000,
-            tls: None,
-        }
-    }
-
-    fn ev(ms: u64, kind: EventKind) -> Event {
-        Event {
-            at: Timestamp(ms * 1000),
-            kind,
-        }
-    }
 
     fn neg(ms: u64, dir: Dir, verb: Verb, opt: TelOpt) -> Event {
         ev(ms, EventKind::Negotiation { dir, verb, opt })
@@ -1028,21 +1001,9 @@ mod tests {
 
     #[test]
     fn a_finished_scan_makes_a_report() {
-        let (mut d, _) = Driver::new(req().config());
-        let mut step = d.input(
-                Timestamp(5_000),
-                b"\xff\xfb\x46\xff\xfa\x46\x01NAME\x02Seed\x01WEBSITE\x02https://x.example/\x01MCCP\x021\xff\xf0\x1b[31mHello\x1b[0m\r\n",
+        let r = report_after(
+            b"\xff\xfb\x46\xff\xfa\x46\x01NAME\x02Seed\x01WEBSITE\x02https://x.example/\x01MCCP\x021\xff\xf0\x1b[31mHello\x1b[0m\r\n",
         );
-        while let Some(t) = step.next {
-            step = d.timeout(t);
-        }
-        let session = SessionInfo {
-            host: "mud.example.org".into(),
-            ip: "192.0.2.7".into(),
-            port: 4000,
-            connected: "2026-01-01T00:00:00+00:00".into(),
-        };
-        let r = Report::new(d.scanner().outcome(), &session);
         assert_eq!(r.fingerprint.len(), 16);
         assert_eq!(r.path, format!("{}/{}", r.fingerprint, r.file_name));
         assert!(r.json.contains("\"server-probe\""), "{}", r.json);
