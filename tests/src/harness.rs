@@ -354,9 +354,7 @@ fn diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
 /// (IAC still doubled). A frame cut short by the next `IAC SB` (telnetlib3 writes a bare
 /// header when its SLC buffer overflows) is returned as far as it went.
 pub fn sb_frames(wire: &[u8], opt: u8) -> Vec<Vec<u8>> {
-    const IAC: u8 = 255;
-    const SB: u8 = 250;
-    const SE: u8 = 240;
+    use crate::server::telnet::{IAC, SB, SE};
     let mut out = Vec::new();
     let mut cur: Option<Vec<u8>> = None;
     let mut i = 0;

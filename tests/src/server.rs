@@ -32,15 +32,30 @@ pub const MAX_CAPTURED_CONNECTIONS: usize = 64;
 /// accept order, each at most [`MAX_CAPTURED`] bytes.
 pub type Captured = Arc<Mutex<Vec<Vec<u8>>>>;
 
-const IAC: u8 = 255;
-const SB: u8 = 250;
-const SE: u8 = 240;
-const WILL: u8 = 251;
-const WONT: u8 = 252;
-const DO: u8 = 253;
-const DONT: u8 = 254;
-const MCCP2: u8 = 86;
-const MCCP3: u8 = 87;
+/// Telnet's command bytes and the MCCP options, written out here rather than taken from
+/// the engine: the fake servers stay independent of the code they test.
+pub mod telnet {
+    /// Interpret As Command.
+    pub const IAC: u8 = 255;
+    /// Sub-negotiation begin.
+    pub const SB: u8 = 250;
+    /// Sub-negotiation end.
+    pub const SE: u8 = 240;
+    /// WILL.
+    pub const WILL: u8 = 251;
+    /// WONT.
+    pub const WONT: u8 = 252;
+    /// DO.
+    pub const DO: u8 = 253;
+    /// DONT.
+    pub const DONT: u8 = 254;
+    /// MCCP2 (server-to-client compression).
+    pub const MCCP2: u8 = 86;
+    /// MCCP3 (client-to-server compression).
+    pub const MCCP3: u8 = 87;
+}
+
+use telnet::{DO, DONT, IAC, MCCP2, MCCP3, SB, SE, WILL, WONT};
 
 /// Accepts connections forever and runs `scenario` on each.
 pub async fn serve(listener: TcpListener, scenario: Arc<Scenario>) -> std::io::Result<()> {

@@ -8,13 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-const IAC: u8 = 255;
-const SB: u8 = 250;
-const SE: u8 = 240;
-const WILL: u8 = 251;
-const WONT: u8 = 252;
-const DO: u8 = 253;
-const DONT: u8 = 254;
+use iacscope_tests::server::telnet::{DO, DONT, IAC, SB, SE, WILL, WONT};
 
 struct Client {
     sock: TcpStream,
