@@ -63,12 +63,19 @@ pub fn temp_data_dir() -> PathBuf {
 
 /// A plain HTTP/1.1 POST of a JSON body; returns (status, body).
 pub async fn http_post(server: SocketAddr, path: &str, body: &str) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(server).await.expect("connect");
     let req = format!(
         "POST {path} HTTP/1.1\r\nHost: {server}\r\nConnection: close\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
+    let (status, _, body) = http_exchange(server, &req).await;
+    (status, body)
+}
+
+/// Sends one raw HTTP/1.1 request (with `Connection: close`) and reads the whole reply;
+/// returns (status, headers in lower case, body).
+async fn http_exchange(server: SocketAddr, req: &str) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(server).await.expect("connect");
     s.write_all(req.as_bytes()).await.expect("write");
     let mut buf = Vec::new();
     tokio::time::timeout(LIMIT, s.read_to_end(&mut buf))
@@ -81,7 +88,7 @@ pub async fn http_post(server: SocketAddr, path: &str, body: &str) -> (u16, Vec<
         .expect("header end");
     let head = String::from_utf8_lossy(&buf[..split]).to_ascii_lowercase();
     let status = head[9..12].parse().expect("status");
-    (status, buf[split + 4..].to_vec())
+    (status, head, buf[split + 4..].to_vec())
 }
 
 pub async fn start(cfg: Config) -> Server {
@@ -217,21 +224,8 @@ pub async fn echo_server() -> u16 {
 
 /// A plain HTTP/1.1 GET; returns (status, headers in lower case, body).
 pub async fn http_get(server: SocketAddr, path: &str, extra: &str) -> (u16, String, Vec<u8>) {
-    let mut s = TcpStream::connect(server).await.expect("connect");
     let req = format!("GET {path} HTTP/1.1\r\nHost: {server}\r\nConnection: close\r\n{extra}\r\n");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut buf = Vec::new();
-    tokio::time::timeout(LIMIT, s.read_to_end(&mut buf))
-        .await
-        .expect("response in time")
-        .expect("read");
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("header end");
-    let head = String::from_utf8_lossy(&buf[..split]).to_ascii_lowercase();
-    let status = head[9..12].parse().expect("status");
-    (status, head, buf[split + 4..].to_vec())
+    http_exchange(server, &req).await
 }
 
 /// The value of one metric line (exact name with labels).
