@@ -39,19 +39,7 @@ async fn hostile_mud(count: Arc<AtomicUsize>) -> u16 {
 /// [`hostile_mud`] over TLS with a fresh self-signed certificate for `localhost`; returns
 /// its port and the certificate's PEM (to trust it with `Config::tls_roots`).
 async fn hostile_tls_mud(count: Arc<AtomicUsize>) -> (u16, String) {
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
-    let cert = CertificateDer::from(ck.cert.der().to_vec());
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der()));
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_no_client_auth()
-    .with_single_cert(vec![cert], key)
-    .expect("server config");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let (acceptor, pem) = self_signed_acceptor();
     let (l, port) = upstream().await;
     tokio::spawn(async move {
         while let Ok((s, _)) = l.accept().await {
@@ -64,7 +52,7 @@ async fn hostile_tls_mud(count: Arc<AtomicUsize>) -> (u16, String) {
             });
         }
     });
-    (port, ck.cert.pem())
+    (port, pem)
 }
 
 /// One connection of [`hostile_mud`].

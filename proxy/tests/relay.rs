@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use futures_util::SinkExt;
-use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -284,28 +283,10 @@ async fn static_files_have_csp_cache_headers_and_gzip() {
 
 mod tls {
     use super::*;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-    use tokio_rustls::TlsAcceptor;
-
-    fn acceptor() -> (TlsAcceptor, String) {
-        let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
-            .expect("cert");
-        let cert = CertificateDer::from(ck.cert.der().to_vec());
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der()));
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
-        .expect("server config");
-        (TlsAcceptor::from(Arc::new(config)), ck.cert.pem())
-    }
 
     /// A TLS echo server with a fresh self-signed certificate; returns its port and PEM.
     async fn tls_echo() -> (u16, String) {
-        let (acceptor, pem) = acceptor();
+        let (acceptor, pem) = self_signed_acceptor();
         let (l, port) = upstream().await;
         tokio::spawn(async move {
             while let Ok((s, _)) = l.accept().await {
