@@ -14,10 +14,9 @@
 //! [`IMPORT_BATCH`] to a transaction (one synced commit per batch, not one per row).
 
 use crate::serve::db::{Db, NewScan, SOURCE_IMPORT};
-use crate::serve::save::{mssp_text, mssp_value, ID_HEX_LEN};
+use crate::serve::save::{content_id, mssp_text, mssp_value};
 use iacscope_shared::pyjson::{self, Dict, Value};
 use iacscope_shared::record::{merge_into_existing, session_hash};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -244,16 +243,12 @@ pub fn record_fingerprint(rec: &Value) -> Result<String, String> {
 /// The id of an imported scan: sha256 over the fingerprint and the canonical session entry
 /// (not `session_data`, which a later scan of the same server replaces in the file).
 pub fn import_id(fingerprint: &str, session_entry: &Value) -> String {
-    let mut h = Sha256::new();
-    h.update(b"iacscope-import 1\nfingerprint ");
-    h.update(fingerprint.as_bytes());
-    h.update(b"\nsession ");
-    h.update(pyjson::to_canonical(session_entry).as_bytes());
-    h.finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()[..ID_HEX_LEN]
-        .to_owned()
+    content_id(&[
+        b"iacscope-import 1\nfingerprint ",
+        fingerprint.as_bytes(),
+        b"\nsession ",
+        pyjson::to_canonical(session_entry).as_bytes(),
+    ])
 }
 
 /// One row to import and the `sessions` entry it stands for.
@@ -1071,7 +1066,7 @@ mod tests {
             })
             .collect();
         assert_eq!(db.insert_many(&older).expect("history"), older.len());
-        row.id = "f".repeat(ID_HEX_LEN);
+        row.id = "f".repeat(crate::serve::save::ID_HEX_LEN);
         row.source = crate::serve::db::SOURCE_LIVE.into();
         assert!(db.insert(&row).expect("insert"));
         assert!(
@@ -1214,7 +1209,7 @@ mod tests {
         .expect("rows")
         .remove(0)
         .scan;
-        row.id = "f".repeat(ID_HEX_LEN);
+        row.id = "f".repeat(crate::serve::save::ID_HEX_LEN);
         row.source = crate::serve::db::SOURCE_LIVE.into();
         assert!(db.insert(&row).expect("insert"));
         let out2 = root.join("out2");

@@ -50,7 +50,7 @@ impl Value {
     pub fn from_bytes(bytes: &[u8]) -> Self {
         match std::str::from_utf8(bytes) {
             Ok(s) => Self::str(s),
-            Err(_) => Self::Str(PyStr::from(hex(bytes).as_str())),
+            Err(_) => Self::Str(PyStr::from(crate::mud::hex(bytes).as_str())),
         }
     }
 
@@ -93,15 +93,6 @@ impl Value {
             _ => None,
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 impl From<bool> for Value {
@@ -425,7 +416,7 @@ const HASH_HEX_LEN: usize = 16;
 /// `{"host", "ip", "port"}`).
 pub fn fingerprint_hash(v: &Value) -> String {
     let digest = Sha256::digest(to_canonical(v).as_bytes());
-    let mut h = hex(&digest);
+    let mut h = crate::mud::hex(&digest);
     h.truncate(HASH_HEX_LEN);
     h
 }

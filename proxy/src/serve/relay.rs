@@ -441,7 +441,7 @@ fn new_session_id() -> Option<String> {
         .secure_random
         .fill(&mut b)
         .ok()?;
-    Some(b.iter().map(|x| format!("{x:02x}")).collect())
+    Some(iacscope_shared::mud::hex(&b))
 }
 
 /// Counts, timestamps and records relayed bytes.

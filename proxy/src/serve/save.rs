@@ -123,15 +123,18 @@ fn internal(e: impl std::fmt::Display) -> Response {
 
 /// The content id: sha256 over the transcript text and the canonical settings.
 pub fn scan_id(transcript_text: &str, config: &str) -> String {
+    content_id(&[transcript_text.as_bytes(), b"\nconfig ", config.as_bytes()])
+}
+
+/// The first [`ID_HEX_LEN`] hex digits of sha256 over `parts`, in order: a stored scan's id.
+pub fn content_id(parts: &[&[u8]]) -> String {
     let mut h = Sha256::new();
-    h.update(transcript_text.as_bytes());
-    h.update(b"\nconfig ");
-    h.update(config.as_bytes());
-    h.finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()[..ID_HEX_LEN]
-        .to_owned()
+    for p in parts {
+        h.update(p);
+    }
+    let mut id = iacscope_shared::mud::hex(&h.finalize());
+    id.truncate(ID_HEX_LEN);
+    id
 }
 
 /// An MSSP variable from a record's `session_data` as plain text: a string, or the first of a list (MSSP
