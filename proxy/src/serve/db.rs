@@ -176,6 +176,20 @@ impl From<::postgres::Error> for DbError {
 /// What store calls return.
 pub type DbResult<T> = Result<T, DbError>;
 
+/// Runs `f` on the store off the async threads (store calls block: disk syncs, or a
+/// PostgreSQL round trip); a store error or a panic in `f` comes back as its sentence.
+pub async fn off_thread<T: Send + 'static>(
+    db: &Arc<Db>,
+    f: impl FnOnce(&Db) -> DbResult<T> + Send + 'static,
+) -> Result<T, String> {
+    let db = Arc::clone(db);
+    match tokio::task::spawn_blocking(move || f(&db)).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// The database: SQLite or PostgreSQL, with the same methods and semantics.
 #[derive(Debug)]
 pub struct Db {

@@ -9,7 +9,7 @@
 
 use super::db::ScanSummary;
 use super::livescan::{self, Failure, Known, Target};
-use super::save::{mssp_text, ID_HEX_LEN};
+use super::save::{mssp_text, valid_id};
 use super::AppState;
 use axum::extract::{ConnectInfo, Path as UrlPath, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -106,11 +106,6 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-/// Whether `id` has the shape of a scan id.
-pub fn valid_id(id: &str) -> bool {
-    id.len() == ID_HEX_LEN && id.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 /// `host:port`, IPv6 addresses in brackets.
 pub fn host_port(host: &str, port: u16) -> String {
     if host.contains(':') {
@@ -120,24 +115,16 @@ pub fn host_port(host: &str, port: u16) -> String {
     }
 }
 
-/// Runs a database call off the async threads; errors are logged and become `None`-less
-/// `Err` strings.
-pub(crate) async fn read<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
+/// Runs a store call off the async threads; an error is logged and given back as its
+/// sentence.
+pub(crate) async fn read<T: Send + 'static>(
     st: &AppState,
-    f: impl FnOnce(&super::db::Db) -> Result<T, E> + Send + 'static,
+    f: impl FnOnce(&super::db::Db) -> super::db::DbResult<T> + Send + 'static,
 ) -> Result<T, String> {
-    let db = Arc::clone(&st.db);
-    match tokio::task::spawn_blocking(move || f(&db)).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => {
-            tracing::error!("permalink store: {e}");
-            Err(e.to_string())
-        }
-        Err(e) => {
-            tracing::error!("permalink store: {e}");
-            Err(e.to_string())
-        }
-    }
+    super::db::off_thread(&st.db, f).await.map_err(|e| {
+        tracing::error!("permalink store: {e}");
+        e
+    })
 }
 
 /// What a widget shows of one stored scan.

@@ -50,11 +50,7 @@ pub struct Target {
 impl Target {
     /// `host:port` (IPv6 addresses in brackets).
     pub fn display(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
+        super::embed::host_port(&self.host, self.port)
     }
 }
 

@@ -399,15 +399,11 @@ async fn read<T: Send + 'static>(
     st: &AppState,
     f: impl FnOnce(&super::db::Db) -> super::db::DbResult<T> + Send + 'static,
 ) -> Result<T, Response> {
-    let db = Arc::clone(&st.db);
-    match tokio::task::spawn_blocking(move || f(&db)).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(internal(e)),
-        Err(e) => Err(internal(e)),
-    }
+    super::db::off_thread(&st.db, f).await.map_err(internal)
 }
 
-fn valid_id(id: &str) -> bool {
+/// Whether `id` has the shape of a scan id.
+pub fn valid_id(id: &str) -> bool {
     id.len() == ID_HEX_LEN && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
