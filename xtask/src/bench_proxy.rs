@@ -380,9 +380,8 @@ async fn bench(
     Ok(())
 }
 
-/// CPU time used so far by a process and its live children (websockify relays in a forked
-/// child per connection), in nanoseconds, from `/proc/<pid>/task/*/schedstat`.
-fn cpu_ns(pid: u32) -> u64 {
+/// `pid` and its direct children (websockify forks one per connection).
+fn with_children(pid: u32) -> Vec<u32> {
     let mut pids = vec![pid];
     if let Ok(children) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
         pids.extend(
@@ -391,6 +390,13 @@ fn cpu_ns(pid: u32) -> u64 {
                 .filter_map(|p| p.parse::<u32>().ok()),
         );
     }
+    pids
+}
+
+/// CPU time used so far by a process and its live children (websockify relays in a forked
+/// child per connection), in nanoseconds, from `/proc/<pid>/task/*/schedstat`.
+fn cpu_ns(pid: u32) -> u64 {
+    let pids = with_children(pid);
     let mut total = 0;
     for p in pids {
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
@@ -504,14 +510,7 @@ async fn direct_latency(echo: SocketAddr, n: usize) -> Result<(Duration, Duratio
 /// fairly) summed over the process and its children, falling back to VmRSS.
 fn memory(pid: u32) -> u64 {
     let mut total = 0;
-    let mut pids = vec![pid];
-    if let Ok(children) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")) {
-        pids.extend(
-            children
-                .split_whitespace()
-                .filter_map(|p| p.parse::<u32>().ok()),
-        );
-    }
+    let pids = with_children(pid);
     for p in pids {
         let field = |file: &str, key: &str| -> Option<u64> {
             let text = std::fs::read_to_string(format!("/proc/{p}/{file}")).ok()?;
