@@ -374,3 +374,110 @@ mod tls {
         let _ = std::fs::remove_file(roots);
     }
 }
+
+/// A flood of one-byte messages is recorded within the session's transcript memory bound,
+/// counted as what the entries cost (not their 1-byte payloads): the transcript is cut and
+/// marked truncated, and the kept copy holds no more than the bound.
+#[tokio::test]
+async fn tiny_messages_are_bounded_by_what_they_cost() {
+    const MESSAGES: usize = 30_000;
+    let cfg = config();
+    let bound = cfg.transcript_max_bytes;
+    assert!(
+        MESSAGES < bound,
+        "the payload alone stays far inside the bound"
+    );
+    let server = start(cfg).await;
+    let (l, port) = upstream().await;
+    let mut ws = ws_to(server.addr, "127.0.0.1", port).await;
+    let mut up = accept(&l).await;
+    let sink = tokio::spawn(async move {
+        let mut got = Vec::new();
+        let _ = up.read_to_end(&mut got).await;
+        got.len()
+    });
+    let id = connected(&mut ws).await["session"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    for _ in 0..MESSAGES {
+        ws.feed(Message::Binary(vec![b'x'].into()))
+            .await
+            .expect("feed");
+    }
+    ws.close(None).await.expect("close");
+    // The proxy closes the transcript before it answers the close frame.
+    while let Some(m) = next(&mut ws).await {
+        if matches!(m, Message::Close(_)) {
+            break;
+        }
+    }
+    assert_eq!(
+        tokio::time::timeout(LIMIT, sink)
+            .await
+            .expect("eof")
+            .expect("sink"),
+        MESSAGES,
+        "every byte was relayed"
+    );
+    let (status, _, body) =
+        http_get(server.addr, &format!("/api/sessions/{id}/transcript"), "").await;
+    assert_eq!(status, 200);
+    let t = iacscope_shared::transcript::Transcript::parse(&String::from_utf8(body).expect("utf8"))
+        .expect("parses");
+    assert!(t.truncated, "{} entries kept", t.entries.len());
+    assert!(t.entries.len() < MESSAGES);
+    let held = server.state.store.closed_cost();
+    assert!(
+        held <= bound,
+        "a kept transcript holds {held} bytes, over {bound}"
+    );
+}
+
+/// The relay carries telnet only: a server that opens like another protocol (here an HTTP
+/// server's answer, and a TLS server's alert on a plain session) is not relayed, and a
+/// page whose first message is an HTTP request never reaches the server.
+#[tokio::test]
+async fn other_protocols_are_not_relayed() {
+    let server = start(config()).await;
+    for greeting in [
+        &b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"[..],
+        &[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46],
+    ] {
+        let (l, port) = upstream().await;
+        let mut ws = ws_to(server.addr, "127.0.0.1", port).await;
+        let mut up = accept(&l).await;
+        connected(&mut ws).await;
+        up.write_all(greeting).await.expect("write");
+        let closed = control(&mut ws).await;
+        assert_eq!(closed["type"], "closed", "{closed}");
+        assert_eq!(closed["code"], "not_telnet", "{closed}");
+        assert_eq!(closed["bytes_down"], 0, "nothing of it was relayed");
+        assert!(
+            closed["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("not telnet")),
+            "{closed}"
+        );
+    }
+    let (l, port) = upstream().await;
+    let mut ws = ws_to(server.addr, "127.0.0.1", port).await;
+    let mut up = accept(&l).await;
+    connected(&mut ws).await;
+    send(&mut ws, b"GET / HTTP/1.1\r\nHost: internal\r\n\r\n").await;
+    let closed = control(&mut ws).await;
+    assert_eq!(closed["code"], "not_telnet", "{closed}");
+    let mut got = Vec::new();
+    tokio::time::timeout(LIMIT, up.read_to_end(&mut got))
+        .await
+        .expect("eof in time")
+        .expect("read");
+    assert!(got.is_empty(), "the request reached the server: {got:?}");
+    // Telnet that merely begins like a signature is relayed after a short wait.
+    let (l, port) = upstream().await;
+    let mut ws = ws_to(server.addr, "127.0.0.1", port).await;
+    let mut up = accept(&l).await;
+    connected(&mut ws).await;
+    up.write_all(b"HT").await.expect("write");
+    assert_eq!(read_binary(&mut ws, 2).await, b"HT");
+}

@@ -32,6 +32,32 @@ pub const MAX_TRANSCRIPT_BYTES: usize = 4 * 1024 * 1024;
 /// Largest number of entries a transcript holds.
 pub const MAX_TRANSCRIPT_ENTRIES: usize = 200_000;
 
+/// Largest memory a transcript may take, as [`Transcript::cost`] counts it (payload, the
+/// entry table and each payload's heap block). Payload alone is not what an entry costs:
+/// a flood of one-byte messages would otherwise hold ~70 bytes of memory per byte counted.
+pub const MAX_TRANSCRIPT_COST: usize = 8 * 1024 * 1024;
+
+/// What the allocator really hands out for a request of `n` bytes: glibc's malloc rounds a
+/// chunk up to 16 bytes including an 8-byte header, with a 32-byte minimum (other
+/// allocators are within a few bytes of this). Zero bytes allocate nothing.
+pub const fn heap_block(n: usize) -> usize {
+    if n == 0 {
+        return 0;
+    }
+    let chunk = (n + 8 + 15) / 16 * 16;
+    if chunk < 32 {
+        32
+    } else {
+        chunk
+    }
+}
+
+/// The memory a payload-carrying entry adds beyond its payload bytes when it is a fresh
+/// entry: its slot in the entry table (`size_of::<Entry>()`, before the table's own growth)
+/// and its payload's heap block overhead for a one-byte payload (the worst case). Limits
+/// that are checked before an entry exists reserve this much per entry.
+pub const ENTRY_COST: usize = core::mem::size_of::<Entry>() + heap_block(1) - 1;
+
 /// One timed entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Entry {
@@ -59,10 +85,21 @@ impl Entry {
             Entry::Eof(_) | Entry::Tick(_) => 0,
         }
     }
+
+    /// The payload's heap block, at its allocated capacity.
+    fn payload_heap(&self) -> usize {
+        match self {
+            Entry::Recv(_, b) | Entry::Send(_, b) => heap_block(b.capacity()),
+            Entry::Eof(_) | Entry::Tick(_) => 0,
+        }
+    }
 }
 
 /// A session's transcript: metadata (host, port, ip, configuration) and timed entries.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// Entries are added with [`Transcript::push`], which keeps the payload count and the
+/// memory count ([`Transcript::cost`]) up to date and enforces the limits.
+#[derive(Debug, Default, Eq)]
 pub struct Transcript {
     /// `meta KEY VALUE` lines, in order. Keys are single words; values run to the line end.
     pub meta: Vec<(String, String)>,
@@ -71,6 +108,33 @@ pub struct Transcript {
     /// Set when an entry was dropped because a limit was reached.
     pub truncated: bool,
     bytes: usize,
+    /// Heap bytes of `entries` and their payloads, as [`heap_block`] counts them.
+    cost: usize,
+}
+
+impl PartialEq for Transcript {
+    /// Same metadata, entries and truncation; how much spare capacity each holds is not
+    /// part of a transcript's value.
+    fn eq(&self, other: &Self) -> bool {
+        self.meta == other.meta
+            && self.entries == other.entries
+            && self.truncated == other.truncated
+    }
+}
+
+impl Clone for Transcript {
+    /// A compact copy: every vector exactly its length, and the cost counted anew.
+    fn clone(&self) -> Self {
+        let mut t = Transcript {
+            meta: self.meta.clone(),
+            entries: self.entries.clone(),
+            truncated: self.truncated,
+            bytes: self.bytes,
+            cost: 0,
+        };
+        t.cost = t.count_cost();
+        t
+    }
 }
 
 /// Why a transcript text could not be read.
@@ -116,26 +180,62 @@ impl Transcript {
 
     /// Appends an entry, merging it into the previous one when both carry bytes in the same
     /// direction at the same time. Returns `false` (and sets `truncated`) when a limit
-    /// dropped it.
+    /// dropped it: [`MAX_TRANSCRIPT_ENTRIES`], [`MAX_TRANSCRIPT_BYTES`] of payload, or
+    /// [`MAX_TRANSCRIPT_COST`] of memory.
     pub fn push(&mut self, entry: Entry) -> bool {
+        self.push_within(entry, MAX_TRANSCRIPT_COST)
+    }
+
+    /// [`Transcript::push`] with a tighter memory bound: the entry is dropped (and
+    /// `truncated` set) when [`Transcript::cost`] would pass `max_cost` with it (a fresh
+    /// entry is reckoned at its payload plus [`ENTRY_COST`] before it is stored). The proxy
+    /// bounds each session's recording this way.
+    pub fn push_within(&mut self, entry: Entry, max_cost: usize) -> bool {
+        let len = entry.payload_len();
         if self.entries.len() >= MAX_TRANSCRIPT_ENTRIES
-            || self.bytes + entry.payload_len() > MAX_TRANSCRIPT_BYTES
+            || self.bytes + len > MAX_TRANSCRIPT_BYTES
+            || self.cost + len + ENTRY_COST > max_cost.min(MAX_TRANSCRIPT_COST)
         {
             self.truncated = true;
             return false;
         }
-        self.bytes += entry.payload_len();
+        self.bytes += len;
+        let table = self.entries.capacity();
         match (self.entries.last_mut(), entry) {
-            (Some(Entry::Recv(t0, a)), Entry::Recv(t1, b)) if *t0 == t1 => a.extend_from_slice(&b),
-            (Some(Entry::Send(t0, a)), Entry::Send(t1, b)) if *t0 == t1 => a.extend_from_slice(&b),
-            (_, entry) => self.entries.push(entry),
+            (Some(Entry::Recv(t0, a)), Entry::Recv(t1, b))
+            | (Some(Entry::Send(t0, a)), Entry::Send(t1, b))
+                if *t0 == t1 =>
+            {
+                let before = heap_block(a.capacity());
+                a.extend_from_slice(&b);
+                self.cost = self.cost - before + heap_block(a.capacity());
+            }
+            (_, entry) => {
+                self.cost += entry.payload_heap();
+                self.entries.push(entry);
+            }
         }
+        let entry_size = core::mem::size_of::<Entry>();
+        self.cost = self.cost - heap_block(table * entry_size)
+            + heap_block(self.entries.capacity() * entry_size);
         true
     }
 
     /// Total payload bytes held.
     pub fn payload_bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Heap bytes the entries take: the entry table and every payload's heap block, at
+    /// their allocated capacity, rounded as [`heap_block`] does. This, not
+    /// [`Transcript::payload_bytes`], is what memory limits on transcripts count.
+    pub fn cost(&self) -> usize {
+        self.cost
+    }
+
+    fn count_cost(&self) -> usize {
+        heap_block(self.entries.capacity() * core::mem::size_of::<Entry>())
+            + self.entries.iter().map(Entry::payload_heap).sum::<usize>()
     }
 
     /// Writes the stable text form.
@@ -317,6 +417,36 @@ mod tests {
         assert!(!t.push(Entry::Recv(Timestamp(1), vec![1])));
         assert!(t.truncated);
         assert!(t.to_text().contains("\ntruncated\n"));
+    }
+
+    /// A flood of one-byte entries is bounded by what it costs, not by its payload: 200,000
+    /// one-byte sends are 200 KB of payload but several MiB of memory.
+    #[test]
+    fn tiny_entries_count_their_real_cost() {
+        let limit = 1024 * 1024;
+        let mut t = Transcript::new();
+        let mut kept = 0;
+        for i in 0..200_000u64 {
+            if t.push_within(Entry::Send(Timestamp(i), vec![b'x']), limit) {
+                kept += 1;
+            }
+        }
+        assert!(t.truncated);
+        assert!(t.cost() <= limit, "{} > {limit}", t.cost());
+        assert!(kept < 20_000, "{kept} one-byte entries fit in 1 MiB");
+        // The count matches a fresh count, and a compact copy costs no more.
+        assert_eq!(t.cost(), t.count_cost());
+        assert!(t.clone().cost() <= t.cost());
+        // Each kept entry costs at least its table slot and a minimum heap block.
+        assert!(t.cost() >= kept * (core::mem::size_of::<Entry>() + 32));
+        // Merged entries (same direction, same time) grow one block, not many.
+        let mut m = Transcript::new();
+        for _ in 0..1000 {
+            m.push(Entry::Recv(Timestamp(7), vec![b'y']));
+        }
+        assert_eq!(m.entries.len(), 1);
+        assert_eq!(m.cost(), m.count_cost());
+        assert!(m.cost() < 2 * 1024 + 64, "{}", m.cost());
     }
 
     #[test]

@@ -27,7 +27,10 @@ pub struct Config {
     pub allow_private: bool,
     /// Extra origins allowed to open the websocket (`https://example.org`). A hostile page
     /// could otherwise use its visitors' browsers (and their IP addresses) as a relay.
-    /// Same-origin requests and requests without `Origin` (non-browser clients) are allowed.
+    /// Allowed besides: `public_url`, a loopback address or `localhost` on the listening
+    /// port, and requests without `Origin` (non-browser clients). The request's own `Host`
+    /// is not evidence: a DNS-rebinding page on `attacker.example` sends
+    /// `Host: attacker.example` too.
     pub allowed_origins: Vec<String>,
     /// Accept the websocket from any origin. Off by default, for the reason above.
     pub any_origin: bool,
@@ -92,6 +95,25 @@ pub struct Config {
     /// slow-loris connections do not pile up.
     #[serde(with = "dur")]
     pub handshake_timeout: Duration,
+    /// Time from a request's headers to its response, the body included: a client that
+    /// sends its body a byte every few seconds is answered `408` when it runs out, instead
+    /// of holding a connection forever.
+    #[serde(with = "dur")]
+    pub request_timeout: Duration,
+    /// Longest life of an HTTP connection (keep-alive included; a websocket leaves this
+    /// count at its upgrade and is bounded by the session limits): then it is closed
+    /// gracefully, and 5 s later for good. A client that stops reading a response holds
+    /// its file descriptor no longer than this.
+    #[serde(with = "dur")]
+    pub max_connection_age: Duration,
+    /// HTTP connections open at once, from everyone. Each holds a file descriptor; past the
+    /// limit new ones get a one-line `503` and are closed at once, so slow clients cannot
+    /// run the process out of descriptors (which would stop it serving anyone).
+    pub max_connections: usize,
+    /// HTTP connections open at once from one address (IPv6: one /64), so that a few
+    /// addresses cannot take every connection. Connections from a `trusted_proxies` peer
+    /// count only against `max_connections` (the addresses behind it are not known yet).
+    pub max_connections_per_ip: usize,
     /// On shutdown, how long sessions get to receive their close frame before the server
     /// stops anyway.
     #[serde(with = "dur")]
@@ -99,12 +121,14 @@ pub struct Config {
     /// How long a closed session's transcript stays fetchable (for a permalink to save it).
     #[serde(with = "dur")]
     pub transcript_retention: Duration,
-    /// Payload bytes recorded per session; the relay goes on, the transcript is marked
-    /// truncated. Bounds memory per session.
+    /// Memory one session's transcript may take, counting what entries really cost
+    /// (payload, entry table, heap blocks: `Transcript::cost`), not just payload, so a
+    /// flood of one-byte messages is bounded like one big one. Past it the relay goes on and
+    /// the transcript is marked truncated (and can no longer be saved).
     pub transcript_max_bytes: usize,
     /// Closed transcripts kept at once (oldest dropped first).
     pub transcripts_max_stored: usize,
-    /// Payload bytes of closed transcripts kept at once (oldest dropped first).
+    /// Memory of closed transcripts kept at once, counted as above (oldest dropped first).
     pub transcripts_max_total_bytes: usize,
 
     /// Directory of the permalink database (`iacscope.db`, created on first run).
@@ -119,8 +143,11 @@ pub struct Config {
     /// this; an older (or no) result starts one server-side scan, within the limits above.
     #[serde(with = "dur")]
     pub embed_max_age: Duration,
-    /// The public origin (`https://iacscope.example.org`) used in oEmbed answers and page
-    /// meta tags; unset, the request's `Host` header is used (with `http://`).
+    /// The public origin (`https://iacscope.example.org`): the only source of the absolute
+    /// URLs in oEmbed answers and page meta tags, and an origin allowed to open the
+    /// websocket. A request's `Host` header is never used for either (anyone can forge it,
+    /// and a DNS-rebinding page makes it its own). Unset, absolute URLs use the listening
+    /// address (`http://127.0.0.1:8080`; `localhost` for a wildcard address).
     pub public_url: Option<String>,
     /// PostgreSQL URL (`postgres://user@host/db`) of a store shared by several instances;
     /// unset: SQLite in `data_dir`. Never logged (it may hold a password).
@@ -159,6 +186,10 @@ impl Default for Config {
             max_message_size: 64 * 1024,
             max_frame_size: 64 * 1024,
             handshake_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connection_age: Duration::from_secs(300),
+            max_connections: 4096,
+            max_connections_per_ip: 64,
             shutdown_grace: Duration::from_secs(5),
             transcript_retention: Duration::from_secs(15 * 60),
             transcript_max_bytes: 1024 * 1024,

@@ -484,24 +484,6 @@ async fn show_live(st: &AppState, id: String) -> Response {
     }
 }
 
-/// The public origin: `public_url`, else `http://` and the request's `Host`.
-pub fn origin(st: &AppState, headers: &HeaderMap) -> String {
-    if let Some(u) = &st.config.public_url {
-        return u.trim_end_matches('/').to_owned();
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.len() <= 300
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
-        })
-        .unwrap_or("localhost");
-    format!("http://{host}")
-}
-
 /// The query of `/oembed`.
 #[derive(Debug, Deserialize)]
 pub struct OembedQuery {
@@ -546,11 +528,7 @@ pub fn iframe(origin: &str, id: &str, title: &str, width: u32, height: u32) -> S
     )
 }
 
-async fn oembed(
-    State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(q): Query<OembedQuery>,
-) -> Response {
+async fn oembed(State(st): State<Arc<AppState>>, Query(q): Query<OembedQuery>) -> Response {
     match q.format.as_deref() {
         None | Some("" | "json") => {}
         Some(_) => {
@@ -587,7 +565,8 @@ async fn oembed(
     };
     let width = bound(&q.maxwidth, WIDGET_WIDTH);
     let height = bound(&q.maxheight, WIDGET_HEIGHT);
-    let origin = origin(&st, &headers);
+    // Configuration only, never the request's `Host` (see `AppState::public_origin`).
+    let origin = st.public_origin();
     let title = view.title();
     let mut r = Json(json!({
         "version": "1.0",
@@ -642,11 +621,7 @@ pub fn with_head(index: &str, title: &str, tags: &str) -> String {
     out
 }
 
-async fn permalink_page(
-    State(st): State<Arc<AppState>>,
-    headers: HeaderMap,
-    UrlPath(id): UrlPath<String>,
-) -> Response {
+async fn permalink_page(State(st): State<Arc<AppState>>, UrlPath(id): UrlPath<String>) -> Response {
     let path = st.config.static_dir.join("index.html");
     let Ok(index) = tokio::fs::read_to_string(&path).await else {
         return (
@@ -665,7 +640,8 @@ async fn permalink_page(
         // Unknown (or unreadable): the app shows its own "not found".
         _ => return html(index),
     };
-    let origin = origin(&st, &headers);
+    // Configuration only, never the request's `Host` (see `AppState::public_origin`).
+    let origin = st.public_origin();
     let page_url = format!("{origin}/s/{}", view.id);
     let title = view.title();
     let description = format!(

@@ -231,7 +231,7 @@ pub fn start(st: &Arc<AppState>, client: IpAddr, t: &Target) -> Result<Known, Fa
         let _active = active;
         let outcome = scan(&st2, &t2).await;
         if let Err(f) = &outcome {
-            tracing::info!(target = %t2.display(), code = f.code, "live scan failed: {}", f.message);
+            tracing::info!(target = %t2.display(), code = f.code, message = ?f.message, "live scan failed");
         }
         st2.live.finish(t2, outcome);
     });
@@ -329,16 +329,14 @@ async fn scan(st: &Arc<AppState>, t: &Target) -> Result<String, Failure> {
     }
 }
 
-/// Records one entry; a scan that outgrows `limit` fails (a telnet scan is small).
+/// Records one entry; a scan whose transcript outgrows `limit` of memory
+/// ([`Transcript::cost`]: a server dripping one byte at a time pays for every entry) fails
+/// (a telnet scan is small).
 fn record(tr: &mut Transcript, entry: Entry, limit: usize) -> Result<(), Failure> {
-    let len = match &entry {
-        Entry::Recv(_, b) | Entry::Send(_, b) => b.len(),
-        _ => 0,
-    };
-    if tr.payload_bytes() + len > limit || !tr.push(entry) {
+    if !tr.push_within(entry, limit) {
         return Err(Failure::new(
             "too_large",
-            format!("the server sent more than {limit} bytes during the scan"),
+            format!("the scan's transcript outgrew its {limit}-byte memory bound"),
         ));
     }
     Ok(())

@@ -11,14 +11,17 @@
 
 pub mod badge;
 pub mod config;
+pub mod conn;
 pub mod db;
 pub mod embed;
 pub mod limits;
 pub mod livescan;
 pub mod metrics;
+pub mod origin;
 pub mod policy;
 pub mod relay;
 pub mod save;
+pub mod sniff;
 pub mod store;
 pub mod tls;
 pub mod web;
@@ -157,6 +160,18 @@ pub struct ServeOptions {
     /// Time to send the HTTP request headers (`10s`).
     #[arg(long, env = "IACSCOPE_HANDSHAKE_TIMEOUT")]
     pub handshake_timeout: Option<Dur>,
+    /// Time from request headers to response, body included (`30s`).
+    #[arg(long, env = "IACSCOPE_REQUEST_TIMEOUT")]
+    pub request_timeout: Option<Dur>,
+    /// Longest life of an HTTP connection before a websocket upgrade (`5m`).
+    #[arg(long, env = "IACSCOPE_MAX_CONNECTION_AGE")]
+    pub max_connection_age: Option<Dur>,
+    /// HTTP connections open at once.
+    #[arg(long, env = "IACSCOPE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// HTTP connections open at once per client address.
+    #[arg(long, env = "IACSCOPE_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
     /// Time sessions get to close on shutdown (`5s`).
     #[arg(long, env = "IACSCOPE_SHUTDOWN_GRACE")]
     pub shutdown_grace: Option<Dur>,
@@ -190,7 +205,9 @@ pub struct ServeOptions {
     /// Age of a stored scan the live embed and the badge still show (`1h`).
     #[arg(long, env = "IACSCOPE_EMBED_MAX_AGE")]
     pub embed_max_age: Option<Dur>,
-    /// Public origin for oEmbed and page meta tags (`https://iacscope.example.org`).
+    /// This server's public origin (`https://iacscope.example.org`): the absolute URLs of
+    /// oEmbed and page meta tags, and a websocket origin allowed. Set it whenever the proxy
+    /// is reached by any name other than its listening address.
     #[arg(long, env = "IACSCOPE_PUBLIC_URL")]
     pub public_url: Option<String>,
 }
@@ -226,13 +243,17 @@ impl ServeArgs {
             transcripts_max_stored,
             transcripts_max_total_bytes,
             max_saves_per_ip_per_minute,
-            max_saved_transcript_bytes
+            max_saved_transcript_bytes,
+            max_connections,
+            max_connections_per_ip
         );
         set_dur!(
             connect_timeout,
             idle_timeout,
             max_session_duration,
             handshake_timeout,
+            request_timeout,
+            max_connection_age,
             shutdown_grace,
             transcript_retention,
             embed_max_age
@@ -287,6 +308,28 @@ pub fn main(args: ServeArgs) -> ExitCode {
     };
     if config.allow_private {
         tracing::warn!("--allow-private: loopback and private targets are reachable; do not expose this server");
+    }
+    let mut config = config;
+    // Every connection and session holds descriptors: take what the hard limit allows, and
+    // keep the connection budget inside it, so running out is a refusal and not a stall.
+    if let Some(fds) = conn::raise_fd_limit() {
+        let fit = conn::connections_that_fit(fds, config.max_sessions);
+        if config.max_connections > fit {
+            tracing::warn!(
+                "max_connections {} lowered to {fit}: the open-file limit is {fds} and \
+                 {} sessions need two descriptors each",
+                config.max_connections,
+                config.max_sessions
+            );
+            config.max_connections = fit;
+        }
+    }
+    if config.public_url.is_none() && !args.listen.ip().is_loopback() {
+        tracing::warn!(
+            "listening on {} without --public-url: absolute URLs (oEmbed, og:url) name this \
+             address, and pages reached by another name cannot open the websocket",
+            args.listen
+        );
     }
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -365,6 +408,12 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Tracks websocket sessions so shutdown can wait for them.
     pub sessions: TaskTracker,
+    /// Open HTTP connections, in all and per address.
+    pub connections: Arc<conn::Connections>,
+    /// Which page origins may open the websocket.
+    pub origins: origin::OriginPolicy,
+    /// The address [`serve`] listens on (set when it starts).
+    pub listen: std::sync::OnceLock<SocketAddr>,
     csp: HeaderValue,
 }
 
@@ -399,6 +448,16 @@ impl AppState {
         let saves = save::SaveLimiter::new(config.max_saves_per_ip_per_minute);
         let csp = HeaderValue::from_str(&web::content_security_policy(&config.static_dir))
             .map_err(|e| format!("Content-Security-Policy: {e}"))?;
+        if let Some(u) = &config.public_url {
+            origin::Origin::parse(u).map_err(|e| format!("--public-url: {e}"))?;
+        }
+        let origins = origin::OriginPolicy::new(
+            config.public_url.as_deref(),
+            &config.allowed_origins,
+            config.any_origin,
+        )?;
+        let connections =
+            conn::Connections::new(config.max_connections, config.max_connections_per_ip);
         Ok(Arc::new(AppState {
             config,
             policy,
@@ -411,8 +470,20 @@ impl AppState {
             tls,
             shutdown: CancellationToken::new(),
             sessions: TaskTracker::new(),
+            connections,
+            origins,
+            listen: std::sync::OnceLock::new(),
             csp,
         }))
+    }
+
+    /// The origin every absolute URL is built from: `public_url`, else the listening
+    /// address. Never a request's `Host` header.
+    pub fn public_origin(&self) -> String {
+        origin::public_origin(
+            self.config.public_url.as_deref(),
+            self.listen.get().copied(),
+        )
     }
 }
 
@@ -479,9 +550,20 @@ async fn ws_handler(
     Query(params): Query<relay::WsParams>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !origin_allowed(&st.config, &headers) {
+    let origin = headers.get(header::ORIGIN).map(HeaderValue::as_bytes);
+    if let Err(why) = st
+        .origins
+        .check(origin, st.listen.get().map(SocketAddr::port))
+    {
         st.metrics.refused("forbidden_origin");
-        return (StatusCode::FORBIDDEN, "websocket origin not allowed\n").into_response();
+        // Upgraded only to say why (a browser cannot read a refused handshake's body, and
+        // the page should show the sentence); nothing is connected. Other clients get it
+        // in the close frame.
+        return ws.max_message_size(1024).max_frame_size(1024).on_upgrade(
+            move |mut socket| async move {
+                relay::send_error(&mut socket, "forbidden_origin", &why, relay::CLOSE_POLICY).await;
+            },
+        );
     }
     if st.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
@@ -501,34 +583,6 @@ async fn ws_handler(
     let shutdown = st.shutdown.clone();
     let st2 = st.clone();
     ws.on_upgrade(move |socket| relay::session(socket, st2, params, admission, shutdown, token))
-}
-
-/// Browsers always send `Origin` on a websocket handshake; scripts elsewhere may not, and
-/// they could set anything anyway. So: no Origin is allowed, and a browser's Origin must be
-/// this server itself or one configured.
-fn origin_allowed(cfg: &Config, headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
-    };
-    if cfg.any_origin {
-        return true;
-    }
-    let Ok(origin) = origin.to_str() else {
-        return false;
-    };
-    let origin = origin.trim_end_matches('/');
-    if cfg
-        .allowed_origins
-        .iter()
-        .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin))
-    {
-        return true;
-    }
-    let authority = origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"));
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
 }
 
 /// The client address: the peer, or — when the peer is a trusted proxy — the rightmost
@@ -558,6 +612,21 @@ pub(crate) fn client_ip(cfg: &Config, peer: IpAddr, headers: &HeaderMap) -> IpAd
     }
 }
 
+/// The answer to a request that did not complete within `request_timeout` (its body did
+/// not arrive in time, as a rule); the connection is closed after it.
+fn request_timed_out(limit: Duration) -> Response {
+    (
+        StatusCode::REQUEST_TIMEOUT,
+        [(header::CONNECTION, "close")],
+        format!(
+            "request_timeout: the request was not complete within {} s; send it again, \
+             all at once\n",
+            limit.as_secs()
+        ),
+    )
+        .into_response()
+}
+
 /// Serves `listener` until `shutdown` resolves, then tells every session to close (they send
 /// `closed` and a close frame with the reason), waits up to `shutdown_grace`, and returns.
 pub async fn run(
@@ -580,6 +649,9 @@ pub async fn serve(listener: TcpListener, st: Arc<AppState>, shutdown: impl Futu
             st.shutdown.clone(),
         ));
     }
+    if let Ok(addr) = listener.local_addr() {
+        let _ = st.listen.set(addr);
+    }
     let connections = TaskTracker::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -595,15 +667,41 @@ pub async fn serve(listener: TcpListener, st: Arc<AppState>, shutdown: impl Futu
                 }
             },
         };
+        let shared_peer = st
+            .config
+            .trusted_proxies
+            .iter()
+            .any(|n| n.contains(peer.ip()));
+        let guard = match st.connections.admit(peer.ip(), shared_peer) {
+            Ok(g) => g,
+            Err(limit) => {
+                st.metrics.refused(limit.label());
+                // One write into a fresh socket's empty buffer, never a wait: a refused
+                // client gets its sentence or nothing, and the descriptor goes at once.
+                let _ = tcp.try_write(limit.response());
+                drop(tcp);
+                continue;
+            }
+        };
         let _ = tcp.set_nodelay(true);
         let router = router.clone();
         let stop = st.shutdown.clone();
         let handshake_timeout = st.config.handshake_timeout;
+        let request_timeout = st.config.request_timeout;
+        let max_age = st.config.max_connection_age;
         connections.spawn(async move {
+            let _guard = guard;
             let svc = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(ConnectInfo(peer));
-                    router.clone().oneshot(req.map(axum::body::Body::new))
+                    let response = router.clone().oneshot(req.map(axum::body::Body::new));
+                    // The handler reads the body: a body that drips is cut off here.
+                    async move {
+                        match tokio::time::timeout(request_timeout, response).await {
+                            Ok(r) => r,
+                            Err(_) => Ok(request_timed_out(request_timeout)),
+                        }
+                    }
                 },
             );
             let mut builder = hyper::server::conn::http1::Builder::new();
@@ -614,9 +712,14 @@ pub async fn serve(listener: TcpListener, st: Arc<AppState>, shutdown: impl Futu
                 .serve_connection(TokioIo::new(tcp), svc)
                 .with_upgrades();
             let mut conn = std::pin::pin!(conn);
+            // Ends at the upgrade for a websocket (the session then has its own limits).
             tokio::select! {
                 _ = conn.as_mut() => {},
                 () = stop.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                }
+                () = tokio::time::sleep(max_age) => {
                     conn.as_mut().graceful_shutdown();
                     let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
                 }
@@ -690,27 +793,7 @@ mod tests {
     }
 
     #[test]
-    fn origins_and_forwarded_for() {
-        let mut h = HeaderMap::new();
-        let cfg = Config::default();
-        assert!(origin_allowed(&cfg, &h), "no Origin: not a browser");
-        h.insert(
-            header::HOST,
-            HeaderValue::from_static("iacscope.example:8080"),
-        );
-        h.insert(
-            header::ORIGIN,
-            HeaderValue::from_static("http://iacscope.example:8080"),
-        );
-        assert!(origin_allowed(&cfg, &h));
-        h.insert(
-            header::ORIGIN,
-            HeaderValue::from_static("https://evil.example"),
-        );
-        assert!(!origin_allowed(&cfg, &h));
-        h.insert(header::ORIGIN, HeaderValue::from_static("null"));
-        assert!(!origin_allowed(&cfg, &h));
-
+    fn forwarded_for() {
         let cfg = Config {
             trusted_proxies: vec!["10.0.0.0/8".parse().expect("net")],
             ..Config::default()

@@ -407,6 +407,9 @@ impl FromStr for PortRange {
 
 /// Well-known ports of services other than telnet, denied unless allowed: a browser should
 /// not be able to speak raw bytes to a mail, web, database or file server through us.
+/// Ports are only the first fence: MUDs run on any port (3000, 5000, 8000, 9000 all carry
+/// real ones), so a service on an unlisted port is told by its first bytes instead
+/// (`sniff`), and this list names the services that take blind writes or are never telnet.
 pub const DENIED_PORTS: &[(u16, u16, &str)] = &[
     (0, 0, "port 0"),
     (
@@ -458,12 +461,13 @@ pub const DENIED_PORTS: &[(u16, u16, &str)] = &[
     (3389, 3389, "RDP"),
     (4369, 4369, "Erlang port mapper"),
     (5060, 5061, "SIP"),
-    (5432, 5432, "PostgreSQL"),
+    (5432, 5433, "PostgreSQL"),
     (5672, 5672, "AMQP"),
     (5900, 5903, "VNC"),
     (5984, 5984, "CouchDB"),
+    (5985, 5986, "WinRM"),
     (6000, 6063, "X11"),
-    (6379, 6379, "Redis"),
+    (6379, 6380, "Redis"),
     (6443, 6443, "Kubernetes API"),
     (6665, 6669, "IRC"),
     (6697, 6697, "IRC over TLS"),
@@ -472,7 +476,10 @@ pub const DENIED_PORTS: &[(u16, u16, &str)] = &[
     (8443, 8443, "HTTPS alternate"),
     (9042, 9042, "Cassandra"),
     (9092, 9092, "Kafka"),
+    // A printer prints what it is sent and never answers: no first bytes to tell it by.
+    (9100, 9100, "raw printing (JetDirect)"),
     (9200, 9300, "Elasticsearch"),
+    (9418, 9418, "git"),
     (10250, 10250, "kubelet"),
     (11211, 11211, "memcached"),
     (27017, 27019, "MongoDB"),

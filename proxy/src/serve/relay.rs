@@ -4,6 +4,7 @@
 
 use super::limits::{Admission, Limit, TargetGuard};
 use super::policy::{Host, Refusal};
+use super::sniff::{self, Sniff};
 use super::store;
 use super::tls::TlsInfo;
 use super::AppState;
@@ -139,8 +140,16 @@ fn close_frame(code: u16, reason: &str) -> Message {
     }))
 }
 
+/// The close code of a policy refusal (1008).
+pub(crate) const CLOSE_POLICY: u16 = close::POLICY;
+
 /// Sends an `error` message and a close frame, within a short deadline.
-async fn send_error(ws: &mut WebSocket, code: &'static str, message: &str, close_code: u16) {
+pub(crate) async fn send_error(
+    ws: &mut WebSocket,
+    code: &'static str,
+    message: &str,
+    close_code: u16,
+) {
     let _ = timeout(Duration::from_secs(5), async {
         ws.send(json(&Control::Error { code, message })).await?;
         ws.send(close_frame(close_code, message)).await
@@ -251,6 +260,7 @@ pub(crate) async fn session(
         up: AtomicU64::new(0),
         down: AtomicU64::new(0),
         last: AtomicU64::new(0),
+        plain: up.tls.is_none(),
     };
     let (mut ws_tx, mut ws_rx) = ws.split();
     let end = match up.stream {
@@ -453,6 +463,8 @@ struct Recorder<'a> {
     down: AtomicU64,
     /// Microseconds from `t0` to the last byte either way (for the idle timeout).
     last: AtomicU64,
+    /// Plain TCP (not TLS): a TLS record from either side then means another protocol.
+    plain: bool,
 }
 
 impl Recorder<'_> {
@@ -460,14 +472,20 @@ impl Recorder<'_> {
         Timestamp(now.saturating_duration_since(self.t0).as_micros() as u64)
     }
 
+    /// Records one message's bytes, within the session's transcript memory bound
+    /// (`transcript_max_bytes`, counted as [`Transcript::cost`]: a one-byte message costs
+    /// its entry too). Past the bound the relay goes on and the transcript is marked
+    /// truncated.
     fn record(&self, now: Instant, entry: impl FnOnce(Timestamp) -> Entry, len: usize) {
         let stamp = self.stamp(now);
         self.last.store(stamp.0, Relaxed);
         let mut t = store::lock(self.transcript);
-        if t.payload_bytes() + len > self.st.config.transcript_max_bytes {
+        let max = self.st.config.transcript_max_bytes;
+        if t.cost() + len + iacscope_shared::transcript::ENTRY_COST > max {
+            // Checked before the payload is copied: a session past its bound copies nothing.
             t.truncated = true;
         } else {
-            t.push(entry(stamp));
+            t.push_within(entry(stamp), max);
         }
     }
 }
@@ -532,8 +550,10 @@ where
 {
     let cfg = &rec.st.config;
     let metrics = &rec.st.metrics;
+    let plain = rec.plain;
     // Browser to server.
     let upward = async {
+        let mut first = true;
         loop {
             let data: Bytes = match ws_rx.next().await {
                 None => return End::client("the websocket closed without a close frame"),
@@ -545,6 +565,15 @@ where
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             };
+            if first && !data.is_empty() {
+                first = false;
+                if let Sniff::Other(what) = sniff::client_first(&data, plain) {
+                    return not_telnet(format!(
+                        "the page's first message is {what}, not telnet: this proxy relays \
+                         telnet only"
+                    ));
+                }
+            }
             let total = rec.up.load(Relaxed) + data.len() as u64;
             if total > cfg.max_bytes_up {
                 return End::proxy(
@@ -575,9 +604,30 @@ where
     let downward = async {
         let mut buf = BytesMut::new();
         let mut want = READ_SMALL;
+        // Until the server's first bytes are known not to open another protocol, they are
+        // held back (at most `sniff::UNDECIDED_WAIT` once they begin like one).
+        let mut sniffed = false;
+        let mut undecided_since: Option<Instant> = None;
         loop {
             buf.reserve(want);
-            let n = match r.read_buf(&mut buf).await {
+            let read = r.read_buf(&mut buf);
+            let read = match undecided_since {
+                Some(t) => match timeout_at(t + sniff::UNDECIDED_WAIT, read).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        // Nothing more came: what began like a signature was not one.
+                        sniffed = true;
+                        undecided_since = None;
+                        let chunk = buf.split().freeze();
+                        if let Some(end) = send_down(rec, ws_tx, chunk).await {
+                            return end;
+                        }
+                        continue;
+                    }
+                },
+                None => read.await,
+            };
+            let n = match read {
                 Ok(0) => return End::server("the server closed the connection", close::NORMAL),
                 Ok(n) => n,
                 Err(e) => {
@@ -587,6 +637,24 @@ where
                     )
                 }
             };
+            if !sniffed {
+                match sniff::server_first(&buf, plain) {
+                    Sniff::Telnet => {
+                        sniffed = true;
+                        undecided_since = None;
+                    }
+                    Sniff::Other(what) => {
+                        return not_telnet(format!(
+                            "the server's first bytes are those of {what}, not telnet: this \
+                             proxy relays telnet only"
+                        ))
+                    }
+                    Sniff::Undecided => {
+                        undecided_since.get_or_insert_with(Instant::now);
+                        continue;
+                    }
+                }
+            }
             // Grow for bursts, shrink back when quiet, so idle sessions stay small.
             if n >= want {
                 want = READ_CHUNK;
@@ -656,6 +724,11 @@ where
         return Some(End::client(format!("sending to the browser failed: {e}")));
     }
     None
+}
+
+/// The session ends because one side speaks another protocol (see `sniff`).
+fn not_telnet(reason: String) -> End {
+    End::proxy("not_telnet", reason, close::POLICY)
 }
 
 fn ws_error(e: axum::Error) -> End {

@@ -153,6 +153,9 @@ pub fn mssp_text(record: &Value, key: &str) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
+/// Most characters of a client-supplied value a log line shows.
+const MAX_LOGGED_CHARS: usize = 80;
+
 /// Longest server name kept for search and titles.
 pub const MAX_NAME_CHARS: usize = 120;
 
@@ -235,11 +238,19 @@ async fn save_handler(
     };
     let browser_agrees = browser_fp.as_ref().map(|fp| *fp == fingerprint);
     if browser_agrees == Some(false) {
+        // What the browser reported is the client's text: logged escaped (`?`: quoted, with
+        // control characters as `\n`, `\u{1b}`), and cut, so it cannot forge log lines.
+        let reported: String = browser_fp
+            .as_deref()
+            .unwrap_or_default()
+            .chars()
+            .take(MAX_LOGGED_CHARS)
+            .collect();
         tracing::warn!(
             session = %session,
             scan = %id,
             proxy = %fingerprint,
-            browser = %browser_fp.as_deref().unwrap_or_default(),
+            browser = ?reported,
             "browser reported a different fingerprint; stored the proxy's replay"
         );
     }

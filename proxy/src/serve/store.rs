@@ -1,6 +1,7 @@
 //! Session transcripts in memory: live ones while their session runs, closed ones for a
-//! while after (so a later request can save a permalink). Bounded by count and by bytes;
-//! the oldest closed transcript goes first.
+//! while after (so a later request can save a permalink). Bounded by count and by memory
+//! (each transcript's [`Transcript::cost`]: payload, entry table and heap blocks, so a flood
+//! of tiny messages counts what it really holds); the oldest closed transcript goes first.
 
 use iacscope_shared::transcript::Transcript;
 use std::collections::{HashMap, VecDeque};
@@ -53,7 +54,7 @@ pub struct Store {
 
 impl Store {
     /// A store keeping closed transcripts for `retention`, at most `max_stored` of them and
-    /// `max_bytes` payload bytes in all.
+    /// `max_bytes` of memory in all ([`Transcript::cost`]).
     pub fn new(retention: Duration, max_stored: usize, max_bytes: usize) -> Store {
         Store {
             retention,
@@ -78,11 +79,12 @@ impl Store {
         let Some(live) = inner.live.remove(id) else {
             return;
         };
+        // A compact copy (every vector exactly its length), its cost counted anew.
         let transcript = Arc::new(lock(&live).clone());
-        if self.max_stored == 0 || transcript.payload_bytes() > self.max_bytes {
+        if self.max_stored == 0 || transcript.cost() > self.max_bytes {
             return;
         }
-        inner.closed_bytes += transcript.payload_bytes();
+        inner.closed_bytes += transcript.cost();
         inner.closed.insert(
             id.to_owned(),
             Closed {
@@ -103,7 +105,7 @@ impl Store {
             }
             if let Some(id) = inner.order.pop_front() {
                 if let Some(c) = inner.closed.remove(&id) {
-                    inner.closed_bytes -= c.transcript.payload_bytes();
+                    inner.closed_bytes -= c.transcript.cost();
                 }
             }
         }
@@ -121,6 +123,11 @@ impl Store {
             .get(id)
             .map(|c| (Arc::clone(&c.transcript), c.closed_unix_micros))
             .ok_or(Missing::Gone)
+    }
+
+    /// Memory held by closed transcripts ([`Transcript::cost`] summed).
+    pub fn closed_cost(&self) -> usize {
+        self.inner().closed_bytes
     }
 
     /// The text form of a live or retained transcript.
@@ -157,7 +164,11 @@ mod tests {
 
     #[test]
     fn retention_count_and_bytes() {
-        let s = Store::new(Duration::from_secs(60), 2, 25);
+        let one = {
+            let t = lock(&live(10)).clone();
+            t.cost()
+        };
+        let s = Store::new(Duration::from_secs(60), 2, 2 * one + one / 2);
         let t0 = Instant::now();
         for (id, n) in [("a", 10), ("b", 10), ("c", 10)] {
             s.insert_live(id, live(n));

@@ -9,6 +9,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::Router;
 use sha2::{Digest, Sha256};
 use std::path::Path;
+use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
 
 /// The page served when `--static-dir` has no `index.html`.
@@ -27,11 +28,46 @@ pub fn router(dir: &Path) -> Router {
             (StatusCode::SERVICE_UNAVAILABLE, Html(NOT_BUILT)).into_response()
         });
     }
-    let serve = ServeDir::new(dir)
+    let index = ServeFile::new(&index);
+    let files = ServeDir::new(dir)
         .append_index_html_on_directories(true)
         .precompressed_gzip()
-        .fallback(ServeFile::new(&index));
-    Router::new().fallback_service(serve)
+        .fallback(index.clone());
+    Router::new().fallback_service(tower::service_fn(move |req: Request| {
+        let (files, index) = (files.clone(), index.clone());
+        async move {
+            // A path no file can have (a name over the file system's limit) is a client
+            // route like any unknown path, not an I/O error: the app's page answers.
+            let r = if can_name_a_file(req.uri().path()) {
+                files.oneshot(req).await.map(IntoResponse::into_response)
+            } else {
+                index.oneshot(req).await.map(IntoResponse::into_response)
+            };
+            Ok::<_, std::convert::Infallible>(r.unwrap_or_else(|e| match e {}))
+        }
+    }))
+}
+
+/// Longest file name (one path segment, in bytes) a file system takes: `NAME_MAX`.
+const NAME_MAX: usize = 255;
+/// Longest path looked up on disk: `PATH_MAX`.
+const PATH_MAX: usize = 4096;
+
+/// Whether a request path could name a file: every segment, percent-decoded, within
+/// [`NAME_MAX`] bytes and the whole within [`PATH_MAX`]. Longer ones fail in the kernel with
+/// `ENAMETOOLONG`, which the file service would answer as a server error.
+fn can_name_a_file(path: &str) -> bool {
+    let decoded_len = |seg: &str| {
+        let b = seg.as_bytes();
+        let escapes = b
+            .windows(3)
+            .filter(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
+            .count();
+        b.len() - 2 * escapes
+    };
+    path.len() <= 3 * PATH_MAX
+        && path.split('/').map(decoded_len).sum::<usize>() <= PATH_MAX
+        && path.split('/').all(|seg| decoded_len(seg) <= NAME_MAX)
 }
 
 /// The Content-Security-Policy for the app. Inline scripts in `index.html` (Trunk's loader)
@@ -118,6 +154,16 @@ pub async fn cache_headers(req: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_over_the_limits_name_no_file() {
+        assert!(can_name_a_file("/index.html"));
+        assert!(can_name_a_file(&format!("/{}", "a".repeat(255))));
+        assert!(!can_name_a_file(&format!("/{}", "a".repeat(256))));
+        assert!(can_name_a_file(&format!("/{}", "%41".repeat(255))));
+        assert!(!can_name_a_file(&format!("/s/{}", "%41".repeat(256))));
+        assert!(!can_name_a_file(&"/aaaaaaaaaa".repeat(500)));
+    }
 
     #[test]
     fn base64_matches_rfc4648() {
