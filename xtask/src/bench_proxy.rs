@@ -125,14 +125,14 @@ pub fn run(args: &[String]) -> Result<()> {
         }
         return Ok(());
     }
-    let websockify = util::root().join("target/py/bin/websockify");
-    if !websockify.is_file() {
-        bail!(
-            "{} is missing: websockify 0.13 must be installed in the target/py venv \
-             (`python3 -m venv target/py && target/py/bin/pip install websockify==0.13.0`)",
-            websockify.display()
-        );
-    }
+    // websockify (the peer) lives in the project's venv: installed here when missing, as
+    // `cargo xtask test` does, so this task works on a fresh checkout.
+    crate::tools::ensure(crate::tools::Needs {
+        web: false,
+        browser: false,
+        python: true,
+    })?;
+    let websockify = crate::tools::python_venv().join("bin/websockify");
     util::heading("bench-proxy: building iacscope (release)");
     util::run(util::cargo().args(["build", "--release", "-p", "iacscope", "--bin", "iacscope"]))?;
     let iacscope = util::target_dir().join("release/iacscope");
@@ -259,6 +259,7 @@ async fn bench(
                 &big,
             ])
             .args(["--max-new-sessions-per-ip-per-minute", "100000000"])
+            .args(["--max-connections", &big, "--max-connections-per-ip", &big])
             .args([
                 "--max-bytes-up",
                 "100000000000",
@@ -331,6 +332,7 @@ async fn bench(
         );
         rows.push((t.name, mbps, p50, p99, per, n, cpu));
     }
+    let kept = kept_transcript_cost(&targets[0], KEPT_SESSIONS, KEPT_MESSAGES).await?;
     let add = |d: Duration, base: Duration| d.saturating_sub(base).as_secs_f64() * 1e6;
     println!();
     println!(
@@ -367,10 +369,22 @@ async fn bench(
             "           proxy CPU per MB relayed: websockify uses {:.2}x iacscope's",
             b.6 / a.6
         );
+        println!(
+            "kept transcript (iacscope): {:.1} KiB each after {} one-byte messages echoed \
+             ({} sessions; bound {:.0} KiB of entry cost)",
+            kept.per_transcript / 1024.0,
+            kept.messages,
+            kept.sessions,
+            TRANSCRIPT_BOUND / 1024.0
+        );
         let goals = [
             ("throughput >= 3x websockify", a.1 >= 3.0 * b.1),
             ("p99 below websockify", a.3 < b.3),
             ("<= 32 KiB per idle session", a.4 <= 32.0 * 1024.0),
+            (
+                "kept transcript <= 1.25x its bound",
+                kept.per_transcript <= 1.25 * TRANSCRIPT_BOUND,
+            ),
         ];
         for (goal, met) in goals {
             println!("goal: {goal}: {}", if met { "met" } else { "NOT met" });
@@ -378,6 +392,79 @@ async fn bench(
     }
     drop((proxy, wsfy));
     Ok(())
+}
+
+/// Sessions whose transcripts the kept-transcript measurement keeps.
+const KEPT_SESSIONS: usize = 64;
+/// One-byte messages each of them sends (each echoed: a `send` and a `recv` entry apiece),
+/// well past what the default transcript bound (1 MiB of entry cost) records.
+const KEPT_MESSAGES: usize = 20_000;
+/// iacscope's default `transcript_max_bytes`, the bound a kept transcript should stay within
+/// (memory beyond it is allocator slack the proxy cannot see).
+const TRANSCRIPT_BOUND: f64 = 1024.0 * 1024.0;
+
+/// What one kept (closed, retained for a save) transcript costs the proxy under the worst
+/// message pattern: `n` sessions each send `messages` one-byte messages through the echo
+/// server and close; the proxy's memory growth divided by `n`.
+async fn kept_transcript_cost(t: &Target, n: usize, messages: usize) -> Result<KeptCost> {
+    util::heading("bench-proxy: one kept transcript under one-byte messages");
+    let warm = connect(t).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = memory(t.pid);
+    let start = Instant::now();
+    for _ in 0..n {
+        let ws = connect(t).await?;
+        let (mut tx, mut rx) = ws.split();
+        let send = async {
+            for _ in 0..messages {
+                tx.feed(Message::Binary(Bytes::from_static(b"x"))).await?;
+            }
+            tx.flush().await?;
+            anyhow::Ok(tx)
+        };
+        let recv = async {
+            let mut got = 0;
+            while got < messages {
+                match tokio::time::timeout(Duration::from_secs(60), rx.next()).await {
+                    Ok(Some(Ok(Message::Binary(b)))) => got += b.len(),
+                    Ok(Some(Ok(_))) => {}
+                    other => bail!("{}: echo read failed: {other:?}", t.name),
+                }
+            }
+            Ok(())
+        };
+        let (tx, ()) = tokio::try_join!(send, recv)?;
+        let mut ws = tx.reunite(rx).map_err(|_| anyhow::anyhow!("reunite"))?;
+        ws.close(None).await?;
+        // The transcript is kept once the proxy answers the close.
+        while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+            if matches!(m, Message::Close(_)) {
+                break;
+            }
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = memory(t.pid);
+    drop(warm);
+    let per = after.saturating_sub(before) as f64 / n as f64;
+    eprintln!(
+        "{}: {n} sessions x {messages} one-byte messages in {secs:.1} s; {:.1} KiB per kept transcript",
+        t.name,
+        per / 1024.0
+    );
+    Ok(KeptCost {
+        sessions: n,
+        messages,
+        per_transcript: per,
+    })
+}
+
+/// The kept-transcript measurement.
+struct KeptCost {
+    sessions: usize,
+    messages: usize,
+    per_transcript: f64,
 }
 
 /// `pid` and its direct children (websockify forks one per connection).

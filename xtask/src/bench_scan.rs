@@ -99,12 +99,23 @@ pub fn run(args: &[String]) -> Result<()> {
         .context("workspace root")?
         .to_path_buf();
     let opts = parse_args(args, &root)?;
-    let python = std::env::var_os("IACSCOPE_PYTHON_BIN")
-        .map_or_else(|| root.join("target/py/bin"), PathBuf::from);
+    let python = match std::env::var_os("IACSCOPE_PYTHON_BIN") {
+        Some(bin) => PathBuf::from(bin),
+        None => {
+            // The peer (telnetlib3-fingerprint) lives in the project's venv: installed here
+            // when missing, so this task works on a fresh checkout.
+            crate::tools::ensure(crate::tools::Needs {
+                web: false,
+                browser: false,
+                python: true,
+            })?;
+            crate::tools::python_venv().join("bin")
+        }
+    };
     let oracle = python.join("telnetlib3-fingerprint");
     if !oracle.is_file() {
         bail!(
-            "{} not found; run `cargo xtask test` once to install telnetlib3 into target/py",
+            "{} not found (IACSCOPE_PYTHON_BIN names a directory without it)",
             oracle.display()
         );
     }
