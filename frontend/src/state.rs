@@ -642,6 +642,7 @@ pub fn error_sentence(code: &str, message: &str) -> String {
         "network_error" => "The server could not be reached",
         "tls_failure" => "The TLS handshake failed",
         "shutdown" => "The proxy is shutting down; try again later",
+        "forbidden_origin" => "This page's address is not one the proxy accepts",
         _ => return format!("The proxy reported an error ({code}): {message}"),
     };
     if message.is_empty() {
@@ -666,7 +667,11 @@ pub fn save_error_sentence(status: u16, code: &str, message: &str) -> String {
         (_, "rate_limited") | (429, _) => {
             "too many results were saved from this address; try again in a minute".to_owned()
         }
-        (_, "too_large") | (413, _) => "the session's transcript is too large to store".to_owned(),
+        (_, "too_large") | (413, _) if message.is_empty() => {
+            "the session's transcript is too large to store".to_owned()
+        }
+        // The proxy's sentence names the limit and what to do.
+        (_, "too_large") | (413, _) => format!("the session's transcript is too large to store ({message})"),
         (_, "session_open") => "the proxy did not close the session in time".to_owned(),
         (_, "no_session") => "the proxy no longer has this session's transcript".to_owned(),
         (s, _) if s >= 500 => "the proxy's store failed".to_owned(),
@@ -697,6 +702,10 @@ pub fn closed_sentence(by: &str, code: &str, reason: &str) -> Option<String> {
         "bytes_limit" => "The proxy ended the session at its data limit",
         "message_too_big" => "The proxy ended the session: a message was too big",
         "shutdown" => "The proxy is shutting down and ended the session",
+        "not_telnet" => "The proxy ended the session: that port speaks another protocol",
+        "idle_yield" => {
+            "The proxy ended the idle session because another user was waiting for this server"
+        }
         _ => return Some(format!("The proxy ended the session ({code}): {reason}.")),
     };
     Some(format!(
@@ -979,6 +988,13 @@ mod tests {
         assert!(closed_sentence("proxy", "idle_timeout", "idle for 60 s")
             .unwrap()
             .contains("nothing was sent"));
+        let why = "the server's first bytes are those of an HTTP server, not telnet";
+        let s = closed_sentence("proxy", "not_telnet", why).unwrap();
+        assert!(s.contains("another protocol") && s.contains(why), "{s}");
+        let s = error_sentence("forbidden_origin", "use --allowed-origin");
+        assert!(s.contains("not one the proxy accepts") && s.contains("--allowed-origin"), "{s}");
+        let s = save_error_sentence(413, "too_large", "transcript_max_bytes: cut at 1048576");
+        assert!(s.contains("transcript_max_bytes"), "{s}");
         let s = ScanState::replay([
             Action::Start(req()),
             Action::Connected(conn()),

@@ -305,7 +305,10 @@ pub fn prepare(
         return Err(SaveRefusal::Client(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
-            "the session's transcript was truncated; it cannot be replayed".into(),
+            "transcript_max_bytes: the session's transcript reached the proxy's bound and \
+             was cut, so it cannot be replayed; a scan alone stays far inside it, so scan \
+             again without sending more than the scan does"
+                .into(),
         ));
     }
     let meta = |k: &str| transcript.meta(k).unwrap_or_default().to_owned();
