@@ -227,9 +227,9 @@ pub fn start(st: &Arc<AppState>, client: IpAddr, t: &Target) -> Result<Known, Fa
     let st2 = Arc::clone(st);
     let t2 = t.clone();
     st.sessions.spawn(async move {
-        let _admission = admission;
         let _active = active;
-        let outcome = scan(&st2, &t2).await;
+        let outcome = scan(&st2, &t2, admission.client()).await;
+        drop(admission);
         if let Err(f) = &outcome {
             tracing::info!(target = %t2.display(), code = f.code, "live scan failed: {}", f.message);
         }
@@ -248,8 +248,9 @@ impl Drop for Counted {
     }
 }
 
-/// One server-side scan: connect as a session does, drive the engine, store the result.
-async fn scan(st: &Arc<AppState>, t: &Target) -> Result<String, Failure> {
+/// One server-side scan for the client key `client`: connect as a session does, drive the
+/// engine, store the result.
+async fn scan(st: &Arc<AppState>, t: &Target, client: IpAddr) -> Result<String, Failure> {
     let params = WsParams {
         host: Some(t.host.clone()),
         port: Some(t.port.to_string()),
@@ -257,7 +258,8 @@ async fn scan(st: &Arc<AppState>, t: &Target) -> Result<String, Failure> {
     };
     let started = Instant::now();
     let connecting = async {
-        match timeout(st.config.connect_timeout, relay::connect(st, &params)).await {
+        let connect = relay::connect(st, &params, client, false);
+        match timeout(st.config.connect_timeout, connect).await {
             Ok(r) => r.map_err(|f| {
                 st.metrics.refused(f.metric);
                 Failure::new(f.code, f.message)

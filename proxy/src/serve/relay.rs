@@ -2,7 +2,7 @@
 //! then relay bytes both ways unchanged and record them, until one side closes or a limit
 //! ends the session. Telnet is not interpreted here.
 
-use super::limits::{Admission, Limit, TargetGuard};
+use super::limits::{Activity, Admission, Limit, TargetGuard};
 use super::policy::{Host, Refusal};
 use super::store;
 use super::tls::TlsInfo;
@@ -119,7 +119,7 @@ pub(crate) struct Upstream {
     pub(crate) addr: SocketAddr,
     tls: Option<TlsInfo>,
     pub(crate) connected_at: Instant,
-    _target: TargetGuard,
+    target: TargetGuard,
 }
 
 fn json(c: &Control<'_>) -> Message {
@@ -158,7 +158,7 @@ pub(crate) async fn session(
     shutdown: CancellationToken,
     _task: TaskTrackerToken,
 ) {
-    let _admission = match admission {
+    let admission = match admission {
         Ok(a) => a,
         Err(limit) => {
             st.metrics.refused(limit.label());
@@ -183,7 +183,7 @@ pub(crate) async fn session(
     let started = Instant::now();
     let deadline = started + st.config.connect_timeout;
     let connecting = async {
-        match timeout_at(deadline, connect(&st, &params)).await {
+        match timeout_at(deadline, connect(&st, &params, admission.client(), true)).await {
             Ok(r) => r,
             Err(_) => Err(Fail::new(
                 "timeout",
@@ -244,6 +244,7 @@ pub(crate) async fn session(
         st.store.close(&id, Instant::now());
         return;
     }
+    let activity = Arc::clone(up.target.activity());
     let rec = Recorder {
         st: &st,
         t0: up.connected_at,
@@ -251,6 +252,7 @@ pub(crate) async fn session(
         up: AtomicU64::new(0),
         down: AtomicU64::new(0),
         last: AtomicU64::new(0),
+        activity: &activity,
     };
     let (mut ws_tx, mut ws_rx) = ws.split();
     let end = match up.stream {
@@ -298,7 +300,14 @@ pub(crate) async fn session(
 
 /// Parses the request, checks the policy, resolves once, checks every address, and
 /// connects to a checked one (then TLS when asked). The embed's server-side scans use it too.
-pub(crate) async fn connect(st: &AppState, p: &WsParams) -> Result<(Host, Upstream), Fail> {
+/// The target slot is taken for the client key `client`; `yields`: the session gives its
+/// slot to a newcomer when idle ([`super::limits::Limits::target`]).
+pub(crate) async fn connect(
+    st: &AppState,
+    p: &WsParams,
+    client: IpAddr,
+    yields: bool,
+) -> Result<(Host, Upstream), Fail> {
     let raw_host = p.host.as_deref().unwrap_or("");
     let port: u16 = match p.port.as_deref() {
         None | Some("") => 23,
@@ -366,7 +375,7 @@ pub(crate) async fn connect(st: &AppState, p: &WsParams) -> Result<(Host, Upstre
     };
     let mut last: Option<Fail> = None;
     for ip in addrs {
-        let guard = match st.limits.target(ip) {
+        let guard = match st.limits.target(ip, client, yields).await {
             Ok(g) => g,
             Err(l) => {
                 last = Some(l.into());
@@ -401,7 +410,7 @@ pub(crate) async fn connect(st: &AppState, p: &WsParams) -> Result<(Host, Upstre
                 addr,
                 tls: info,
                 connected_at,
-                _target: guard,
+                target: guard,
             },
         ));
     }
@@ -453,6 +462,8 @@ struct Recorder<'a> {
     down: AtomicU64,
     /// Microseconds from `t0` to the last byte either way (for the idle timeout).
     last: AtomicU64,
+    /// The target slot's activity (for giving way to a newcomer when idle).
+    activity: &'a Activity,
 }
 
 impl Recorder<'_> {
@@ -463,6 +474,7 @@ impl Recorder<'_> {
     fn record(&self, now: Instant, entry: impl FnOnce(Timestamp) -> Entry, len: usize) {
         let stamp = self.stamp(now);
         self.last.store(stamp.0, Relaxed);
+        self.activity.touch(now);
         let mut t = store::lock(self.transcript);
         if t.payload_bytes() + len > self.st.config.transcript_max_bytes {
             t.truncated = true;
@@ -623,6 +635,14 @@ where
         e = upward => e,
         e = downward => e,
         e = idle => e,
+        () = rec.activity.give_way() => End::proxy(
+            "idle_yield",
+            format!(
+                "closed after {} s without traffic: another user is waiting for this server",
+                rec.activity.idle(Instant::now()).as_secs()
+            ),
+            close::GOING_AWAY,
+        ),
         () = sleep_until(started + cfg.max_session_duration) => End::proxy(
             "duration_limit",
             format!("sessions last at most {} s", cfg.max_session_duration.as_secs()),
