@@ -266,11 +266,34 @@ impl Limits {
 
     /// Admits a new session from `client` at `now`, or says which limit refused it.
     pub fn admit(self: &Arc<Self>, client: IpAddr, now: Instant) -> Result<Admission, Limit> {
-        let key = client_key(client);
-        let permit = Arc::clone(&self.global)
-            .try_acquire_owned()
-            .map_err(|_| Limit::Global)?;
+        self.admit_with(client, now, true)
+    }
+
+    /// Spends one of `client`'s new-session tokens at `now` without admitting anything yet:
+    /// a server-side scan pays for itself when it is asked for, and takes its concurrency
+    /// slots ([`Limits::admit_spent`]) only when it starts.
+    pub fn spend(&self, client: IpAddr, now: Instant) -> Result<(), Limit> {
         let mut clients = lock(&self.clients);
+        let c = self.refill(&mut clients, client_key(client), now);
+        if c.tokens < 1.0 {
+            return Err(Limit::Rate);
+        }
+        c.tokens -= 1.0;
+        Ok(())
+    }
+
+    /// [`Limits::admit`] for a session whose token [`Limits::spend`] already took.
+    pub fn admit_spent(self: &Arc<Self>, client: IpAddr, now: Instant) -> Result<Admission, Limit> {
+        self.admit_with(client, now, false)
+    }
+
+    /// `client`'s entry with its bucket refilled up to `now`.
+    fn refill<'m>(
+        &self,
+        clients: &'m mut HashMap<IpAddr, Client>,
+        key: IpAddr,
+        now: Instant,
+    ) -> &'m mut Client {
         let capacity = f64::from(self.cfg.per_minute);
         if clients.len() >= 4096 {
             // Forget clients with nothing running and a full bucket: they are at defaults.
@@ -288,13 +311,30 @@ impl Limits {
         let elapsed = now.saturating_duration_since(c.refilled).as_secs_f64();
         c.tokens = (c.tokens + elapsed * capacity / 60.0).min(capacity);
         c.refilled = now;
+        c
+    }
+
+    fn admit_with(
+        self: &Arc<Self>,
+        client: IpAddr,
+        now: Instant,
+        spend: bool,
+    ) -> Result<Admission, Limit> {
+        let key = client_key(client);
+        let permit = Arc::clone(&self.global)
+            .try_acquire_owned()
+            .map_err(|_| Limit::Global)?;
+        let mut clients = lock(&self.clients);
+        let c = self.refill(&mut clients, key, now);
         if c.active >= self.cfg.per_client {
             return Err(Limit::PerClient);
         }
-        if c.tokens < 1.0 {
-            return Err(Limit::Rate);
+        if spend {
+            if c.tokens < 1.0 {
+                return Err(Limit::Rate);
+            }
+            c.tokens -= 1.0;
         }
-        c.tokens -= 1.0;
         c.active += 1;
         drop(clients);
         Ok(Admission {
