@@ -671,7 +671,9 @@ pub fn save_error_sentence(status: u16, code: &str, message: &str) -> String {
             "the session's transcript is too large to store".to_owned()
         }
         // The proxy's sentence names the limit and what to do.
-        (_, "too_large") | (413, _) => format!("the session's transcript is too large to store ({message})"),
+        (_, "too_large") | (413, _) => {
+            format!("the session's transcript is too large to store ({message})")
+        }
         (_, "session_open") => "the proxy did not close the session in time".to_owned(),
         (_, "no_session") => "the proxy no longer has this session's transcript".to_owned(),
         (s, _) if s >= 500 => "the proxy's store failed".to_owned(),
@@ -992,7 +994,10 @@ mod tests {
         let s = closed_sentence("proxy", "not_telnet", why).unwrap();
         assert!(s.contains("another protocol") && s.contains(why), "{s}");
         let s = error_sentence("forbidden_origin", "use --allowed-origin");
-        assert!(s.contains("not one the proxy accepts") && s.contains("--allowed-origin"), "{s}");
+        assert!(
+            s.contains("not one the proxy accepts") && s.contains("--allowed-origin"),
+            "{s}"
+        );
         let s = save_error_sentence(413, "too_large", "transcript_max_bytes: cut at 1048576");
         assert!(s.contains("transcript_max_bytes"), "{s}");
         let s = ScanState::replay([

@@ -635,3 +635,103 @@ async fn tls_badge_uses_tls_scans_and_the_default_stays_plain() {
     );
     let _ = std::fs::remove_file(roots);
 }
+
+/// The last text of `client`'s badge of the TLS server at 127.0.0.1:`port`.
+async fn badge_from(server: SocketAddr, client: &str, port: u16) -> String {
+    let (status, _, body) = http_get(
+        server,
+        &format!("/badge/127.0.0.1/{port}.svg?tls=1"),
+        &format!("X-Forwarded-For: {client}\r\n"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let body = String::from_utf8(body).expect("utf-8");
+    badge_texts(&body).pop().expect("a text")
+}
+
+/// `client`'s live embed of the TLS server at 127.0.0.1:`port`: (status, body).
+async fn embed_from(server: SocketAddr, client: &str, port: u16) -> (u16, String) {
+    let (status, _, body) = http_get(
+        server,
+        &format!("/embed?host=127.0.0.1&port={port}&tls=1"),
+        &format!("X-Forwarded-For: {client}\r\n"),
+    )
+    .await;
+    (status, String::from_utf8(body).expect("utf-8"))
+}
+
+/// Hardening #7: two clients asking for many badges of slow servers used to take all 16
+/// server-side scan slots, and every other embed and badge said "Limit reached". Now each
+/// client runs at most a quarter of them; the rest of its requests wait in its own queue
+/// (badge "queued", embed "queued: N ahead", served round-robin across clients), other
+/// clients' scans start at once, and only a client whose own queue is full is refused, with
+/// a sentence that says so.
+#[tokio::test]
+async fn server_side_scans_are_shared_fairly_between_clients() {
+    // Listeners that take TCP connections (the kernel's backlog) and never answer a TLS
+    // ClientHello: a `tls=1` scan of one waits in its connect until the test ends, so what
+    // runs and what waits stays put while the test looks.
+    let mut listeners = Vec::new();
+    let mut ports = Vec::new();
+    for _ in 0..34 {
+        let (l, p) = upstream().await;
+        listeners.push(l);
+        ports.push(p);
+    }
+    let server = start(Config {
+        trusted_proxies: vec!["127.0.0.1".parse().expect("net")],
+        connect_timeout: Duration::from_secs(3600),
+        ..config()
+    })
+    .await;
+    let (a, b, c, d) = ("198.51.100.1", "198.51.100.2", "203.0.113.3", "2001:db8::4");
+    let mut texts = Vec::new();
+    for &p in &ports[..8] {
+        texts.push(badge_from(server.addr, a, p).await);
+    }
+    for &p in &ports[8..16] {
+        texts.push(badge_from(server.addr, b, p).await);
+    }
+    // Somebody else's badge and embed start at once.
+    assert_eq!(badge_from(server.addr, c, ports[16]).await, "scanning");
+    let (status, body) = embed_from(server.addr, c, ports[17]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Scanning 127.0.0.1:"), "{body}");
+    assert!(!body.contains("queued"), "{body}");
+    // A and B each run four; their other four wait.
+    let expect: Vec<&str> = [
+        ["scanning"; 4],
+        ["queued"; 4],
+        ["scanning"; 4],
+        ["queued"; 4],
+    ]
+    .concat();
+    assert_eq!(texts, expect);
+    assert_eq!(server.state.live.running(), 10);
+    // A waiting scan says how many start before it: round-robin, A's turn comes first.
+    let (_, body) = embed_from(server.addr, a, ports[4]).await;
+    assert!(body.contains("(queued: 0 ahead)"), "{body}");
+    let (_, body) = embed_from(server.addr, b, ports[12]).await;
+    assert!(body.contains("(queued: 1 ahead)"), "{body}");
+    let (_, body) = embed_from(server.addr, a, ports[7]).await;
+    assert!(body.contains("(queued: 6 ahead)"), "{body}");
+    // Anyone asking about a waiting target shares it.
+    assert_eq!(badge_from(server.addr, d, ports[5]).await, "queued");
+    // A may have 16 waiting; the next one is refused with a sentence that says why.
+    for &p in &ports[18..30] {
+        assert_eq!(badge_from(server.addr, a, p).await, "queued");
+    }
+    let (status, body) = embed_from(server.addr, a, ports[30]).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body.contains("too many server-side scans requested from your address"),
+        "{body}"
+    );
+    assert!(body.contains("wait for them to finish"), "{body}");
+    // Others still start at once.
+    let (_, body) = embed_from(server.addr, d, ports[31]).await;
+    assert!(body.contains("Scanning 127.0.0.1:"), "{body}");
+    assert!(!body.contains("queued"), "{body}");
+    assert_eq!(server.state.live.running(), 11);
+    drop(listeners);
+}

@@ -1,6 +1,7 @@
 //! Every limit, through the real server: concurrency (global, per client, per target),
 //! rate, timeouts (connect, idle, duration, handshake), bytes each way, message and frame
-//! size. Time-dependent tests run on paused time, with every other timer far away.
+//! size, and fairness at a shared target (a per-client share, idle sessions giving way).
+//! Time-dependent tests run on paused time, with every other timer far away.
 
 mod common;
 
@@ -354,4 +355,102 @@ async fn frame_size_limit() {
         .await
         .expect("send");
     expect_closed(&mut ws, "message_too_big", 1009).await;
+}
+
+/// A websocket to 127.0.0.1:`port` from `client`, as a trusted reverse proxy forwards it.
+async fn ws_from(server: std::net::SocketAddr, client: &str, port: u16) -> Ws {
+    let mut req = format!("ws://{server}/ws?host=127.0.0.1&port={port}")
+        .into_client_request()
+        .expect("req");
+    req.headers_mut()
+        .insert("x-forwarded-for", client.parse().expect("header"));
+    let (ws, _) = tokio::time::timeout(LIMIT, tokio_tungstenite::connect_async(req))
+        .await
+        .expect("handshake in time")
+        .expect("handshake");
+    ws
+}
+
+/// Hardening #8: one client cannot hold more than its share of one target's slots (a
+/// quarter of `max_sessions_per_target` by default), and is told which limit it hit.
+#[tokio::test]
+async fn one_client_holds_only_its_share_of_a_target() {
+    let port = echo_server().await;
+    let server = start(Config {
+        max_sessions_per_target: 8,
+        trusted_proxies: vec!["127.0.0.1".parse().expect("net")],
+        ..config()
+    })
+    .await;
+    let mut a1 = ws_from(server.addr, "198.51.100.1", port).await;
+    connected(&mut a1).await;
+    let mut a2 = ws_from(server.addr, "198.51.100.1", port).await;
+    connected(&mut a2).await;
+    let mut a3 = ws_from(server.addr, "198.51.100.1", port).await;
+    let e = expect_error(&mut a3, "limit_reached").await;
+    let m = e["message"].as_str().expect("message");
+    assert!(m.contains("your address already holds its share"), "{e}");
+    assert!(m.contains("close one of them first"), "{e}");
+    // Others still get in.
+    let mut b = ws_from(server.addr, "198.51.100.2", port).await;
+    connected(&mut b).await;
+    assert_eq!(
+        metric(
+            server.addr,
+            "iacscope_refusals_total{reason=\"limit_per_client_target\"}"
+        )
+        .await,
+        1.0
+    );
+}
+
+/// Hardening #8: when every slot of a target is held, the session idle the longest (at least
+/// `yield_idle_after`, 60 s by default) is closed with `idle_yield` and the newcomer gets its
+/// slot; sessions in use are left alone. Before anyone has been idle that long, the newcomer
+/// is refused with a sentence that says what to do.
+#[tokio::test(start_paused = true)]
+async fn idle_sessions_give_way_to_a_newcomer() {
+    let port = echo_server().await;
+    let server = start(Config {
+        max_sessions_per_target: 4,
+        trusted_proxies: vec!["127.0.0.1".parse().expect("net")],
+        ..quiet()
+    })
+    .await;
+    let mut held = Vec::new();
+    for i in 1..=4 {
+        let mut ws = ws_from(server.addr, &format!("198.51.100.{i}"), port).await;
+        connected(&mut ws).await;
+        held.push(ws);
+    }
+    let mut early = ws_from(server.addr, "198.51.100.5", port).await;
+    let e = expect_error(&mut early, "limit_reached").await;
+    assert!(
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("this server") && m.contains("try again")),
+        "{e}"
+    );
+    tokio::time::advance(Duration::from_secs(90)).await;
+    // Three are in use; the first has been idle for 90 s.
+    for ws in &mut held[1..] {
+        send(ws, b"x").await;
+        assert_eq!(read_binary(ws, 1).await, b"x");
+    }
+    let mut newcomer = ws_from(server.addr, "198.51.100.5", port).await;
+    connected(&mut newcomer).await;
+    let c = expect_closed(&mut held[0], "idle_yield", 1001).await;
+    assert!(
+        c["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("90 s without traffic")
+                && r.contains("another user is waiting for this server")),
+        "{c}"
+    );
+    send(&mut newcomer, b"y").await;
+    assert_eq!(read_binary(&mut newcomer, 1).await, b"y");
+    for ws in &mut held[1..] {
+        send(ws, b"z").await;
+        assert_eq!(read_binary(ws, 1).await, b"z", "sessions in use stay");
+    }
 }

@@ -1,9 +1,10 @@
 //! `/badge/{host}/{port}.svg`: a shields-style SVG badge for wikis that allow only images:
 //! "telnet" on the left; on the right reachability from the latest stored scan or a
 //! remembered failed scan, MSSP players when known, and the short fingerprint. A stale or
-//! missing result starts the live embed's server-side scan (within its limits); the badge
-//! itself always answers at once. `?tls=1` makes it a badge of the server's TLS scans
-//! ("telnet+tls" on the left), as `/embed?…&tls=1`; the default is plain telnet.
+//! missing result starts the live embed's server-side scan (within its limits; "queued" while
+//! it waits for a slot); the badge itself always answers at once. `?tls=1` makes it a badge
+//! of the server's TLS scans ("telnet+tls" on the left), as `/embed?…&tls=1`; the default is
+//! plain telnet.
 
 use super::embed::{fresh, parse_target, read};
 use super::livescan::{self, Known};
@@ -226,6 +227,7 @@ pub async fn badge(
             )
         }
         (Known::Running, None) => ("scanning".to_owned(), BLUE),
+        (Known::Queued(_), None) => ("queued".to_owned(), BLUE),
         _ => ("not scanned".to_owned(), GREY),
     };
     if let Some(s) = &latest {

@@ -69,6 +69,17 @@ pub struct Config {
     /// Concurrent sessions to one target address, so that the proxy cannot be used to flood
     /// one server with connections.
     pub max_sessions_per_target: usize,
+    /// Concurrent sessions from one client IP (IPv6: /64) to one target address. Without it
+    /// a few clients could hold every slot of a shared host (a MUD server with many ports)
+    /// and lock everyone else out of it. Unset: a quarter of `max_sessions_per_target`, at
+    /// least 1 ([`Config::per_ip_per_target`]).
+    pub max_sessions_per_ip_per_target: Option<usize>,
+    /// When every slot of a target is taken, the session idle the longest gives its slot to
+    /// a newcomer if it has been idle at least this long (it closes with `idle_yield`). An
+    /// abandoned tab would otherwise keep a slot until `idle_timeout`; a session in use
+    /// within this time is never closed for someone else.
+    #[serde(with = "dur")]
+    pub yield_idle_after: Duration,
     /// Time for DNS, TCP connect and TLS handshake together. A target that never answers
     /// would otherwise hold a session slot for as long as the browser waits.
     #[serde(with = "dur")]
@@ -178,6 +189,8 @@ impl Default for Config {
             max_sessions_per_ip: 8,
             max_new_sessions_per_ip_per_minute: 30,
             max_sessions_per_target: 32,
+            max_sessions_per_ip_per_target: None,
+            yield_idle_after: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30 * 60),
             max_session_duration: Duration::from_secs(8 * 3600),
@@ -207,6 +220,13 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The effective `max_sessions_per_ip_per_target`: as set, or a quarter of
+    /// `max_sessions_per_target` (at least 1), so that at least four clients share a target.
+    pub fn per_ip_per_target(&self) -> usize {
+        self.max_sessions_per_ip_per_target
+            .unwrap_or((self.max_sessions_per_target / 4).max(1))
+    }
+
     /// Reads a config file: `.json` as JSON, anything else as TOML.
     pub fn from_file(path: &Path) -> Result<Config, String> {
         let text = std::fs::read_to_string(path)

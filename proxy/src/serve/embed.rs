@@ -334,17 +334,19 @@ fn failure_widget(what: &str, f: &Failure) -> Response {
     )
 }
 
-fn scanning_widget(t: &Target) -> Response {
+/// "Scanning", or, when the scan waits for a slot, how many start before it.
+fn scanning_widget(t: &Target, queued: Option<usize>) -> Response {
     let hp = t.display();
+    let sentence = match queued {
+        None => format!("Scanning {hp}… this page reloads itself in a few seconds."),
+        Some(n) => {
+            format!("Scanning {hp}… (queued: {n} ahead) this page reloads itself in a few seconds.")
+        }
+    };
     widget(
         StatusCode::OK,
         "no-store",
-        notice(
-            &format!("Scanning {hp}…"),
-            &format!("Scanning {hp}… this page reloads itself in a few seconds."),
-            "",
-            true,
-        ),
+        notice(&format!("Scanning {hp}…"), &sentence, "", true),
     )
 }
 
@@ -472,7 +474,8 @@ async fn embed_live(
     match livescan::start(&st, client, &t) {
         Ok(Known::Stored(id)) => show_live(&st, id).await,
         Ok(Known::Failed(f)) | Err(f) => failure_widget(&t.display(), &f),
-        Ok(Known::Running | Known::Nothing) => scanning_widget(&t),
+        Ok(Known::Queued(n)) => scanning_widget(&t, Some(n)),
+        Ok(Known::Running | Known::Nothing) => scanning_widget(&t, None),
     }
 }
 

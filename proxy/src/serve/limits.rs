@@ -1,14 +1,19 @@
 //! Admission limits: global and per-client concurrency, per-client rate, per-target
-//! concurrency. Each admitted session holds guards that give its slot back on drop, so a
-//! slot lives exactly as long as the websocket task that owns it.
+//! concurrency (with a per-client share of each target, and idle sessions that yield their
+//! target slot to a newcomer). Each admitted session holds guards that give its slot back on
+//! drop, so a slot lives exactly as long as the websocket task that owns it.
 //!
-//! Time is passed in (`now`), so the token bucket is tested without a clock.
+//! Time is passed in (`now`) for admission, so the token bucket is tested without a clock.
+//! Closing a yielding session is the relay's job: this module only tells it to.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use std::time::Duration;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// Which limit refused a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,8 +24,10 @@ pub enum Limit {
     PerClient,
     /// `max_new_sessions_per_ip_per_minute`.
     Rate,
-    /// `max_sessions_per_target`.
+    /// `max_sessions_per_target`, with no session idle long enough to yield.
     PerTarget,
+    /// `max_sessions_per_ip_per_target`.
+    PerClientTarget,
 }
 
 impl Limit {
@@ -31,16 +38,26 @@ impl Limit {
             Limit::PerClient => "limit_per_client",
             Limit::Rate => "limit_rate",
             Limit::PerTarget => "limit_per_target",
+            Limit::PerClientTarget => "limit_per_client_target",
         }
     }
 
-    /// A sentence for the browser.
+    /// A sentence for the browser: which limit, and what to do about it.
     pub fn message(self) -> &'static str {
         match self {
             Limit::Global => "the proxy is at its session limit; try again later",
-            Limit::PerClient => "too many sessions from your address at once",
+            Limit::PerClient => {
+                "too many sessions from your address at once; close one of them first"
+            }
             Limit::Rate => "too many new sessions from your address; wait a minute",
-            Limit::PerTarget => "too many sessions to this server through this proxy",
+            Limit::PerTarget => {
+                "every session this proxy allows to this server is in use and none has been \
+                 idle long enough to give way; try again in a minute"
+            }
+            Limit::PerClientTarget => {
+                "your address already holds its share of the sessions this proxy allows to \
+                 this server; close one of them first"
+            }
         }
     }
 }
@@ -63,6 +80,10 @@ pub struct LimitConfig {
     pub per_minute: u32,
     /// Concurrent sessions per target address.
     pub per_target: usize,
+    /// Concurrent sessions per client key to one target address (a share of `per_target`).
+    pub per_client_target: usize,
+    /// A session idle this long gives its target slot to a newcomer when the target is full.
+    pub yield_after: Duration,
 }
 
 /// Shared admission state.
@@ -71,7 +92,79 @@ pub struct Limits {
     cfg: LimitConfig,
     global: Arc<Semaphore>,
     clients: Mutex<HashMap<IpAddr, Client>>,
-    targets: Mutex<HashMap<IpAddr, usize>>,
+    targets: Mutex<HashMap<IpAddr, Slots>>,
+    next_id: AtomicU64,
+}
+
+/// One target address's slots: who holds them, and who waits for one (first come first
+/// served).
+#[derive(Debug, Default)]
+struct Slots {
+    holders: Vec<Holder>,
+    /// Waiting newcomers (id, client key), in arrival order.
+    waiting: VecDeque<(u64, IpAddr)>,
+    /// Woken whenever a slot frees or a waiter leaves.
+    notify: Arc<Notify>,
+}
+
+#[derive(Debug)]
+struct Holder {
+    id: u64,
+    client: IpAddr,
+    activity: Arc<Activity>,
+    /// Whether it gives way to a newcomer when idle (relayed sessions do, server-side scans
+    /// are short and busy and do not).
+    yields: bool,
+    /// Already told to give way.
+    yielding: bool,
+}
+
+impl Slots {
+    fn of_client(&self, key: IpAddr) -> usize {
+        self.holders.iter().filter(|h| h.client == key).count()
+            + self.waiting.iter().filter(|(_, c)| *c == key).count()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.holders.is_empty() && self.waiting.is_empty()
+    }
+}
+
+/// What a target slot's holder shares with the limits: when it last moved a byte, and the
+/// token that tells it to give way.
+#[derive(Debug)]
+pub struct Activity {
+    base: Instant,
+    /// Microseconds from `base` to the last byte either way.
+    last: AtomicU64,
+    give_way: CancellationToken,
+}
+
+impl Activity {
+    fn new(now: Instant) -> Activity {
+        Activity {
+            base: now,
+            last: AtomicU64::new(0),
+            give_way: CancellationToken::new(),
+        }
+    }
+
+    /// Notes traffic at `now`: one relaxed atomic store, cheap enough for every chunk.
+    pub fn touch(&self, now: Instant) {
+        let us = now.saturating_duration_since(self.base).as_micros();
+        self.last
+            .store(u64::try_from(us).unwrap_or(u64::MAX), Relaxed);
+    }
+
+    /// How long it has been without traffic at `now`.
+    pub fn idle(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.base + Duration::from_micros(self.last.load(Relaxed)))
+    }
+
+    /// Resolves when another user waits for this slot and the holder should close.
+    pub async fn give_way(&self) {
+        self.give_way.cancelled().await;
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -92,7 +185,14 @@ pub fn client_key(ip: IpAddr) -> IpAddr {
 #[derive(Debug)]
 pub struct Admission {
     _permit: OwnedSemaphorePermit,
-    _client: ClientGuard,
+    client: ClientGuard,
+}
+
+impl Admission {
+    /// The client key it was admitted under ([`client_key`]).
+    pub fn client(&self) -> IpAddr {
+        self.client.key
+    }
 }
 
 #[derive(Debug)]
@@ -115,16 +215,39 @@ impl Drop for ClientGuard {
 pub struct TargetGuard {
     limits: Arc<Limits>,
     ip: IpAddr,
+    id: u64,
+    activity: Arc<Activity>,
+}
+
+impl TargetGuard {
+    /// The holder's activity: the relay touches it on every byte and closes when told to
+    /// give way.
+    pub fn activity(&self) -> &Arc<Activity> {
+        &self.activity
+    }
 }
 
 impl Drop for TargetGuard {
     fn drop(&mut self) {
-        let mut targets = lock(&self.limits.targets);
-        if let Some(n) = targets.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                targets.remove(&self.ip);
-            }
+        self.limits
+            .leave(self.ip, |s| s.holders.retain(|h| h.id != self.id));
+    }
+}
+
+/// A newcomer's place in a target's waiting line; leaves it on drop (given up, timed out).
+struct Waiting<'a> {
+    limits: &'a Limits,
+    ip: IpAddr,
+    id: u64,
+    /// Out of the line already (it took a slot).
+    done: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.limits
+                .leave(self.ip, |s| s.waiting.retain(|(id, _)| *id != self.id));
         }
     }
 }
@@ -137,16 +260,40 @@ impl Limits {
             global: Arc::new(Semaphore::new(cfg.max_sessions)),
             clients: Mutex::new(HashMap::new()),
             targets: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
         })
     }
 
     /// Admits a new session from `client` at `now`, or says which limit refused it.
     pub fn admit(self: &Arc<Self>, client: IpAddr, now: Instant) -> Result<Admission, Limit> {
-        let key = client_key(client);
-        let permit = Arc::clone(&self.global)
-            .try_acquire_owned()
-            .map_err(|_| Limit::Global)?;
+        self.admit_with(client, now, true)
+    }
+
+    /// Spends one of `client`'s new-session tokens at `now` without admitting anything yet:
+    /// a server-side scan pays for itself when it is asked for, and takes its concurrency
+    /// slots ([`Limits::admit_spent`]) only when it starts.
+    pub fn spend(&self, client: IpAddr, now: Instant) -> Result<(), Limit> {
         let mut clients = lock(&self.clients);
+        let c = self.refill(&mut clients, client_key(client), now);
+        if c.tokens < 1.0 {
+            return Err(Limit::Rate);
+        }
+        c.tokens -= 1.0;
+        Ok(())
+    }
+
+    /// [`Limits::admit`] for a session whose token [`Limits::spend`] already took.
+    pub fn admit_spent(self: &Arc<Self>, client: IpAddr, now: Instant) -> Result<Admission, Limit> {
+        self.admit_with(client, now, false)
+    }
+
+    /// `client`'s entry with its bucket refilled up to `now`.
+    fn refill<'m>(
+        &self,
+        clients: &'m mut HashMap<IpAddr, Client>,
+        key: IpAddr,
+        now: Instant,
+    ) -> &'m mut Client {
         let capacity = f64::from(self.cfg.per_minute);
         if clients.len() >= 4096 {
             // Forget clients with nothing running and a full bucket: they are at defaults.
@@ -164,39 +311,142 @@ impl Limits {
         let elapsed = now.saturating_duration_since(c.refilled).as_secs_f64();
         c.tokens = (c.tokens + elapsed * capacity / 60.0).min(capacity);
         c.refilled = now;
+        c
+    }
+
+    fn admit_with(
+        self: &Arc<Self>,
+        client: IpAddr,
+        now: Instant,
+        spend: bool,
+    ) -> Result<Admission, Limit> {
+        let key = client_key(client);
+        let permit = Arc::clone(&self.global)
+            .try_acquire_owned()
+            .map_err(|_| Limit::Global)?;
+        let mut clients = lock(&self.clients);
+        let c = self.refill(&mut clients, key, now);
         if c.active >= self.cfg.per_client {
             return Err(Limit::PerClient);
         }
-        if c.tokens < 1.0 {
-            return Err(Limit::Rate);
+        if spend {
+            if c.tokens < 1.0 {
+                return Err(Limit::Rate);
+            }
+            c.tokens -= 1.0;
         }
-        c.tokens -= 1.0;
         c.active += 1;
         drop(clients);
         Ok(Admission {
             _permit: permit,
-            _client: ClientGuard {
+            client: ClientGuard {
                 limits: Arc::clone(self),
                 key,
             },
         })
     }
 
-    /// Takes a slot towards `target`.
-    pub fn target(self: &Arc<Self>, target: IpAddr) -> Result<TargetGuard, Limit> {
-        let mut targets = lock(&self.targets);
-        let n = targets.entry(target).or_insert(0);
-        if *n >= self.cfg.per_target {
-            if *n == 0 {
-                targets.remove(&target);
-            }
-            return Err(Limit::PerTarget);
+    /// Takes a slot towards `target` for the client key `client`. `yields`: the holder is
+    /// a relayed session that gives way when idle (see [`Activity::give_way`]).
+    ///
+    /// Fairness, not only a count: one client key holds at most `per_client_target` of a
+    /// target's slots (waiting included). When every slot is taken, the holder idle the
+    /// longest (at least `yield_after`) is told to give way and the newcomer waits for a slot
+    /// in arrival order; with no such holder it is refused. Waiting has no deadline of its
+    /// own: the caller's connect deadline bounds it (dropping the future leaves the line).
+    pub async fn target(
+        self: &Arc<Self>,
+        target: IpAddr,
+        client: IpAddr,
+        yields: bool,
+    ) -> Result<TargetGuard, Limit> {
+        let key = client_key(client);
+        let id = self.next_id.fetch_add(1, Relaxed);
+        let mut waiting: Option<Waiting<'_>> = None;
+        loop {
+            let notified = {
+                let mut targets = lock(&self.targets);
+                let now = Instant::now();
+                let slots = targets.entry(target).or_default();
+                if waiting.is_none() && slots.of_client(key) >= self.cfg.per_client_target {
+                    if slots.is_empty() {
+                        targets.remove(&target);
+                    }
+                    return Err(Limit::PerClientTarget);
+                }
+                let first = slots.waiting.front().is_none_or(|(w, _)| *w == id);
+                if first && slots.holders.len() < self.cfg.per_target {
+                    if let Some(w) = waiting.as_mut() {
+                        slots.waiting.pop_front();
+                        w.done = true;
+                    }
+                    let activity = Arc::new(Activity::new(now));
+                    slots.holders.push(Holder {
+                        id,
+                        client: key,
+                        activity: Arc::clone(&activity),
+                        yields,
+                        yielding: false,
+                    });
+                    if !slots.waiting.is_empty() && slots.holders.len() < self.cfg.per_target {
+                        slots.notify.notify_waiters();
+                    }
+                    return Ok(TargetGuard {
+                        limits: Arc::clone(self),
+                        ip: target,
+                        id,
+                        activity,
+                    });
+                }
+                if waiting.is_none() {
+                    // Slots that will come free for those already waiting: free ones (being
+                    // taken) and ones whose holders were told to give way.
+                    let coming = self.cfg.per_target.saturating_sub(slots.holders.len())
+                        + slots.holders.iter().filter(|h| h.yielding).count();
+                    if slots.waiting.len() >= coming {
+                        let idlest = slots
+                            .holders
+                            .iter_mut()
+                            .filter(|h| h.yields && !h.yielding)
+                            .map(|h| (h.activity.idle(now), h))
+                            .filter(|(idle, _)| *idle >= self.cfg.yield_after)
+                            .max_by_key(|(idle, _)| *idle);
+                        let Some((_, h)) = idlest else {
+                            if slots.is_empty() {
+                                targets.remove(&target);
+                            }
+                            return Err(Limit::PerTarget);
+                        };
+                        h.yielding = true;
+                        h.activity.give_way.cancel();
+                    }
+                    slots.waiting.push_back((id, key));
+                    waiting = Some(Waiting {
+                        limits: self,
+                        ip: target,
+                        id,
+                        done: false,
+                    });
+                }
+                // Created under the lock, so no wake-up between here and the await is lost.
+                Arc::clone(&slots.notify).notified_owned()
+            };
+            notified.await;
         }
-        *n += 1;
-        Ok(TargetGuard {
-            limits: Arc::clone(self),
-            ip: target,
-        })
+    }
+
+    /// Updates one target's slots with `f`, wakes its waiters and forgets the target once
+    /// nobody holds or waits for it.
+    fn leave(&self, ip: IpAddr, f: impl FnOnce(&mut Slots)) {
+        let mut targets = lock(&self.targets);
+        if let Some(slots) = targets.get_mut(&ip) {
+            f(slots);
+            if slots.is_empty() {
+                targets.remove(&ip);
+            } else if !slots.waiting.is_empty() {
+                slots.notify.notify_waiters();
+            }
+        }
     }
 
     /// Sessions running now.
@@ -208,7 +458,6 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     fn limits(max: usize, per_client: usize, per_minute: u32, per_target: usize) -> Arc<Limits> {
         Limits::new(LimitConfig {
@@ -216,6 +465,8 @@ mod tests {
             per_client,
             per_minute,
             per_target,
+            per_client_target: per_target,
+            yield_after: Duration::from_secs(60),
         })
     }
 
@@ -236,14 +487,15 @@ mod tests {
         assert!(l.admit(ip, t0 + Duration::from_secs(31)).is_ok());
     }
 
-    #[test]
-    fn concurrency_slots_come_back() {
+    #[tokio::test]
+    async fn concurrency_slots_come_back() {
         let l = limits(2, 1, 100, 1);
         let t0 = Instant::now();
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "2001:db8::1".parse().unwrap();
         let c: IpAddr = "2001:db8::2".parse().unwrap();
         let x = l.admit(a, t0).unwrap();
+        assert_eq!(x.client(), a);
         assert_eq!(l.admit(a, t0).unwrap_err(), Limit::PerClient);
         let y = l.admit(b, t0).unwrap();
         // Same /64 as b, and the global limit is full anyway.
@@ -252,9 +504,85 @@ mod tests {
         assert_eq!(l.admit(c, t0).unwrap_err(), Limit::PerClient);
         drop(y);
         assert!(l.admit(c, t0).is_ok());
-        let g = l.target(a).unwrap();
-        assert_eq!(l.target(a).unwrap_err(), Limit::PerTarget);
+        let g = l.target(a, b, false).await.unwrap();
+        // Nobody holding it gives way (a server-side scan does not).
+        assert_eq!(l.target(a, a, true).await.unwrap_err(), Limit::PerTarget);
         drop(g);
-        assert!(l.target(a).is_ok());
+        assert!(l.target(a, c, true).await.is_ok());
+        assert!(lock(&l.targets).is_empty(), "a free target is forgotten");
+    }
+
+    #[tokio::test]
+    async fn one_client_holds_only_its_share_of_a_target() {
+        let l = Limits::new(LimitConfig {
+            per_client_target: 2,
+            ..limits(100, 100, 100, 8).cfg
+        });
+        let server: IpAddr = "198.51.100.7".parse().unwrap();
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        let a2: IpAddr = "2001:db8::2".parse().unwrap();
+        let b: IpAddr = "192.0.2.1".parse().unwrap();
+        let g1 = l.target(server, a, true).await.unwrap();
+        let _g2 = l.target(server, a, true).await.unwrap();
+        // The same /64 is the same client.
+        assert_eq!(
+            l.target(server, a2, true).await.unwrap_err(),
+            Limit::PerClientTarget
+        );
+        // Another target, and another client, are unaffected.
+        let _other = l.target(a, a, true).await.unwrap();
+        let _gb = l.target(server, b, true).await.unwrap();
+        drop(g1);
+        assert!(l.target(server, a2, true).await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_idlest_session_gives_way_to_a_newcomer() {
+        let l = limits(100, 100, 100, 2);
+        let server: IpAddr = "198.51.100.7".parse().unwrap();
+        let (a, b, c, d): (IpAddr, IpAddr, IpAddr, IpAddr) = (
+            "192.0.2.1".parse().unwrap(),
+            "192.0.2.2".parse().unwrap(),
+            "192.0.2.3".parse().unwrap(),
+            "192.0.2.4".parse().unwrap(),
+        );
+        let ga = l.target(server, a, true).await.unwrap();
+        let gb = l.target(server, b, true).await.unwrap();
+        // Nobody has been idle a minute yet: refused, and nobody is told to go.
+        assert_eq!(
+            l.target(server, c, true).await.unwrap_err(),
+            Limit::PerTarget
+        );
+        tokio::time::advance(Duration::from_secs(90)).await;
+        // b talked 40 s ago, a 90 s ago: a is the one to give way.
+        gb.activity()
+            .touch(Instant::now() - Duration::from_secs(40));
+        let waiter = tokio::spawn({
+            let l = Arc::clone(&l);
+            async move { l.target(server, c, true).await }
+        });
+        tokio::time::timeout(Duration::from_secs(1), ga.activity().give_way())
+            .await
+            .expect("a is told to give way");
+        assert!(!gb.activity().give_way.is_cancelled());
+        // The slot a gives back is c's, not a later newcomer's; with a already going and b
+        // active only 40 s, d is refused.
+        assert_eq!(
+            l.target(server, d, true).await.unwrap_err(),
+            Limit::PerTarget
+        );
+        assert!(!waiter.is_finished());
+        drop(ga);
+        let gc = waiter.await.unwrap().expect("c gets a's slot");
+        assert!(!gc.activity().give_way.is_cancelled());
+        // A newcomer that gives up leaves the line.
+        tokio::time::advance(Duration::from_secs(60)).await;
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(10), l.target(server, d, true)).await;
+        assert!(gave_up.is_err(), "waits for b to give way");
+        assert!(gb.activity().give_way.is_cancelled());
+        drop(gb);
+        drop(gc);
+        assert!(lock(&l.targets).is_empty(), "nobody waits or holds");
     }
 }

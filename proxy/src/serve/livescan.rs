@@ -1,11 +1,14 @@
 //! Server-side scans for the live embed (`/embed?host=&port=`) and the badge: one scan per
 //! target at a time, admitted like a `/ws` session (SSRF policy, global, per-client and
-//! per-target limits: [`super::relay::connect`] and [`super::limits`]), run by the engine
+//! per-target limits: [`super::relay::connect`] and [`super::limits`]), started from a fair
+//! queue (each client runs at most [`MAX_SCANS_PER_CLIENT`] at once, waiting work is taken
+//! round-robin across clients, so a client asking for many only delays its own), run by the engine
 //! natively while the proxy records a relay transcript of its own bytes, then stored through
 //! the browser's save path ([`super::save::prepare`] and [`super::save::replay_and_insert`]),
 //! so the row is exactly what a browser save of the same bytes gives. Failures are remembered
 //! for [`FAILURE_TTL`] (a refreshing iframe shows them instead of rescanning) and not stored.
 
+use super::limits::{client_key, Admission, Limit};
 use super::relay::{self, Stream, WsParams};
 use super::save::{self, SaveRefusal};
 use super::AppState;
@@ -14,7 +17,7 @@ use iacscope_shared::relay::SaveConfig;
 use iacscope_shared::scan::Scanner;
 use iacscope_shared::time::Timestamp;
 use iacscope_shared::transcript::{Entry, Transcript};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -23,6 +26,17 @@ use tokio::time::{sleep_until, timeout, timeout_at, Instant};
 
 /// Server-side scans running at once (on top of the session limits they also count in).
 pub const MAX_INFLIGHT_SCANS: usize = 16;
+
+/// Server-side scans one client key ([`client_key`]) runs at once: a quarter of all, so at
+/// least four clients always get theirs running, however many one of them asks for.
+pub const MAX_SCANS_PER_CLIENT: usize = MAX_INFLIGHT_SCANS / 4;
+
+/// Server-side scans one client key may have waiting (a wiki page of badges); beyond this
+/// its requests are refused.
+pub const MAX_QUEUED_PER_CLIENT: usize = 16;
+
+/// Server-side scans waiting in all (many clients' queues), so the queues stay small.
+pub const MAX_QUEUED: usize = 256;
 
 /// Outcomes remembered (targets); the oldest are forgotten first.
 pub const MAX_REMEMBERED: usize = 4096;
@@ -106,6 +120,8 @@ impl Failure {
 pub enum Known {
     /// A scan of it is running.
     Running,
+    /// A scan of it waits for a slot, with this many scans to start before it.
+    Queued(usize),
     /// A scan finished lately and was stored under this id.
     Stored(String),
     /// A scan failed lately.
@@ -117,7 +133,98 @@ pub enum Known {
 #[derive(Debug, Default)]
 struct Inner {
     running: HashSet<Target>,
+    /// Running scans per client key.
+    per_client: HashMap<IpAddr, usize>,
+    /// Waiting scans per client key, first come first served.
+    queues: HashMap<IpAddr, VecDeque<Job>>,
+    /// Client keys with waiting scans, in the order they are next served (round-robin).
+    ring: VecDeque<IpAddr>,
+    /// Waiting targets and whose queue they are in.
+    queued: HashMap<Target, IpAddr>,
     recent: HashMap<Target, (Instant, Result<String, Failure>)>,
+}
+
+/// A waiting scan: its target and the client address that asked (its token is spent).
+#[derive(Debug)]
+struct Job {
+    target: Target,
+    client: IpAddr,
+}
+
+/// A scan that may start now, admitted.
+type Ready = (IpAddr, Target, Admission);
+
+impl Inner {
+    /// Takes the scans that may start now, round-robin across clients under their share, and
+    /// admits each (global and per-client session limits). One the limits refuse is dropped
+    /// and not remembered, as a refusal in [`start`] is: the widget's next refresh asks again.
+    /// Returns the admitted scans and the refused targets with the limit that refused them.
+    fn dispatch(&mut self, st: &AppState) -> (Vec<Ready>, Vec<(Target, Limit)>) {
+        let mut out = Vec::new();
+        let mut refused = Vec::new();
+        while self.running.len() < MAX_INFLIGHT_SCANS {
+            let Some(at) = self
+                .ring
+                .iter()
+                .position(|c| self.per_client.get(c).copied().unwrap_or(0) < MAX_SCANS_PER_CLIENT)
+            else {
+                break;
+            };
+            let Some(client) = self.ring.remove(at) else {
+                break;
+            };
+            let Some(queue) = self.queues.get_mut(&client) else {
+                continue;
+            };
+            let Some(job) = queue.pop_front() else {
+                self.queues.remove(&client);
+                continue;
+            };
+            if queue.is_empty() {
+                self.queues.remove(&client);
+            } else {
+                self.ring.push_back(client);
+            }
+            self.queued.remove(&job.target);
+            let admission = match st.limits.admit_spent(job.client, Instant::now()) {
+                Ok(a) => a,
+                Err(l) => {
+                    st.metrics.refused(l.label());
+                    refused.push((job.target, l));
+                    continue;
+                }
+            };
+            self.running.insert(job.target.clone());
+            *self.per_client.entry(client).or_insert(0) += 1;
+            out.push((client, job.target, admission));
+        }
+        (out, refused)
+    }
+
+    /// Scans that start before the waiting `t` if slots free one at a time: the ones ahead
+    /// of it in its client's queue, and, round-robin, as many from each other client (one
+    /// more from those served before its client in this round).
+    fn ahead(&self, t: &Target) -> usize {
+        let Some(client) = self.queued.get(t) else {
+            return 0;
+        };
+        let Some(queue) = self.queues.get(client) else {
+            return 0;
+        };
+        let own = queue.iter().position(|j| &j.target == t).unwrap_or(0);
+        let turn = self.ring.iter().position(|c| c == client).unwrap_or(0);
+        let others: usize = self
+            .ring
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| *c != client)
+            .map(|(i, c)| {
+                let len = self.queues.get(c).map_or(0, VecDeque::len);
+                len.min(own + usize::from(i < turn))
+            })
+            .sum();
+        own + others
+    }
 }
 
 /// The running and recently finished server-side scans.
@@ -137,16 +244,35 @@ impl LiveScans {
         self.lock().running.len()
     }
 
+    /// Server-side scans waiting for a slot now.
+    pub fn queued(&self) -> usize {
+        self.lock().queued.len()
+    }
+
     /// What is known about `t` at `now`: a stored outcome counts for `max_age`, a failure
     /// for [`FAILURE_TTL`].
     pub fn known(&self, t: &Target, now: Instant, max_age: Duration) -> Known {
         known(&self.lock(), t, now, max_age)
     }
 
-    fn finish(&self, t: Target, outcome: Result<String, Failure>) {
+    /// Records the outcome of `client`'s scan of `t` and returns the waiting scans that may
+    /// start in its place (none once the proxy shuts down: waiting work is dropped then).
+    fn finish(
+        &self,
+        st: &AppState,
+        client: IpAddr,
+        t: Target,
+        outcome: Result<String, Failure>,
+    ) -> Vec<Ready> {
         let now = Instant::now();
         let mut inner = self.lock();
         inner.running.remove(&t);
+        if let Some(n) = inner.per_client.get_mut(&client) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                inner.per_client.remove(&client);
+            }
+        }
         if inner.recent.len() >= MAX_REMEMBERED {
             inner
                 .recent
@@ -163,12 +289,22 @@ impl LiveScans {
             }
         }
         inner.recent.insert(t, (now, outcome));
+        if st.shutdown.is_cancelled() {
+            inner.queued.clear();
+            inner.ring.clear();
+            inner.queues.clear();
+            return Vec::new();
+        }
+        inner.dispatch(st).0
     }
 }
 
 fn known(inner: &Inner, t: &Target, now: Instant, max_age: Duration) -> Known {
     if inner.running.contains(t) {
         return Known::Running;
+    }
+    if inner.queued.contains_key(t) {
+        return Known::Queued(inner.ahead(t));
     }
     match inner.recent.get(t) {
         Some((at, Ok(id))) if now.saturating_duration_since(*at) < max_age => {
@@ -195,9 +331,15 @@ pub fn target(st: &AppState, host: &str, port: u16, tls: bool) -> Result<Target,
     })
 }
 
-/// Starts a scan of `t` for `client` unless one is running or finished lately; returns
-/// what is known afterwards ([`Known::Running`] when a scan runs now), or why it could not
-/// start (limits; not remembered, the next request may succeed).
+/// Starts a scan of `t` for `client` unless one is running, waiting or finished lately;
+/// returns what is known afterwards ([`Known::Running`] when a scan runs now,
+/// [`Known::Queued`] when it waits for a slot), or why it could not start (limits; not
+/// remembered, the next request may succeed).
+///
+/// Asking spends one of the client's new-session tokens (the `/ws` rate limit); the scan
+/// takes its global and per-client session slots when it starts. It waits in its client's
+/// queue while that client already runs [`MAX_SCANS_PER_CLIENT`] scans or
+/// [`MAX_INFLIGHT_SCANS`] run in all; only a client whose own queue is full is refused.
 pub fn start(st: &Arc<AppState>, client: IpAddr, t: &Target) -> Result<Known, Failure> {
     if st.shutdown.is_cancelled() {
         return Err(Failure::new("shutdown", "the proxy is shutting down"));
@@ -208,34 +350,67 @@ pub fn start(st: &Arc<AppState>, client: IpAddr, t: &Target) -> Result<Known, Fa
         Known::Nothing => {}
         k => return Ok(k),
     }
-    if inner.running.len() >= MAX_INFLIGHT_SCANS {
+    let key = client_key(client);
+    if inner.queues.get(&key).map_or(0, VecDeque::len) >= MAX_QUEUED_PER_CLIENT {
+        st.metrics.refused("limit_live_scans_per_client");
+        return Err(Failure::new(
+            "limit_reached",
+            format!(
+                "too many server-side scans requested from your address ({MAX_QUEUED_PER_CLIENT} \
+                 are waiting); wait for them to finish"
+            ),
+        ));
+    }
+    if inner.queued.len() >= MAX_QUEUED {
         st.metrics.refused("limit_live_scans");
         return Err(Failure::new(
             "limit_reached",
-            "the proxy is running as many server-side scans as it allows; try again later",
+            "the proxy has as many server-side scans waiting as it allows; try again later",
         ));
     }
-    let admission = st.limits.admit(client, now).map_err(|l| {
+    st.limits.spend(client, now).map_err(|l: Limit| {
         st.metrics.refused(l.label());
         Failure::new("limit_reached", l.message())
     })?;
-    inner.running.insert(t.clone());
+    let queue = inner.queues.entry(key).or_default();
+    queue.push_back(Job {
+        target: t.clone(),
+        client,
+    });
+    if queue.len() == 1 {
+        inner.ring.push_back(key);
+    }
+    inner.queued.insert(t.clone(), key);
+    let (ready, refused) = inner.dispatch(st);
+    let k = known(&inner, t, now, st.config.embed_max_age);
     drop(inner);
-    // Counted from admission to the end of the task, as a `/ws` session is.
+    for r in ready {
+        spawn(st, r);
+    }
+    match refused.into_iter().find(|(r, _)| r == t) {
+        Some((_, l)) => Err(Failure::new("limit_reached", l.message())),
+        None => Ok(k),
+    }
+}
+
+/// Runs one dispatched scan in a task; when it ends, the waiting scans it makes room for
+/// start.
+fn spawn(st: &Arc<AppState>, (client, target, admission): Ready) {
+    // Counted from the start of the task to its end, as a `/ws` session is.
     st.metrics.live_scan_started();
     let active = Counted(Arc::clone(st));
     let st2 = Arc::clone(st);
-    let t2 = t.clone();
     st.sessions.spawn(async move {
-        let _admission = admission;
         let _active = active;
-        let outcome = scan(&st2, &t2).await;
+        let outcome = scan(&st2, &target, admission.client()).await;
+        drop(admission);
         if let Err(f) = &outcome {
-            tracing::info!(target = %t2.display(), code = f.code, message = ?f.message, "live scan failed");
+            tracing::info!(target = %target.display(), code = f.code, message = ?f.message, "live scan failed");
         }
-        st2.live.finish(t2, outcome);
+        for r in st2.live.finish(&st2, client, target, outcome) {
+            spawn(&st2, r);
+        }
     });
-    Ok(Known::Running)
 }
 
 /// A running server-side scan in the metrics; dropping it (the task ends, or is dropped
@@ -248,8 +423,9 @@ impl Drop for Counted {
     }
 }
 
-/// One server-side scan: connect as a session does, drive the engine, store the result.
-async fn scan(st: &Arc<AppState>, t: &Target) -> Result<String, Failure> {
+/// One server-side scan for the client key `client`: connect as a session does, drive the
+/// engine, store the result.
+async fn scan(st: &Arc<AppState>, t: &Target, client: IpAddr) -> Result<String, Failure> {
     let params = WsParams {
         host: Some(t.host.clone()),
         port: Some(t.port.to_string()),
@@ -257,7 +433,8 @@ async fn scan(st: &Arc<AppState>, t: &Target) -> Result<String, Failure> {
     };
     let started = Instant::now();
     let connecting = async {
-        match timeout(st.config.connect_timeout, relay::connect(st, &params)).await {
+        let connect = relay::connect(st, &params, client, false);
+        match timeout(st.config.connect_timeout, connect).await {
             Ok(r) => r.map_err(|f| {
                 st.metrics.refused(f.metric);
                 Failure::new(f.code, f.message)
@@ -487,4 +664,74 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
         record(tr, Entry::Eof(stamp(Instant::now()).max(now)), limit)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::Config;
+
+    fn target(port: u16) -> Target {
+        Target {
+            host: "192.0.2.1".into(),
+            port,
+            tls: false,
+        }
+    }
+
+    fn ask(inner: &mut Inner, client: IpAddr, port: u16) {
+        let key = client_key(client);
+        let queue = inner.queues.entry(key).or_default();
+        queue.push_back(Job {
+            target: target(port),
+            client,
+        });
+        if queue.len() == 1 {
+            inner.ring.push_back(key);
+        }
+        inner.queued.insert(target(port), key);
+    }
+
+    #[test]
+    fn waiting_scans_are_served_round_robin_within_each_clients_share() {
+        let dir = std::env::temp_dir().join(format!("iacscope-livescan-{}", std::process::id()));
+        let st = AppState::new(Config {
+            data_dir: dir.clone(),
+            static_dir: "/nonexistent/iacscope-test-dist".into(),
+            ..Config::default()
+        })
+        .expect("state");
+        let a: IpAddr = "198.51.100.1".parse().unwrap();
+        let b: IpAddr = "2001:db8::1".parse().unwrap();
+        let mut inner = Inner::default();
+        for p in 0..6 {
+            ask(&mut inner, a, 100 + p);
+        }
+        for p in 0..2 {
+            ask(&mut inner, b, 200 + p);
+        }
+        assert_eq!(inner.ahead(&target(105)), 5 + 2);
+        assert_eq!(inner.ahead(&target(201)), 1 + 2);
+        let (ready, refused) = inner.dispatch(&st);
+        assert!(refused.is_empty());
+        let order: Vec<u16> = ready.iter().map(|(_, t, _)| t.port).collect();
+        // Taking turns, until a reaches its share; b's whole /64 is one client.
+        assert_eq!(order, [100, 200, 101, 201, 102, 103]);
+        assert_eq!(inner.running.len(), 6);
+        assert_eq!(inner.queued.len(), 2);
+        assert_eq!(inner.ahead(&target(104)), 0);
+        assert_eq!(inner.ahead(&target(105)), 1);
+        assert!(inner.dispatch(&st).0.is_empty(), "a is at its share");
+        // One of a's scans ends: its next one starts.
+        let mut ready = ready;
+        let (client, t, admission) = ready.remove(0);
+        drop(admission);
+        inner.running.remove(&t);
+        *inner.per_client.get_mut(&client).unwrap() -= 1;
+        let (next, _) = inner.dispatch(&st);
+        assert_eq!(next.len(), 1);
+        assert_eq!(next[0].1.port, 104);
+        drop((ready, next));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -136,6 +136,13 @@ pub struct ServeOptions {
     /// Concurrent sessions per target address.
     #[arg(long, env = "IACSCOPE_MAX_SESSIONS_PER_TARGET")]
     pub max_sessions_per_target: Option<usize>,
+    /// Concurrent sessions per client IP to one target address (default: a quarter of the
+    /// per-target limit, at least 1).
+    #[arg(long, env = "IACSCOPE_MAX_SESSIONS_PER_IP_PER_TARGET")]
+    pub max_sessions_per_ip_per_target: Option<usize>,
+    /// A session idle this long gives its slot to a newcomer when its target is full (`60s`).
+    #[arg(long, env = "IACSCOPE_YIELD_IDLE_AFTER")]
+    pub yield_idle_after: Option<Dur>,
     /// DNS + connect + TLS time limit (`10s`).
     #[arg(long, env = "IACSCOPE_CONNECT_TIMEOUT")]
     pub connect_timeout: Option<Dur>,
@@ -250,6 +257,7 @@ impl ServeArgs {
         set_dur!(
             connect_timeout,
             idle_timeout,
+            yield_idle_after,
             max_session_duration,
             handshake_timeout,
             request_timeout,
@@ -268,6 +276,9 @@ impl ServeArgs {
             allow_ports,
             deny_ports
         );
+        if o.max_sessions_per_ip_per_target.is_some() {
+            c.max_sessions_per_ip_per_target = o.max_sessions_per_ip_per_target;
+        }
         if let Some(d) = &o.data_dir {
             c.data_dir = d.clone();
         }
@@ -434,6 +445,8 @@ impl AppState {
             per_client: config.max_sessions_per_ip,
             per_minute: config.max_new_sessions_per_ip_per_minute,
             per_target: config.max_sessions_per_target,
+            per_client_target: config.per_ip_per_target(),
+            yield_after: config.yield_idle_after,
         });
         let tls = tls::Tls::new(config.tls_roots.as_deref())?;
         let store = store::Store::new(
@@ -784,6 +797,28 @@ mod tests {
         assert_eq!(c.deny_nets.len(), 1);
         assert_eq!(c.resolve.len(), 2);
         assert_eq!(c.max_sessions_per_ip, Config::default().max_sessions_per_ip);
+        // The per-client share of a target follows the per-target limit unless set.
+        assert_eq!(c.per_ip_per_target(), 8);
+        assert_eq!(c.yield_idle_after, Duration::from_secs(60));
+        let c = Cli::try_parse_from([
+            "serve",
+            "--max-sessions-per-target",
+            "2",
+            "--yield-idle-after",
+            "5m",
+        ])
+        .expect("parse")
+        .serve
+        .to_config()
+        .expect("config");
+        assert_eq!(c.per_ip_per_target(), 1, "at least 1");
+        assert_eq!(c.yield_idle_after, Duration::from_secs(300));
+        let c = Cli::try_parse_from(["serve", "--max-sessions-per-ip-per-target", "3"])
+            .expect("parse")
+            .serve
+            .to_config()
+            .expect("config");
+        assert_eq!(c.per_ip_per_target(), 3);
 
         let bad = std::env::temp_dir().join(format!("iacscope-bad-{}.json", std::process::id()));
         std::fs::write(&bad, "{\"max_sesions\": 1}").expect("write");

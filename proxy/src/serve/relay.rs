@@ -2,7 +2,7 @@
 //! then relay bytes both ways unchanged and record them, until one side closes or a limit
 //! ends the session. Telnet is not interpreted here.
 
-use super::limits::{Admission, Limit, TargetGuard};
+use super::limits::{Activity, Admission, Limit, TargetGuard};
 use super::policy::{Host, Refusal};
 use super::sniff::{self, Sniff};
 use super::store;
@@ -120,7 +120,7 @@ pub(crate) struct Upstream {
     pub(crate) addr: SocketAddr,
     tls: Option<TlsInfo>,
     pub(crate) connected_at: Instant,
-    _target: TargetGuard,
+    target: TargetGuard,
 }
 
 fn json(c: &Control<'_>) -> Message {
@@ -167,7 +167,7 @@ pub(crate) async fn session(
     shutdown: CancellationToken,
     _task: TaskTrackerToken,
 ) {
-    let _admission = match admission {
+    let admission = match admission {
         Ok(a) => a,
         Err(limit) => {
             st.metrics.refused(limit.label());
@@ -192,7 +192,7 @@ pub(crate) async fn session(
     let started = Instant::now();
     let deadline = started + st.config.connect_timeout;
     let connecting = async {
-        match timeout_at(deadline, connect(&st, &params)).await {
+        match timeout_at(deadline, connect(&st, &params, admission.client(), true)).await {
             Ok(r) => r,
             Err(_) => Err(Fail::new(
                 "timeout",
@@ -253,6 +253,7 @@ pub(crate) async fn session(
         st.store.close(&id, Instant::now());
         return;
     }
+    let activity = Arc::clone(up.target.activity());
     let rec = Recorder {
         st: &st,
         t0: up.connected_at,
@@ -261,6 +262,7 @@ pub(crate) async fn session(
         down: AtomicU64::new(0),
         last: AtomicU64::new(0),
         plain: up.tls.is_none(),
+        activity: &activity,
     };
     let (mut ws_tx, mut ws_rx) = ws.split();
     let end = match up.stream {
@@ -308,7 +310,14 @@ pub(crate) async fn session(
 
 /// Parses the request, checks the policy, resolves once, checks every address, and
 /// connects to a checked one (then TLS when asked). The embed's server-side scans use it too.
-pub(crate) async fn connect(st: &AppState, p: &WsParams) -> Result<(Host, Upstream), Fail> {
+/// The target slot is taken for the client key `client`; `yields`: the session gives its
+/// slot to a newcomer when idle ([`super::limits::Limits::target`]).
+pub(crate) async fn connect(
+    st: &AppState,
+    p: &WsParams,
+    client: IpAddr,
+    yields: bool,
+) -> Result<(Host, Upstream), Fail> {
     let raw_host = p.host.as_deref().unwrap_or("");
     let port: u16 = match p.port.as_deref() {
         None | Some("") => 23,
@@ -376,7 +385,7 @@ pub(crate) async fn connect(st: &AppState, p: &WsParams) -> Result<(Host, Upstre
     };
     let mut last: Option<Fail> = None;
     for ip in addrs {
-        let guard = match st.limits.target(ip) {
+        let guard = match st.limits.target(ip, client, yields).await {
             Ok(g) => g,
             Err(l) => {
                 last = Some(l.into());
@@ -411,7 +420,7 @@ pub(crate) async fn connect(st: &AppState, p: &WsParams) -> Result<(Host, Upstre
                 addr,
                 tls: info,
                 connected_at,
-                _target: guard,
+                target: guard,
             },
         ));
     }
@@ -465,6 +474,8 @@ struct Recorder<'a> {
     last: AtomicU64,
     /// Plain TCP (not TLS): a TLS record from either side then means another protocol.
     plain: bool,
+    /// The target slot's activity (for giving way to a newcomer when idle).
+    activity: &'a Activity,
 }
 
 impl Recorder<'_> {
@@ -479,6 +490,7 @@ impl Recorder<'_> {
     fn record(&self, now: Instant, entry: impl FnOnce(Timestamp) -> Entry, len: usize) {
         let stamp = self.stamp(now);
         self.last.store(stamp.0, Relaxed);
+        self.activity.touch(now);
         let mut t = store::lock(self.transcript);
         let max = self.st.config.transcript_max_bytes;
         if t.cost() + len + iacscope_shared::transcript::ENTRY_COST > max {
@@ -691,6 +703,14 @@ where
         e = upward => e,
         e = downward => e,
         e = idle => e,
+        () = rec.activity.give_way() => End::proxy(
+            "idle_yield",
+            format!(
+                "closed after {} s without traffic: another user is waiting for this server",
+                rec.activity.idle(Instant::now()).as_secs()
+            ),
+            close::GOING_AWAY,
+        ),
         () = sleep_until(started + cfg.max_session_duration) => End::proxy(
             "duration_limit",
             format!("sessions last at most {} s", cfg.max_session_duration.as_secs()),
