@@ -635,7 +635,8 @@ pub fn error_sentence(code: &str, message: &str) -> String {
         "bad_port" => "That is not a valid port",
         "bad_request" => "The proxy did not understand the request",
         "refused_by_policy" => "The proxy does not connect to that address",
-        "limit_reached" => "The proxy is busy; try again in a moment",
+        // The message names the limit and what to do.
+        "limit_reached" => "A limit of the proxy refused the scan",
         "dns_failure" => "The server's name could not be resolved",
         "connection_refused" => "The server refused the connection (nothing listens on that port)",
         "timeout" => "The server did not answer the connection in time",

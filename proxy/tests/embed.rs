@@ -735,3 +735,35 @@ async fn server_side_scans_are_shared_fairly_between_clients() {
     assert_eq!(server.state.live.running(), 11);
     drop(listeners);
 }
+
+/// A server-side scan carries telnet only, as the relay does: a port that answers like an
+/// HTTP server is explained in the widget, badged "not telnet" and never stored.
+#[tokio::test]
+async fn a_server_that_is_not_telnet_is_named_not_stored() {
+    let (l, port) = upstream().await;
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let _ = s
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                    .await;
+                let mut sink = Vec::new();
+                let _ = s.read_to_end(&mut sink).await;
+            });
+        }
+    });
+    let server = start(config()).await;
+    let query = format!("host=127.0.0.1&port={port}");
+    let body = live_until_done(server.addr, &query).await;
+    assert!(body.contains("Not a telnet server"), "{body}");
+    assert!(body.contains("an HTTP server"), "{body}");
+    let texts = badge(server.addr, "127.0.0.1", port).await;
+    assert_eq!(
+        texts.last().map(String::as_str),
+        Some("not telnet"),
+        "{texts:?}"
+    );
+    let (_, _, hist) = get_text(server.addr, &format!("/api/servers/127.0.0.1/{port}")).await;
+    let hist: Value = serde_json::from_str(&hist).expect("json");
+    assert_eq!(hist["scans"].as_array().map(Vec::len), Some(0), "{hist}");
+}

@@ -215,6 +215,11 @@ pub async fn badge(
     }
     let (mut text, color) = match (&known, &latest) {
         (Known::Failed(f), l)
+            if f.code == "not_telnet" && l.as_ref().is_none_or(|s| f.at >= s.created) =>
+        {
+            ("not telnet".to_owned(), RED)
+        }
+        (Known::Failed(f), l)
             if f.unreachable() && l.as_ref().is_none_or(|s| f.at >= s.created) =>
         {
             ("unreachable".to_owned(), RED)

@@ -11,6 +11,7 @@
 use super::limits::{client_key, Admission, Limit};
 use super::relay::{self, Stream, WsParams};
 use super::save::{self, SaveRefusal};
+use super::sniff::{self, Sniff};
 use super::AppState;
 use iacscope_shared::config::ScanConfig;
 use iacscope_shared::relay::SaveConfig;
@@ -46,6 +47,9 @@ pub const FAILURE_TTL: Duration = Duration::from_secs(120);
 
 /// Longest a server-side scan may run (the engine's phases add up to well under a minute).
 pub const MAX_LIVE_SCAN: Duration = Duration::from_secs(90);
+
+/// Most of the server's first bytes kept for `sniff` (longer than any signature).
+const SNIFF_HEAD: usize = 16;
 
 /// Bytes read from the server at a time.
 const READ_CHUNK: usize = 16 * 1024;
@@ -94,7 +98,12 @@ impl Failure {
     pub fn unreachable(&self) -> bool {
         !matches!(
             self.code,
-            "refused_by_policy" | "bad_host" | "bad_port" | "limit_reached" | "shutdown"
+            "refused_by_policy"
+                | "bad_host"
+                | "bad_port"
+                | "limit_reached"
+                | "shutdown"
+                | "not_telnet"
         )
     }
 
@@ -109,6 +118,7 @@ impl Failure {
             "tls_failure" => "TLS failure",
             "shutdown" => "The proxy is shutting down",
             "network_error" => "Network error",
+            "not_telnet" => "Not a telnet server",
             _ => "The scan failed",
         };
         format!("{lead}: {}.", self.message.trim_end_matches('.'))
@@ -567,6 +577,9 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
     let mut eof = false;
     let mut write_failed = false;
     let mut buf = vec![0u8; READ_CHUNK];
+    // The server's first bytes, until they are known not to open another protocol: a
+    // server-side scan carries telnet only, as the relay does (`sniff`).
+    let mut head: Option<Vec<u8>> = Some(Vec::new());
     loop {
         // Send what the engine wants sent, recorded as a relay records the browser's bytes.
         let open = !(write_failed || eof);
@@ -631,6 +644,20 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
             s.handle_timeout(now);
         }
         now = at;
+        if let (Some(bytes), Some(h)) = (&data, head.as_mut()) {
+            h.extend_from_slice(&bytes[..bytes.len().min(SNIFF_HEAD - h.len())]);
+            match sniff::server_first(h, true) {
+                Sniff::Other(what) => {
+                    return Err(Failure::new(
+                        "not_telnet",
+                        format!("the server's first bytes are those of {what}, not telnet"),
+                    ))
+                }
+                Sniff::Telnet => head = None,
+                Sniff::Undecided if h.len() >= SNIFF_HEAD => head = None,
+                Sniff::Undecided => {}
+            }
+        }
         match data {
             Some(bytes) => {
                 st.metrics.add_down(bytes.len() as u64);
