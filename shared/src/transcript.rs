@@ -44,7 +44,7 @@ pub const fn heap_block(n: usize) -> usize {
     if n == 0 {
         return 0;
     }
-    let chunk = (n + 8 + 15) / 16 * 16;
+    let chunk = (n + 8).div_ceil(16) * 16;
     if chunk < 32 {
         32
     } else {
