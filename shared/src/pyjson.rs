@@ -234,15 +234,8 @@ pub fn float_repr(x: f64) -> String {
     if x.is_infinite() {
         return if x > 0.0 { "Infinity" } else { "-Infinity" }.into();
     }
-    // Rust's `{:e}` without precision gives the shortest round-trip digits, like Python's repr.
-    let sci = format!("{x:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (sign, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => ("-", m),
-        None => ("", mantissa),
-    };
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let sign = if x.is_sign_negative() { "-" } else { "" };
+    let (digits, exp) = shortest_digits(x.abs());
     let mut out = String::from(sign);
     if !(-4..16).contains(&exp) {
         let (first, rest) = digits.split_at(1.min(digits.len()));
@@ -275,6 +268,48 @@ pub fn float_repr(x: f64) -> String {
         }
     }
     out
+}
+
+/// The shortest decimal digits that read back as `x` (non-negative, finite) and the decimal
+/// exponent of the first, as Python's `repr` chooses them. Rust's `{:e}` gives the shortest
+/// round-trip digits too, but where two candidates are equally close to `x` (its exact value
+/// lies on the midpoint, as `1.12393951416015625` does) it rounds the tie up, while Python
+/// (David Gay's `dtoa`, mode 0) rounds it to even: `1.1239395141601562`, not `…563`.
+/// telnetlib3 writes such timings, and an imported file must come out byte for byte.
+fn shortest_digits(x: f64) -> (String, i32) {
+    let split = |sci: &str| -> (String, i32) {
+        let (mantissa, exp) = sci.split_once('e').unwrap_or((sci, "0"));
+        let digits = mantissa.chars().filter(char::is_ascii_digit).collect();
+        (digits, exp.parse().unwrap_or(0))
+    };
+    let (digits, exp) = split(&format!("{x:e}"));
+    // The exact value: a double's decimal expansion ends within 767 significant digits.
+    let (exact, exact_exp) = split(&format!("{x:.767e}"));
+    let exact = exact.trim_end_matches('0');
+    let n = digits.len();
+    let tie = exact_exp == exp && exact.len() == n + 1 && exact.ends_with('5');
+    if !tie {
+        return (digits, exp);
+    }
+    // The two candidates around the midpoint: the exact digits cut to `n`, and one more in
+    // the last place. Python keeps the even one (when it reads back as `x`, as both do for
+    // a shortest tie).
+    let lower = &exact[..n];
+    let last_even = |d: &str| d.bytes().last().is_some_and(|b| (b - b'0') % 2 == 0);
+    if digits == lower || last_even(&digits) || !last_even(lower) {
+        return (digits, exp);
+    }
+    let mut candidate = String::with_capacity(n + 4);
+    candidate.push_str(&lower[..1]);
+    if n > 1 {
+        candidate.push('.');
+        candidate.push_str(&lower[1..]);
+    }
+    let _ = write!(candidate, "e{exp}");
+    match candidate.parse::<f64>() {
+        Ok(v) if v == x => (lower.to_owned(), exp),
+        _ => (digits, exp),
+    }
 }
 
 /// `json` string escaping with `ensure_ascii=True`: `\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`

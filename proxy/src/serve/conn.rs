@@ -154,11 +154,13 @@ pub fn raise_fd_limit() -> Option<u64> {
 }
 
 /// How many HTTP connections fit beside `max_sessions` relays (two descriptors each) in a
-/// soft limit of `fd_limit` descriptors, keeping [`FD_RESERVE`]; at least 16.
+/// soft limit of `fd_limit` descriptors, keeping [`FD_RESERVE`]. When the sessions alone
+/// would not fit (then the descriptors, not `max_sessions`, bound them), connections still
+/// get a quarter of the limit: new visitors must be able to reach the page.
 pub fn connections_that_fit(fd_limit: u64, max_sessions: usize) -> usize {
     let sessions = 2 * max_sessions as u64;
     let left = fd_limit.saturating_sub(FD_RESERVE + sessions);
-    usize::try_from(left).unwrap_or(usize::MAX).max(16)
+    usize::try_from(left.max(fd_limit / 4)).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]
@@ -212,6 +214,7 @@ mod tests {
     #[test]
     fn descriptor_budget() {
         assert_eq!(connections_that_fit(20_000, 1024), 20_000 - 256 - 2048);
-        assert_eq!(connections_that_fit(1024, 1024), 16);
+        assert_eq!(connections_that_fit(1024, 1024), 256);
+        assert_eq!(connections_that_fit(20_000, 20_000), 5_000);
     }
 }

@@ -311,6 +311,45 @@ fn floats_match_python_repr() {
     assert_eq!(float_repr(f64::NAN), "NaN");
 }
 
+/// Doubles whose exact value lies midway between the two shortest candidates (`k / 2^m`
+/// timings, as telnetlib3 writes them): Python's repr (CPython 3.11) rounds the tie to even,
+/// as Gay's dtoa does; Rust's shortest formatting alone rounds it up.
+#[test]
+fn float_ties_round_to_even_as_python_does() {
+    for (bits, expected) in [
+        (0x3fe14d5000000000, "0.5406875610351562"),
+        (0x3fe244f000000000, "0.5709152221679688"),
+        (0x3fea379000000000, "0.8192825317382812"),
+        (0x3fe085d000000000, "0.5163345336914062"),
+        (0x3fed1cf000000000, "0.9097824096679688"),
+        (0x3ff070d800000000, "1.0275497436523438"),
+        (0x3ff973f800000000, "1.5908126831054688"),
+        (0x3ff0f97800000000, "1.0609054565429688"),
+        (0x3fff083800000000, "1.9395065307617188"),
+        (0x3fff81e800000000, "1.9692153930664062"),
+        (0x400d18d400000000, "3.6371231079101562"),
+        (0x400d27ec00000000, "3.6444931030273438"),
+        (0x4008cbac00000000, "3.0994491577148438"),
+        (0x400ffaf400000000, "3.9975357055664062"),
+        (0x400c7d3400000000, "3.5611343383789062"),
+        (0x40c81c8bdc000000, "12345.092651367188"),
+        (0x40c81cd00c000000, "12345.625366210938"),
+        (0x40c81c9bc4000000, "12345.216918945312"),
+        (0x40c81cb264000000, "12345.393676757812"),
+        (0x40c81c9a9c000000, "12345.207885742188"),
+        (0x4202a05f20029000, "10000000000.320312"),
+        (0x4202a05f20029000, "10000000000.320312"),
+        (0x4202a05f20007000, "10000000000.054688"),
+        (0x4202a05f20035000, "10000000000.414062"),
+        (0x4202a05f2007d000, "10000000000.976562"),
+    ] {
+        let x = f64::from_bits(bits);
+        assert_eq!(float_repr(x), expected, "{x:e}");
+        assert_eq!(float_repr(-x), format!("-{expected}"));
+        assert_eq!(expected.parse::<f64>().map(f64::to_bits), Ok(bits));
+    }
+}
+
 #[test]
 fn record_round_trips_byte_for_byte() {
     let v = parse(RECORD_PRETTY).expect("parse");
