@@ -260,6 +260,7 @@ async fn bench(
             ])
             .args(["--max-new-sessions-per-ip-per-minute", "100000000"])
             .args(["--max-connections", &big, "--max-connections-per-ip", &big])
+            .args(["--max-sessions-per-ip-per-target", &big])
             .args([
                 "--max-bytes-up",
                 "100000000000",
