@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod escape;
+pub mod nofollow;
 pub mod scan;
 pub mod serve;
 pub mod transfer;
