@@ -312,7 +312,7 @@ pub fn rows_of_file(text: &str, fingerprint: &str, stem: &str) -> Result<Vec<Imp
             ip: s.ip,
             fingerprint: fp.clone(),
             created: s.micros.div_euclid(1_000_000),
-            record_json: pyjson::to_pretty(&row),
+            record_json: pyjson::to_pretty(&row).into(),
             transcript_text: String::new(),
             config: config.clone(),
             // `session_data` is the latest scan's: earlier scans' player counts are unknown.
@@ -929,7 +929,7 @@ mod tests {
         let mut stored: Vec<(i64, Value)> = rows
             .iter()
             .map(|r| {
-                let rec = pyjson::parse(&r.scan.record_json).expect("json");
+                let rec = pyjson::parse(&r.scan.record_json.to_text()).expect("json");
                 (session_of(&sessions(&rec)[0]).expect("session").micros, rec)
             })
             .collect();
