@@ -560,10 +560,24 @@ impl ImportReport {
     }
 }
 
-/// Reads a regular file of at most [`MAX_FILE_BYTES`].
+/// Reads a regular file of at most [`MAX_FILE_BYTES`]. The name was listed as a regular
+/// file; opening it does not follow a link swapped in since (`O_NOFOLLOW`) nor wait on a
+/// FIFO (`O_NONBLOCK`), and what was opened must still be a regular file.
 fn read_bounded(path: &Path) -> Result<String, String> {
-    let f = std::fs::File::open(path).map_err(|e| format!("unreadable: {e}"))?;
-    let len = f.metadata().map_err(|e| format!("unreadable: {e}"))?.len();
+    let mut open = std::fs::OpenOptions::new();
+    open.read(true);
+    #[cfg(unix)]
+    {
+        use rustix::fs::OFlags;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        open.custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32);
+    }
+    let f = open.open(path).map_err(|e| format!("unreadable: {e}"))?;
+    let meta = f.metadata().map_err(|e| format!("unreadable: {e}"))?;
+    if !meta.is_file() {
+        return Err("not a record: not a regular file".into());
+    }
+    let len = meta.len();
     if len > MAX_FILE_BYTES {
         return Err(format!("too large: {len} bytes (at most {MAX_FILE_BYTES})"));
     }
@@ -1486,6 +1500,21 @@ mod tests {
         assert!(text.contains("\\x1b]0;owned\\x07\\u{9b}31m.json"), "{text}");
         assert!(text.contains("bad\\xff\\x1b[1m"), "{text}");
         drop(db);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// Import's read of a listed file does not follow a link swapped in after the listing.
+    #[cfg(unix)]
+    #[test]
+    fn the_import_read_refuses_a_link() {
+        let root = temp("read-link");
+        std::fs::create_dir_all(&root).expect("dir");
+        std::fs::write(root.join("real.json"), "{}").expect("write");
+        std::os::unix::fs::symlink(root.join("real.json"), root.join("link.json")).expect("link");
+        assert_eq!(read_bounded(&root.join("real.json")).as_deref(), Ok("{}"));
+        assert!(read_bounded(&root.join("link.json"))
+            .expect_err("a link")
+            .starts_with("unreadable"));
         let _ = std::fs::remove_dir_all(&root);
     }
 
