@@ -5,6 +5,8 @@
 //! Telnet is interpreted only by the engine; the proxy relays and records bytes.
 
 pub mod cli;
+pub mod escape;
+pub mod nofollow;
 pub mod scan;
 pub mod serve;
 pub mod transfer;

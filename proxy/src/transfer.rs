@@ -5,15 +5,23 @@
 //! A telnetlib3 file holds one (fingerprint, host/ip/port) pair: `fingerprint-data` from the
 //! first scan, `session_data` from the latest, and one `sessions` entry per scan. Import
 //! stores one row per `sessions` entry, each row's record being the file's record with
-//! `sessions` reduced to that entry; export groups rows by (fingerprint, session hash),
+//! `sessions` reduced to that entry: the shared part is stored once, as a template, and each
+//! row holds only its entry (`RecordText::Spliced`), so a file adds about its own size to the
+//! store, at most [`store_budget`] of it (what passes is cut, and reported); export groups rows by (fingerprint, session hash),
 //! orders them by their `connected` time and merges them back with telnetlib3's rule, so a
 //! directory that went in comes out byte for byte. Row ids are derived from the fingerprint
 //! and the session entry, so importing the same (or a grown) directory again adds only new
 //! scans. Only the file's latest scan gets MSSP players and uptime (the file keeps no
 //! `session_data` of the earlier ones); every row gets the MSSP name. Rows are stored
 //! [`IMPORT_BATCH`] to a transaction (one synced commit per batch, not one per row).
+//!
+//! Export writes below DIR through `nofollow`: no symbolic link below DIR is followed, read
+//! or written through; a link found is a skip in the report. Every name, path and host from
+//! a data directory reaches the terminal through `escape::printable`.
 
-use crate::serve::db::{Db, NewScan, SOURCE_IMPORT};
+use crate::escape::{printable, printable_path};
+use crate::nofollow::Dir;
+use crate::serve::db::{Db, NewScan, RecordText, SharedText, RECORD_MARKER, SOURCE_IMPORT};
 use crate::serve::save::{content_id, mssp_text, mssp_value};
 use iacscope_shared::pyjson::{self, Dict, Value};
 use iacscope_shared::record::{merge_into_existing, session_hash};
@@ -27,6 +35,12 @@ use std::process::ExitCode;
 pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 /// Most `sessions` entries taken from one file.
 pub const MAX_SESSIONS_PER_FILE: usize = 10_000;
+/// Store bytes one file may add per byte of its own length (see [`store_budget`]): a row
+/// stores its entry, its keys and the server's name, about 3 bytes per byte of its entry
+/// at worst, and the record once.
+pub const STORE_BYTES_PER_FILE_BYTE: u64 = 4;
+/// Store bytes any file may add besides [`STORE_BYTES_PER_FILE_BYTE`].
+pub const STORE_BYTES_ALLOWANCE: u64 = 64 * 1024;
 /// Most fingerprint folders import looks at (telnetlib3 itself stops saving at 1000).
 pub const MAX_FINGERPRINT_DIRS: usize = 100_000;
 /// Most directory entries import looks at in one fingerprint folder (telnetlib3: 1000 files).
@@ -134,39 +148,42 @@ pub fn session_of(v: &Value) -> Result<Session, String> {
 }
 
 /// Python's `datetime.isoformat()` read back to Unix microseconds:
-/// `YYYY-MM-DDTHH:MM:SS[.f{1,6}][+HH:MM|-HH:MM|Z]` (no offset is read as UTC).
+/// `YYYY-MM-DDTHH:MM:SS[.f{1,6}][+HH:MM|-HH:MM|Z]` (no offset is read as UTC). Works on
+/// bytes, so any text (a multi-byte character anywhere) is an answer, never a panic.
 pub fn parse_isoformat(s: &str) -> Option<i64> {
-    fn num(s: &str) -> Option<i64> {
-        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse().ok())
-            .flatten()
+    fn num(b: &[u8]) -> Option<i64> {
+        if b.is_empty() || b.len() > 9 || !b.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(b.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
     }
     let b = s.as_bytes();
+    let at = |from: usize, to: usize| b.get(from..to).and_then(num);
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
         return None;
     }
     if b[13] != b':' || b[16] != b':' {
         return None;
     }
-    let (y, mo, d) = (num(&s[0..4])?, num(&s[5..7])?, num(&s[8..10])?);
-    let (h, mi, sec) = (num(&s[11..13])?, num(&s[14..16])?, num(&s[17..19])?);
+    let (y, mo, d) = (at(0, 4)?, at(5, 7)?, at(8, 10)?);
+    let (h, mi, sec) = (at(11, 13)?, at(14, 16)?, at(17, 19)?);
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 59 {
         return None;
     }
-    let mut rest = &s[19..];
+    let mut rest = &b[19..];
     let mut micros = 0;
-    if let Some(r) = rest.strip_prefix('.') {
-        let n = r.bytes().take_while(u8::is_ascii_digit).count();
+    if let Some(r) = rest.strip_prefix(b".") {
+        let n = r.iter().take_while(|c| c.is_ascii_digit()).count();
         if !(1..=6).contains(&n) {
             return None;
         }
         micros = num(&r[..n])? * 10_i64.pow(6 - n as u32);
         rest = &r[n..];
     }
-    let offset = match rest.as_bytes() {
+    let offset = match rest {
         [] | [b'Z'] => 0,
-        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
-            let (oh, om) = (num(&rest[1..3])?, num(&rest[4..6])?);
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let (oh, om) = (num(&[*h1, *h2])?, num(&[*m1, *m2])?);
             if oh > 23 || om > 59 {
                 return None;
             }
@@ -254,14 +271,115 @@ pub fn import_id(fingerprint: &str, session_entry: &Value) -> String {
 /// One row to import and the `sessions` entry it stands for.
 #[derive(Clone, Debug)]
 pub struct ImportRow {
-    /// The row.
+    /// The row (its record a template shared by the file's rows, and its entry).
     pub scan: NewScan,
     /// Its `sessions` entry.
     pub session: Value,
 }
 
-/// The rows one telnetlib3 file becomes; `fingerprint` and `stem` come from its path.
-pub fn rows_of_file(text: &str, fingerprint: &str, stem: &str) -> Result<Vec<ImportRow>, String> {
+/// The rows one telnetlib3 file becomes.
+#[derive(Clone, Debug)]
+pub struct FileRows {
+    /// The rows, in the file's order.
+    pub rows: Vec<ImportRow>,
+    /// Why the rows stop short of the file's sessions, when a bound cut them.
+    pub cut: Option<String>,
+}
+
+/// Bytes of store one row adds besides the shared template: its texts and keys.
+fn row_store_bytes(s: &NewScan) -> u64 {
+    let part = match &s.record_json {
+        RecordText::Spliced { part, .. } => part.len(),
+        RecordText::Whole(t) => t.len(),
+    };
+    let opt = |o: &Option<String>| o.as_ref().map_or(0, String::len);
+    (part
+        + s.id.len()
+        + s.host.len()
+        + s.ip.len()
+        + s.fingerprint.len()
+        + s.config.len()
+        + s.source.len()
+        + s.transcript_text.len()
+        + opt(&s.mssp_name)
+        + opt(&s.mssp_players)
+        + opt(&s.mssp_uptime)) as u64
+}
+
+/// Most bytes of store (texts and row keys, as [`row_store_bytes`] counts them) one file of
+/// `file_len` bytes may add: [`STORE_BYTES_PER_FILE_BYTE`] per byte of the file plus
+/// [`STORE_BYTES_ALLOWANCE`]. A file's rows share its record, so a real file stays far below.
+pub fn store_budget(file_len: usize) -> u64 {
+    (file_len as u64)
+        .saturating_mul(STORE_BYTES_PER_FILE_BYTE)
+        .saturating_add(STORE_BYTES_ALLOWANCE)
+}
+
+/// The record split for storage: the file's record with one placeholder as its only
+/// session, the placeholder's text replaced by [`RECORD_MARKER`] (stored once), and the
+/// text around an entry serialised at the depth of `sessions[0]`, so that a row's part is
+/// what `pyjson::to_pretty` writes for its entry there.
+struct Split {
+    template: SharedText,
+    frame_head: String,
+    frame_tail: String,
+}
+
+impl Split {
+    fn new(rec: &Value, file_text: &str) -> Result<Split, String> {
+        // Unique: the file cannot contain the hash of its own text.
+        let placeholder = Value::str(&format!(
+            "{RECORD_MARKER}iacscope-session {}",
+            crate::serve::db::text_hash(file_text)
+        ));
+        let quoted = pyjson::to_pretty(&placeholder);
+        let full = pyjson::to_pretty(&with_sessions(rec, vec![placeholder.clone()]));
+        if full.matches(&quoted).count() != 1 {
+            return Err("the record cannot be split at its session".into());
+        }
+        let mut frame = Dict::new();
+        frame.insert("sessions", Value::List(vec![placeholder]));
+        let frame = pyjson::to_pretty(&Value::Dict(frame));
+        let (head, tail) = frame
+            .split_once(&quoted)
+            .ok_or("the record cannot be split at its session")?;
+        Ok(Split {
+            template: SharedText::new(full.replacen(&quoted, &RECORD_MARKER.to_string(), 1)),
+            frame_head: head.to_owned(),
+            frame_tail: tail.to_owned(),
+        })
+    }
+
+    /// The record of a row with this one session entry.
+    fn record(&self, entry: &Value) -> Result<RecordText, String> {
+        let mut frame = Dict::new();
+        frame.insert("sessions", Value::List(vec![entry.clone()]));
+        let text = pyjson::to_pretty(&Value::Dict(frame));
+        let part = text
+            .strip_prefix(&self.frame_head)
+            .and_then(|t| t.strip_suffix(&self.frame_tail))
+            .ok_or("a session entry cannot be placed in the record")?;
+        Ok(RecordText::Spliced {
+            template: self.template.clone(),
+            part: part.to_owned(),
+        })
+    }
+}
+
+/// The rows one telnetlib3 file becomes; `fingerprint` and `stem` come from its path. The
+/// rows share one stored template of the record; together they add at most
+/// [`store_budget`] of the file's length to the store (the rest are cut, and `cut` says so).
+pub fn rows_of_file(text: &str, fingerprint: &str, stem: &str) -> Result<FileRows, String> {
+    rows_of_file_within(text, fingerprint, stem, store_budget(text.len()))
+}
+
+/// [`rows_of_file`] with its store budget given.
+pub fn rows_of_file_within(
+    text: &str,
+    fingerprint: &str,
+    stem: &str,
+    budget: u64,
+) -> Result<FileRows, String> {
     let rec = pyjson::parse(text).map_err(|e| format!("not JSON: {e}"))?;
     let fp = record_fingerprint(&rec)?;
     if fp != fingerprint {
@@ -275,7 +393,7 @@ pub fn rows_of_file(text: &str, fingerprint: &str, stem: &str) -> Result<Vec<Imp
     }
     if list.len() > MAX_SESSIONS_PER_FILE {
         return Err(format!(
-            "{} sessions (at most {MAX_SESSIONS_PER_FILE} are read from one file)",
+            "{} sessions (a bound: at most {MAX_SESSIONS_PER_FILE} are read from one file)",
             list.len()
         ));
     }
@@ -293,6 +411,10 @@ pub fn rows_of_file(text: &str, fingerprint: &str, stem: &str) -> Result<Vec<Imp
         }
     }
     let name = sd.and_then(|v| mssp_text(v, "NAME"));
+    let split = Split::new(&rec, text)?;
+    // `session_data` is the latest scan's: earlier scans' player counts are unknown.
+    let (players, uptime) = (mssp_value(&rec, "PLAYERS"), mssp_value(&rec, "UPTIME"));
+    let mut used = split.template.body().len() as u64;
     let mut rows = Vec::with_capacity(list.len());
     let last = list.len() - 1;
     for (i, entry) in list.iter().enumerate() {
@@ -304,7 +426,6 @@ pub fn rows_of_file(text: &str, fingerprint: &str, stem: &str) -> Result<Vec<Imp
                 s.host, s.port, s.ip
             ));
         }
-        let row = with_sessions(&rec, vec![entry.clone()]);
         let scan = NewScan {
             id: import_id(&fp, entry),
             host: s.host,
@@ -312,21 +433,31 @@ pub fn rows_of_file(text: &str, fingerprint: &str, stem: &str) -> Result<Vec<Imp
             ip: s.ip,
             fingerprint: fp.clone(),
             created: s.micros.div_euclid(1_000_000),
-            record_json: pyjson::to_pretty(&row),
+            record_json: split.record(entry)?,
             transcript_text: String::new(),
             config: config.clone(),
-            // `session_data` is the latest scan's: earlier scans' player counts are unknown.
-            mssp_players: (i == last).then(|| mssp_value(&row, "PLAYERS")).flatten(),
-            mssp_uptime: (i == last).then(|| mssp_value(&row, "UPTIME")).flatten(),
+            mssp_players: if i == last { players.clone() } else { None },
+            mssp_uptime: if i == last { uptime.clone() } else { None },
             mssp_name: name.clone(),
             source: SOURCE_IMPORT.into(),
         };
+        used = used.saturating_add(row_store_bytes(&scan));
+        if used > budget {
+            return Ok(FileRows {
+                cut: Some(format!(
+                    "cut by a bound: {i} of {} sessions taken (one file may add at most \
+                     {budget} bytes to the store)",
+                    list.len()
+                )),
+                rows,
+            });
+        }
         rows.push(ImportRow {
             scan,
             session: entry.clone(),
         });
     }
-    Ok(rows)
+    Ok(FileRows { rows, cut: None })
 }
 
 /// Adds `rec`'s sessions to `acc` with telnetlib3's rule (`fingerprint-data` of the first,
@@ -365,6 +496,8 @@ pub struct ImportReport {
     pub present: usize,
     /// Files (or folders) skipped.
     pub skipped: usize,
+    /// Files read only in part: a bound (see [`store_budget`]) cut their sessions short.
+    pub cut: usize,
     /// How many were skipped for each kind of reason (the text before the first `:`).
     pub skip_kinds: BTreeMap<String, usize>,
     /// The first [`MAX_REPORTED_SKIPS`] skipped paths, with why.
@@ -373,27 +506,35 @@ pub struct ImportReport {
 
 impl ImportReport {
     fn skip(&mut self, path: &Path, why: impl Into<String>) {
-        let why = why.into();
+        self.skipped += 1;
+        self.list(path, why.into());
+    }
+
+    /// A file read in part: counted in [`ImportReport::cut`], listed with the skips.
+    fn cut(&mut self, path: &Path, why: String) {
+        self.cut += 1;
+        self.list(path, why);
+    }
+
+    fn list(&mut self, path: &Path, why: String) {
         let kind = why.split(':').next().unwrap_or_default().to_owned();
         *self.skip_kinds.entry(kind).or_default() += 1;
-        self.skipped += 1;
         if self.skips.len() < MAX_REPORTED_SKIPS {
             self.skips.push((path.to_owned(), why));
         }
     }
 
-    /// One line per listed skip, then a line for those left out.
+    /// One line per listed skip (and cut), then a line for those left out. Paths and
+    /// reasons (which quote hosts and names from the files) are escaped for a terminal.
     pub fn skip_lines(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .skips
             .iter()
-            .map(|(p, w)| format!("skipped {}: {w}", p.display()))
+            .map(|(p, w)| format!("skipped {}: {}", printable_path(p), printable(w)))
             .collect();
-        if self.skipped > self.skips.len() {
-            v.push(format!(
-                "… and {} more skipped",
-                self.skipped - self.skips.len()
-            ));
+        let total = self.skipped + self.cut;
+        if total > self.skips.len() {
+            v.push(format!("… and {} more skipped", total - self.skips.len()));
         }
         v
     }
@@ -404,6 +545,9 @@ impl ImportReport {
             "imported {} files: {} scans added, {} already present, {} skipped",
             self.files, self.added, self.present, self.skipped
         );
+        if self.cut > 0 {
+            s.push_str(&format!(", {} cut short by a bound", self.cut));
+        }
         if !self.skip_kinds.is_empty() {
             let parts: Vec<String> = self
                 .skip_kinds
@@ -412,14 +556,28 @@ impl ImportReport {
                 .collect();
             s.push_str(&format!(" ({})", parts.join("; ")));
         }
-        s
+        printable(&s).into_owned()
     }
 }
 
-/// Reads a regular file of at most [`MAX_FILE_BYTES`].
+/// Reads a regular file of at most [`MAX_FILE_BYTES`]. The name was listed as a regular
+/// file; opening it does not follow a link swapped in since (`O_NOFOLLOW`) nor wait on a
+/// FIFO (`O_NONBLOCK`), and what was opened must still be a regular file.
 fn read_bounded(path: &Path) -> Result<String, String> {
-    let f = std::fs::File::open(path).map_err(|e| format!("unreadable: {e}"))?;
-    let len = f.metadata().map_err(|e| format!("unreadable: {e}"))?.len();
+    let mut open = std::fs::OpenOptions::new();
+    open.read(true);
+    #[cfg(unix)]
+    {
+        use rustix::fs::OFlags;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        open.custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32);
+    }
+    let f = open.open(path).map_err(|e| format!("unreadable: {e}"))?;
+    let meta = f.metadata().map_err(|e| format!("unreadable: {e}"))?;
+    if !meta.is_file() {
+        return Err("not a record: not a regular file".into());
+    }
+    let len = meta.len();
     if len > MAX_FILE_BYTES {
         return Err(format!("too large: {len} bytes (at most {MAX_FILE_BYTES})"));
     }
@@ -552,17 +710,20 @@ pub fn import_dir(db: &Db, dir: &Path) -> Result<ImportReport, String> {
                 continue;
             }
             files_seen += 1;
-            let rows = match read_bounded(&file).and_then(|text| {
+            let got = match read_bounded(&file).and_then(|text| {
                 rows_of_file(&text, &name, stem).map_err(|e| format!("invalid record: {e}"))
             }) {
-                Ok(rows) => rows,
+                Ok(got) => got,
                 Err(e) => {
                     report.skip(&file, e);
                     continue;
                 }
             };
             report.files += 1;
-            for row in rows {
+            if let Some(why) = got.cut {
+                report.cut(&file, why);
+            }
+            for row in got.rows {
                 // Rows of this import never match here (their ids derive from the entry), so
                 // checking before the batch is stored is the same as checking after.
                 if stored_elsewhere(db, &row.scan, &row.session)? {
@@ -593,7 +754,7 @@ pub fn import_main(args: ImportArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("iacscope import: {e}");
+            eprintln!("iacscope import: {}", printable(&e));
             ExitCode::FAILURE
         }
     }
@@ -627,7 +788,11 @@ impl ExportReport {
 
     /// One line per listed skip, then a line for those left out.
     pub fn skip_lines(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.skips.iter().map(|w| format!("skipped {w}")).collect();
+        let mut v: Vec<String> = self
+            .skips
+            .iter()
+            .map(|w| format!("skipped {}", printable(w)))
+            .collect();
         if self.skipped > self.skips.len() {
             v.push(format!(
                 "… and {} more skipped",
@@ -709,19 +874,21 @@ fn is_empty_target(dir: &Path) -> Result<bool, String> {
     }
 }
 
-/// Writes `bytes` to `path` via `<path>.new` and a rename, as telnetlib3 does.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-    }
-    let tmp = path.with_extension("json.new");
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+/// An opened directory below DIR, or why it could not be used (said once per file that
+/// would have gone in it).
+type Opened = Result<Dir, String>;
+
+/// Opens `name` below `parent`, never through a link.
+fn open_below(parent: &Opened, name: &str) -> Opened {
+    let parent = parent.as_ref().map_err(Clone::clone)?;
+    parent
+        .subdir(name)
+        .map_err(|e| format!("{}: {e}", parent.path().join(name).display()))
 }
 
 /// Exports every stored scan into `dir`. Without `merge`, `dir` must be empty or missing.
+/// Nothing below `dir` is followed if it is a symbolic link: such a folder or file is
+/// reported as skipped and left as it is.
 pub fn export_dir(db: &Db, dir: &Path, merge: bool) -> Result<ExportReport, String> {
     if !merge && !is_empty_target(dir)? {
         return Err(format!(
@@ -746,9 +913,14 @@ pub fn export_dir(db: &Db, dir: &Path, merge: bool) -> Result<ExportReport, Stri
         }
         group_page(&mut groups, &page, &mut report);
     }
+    let root: Opened =
+        Ok(Dir::open_root(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?);
+    let server = open_below(&root, "server");
+    let mut folder: Option<(String, Opened)> = None;
     for ((fp, sh), mut rows) in groups {
         rows.sort();
-        let path = dir.join("server").join(&fp).join(format!("{sh}.json"));
+        let name = format!("{sh}.json");
+        let path = dir.join("server").join(&fp).join(&name);
         let mut merged = None;
         for row in &rows {
             let text = db.record(&row.id).map_err(|e| e.to_string())?;
@@ -761,9 +933,23 @@ pub fn export_dir(db: &Db, dir: &Path, merge: bool) -> Result<ExportReport, Stri
             }
         }
         let Some(mut out) = merged else { continue };
+        if folder.as_ref().is_none_or(|(f, _)| *f != fp) {
+            folder = Some((fp.clone(), open_below(&server, &fp)));
+        }
+        let target = match folder.as_ref().map(|(_, d)| d) {
+            Some(Ok(d)) => d,
+            Some(Err(why)) => {
+                report.skip(format!("{}: not written ({why})", path.display()));
+                continue;
+            }
+            None => continue,
+        };
         if merge {
-            match std::fs::read_to_string(&path) {
-                Ok(text) => match pyjson::parse(&text) {
+            match target.read(&name, MAX_FILE_BYTES) {
+                Ok(Some(bytes)) => match std::str::from_utf8(&bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| pyjson::parse(t).map_err(|e| e.to_string()))
+                {
                     Ok(existing) => {
                         let mut acc = Some(existing);
                         if !append_record(&mut acc, &out) {
@@ -780,14 +966,17 @@ pub fn export_dir(db: &Db, dir: &Path, merge: bool) -> Result<ExportReport, Stri
                         continue;
                     }
                 },
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Ok(None) => {}
+                // A link (never followed), a FIFO or other non-file, an I/O error.
                 Err(e) => {
                     report.skip(format!("{}: {e}; left as it was", path.display()));
                     continue;
                 }
             }
         }
-        write_atomic(&path, pyjson::to_pretty(&out).as_bytes())?;
+        target
+            .write_atomic(&name, pyjson::to_pretty(&out).as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         report.written += 1;
     }
     Ok(report)
@@ -807,7 +996,7 @@ pub fn export_main(args: ExportArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("iacscope export: {e}");
+            eprintln!("iacscope export: {}", printable(&e));
             ExitCode::FAILURE
         }
     }
@@ -907,7 +1096,7 @@ mod tests {
         let fp = record_fingerprint(&file).expect("fingerprint");
         let sh = session_hash("a.test", "127.0.0.1", 4000);
         let text = pyjson::to_pretty(&file);
-        let rows = rows_of_file(&text, &fp, &sh).expect("rows");
+        let rows = rows_of_file(&text, &fp, &sh).expect("rows").rows;
         assert_eq!(rows.len(), 3);
         assert_eq!(
             rows[1].scan.created,
@@ -929,7 +1118,7 @@ mod tests {
         let mut stored: Vec<(i64, Value)> = rows
             .iter()
             .map(|r| {
-                let rec = pyjson::parse(&r.scan.record_json).expect("json");
+                let rec = pyjson::parse(&r.scan.record_json.to_text()).expect("json");
                 (session_of(&sessions(&rec)[0]).expect("session").micros, rec)
             })
             .collect();
@@ -952,8 +1141,12 @@ mod tests {
             "2",
             vec![entry("a.test", 4000, T1), entry("a.test", 4000, T2)],
         );
-        let a = rows_of_file(&pyjson::to_pretty(&once), &fp, &sh).expect("rows");
-        let b = rows_of_file(&pyjson::to_pretty(&twice), &fp, &sh).expect("rows");
+        let a = rows_of_file(&pyjson::to_pretty(&once), &fp, &sh)
+            .expect("rows")
+            .rows;
+        let b = rows_of_file(&pyjson::to_pretty(&twice), &fp, &sh)
+            .expect("rows")
+            .rows;
         assert_eq!(
             a[0].scan.id, b[0].scan.id,
             "session_data does not enter the id"
@@ -989,7 +1182,11 @@ mod tests {
         let fp = record_fingerprint(&file).expect("fp");
         let sh = session_hash("a.test", "127.0.0.1", 4000);
         let text = pyjson::to_pretty(&file);
-        let err = |t: &str, f: &str, s: &str| rows_of_file(t, f, s).expect_err("refused");
+        let err = |t: &str, f: &str, s: &str| {
+            rows_of_file(t, f, s)
+                .map(|r| r.rows.len())
+                .expect_err("refused")
+        };
         assert!(err("{", &fp, &sh).starts_with("not JSON"));
         assert!(err(&text, "0123456789abcdef", &sh).contains("differs from its folder"));
         assert!(err(&text, &fp, "0123456789abcdef").contains("not to the file name"));
@@ -1001,6 +1198,14 @@ mod tests {
         assert_eq!(err(&empty, &fp, &sh), "no sessions");
         let bad_port = text.replace("4000", "70000");
         assert!(err(&bad_port, &fp, &sh).contains("out of range"));
+    }
+
+    /// Writes a source file for a test (creating its folders).
+    fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, bytes)
     }
 
     fn temp(name: &str) -> PathBuf {
@@ -1054,6 +1259,7 @@ mod tests {
         let sh = session_hash("c.test", "127.0.0.1", 4002);
         let mut row = rows_of_file(&pyjson::to_pretty(&live), &fp, &sh)
             .expect("rows")
+            .rows
             .remove(0)
             .scan;
         let older: Vec<NewScan> = (0..crate::serve::db::MAX_LIST)
@@ -1115,7 +1321,9 @@ mod tests {
         let path = src.join("server").join(&fp).join(format!("{sh}.json"));
         write_atomic(&path, pyjson::to_pretty(&rec).as_bytes()).expect("write");
         // A few already stored before the import.
-        let rows = rows_of_file(&pyjson::to_pretty(&rec), &fp, &sh).expect("rows");
+        let rows = rows_of_file(&pyjson::to_pretty(&rec), &fp, &sh)
+            .expect("rows")
+            .rows;
         let pre: Vec<NewScan> = rows.iter().step_by(100).map(|r| r.scan.clone()).collect();
         assert_eq!(db.insert_many(&pre).expect("pre"), pre.len());
         let r = import_dir(&db, &src).expect("import");
@@ -1123,6 +1331,286 @@ mod tests {
         assert_eq!(db.scans_after("", -1).expect("all").len(), n);
         let again = import_dir(&db, &src).expect("import");
         assert_eq!((again.added, again.present), (0, n));
+        drop(db);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// Bytes of a SQLite store on disk (the file and its WAL).
+    fn sqlite_bytes(dir: &Path) -> u64 {
+        ["iacscope.db", "iacscope.db-wal"]
+            .iter()
+            .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Finding 5: one file with a large record and thousands of sessions entries grows the
+    /// store by about its own size, not by (entries × record size), and comes back out byte
+    /// for byte. (Before, each of the 2000 rows held the 64 KiB record: 130 MiB.)
+    #[test]
+    fn a_file_with_many_sessions_adds_about_its_own_size() {
+        let root = temp("amplification");
+        let db_dir = root.join("db");
+        let db = Db::connect(None, &db_dir).expect("sqlite");
+        let src = root.join("src");
+        let n = 2000;
+        let list: Vec<Value> = (0..n)
+            .map(|i| {
+                entry(
+                    "big.test",
+                    4004,
+                    &format!(
+                        "2026-11-{:02}T{:02}:{:02}:00+00:00",
+                        1 + i / 1440,
+                        i / 60 % 24,
+                        i % 60
+                    ),
+                )
+            })
+            .collect();
+        let rec = record(&"x".repeat(64 * 1024), "3", list);
+        let fp = record_fingerprint(&rec).expect("fp");
+        let sh = session_hash("big.test", "127.0.0.1", 4004);
+        let text = pyjson::to_pretty(&rec);
+        let path = src.join("server").join(&fp).join(format!("{sh}.json"));
+        write_atomic(&path, text.as_bytes()).expect("write");
+        let (texts_before, disk_before) = (
+            db.stored_text_bytes().expect("bytes"),
+            sqlite_bytes(&db_dir),
+        );
+        let r = import_dir(&db, &src).expect("import");
+        assert_eq!((r.files, r.added, r.cut), (1, n, 0));
+        let file = text.len() as u64;
+        let texts = (db.stored_text_bytes().expect("bytes") - texts_before) as u64;
+        assert!(
+            texts <= 3 * file,
+            "{texts} bytes of text for a {file}-byte file"
+        );
+        let disk = sqlite_bytes(&db_dir) - disk_before;
+        assert!(
+            disk <= 8 * file,
+            "{disk} bytes on disk for a {file}-byte file"
+        );
+        let out = root.join("out");
+        export_dir(&db, &out, false).expect("export");
+        assert_eq!(
+            std::fs::read_to_string(out.join(path.strip_prefix(&src).expect("rel")))
+                .expect("exported"),
+            text
+        );
+        drop(db);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// A file whose rows would pass its store budget is cut there, and says so.
+    #[test]
+    fn the_store_budget_cuts_a_file_and_says_so() {
+        let list: Vec<Value> = (0..50)
+            .map(|i| entry("a.test", 4000, &format!("2026-11-24T20:30:{i:02}+00:00")))
+            .collect();
+        let rec = record("b", "1", list);
+        let fp = record_fingerprint(&rec).expect("fp");
+        let sh = session_hash("a.test", "127.0.0.1", 4000);
+        let text = pyjson::to_pretty(&rec);
+        let all = rows_of_file(&text, &fp, &sh).expect("rows");
+        assert_eq!((all.rows.len(), all.cut), (50, None));
+        let template = match &all.rows[0].scan.record_json {
+            RecordText::Spliced { template, .. } => template.body().len() as u64,
+            RecordText::Whole(_) => panic!("import rows share a template"),
+        };
+        let per_row = row_store_bytes(&all.rows[0].scan);
+        let cut = rows_of_file_within(&text, &fp, &sh, template + 10 * per_row + 5).expect("rows");
+        assert_eq!(cut.rows.len(), 10);
+        assert!(cut
+            .cut
+            .as_deref()
+            .is_some_and(|w| w.starts_with("cut by a bound: 10 of 50 sessions")));
+        let mut report = ImportReport::default();
+        report.cut(Path::new("f.json"), cut.cut.expect("why"));
+        assert!(report.summary().contains("1 cut short by a bound"));
+        assert!(report.skip_lines()[0].contains("cut by a bound"));
+    }
+
+    /// Finding 6: a `connected` whose 19th byte is inside a multi-byte character is a bad
+    /// time, not a panic; its file is skipped with the reason and the import goes on.
+    #[test]
+    fn a_multibyte_character_in_a_time_skips_only_its_file() {
+        for t in [
+            "2026-11-24T20:30:1\u{e9}",
+            "2026-11-24T20:30:1\u{2603}+00:00",
+            "2026-11-24T20:30:12\u{e9}",
+            "2026-11-24T20:30:12.\u{e9}",
+            "2026-11-24T20:30:12+0\u{e9}:00",
+            "\u{e9}026-11-24T20:30:12",
+        ] {
+            assert_eq!(parse_isoformat(t), None, "{t}");
+        }
+        let root = temp("multibyte");
+        let db = Db::connect(None, &root.join("db")).expect("sqlite");
+        let src = root.join("src");
+        let bad = record(
+            "b",
+            "1",
+            vec![entry("bad.test", 4000, "2026-11-24T20:30:1\u{e9}")],
+        );
+        let good = record("g", "1", vec![entry("good.test", 4000, T1)]);
+        let fp = record_fingerprint(&bad).expect("fp");
+        for (rec, host) in [(&bad, "bad.test"), (&good, "good.test")] {
+            let sh = session_hash(host, "127.0.0.1", 4000);
+            let path = src.join("server").join(&fp).join(format!("{sh}.json"));
+            write_atomic(&path, pyjson::to_pretty(rec).as_bytes()).expect("write");
+        }
+        let r = import_dir(&db, &src).expect("import");
+        assert_eq!((r.files, r.added, r.skipped), (1, 1, 1));
+        assert!(r.skips[0].1.contains("is not an ISO time"), "{:?}", r.skips);
+        drop(db);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// Finding 11: file names and hosts from the data directory reach the report escaped.
+    #[cfg(unix)]
+    #[test]
+    fn names_and_hosts_in_the_report_are_escaped() {
+        let root = temp("escapes");
+        let db = Db::connect(None, &root.join("db")).expect("sqlite");
+        let src = root.join("src");
+        let evil = record("e", "1", vec![entry("\u{1b}[2Jevil.test", 4000, T1)]);
+        let fp = record_fingerprint(&evil).expect("fp");
+        let folder = src.join("server").join(&fp);
+        // The host does not hash to this name: the reason quotes the host.
+        write_atomic(
+            &folder.join("0123456789abcdef.json"),
+            pyjson::to_pretty(&evil).as_bytes(),
+        )
+        .expect("write");
+        write_atomic(&folder.join("\u{1b}]0;owned\u{7}\u{9b}31m.json"), b"{}").expect("write");
+        {
+            use std::os::unix::ffi::OsStrExt as _;
+            let raw = std::ffi::OsStr::from_bytes(b"bad\xff\x1b[1m");
+            std::fs::create_dir_all(src.join("server").join(raw)).expect("folder");
+        }
+        let r = import_dir(&db, &src).expect("import");
+        assert_eq!(r.skipped, 3);
+        let text = format!("{}\n{}", r.skip_lines().join("\n"), r.summary());
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "raw control characters: {text:?}"
+        );
+        assert!(text.contains("session \\x1b[2Jevil.test:4000"), "{text}");
+        assert!(text.contains("\\x1b]0;owned\\x07\\u{9b}31m.json"), "{text}");
+        assert!(text.contains("bad\\xff\\x1b[1m"), "{text}");
+        drop(db);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// Import's read of a listed file does not follow a link swapped in after the listing.
+    #[cfg(unix)]
+    #[test]
+    fn the_import_read_refuses_a_link() {
+        let root = temp("read-link");
+        std::fs::create_dir_all(&root).expect("dir");
+        std::fs::write(root.join("real.json"), "{}").expect("write");
+        std::os::unix::fs::symlink(root.join("real.json"), root.join("link.json")).expect("link");
+        assert_eq!(read_bounded(&root.join("real.json")).as_deref(), Ok("{}"));
+        assert!(read_bounded(&root.join("link.json"))
+            .expect_err("a link")
+            .starts_with("unreadable"));
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// Finding 4: `export --merge` follows no symbolic link below DIR: not a stale
+    /// `<session>.json.new`, not `server`, not a fingerprint folder, not a record (which is
+    /// neither read nor replaced). Each is a skip with its reason; the rest is written.
+    #[cfg(unix)]
+    #[test]
+    fn export_follows_no_links() {
+        use std::os::unix::fs::symlink;
+        let root = temp("links");
+        let db = Db::connect(None, &root.join("db")).expect("sqlite");
+        let a = record("a", "1", vec![entry("a.test", 4000, T1)]);
+        let b = record("b", "1", vec![entry("b.test", 4001, T2)]);
+        let fp = record_fingerprint(&a).expect("fp");
+        let (sha, shb) = (
+            session_hash("a.test", "127.0.0.1", 4000),
+            session_hash("b.test", "127.0.0.1", 4001),
+        );
+        for (rec, sh) in [(&a, &sha), (&b, &shb)] {
+            for row in rows_of_file(&pyjson::to_pretty(rec), &fp, sh)
+                .expect("rows")
+                .rows
+            {
+                assert!(db.insert(&row.scan).expect("insert"));
+            }
+        }
+        let outside = root.join("outside");
+        std::fs::create_dir_all(&outside).expect("outside");
+        let victim = outside.join("victim.txt");
+        std::fs::write(&victim, "precious").expect("victim");
+        // An outside record with a session the store does not have: never read or merged.
+        let foreign = record("f", "1", vec![entry("b.test", 4001, T3)]);
+        let foreign_text = pyjson::to_pretty(&foreign);
+        let foreign_path = outside.join("foreign.json");
+        std::fs::write(&foreign_path, &foreign_text).expect("foreign");
+
+        // 1. A stale `<a>.json.new` link to an outside file, and a `<b>.json` link to an
+        //    outside record.
+        let out = root.join("out1");
+        let folder = out.join("server").join(&fp);
+        std::fs::create_dir_all(&folder).expect("folder");
+        symlink(&victim, folder.join(format!("{sha}.json.new"))).expect("link");
+        symlink(&foreign_path, folder.join(format!("{shb}.json"))).expect("link");
+        let r = export_dir(&db, &out, true).expect("export");
+        assert_eq!((r.written, r.skipped), (1, 1), "{:?}", r.skips);
+        assert!(r.skips[0].contains("symbolic link"), "{:?}", r.skips);
+        assert_eq!(
+            std::fs::read_to_string(&victim).expect("victim"),
+            "precious"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&foreign_path).expect("foreign"),
+            foreign_text
+        );
+        let linked = folder.join(format!("{shb}.json"));
+        assert!(std::fs::symlink_metadata(&linked)
+            .expect("still there")
+            .file_type()
+            .is_symlink());
+        let written = std::fs::read_to_string(folder.join(format!("{sha}.json"))).expect("a");
+        assert_eq!(written, pyjson::to_pretty(&a));
+        assert!(
+            std::fs::symlink_metadata(folder.join(format!("{sha}.json.new")))
+                .expect("stale link left")
+                .file_type()
+                .is_symlink()
+        );
+        let names: Vec<String> = std::fs::read_dir(&folder)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 3, "no temporary file left: {names:?}");
+
+        // 2. `server` is a link to an outside directory: nothing is written there.
+        let out = root.join("out2");
+        std::fs::create_dir_all(&out).expect("out2");
+        let elsewhere = outside.join("server");
+        std::fs::create_dir_all(&elsewhere).expect("elsewhere");
+        symlink(&elsewhere, out.join("server")).expect("link");
+        let r = export_dir(&db, &out, true).expect("export");
+        assert_eq!((r.written, r.skipped), (0, 2), "{:?}", r.skips);
+        assert!(
+            r.skips.iter().all(|w| w.contains("symbolic link")),
+            "{:?}",
+            r.skips
+        );
+        assert_eq!(std::fs::read_dir(&elsewhere).expect("list").count(), 0);
+
+        // 3. A fingerprint folder that is a link: likewise.
+        let out = root.join("out3");
+        std::fs::create_dir_all(out.join("server")).expect("out3");
+        symlink(&elsewhere, out.join("server").join(&fp)).expect("link");
+        let r = export_dir(&db, &out, true).expect("export");
+        assert_eq!((r.written, r.skipped), (0, 2), "{:?}", r.skips);
+        assert_eq!(std::fs::read_dir(&elsewhere).expect("list").count(), 0);
         drop(db);
         let _ = std::fs::remove_dir_all(&root);
     }
@@ -1188,7 +1676,9 @@ mod tests {
             vec![entry("a.test", 4000, "2026-11-26T00:00:00+00:00")],
         );
         let sh = session_hash("a.test", "127.0.0.1", 4000);
-        let rows = rows_of_file(&pyjson::to_pretty(&a3), &fp, &sh).expect("rows");
+        let rows = rows_of_file(&pyjson::to_pretty(&a3), &fp, &sh)
+            .expect("rows")
+            .rows;
         assert!(db.insert(&rows[0].scan).expect("insert"));
         let m = export_dir(db, &out, true).expect("merge");
         assert_eq!((m.written, m.unchanged), (1, 1));
@@ -1207,6 +1697,7 @@ mod tests {
             &session_hash("c.test", "127.0.0.1", 4002),
         )
         .expect("rows")
+        .rows
         .remove(0)
         .scan;
         row.id = "f".repeat(crate::serve::save::ID_HEX_LEN);

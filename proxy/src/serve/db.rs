@@ -10,6 +10,10 @@
 //! Both apply the same numbered migrations (recorded in `schema_version`) and answer every
 //! query with the same semantics; the store tests run against both.
 //!
+//! Large texts (records, transcripts, import templates) are stored once, in the `texts`
+//! table keyed by their sha256, and rows reference them (see [`RecordText`]); rows older
+//! than migration 3 keep theirs inline and are read as before.
+//!
 //! This module only stores and looks up; what is stored (the replayed record) is decided in
 //! `save`. Calls are blocking: handlers run them under `spawn_blocking`.
 
@@ -17,6 +21,7 @@ mod postgres;
 mod sqlite;
 
 use serde::Serialize;
+use sha2::{Digest as _, Sha256};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -38,8 +43,9 @@ pub struct NewScan {
     pub fingerprint: String,
     /// Unix seconds of the save.
     pub created: i64,
-    /// The telnetlib3-compatible record, exactly as served.
-    pub record_json: String,
+    /// The telnetlib3-compatible record, exactly as served (whole, or a shared template
+    /// and this row's part: see [`RecordText`]).
+    pub record_json: RecordText,
     /// The proxy's transcript text.
     pub transcript_text: String,
     /// Canonical scan configuration.
@@ -53,6 +59,112 @@ pub struct NewScan {
     /// `live` (a save from a proxied session) or `import` (`iacscope import`: a record
     /// without a transcript).
     pub source: String,
+}
+
+/// The byte that marks, in a record template, where a row's part goes. `pyjson` output never
+/// holds it raw (it writes `\u0001`), and PostgreSQL text can hold it (unlike NUL).
+pub const RECORD_MARKER: char = '\u{1}';
+
+/// A text stored once in the store's `texts` table, keyed by the lower-case hex sha256 of
+/// its bytes; cheap to clone, so one template can be shared by many rows of a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedText {
+    hash: String,
+    body: Arc<str>,
+}
+
+impl SharedText {
+    /// `body` with its hash.
+    pub fn new(body: impl Into<Arc<str>>) -> SharedText {
+        let body = body.into();
+        SharedText {
+            hash: text_hash(&body),
+            body,
+        }
+    }
+
+    /// The hex sha256 of the text.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The text.
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+}
+
+/// The lower-case hex sha256 of `text` (the key of the `texts` table).
+pub fn text_hash(text: &str) -> String {
+    iacscope_shared::mud::hex(&Sha256::digest(text.as_bytes()))
+}
+
+/// A record as a caller hands it to the store. Either way the store serves the whole text,
+/// byte for byte.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordText {
+    /// The whole text (stored once in `texts`, whatever the number of rows holding it).
+    Whole(String),
+    /// A template holding [`RECORD_MARKER`] exactly once (stored once) and the text that
+    /// replaces the marker in this row (stored with the row): an import's rows differ only
+    /// in their one `sessions` entry.
+    Spliced {
+        /// The shared part.
+        template: SharedText,
+        /// What replaces the marker.
+        part: String,
+    },
+}
+
+impl RecordText {
+    /// The whole text, as the store serves it.
+    pub fn to_text(&self) -> String {
+        match self {
+            RecordText::Whole(s) => s.clone(),
+            RecordText::Spliced { template, part } => splice(template.body(), part),
+        }
+    }
+
+    /// Checks the one-marker rule of a template.
+    fn check(&self) -> DbResult<()> {
+        match self {
+            RecordText::Whole(_) => Ok(()),
+            RecordText::Spliced { template, part } => {
+                if template.body().matches(RECORD_MARKER).count() != 1 || part.contains('\u{1}') {
+                    return Err(DbError::new(
+                        "a record template must hold the marker exactly once, its part never",
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl From<String> for RecordText {
+    fn from(s: String) -> RecordText {
+        RecordText::Whole(s)
+    }
+}
+
+impl From<&str> for RecordText {
+    fn from(s: &str) -> RecordText {
+        RecordText::Whole(s.to_owned())
+    }
+}
+
+/// `template` with its one [`RECORD_MARKER`] replaced by `part` (what the SQL reads do).
+pub fn splice(template: &str, part: &str) -> String {
+    match template.split_once(RECORD_MARKER) {
+        Some((head, tail)) => {
+            let mut s = String::with_capacity(head.len() + part.len() + tail.len());
+            s.push_str(head);
+            s.push_str(part);
+            s.push_str(tail);
+            s
+        }
+        None => template.to_owned(),
+    }
 }
 
 /// Source of rows saved from proxied sessions.
@@ -288,6 +400,7 @@ impl Db {
     /// Stores a scan; the same id again (same transcript, same settings) is a no-op.
     /// Returns whether a row was added. Returns once the row is durable.
     pub fn insert(&self, s: &NewScan) -> DbResult<bool> {
+        s.record_json.check()?;
         dispatch!(self, b => b.insert(s))
     }
 
@@ -297,6 +410,9 @@ impl Db {
     pub fn insert_many(&self, scans: &[NewScan]) -> DbResult<usize> {
         if scans.is_empty() {
             return Ok(0);
+        }
+        for s in scans {
+            s.record_json.check()?;
         }
         dispatch!(self, b => b.insert_many(scans))
     }
@@ -314,14 +430,22 @@ impl Db {
         dispatch!(self, b => b.scan_ids_at(host, port, fingerprint, created))
     }
 
-    /// A stored record's JSON text.
+    /// A stored record's JSON text (spliced back together when stored as a template and a
+    /// part).
     pub fn record(&self, id: &str) -> DbResult<Option<String>> {
-        dispatch!(self, b => b.text(id, "record_json"))
+        dispatch!(self, b => b.record(id))
     }
 
     /// A stored transcript's text.
     pub fn transcript(&self, id: &str) -> DbResult<Option<String>> {
-        dispatch!(self, b => b.text(id, "transcript_text"))
+        dispatch!(self, b => b.transcript(id))
+    }
+
+    /// Bytes of text the store holds: the `texts` table, plus what rows hold themselves
+    /// (inline texts of rows from before migration 3, record parts). What an import adds is
+    /// bounded by this measure.
+    pub fn stored_text_bytes(&self) -> DbResult<i64> {
+        dispatch!(self, b => b.stored_text_bytes())
     }
 
     /// The servers (host, port) whose scans have this fingerprint, each with its latest
@@ -369,7 +493,8 @@ impl Db {
         dispatch!(self, b => b.scans_after(after, limit))
     }
 
-    /// Deletes scans created before `created_before` (Unix seconds); returns how many.
+    /// Deletes scans created before `created_before` (Unix seconds), then every stored text
+    /// no row references any more; returns how many scans.
     pub fn purge_before(&self, created_before: i64) -> DbResult<usize> {
         dispatch!(self, b => b.purge_before(created_before))
     }
@@ -488,6 +613,142 @@ mod tests {
             }
             None => eprintln!("{test}: PostgreSQL variant skipped ({TEST_URL_ENV} unset)"),
         }
+    }
+
+    /// Finding 9: one transcript saved under several settings (several ids) is stored once;
+    /// a template is stored once for all rows that splice into it, and served whole; a purge
+    /// deletes the texts no row references any more.
+    #[test]
+    fn texts_are_stored_once_and_purged_with_their_last_row() {
+        on_both("texts_are_stored_once", |open| {
+            let db = open();
+            let transcript = format!("iacscope-transcript 1\n{}", "recv 0 abc\n".repeat(10_000));
+            for (i, config) in ["scan-type=quick", "scan-type=full", "encoding=utf8"]
+                .iter()
+                .enumerate()
+            {
+                let mut s = scan(&format!("v{i}"), "x.test", "fp", 10);
+                s.transcript_text = transcript.clone();
+                s.config = (*config).into();
+                assert!(db.insert(&s).expect("insert"));
+            }
+            let one = transcript.len() as i64;
+            let stored = db.stored_text_bytes().expect("bytes");
+            assert!(
+                stored < one + 1000,
+                "one transcript of {one} bytes stored once, not three times: {stored}"
+            );
+            for i in 0..3 {
+                assert_eq!(
+                    db.transcript(&format!("v{i}")).expect("read").as_deref(),
+                    Some(transcript.as_str())
+                );
+            }
+            // Spliced rows: one template, small parts.
+            let template = SharedText::new(format!(
+                "{{\n  \"big\": \"{}\",\n  \"s\": [\n{RECORD_MARKER}\n  ]\n}}",
+                "y".repeat(50_000)
+            ));
+            let rows: Vec<NewScan> = (0..20)
+                .map(|i| {
+                    let mut s = scan(&format!("t{i:02}"), "y.test", "fp", 20 + i);
+                    s.record_json = RecordText::Spliced {
+                        template: template.clone(),
+                        part: format!("    {i}"),
+                    };
+                    s
+                })
+                .collect();
+            assert_eq!(db.insert_many(&rows).expect("batch"), 20);
+            let grown = db.stored_text_bytes().expect("bytes") - stored;
+            assert!(grown < 50_000 + 1000, "template stored once: {grown}");
+            for r in &rows {
+                let whole = r.record_json.to_text();
+                assert_eq!(
+                    db.record(&r.id).expect("read").as_deref(),
+                    Some(whole.as_str())
+                );
+            }
+            let page = db.scans_after("t04", 1).expect("page");
+            assert_eq!(page[0].record_json, rows[5].record_json.to_text());
+            // A template without its marker is refused.
+            let mut bad = scan("bad", "y.test", "fp", 1);
+            bad.record_json = RecordText::Spliced {
+                template: SharedText::new("{}"),
+                part: "1".into(),
+            };
+            assert!(db.insert(&bad).is_err());
+            // The purge keeps texts still referenced, then deletes the rest.
+            assert_eq!(db.purge_before(15).expect("purge"), 3);
+            assert!(db.stored_text_bytes().expect("bytes") >= 50_000);
+            assert_eq!(
+                db.record("t19").expect("read"),
+                Some(rows[19].record_json.to_text())
+            );
+            assert_eq!(db.purge_before(i64::MAX).expect("purge"), 20);
+            assert_eq!(
+                db.stored_text_bytes().expect("bytes"),
+                0,
+                "no text left behind"
+            );
+        });
+    }
+
+    /// Rows written before migration 3 keep their inline texts and read as before; a new
+    /// row with the same transcript references it in `texts`.
+    #[test]
+    fn rows_from_before_texts_read_as_before() {
+        let dir = sqlite_dir("before-texts");
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join(SQLITE_FILE);
+        {
+            let c = rusqlite::Connection::open(&path).expect("open");
+            c.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+                .expect("version table");
+            for (i, sql) in sqlite::MIGRATIONS[..2].iter().enumerate() {
+                c.execute_batch(sql).expect("migration");
+                c.execute(
+                    "INSERT INTO schema_version (version) VALUES (?1)",
+                    [i as i64 + 1],
+                )
+                .expect("version");
+            }
+            c.execute(
+                "INSERT INTO scans (id, host, port, ip, fingerprint, created, record_json,
+                    transcript_text, config) VALUES ('old', 'x.test', 23, '192.0.2.1', 'fp', 5,
+                    '{\"old\": 1}', 'old transcript', 'scan-type=quick')",
+                [],
+            )
+            .expect("old row");
+        }
+        let db = Db::open(&path).expect("migrate");
+        assert_eq!(
+            db.version().expect("version"),
+            sqlite::MIGRATIONS.len() as i64
+        );
+        assert_eq!(
+            db.record("old").expect("read").as_deref(),
+            Some("{\"old\": 1}")
+        );
+        assert_eq!(
+            db.transcript("old").expect("read").as_deref(),
+            Some("old transcript")
+        );
+        assert_eq!(
+            db.scans_after("", -1).expect("all")[0].record_json,
+            "{\"old\": 1}"
+        );
+        let mut new = scan("new", "x.test", "fp", 6);
+        new.transcript_text = "old transcript".into();
+        assert!(db.insert(&new).expect("insert"));
+        assert_eq!(
+            db.transcript("new").expect("read").as_deref(),
+            Some("old transcript")
+        );
+        assert_eq!(db.purge_before(i64::MAX).expect("purge"), 2);
+        assert_eq!(db.stored_text_bytes().expect("bytes"), 0);
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Instances opening one new SQLite file at the same moment (several proxies started

@@ -391,7 +391,7 @@ pub fn replay_and_insert(
         ip: p.ip,
         fingerprint: fingerprint.clone(),
         created: closed_at.div_euclid(1_000_000),
-        record_json: pyjson::to_pretty(&record),
+        record_json: pyjson::to_pretty(&record).into(),
         transcript_text: p.text,
         config: p.config,
         mssp_players: mssp_value(&record, "PLAYERS"),

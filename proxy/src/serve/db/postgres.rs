@@ -11,10 +11,11 @@
 //! reply) waits for the WAL flush.
 
 use super::{
-    like_escape, DbError, NewScan, ScanSummary, ServerHit, ServerScan, SharedBy, StoredScan,
-    MAX_LIST, TLS_WORD,
+    like_escape, text_hash, DbError, NewScan, RecordText, ScanSummary, ServerHit, ServerScan,
+    SharedBy, StoredScan, MAX_LIST, TLS_WORD,
 };
-use postgres::{Client, Config, GenericClient, NoTls, Row, ToStatement};
+use postgres::{Client, Config, NoTls, Row, Transaction};
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -42,7 +43,28 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE scans ADD COLUMN mssp_name TEXT;
     ALTER TABLE scans ADD COLUMN source TEXT NOT NULL DEFAULT 'live';
     CREATE INDEX scans_created ON scans (created);",
+    "CREATE TABLE texts (hash TEXT COLLATE \"C\" PRIMARY KEY, body TEXT NOT NULL);
+    ALTER TABLE scans ADD COLUMN record_hash TEXT COLLATE \"C\" REFERENCES texts (hash);
+    ALTER TABLE scans ADD COLUMN record_part TEXT;
+    ALTER TABLE scans ADD COLUMN transcript_hash TEXT COLLATE \"C\" REFERENCES texts (hash);
+    CREATE INDEX scans_record_hash ON scans (record_hash);
+    CREATE INDEX scans_transcript_hash ON scans (transcript_hash);",
 ];
+
+/// A row's record text, as in SQLite (`chr` for SQLite's `char`).
+const RECORD: &str = "CASE WHEN s.record_hash IS NULL THEN s.record_json
+    WHEN s.record_part IS NULL THEN r.body
+    ELSE replace(r.body, chr(1), s.record_part) END";
+/// A row's transcript text.
+const TRANSCRIPT: &str =
+    "CASE WHEN s.transcript_hash IS NULL THEN s.transcript_text ELSE t.body END";
+/// The joins [`RECORD`] and [`TRANSCRIPT`] read from.
+const TEXT_JOINS: &str = "LEFT JOIN texts r ON r.hash = s.record_hash
+    LEFT JOIN texts t ON t.hash = s.transcript_hash";
+/// Key of the advisory lock between inserts (shared: they reference texts that already
+/// exist without locking them) and the deletion of unreferenced texts (exclusive), so a
+/// text cannot be deleted between an insert finding it present and committing its row.
+const TEXTS_LOCK: i64 = 0x6961_6373_7465_7874;
 
 /// Key of the advisory lock migrations run under (any constant; "iacscope" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6961_6373_636f_7065;
@@ -177,20 +199,48 @@ fn summary_row(r: &Row) -> Result<ScanSummary, DbError> {
     })
 }
 
-/// The idempotent insert of one row ([`insert_with`] binds its parameters).
-const INSERT: &str = "INSERT INTO scans (id, host, port, ip, fingerprint, created, record_json,
-        transcript_text, config, mssp_players, mssp_uptime, mssp_name, source)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-    ON CONFLICT (id) DO NOTHING";
-
-/// Runs [`INSERT`] (its text, or the statement prepared from it) for `s` on a client or in
-/// a transaction; returns the rows added (0 or 1).
-fn insert_with<Q>(c: &mut impl GenericClient, q: &Q, s: &NewScan) -> Result<usize, DbError>
-where
-    Q: ?Sized + ToStatement,
-{
-    let n = c.execute(
-        q,
+/// Adds one row, its texts first (each stored once: `texts_done` holds the hashes this
+/// transaction already stored); an id already stored is left as it is and adds nothing.
+/// Returns the rows added (0 or 1).
+fn insert_in(
+    tx: &mut Transaction<'_>,
+    s: &NewScan,
+    texts_done: &mut HashSet<String>,
+) -> Result<usize, DbError> {
+    if tx
+        .query_opt("SELECT 1 FROM scans WHERE id = $1", &[&s.id])?
+        .is_some()
+    {
+        return Ok(0);
+    }
+    let mut put_text = |tx: &mut Transaction<'_>, hash: &str, body: &str| {
+        if texts_done.insert(hash.to_owned()) {
+            tx.execute(
+                "INSERT INTO texts (hash, body) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING",
+                &[&hash, &body],
+            )?;
+        }
+        Ok::<(), DbError>(())
+    };
+    let (record_hash, record_part) = match &s.record_json {
+        RecordText::Whole(text) => {
+            let h = text_hash(text);
+            put_text(tx, &h, text)?;
+            (h, None)
+        }
+        RecordText::Spliced { template, part } => {
+            put_text(tx, template.hash(), template.body())?;
+            (template.hash().to_owned(), Some(part.as_str()))
+        }
+    };
+    let transcript_hash = text_hash(&s.transcript_text);
+    put_text(tx, &transcript_hash, &s.transcript_text)?;
+    let n = tx.execute(
+        "INSERT INTO scans (id, host, port, ip, fingerprint, created, record_json,
+            transcript_text, config, mssp_players, mssp_uptime, mssp_name, source,
+            record_hash, record_part, transcript_hash)
+        VALUES ($1, $2, $3, $4, $5, $6, '', '', $7, $8, $9, $10, $11, $12, $13, $14)
+        ON CONFLICT (id) DO NOTHING",
         &[
             &s.id,
             &s.host,
@@ -198,13 +248,14 @@ where
             &s.ip,
             &s.fingerprint,
             &s.created,
-            &s.record_json,
-            &s.transcript_text,
             &s.config,
             &s.mssp_players,
             &s.mssp_uptime,
             &s.mssp_name,
             &s.source,
+            &record_hash,
+            &record_part,
+            &transcript_hash,
         ],
     )?;
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
@@ -295,8 +346,7 @@ impl Postgres {
     }
 
     pub(super) fn insert(&self, s: &NewScan) -> Result<bool, DbError> {
-        let s = s.clone();
-        self.run(move |c| Ok(insert_with(c, INSERT, &s)? == 1))
+        Ok(self.insert_many(std::slice::from_ref(s))? == 1)
     }
 
     /// All of `scans` in one transaction (one commit); returns the rows added. A retry after
@@ -305,10 +355,11 @@ impl Postgres {
         let scans = scans.to_vec();
         self.run(move |c| {
             let mut tx = c.transaction()?;
-            let q = tx.prepare(INSERT)?;
+            tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&TEXTS_LOCK])?;
             let mut added = 0;
+            let mut texts_done = HashSet::new();
             for s in &scans {
-                added += insert_with(&mut tx, &q, s)?;
+                added += insert_in(&mut tx, s, &mut texts_done)?;
             }
             tx.commit()?;
             Ok(added)
@@ -333,11 +384,36 @@ impl Postgres {
         })
     }
 
-    /// One text column of one row; `column` is one of the fixed names the facade passes.
-    pub(super) fn text(&self, id: &str, column: &'static str) -> Result<Option<String>, DbError> {
+    pub(super) fn record(&self, id: &str) -> Result<Option<String>, DbError> {
+        self.text(id, RECORD)
+    }
+
+    pub(super) fn transcript(&self, id: &str) -> Result<Option<String>, DbError> {
+        self.text(id, TRANSCRIPT)
+    }
+
+    pub(super) fn stored_text_bytes(&self) -> Result<i64, DbError> {
+        self.run(|c| {
+            Ok(c.query_one(
+                "SELECT (SELECT COALESCE(SUM(octet_length(body)), 0) FROM texts)
+                      + (SELECT COALESCE(SUM(octet_length(record_json)
+                                             + octet_length(transcript_text)
+                                             + COALESCE(octet_length(record_part), 0)), 0)
+                         FROM scans)",
+                &[],
+            )?
+            .try_get::<_, i64>(0)?)
+        })
+    }
+
+    /// One text of one row; `expr` is [`RECORD`] or [`TRANSCRIPT`].
+    fn text(&self, id: &str, expr: &'static str) -> Result<Option<String>, DbError> {
         let id = id.to_owned();
         self.run(move |c| {
-            let row = c.query_opt(&format!("SELECT {column} FROM scans WHERE id = $1"), &[&id])?;
+            let row = c.query_opt(
+                &format!("SELECT {expr} FROM scans s {TEXT_JOINS} WHERE s.id = $1"),
+                &[&id],
+            )?;
             Ok(match row {
                 Some(r) => Some(r.try_get(0)?),
                 None => None,
@@ -467,8 +543,8 @@ impl Postgres {
         self.run(move |c| {
             let rows = c.query(
                 &format!(
-                    "SELECT {SUMMARY_COLUMNS}, record_json FROM scans WHERE id > $1
-                     ORDER BY id LIMIT $2"
+                    "SELECT {SUMMARY_COLUMNS}, {RECORD} FROM scans s {TEXT_JOINS}
+                     WHERE s.id > $1 ORDER BY s.id LIMIT $2"
                 ),
                 &[&after, &limit],
             )?;
@@ -485,7 +561,11 @@ impl Postgres {
 
     pub(super) fn purge_before(&self, created_before: i64) -> Result<usize, DbError> {
         self.run(move |c| {
-            let n = c.execute("DELETE FROM scans WHERE created < $1", &[&created_before])?;
+            let mut tx = c.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&TEXTS_LOCK])?;
+            let n = tx.execute("DELETE FROM scans WHERE created < $1", &[&created_before])?;
+            tx.batch_execute(super::sqlite::DELETE_UNREFERENCED_TEXTS)?;
+            tx.commit()?;
             Ok(usize::try_from(n).unwrap_or(usize::MAX))
         })
     }

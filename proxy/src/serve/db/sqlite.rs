@@ -2,10 +2,11 @@
 //! connection behind a mutex (saves are rare and small, and SQLite serialises writers).
 
 use super::{
-    like_escape, NewScan, ScanSummary, ServerHit, ServerScan, SharedBy, StoredScan, MAX_LIST,
-    TLS_WORD,
+    like_escape, text_hash, NewScan, RecordText, ScanSummary, ServerHit, ServerScan, SharedBy,
+    StoredScan, MAX_LIST, TLS_WORD,
 };
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -34,7 +35,36 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "ALTER TABLE scans ADD COLUMN mssp_name TEXT;
     ALTER TABLE scans ADD COLUMN source TEXT NOT NULL DEFAULT 'live';
     CREATE INDEX scans_created ON scans (created);",
+    // 3: texts stored once, keyed by their sha256 hex, and referenced by rows (a transcript
+    // saved under several settings, an import's record template shared by its rows). Rows
+    // from before keep their inline `record_json`/`transcript_text` (hashes NULL); new rows
+    // store '' there. `record_part` replaces the template's one U+0001 marker.
+    "CREATE TABLE texts (hash TEXT PRIMARY KEY, body TEXT NOT NULL);
+    ALTER TABLE scans ADD COLUMN record_hash TEXT REFERENCES texts (hash);
+    ALTER TABLE scans ADD COLUMN record_part TEXT;
+    ALTER TABLE scans ADD COLUMN transcript_hash TEXT REFERENCES texts (hash);
+    CREATE INDEX scans_record_hash ON scans (record_hash);
+    CREATE INDEX scans_transcript_hash ON scans (transcript_hash);",
 ];
+
+/// A row's record text (`s` is the row, `r` its record text joined by [`TEXT_JOINS`]): the
+/// inline column of an old row, the referenced text, or the template with its marker
+/// replaced by the row's part.
+const RECORD: &str = "CASE WHEN s.record_hash IS NULL THEN s.record_json
+    WHEN s.record_part IS NULL THEN r.body
+    ELSE replace(r.body, char(1), s.record_part) END";
+/// A row's transcript text (`t` joined by [`TEXT_JOINS`]).
+const TRANSCRIPT: &str =
+    "CASE WHEN s.transcript_hash IS NULL THEN s.transcript_text ELSE t.body END";
+/// The joins [`RECORD`] and [`TRANSCRIPT`] read from.
+const TEXT_JOINS: &str = "LEFT JOIN texts r ON r.hash = s.record_hash
+    LEFT JOIN texts t ON t.hash = s.transcript_hash";
+
+/// Deletes the texts no row references (after a purge; also texts left by an insert that
+/// lost a race for its id).
+pub(super) const DELETE_UNREFERENCED_TEXTS: &str = "DELETE FROM texts
+    WHERE NOT EXISTS (SELECT 1 FROM scans WHERE scans.record_hash = texts.hash)
+      AND NOT EXISTS (SELECT 1 FROM scans WHERE scans.transcript_hash = texts.hash)";
 
 /// How long a statement waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -54,29 +84,80 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 const SUMMARY_COLUMNS: &str =
     "id, host, port, ip, fingerprint, created, config, mssp_name, mssp_players, source";
 
-/// The idempotent insert of one row ([`insert_with`] binds its parameters).
-const INSERT: &str = "INSERT INTO scans (id, host, port, ip, fingerprint, created, record_json,
-        transcript_text, config, mssp_players, mssp_uptime, mssp_name, source)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-    ON CONFLICT (id) DO NOTHING";
+/// The statements an insert runs, prepared once per transaction.
+struct InsertStatements<'c> {
+    exists: rusqlite::Statement<'c>,
+    text: rusqlite::Statement<'c>,
+    scan: rusqlite::Statement<'c>,
+}
 
-/// Runs the prepared [`INSERT`] for `s`; returns the rows added (0 or 1).
-fn insert_with(q: &mut rusqlite::Statement<'_>, s: &NewScan) -> rusqlite::Result<usize> {
-    q.execute(params![
-        s.id,
-        s.host,
-        s.port,
-        s.ip,
-        s.fingerprint,
-        s.created,
-        s.record_json,
-        s.transcript_text,
-        s.config,
-        s.mssp_players,
-        s.mssp_uptime,
-        s.mssp_name,
-        s.source
-    ])
+impl<'c> InsertStatements<'c> {
+    fn prepare(tx: &'c Transaction<'_>) -> rusqlite::Result<InsertStatements<'c>> {
+        Ok(InsertStatements {
+            exists: tx.prepare("SELECT 1 FROM scans WHERE id = ?1")?,
+            text: tx.prepare(
+                "INSERT INTO texts (hash, body) VALUES (?1, ?2) ON CONFLICT (hash) DO NOTHING",
+            )?,
+            scan: tx.prepare(
+                "INSERT INTO scans (id, host, port, ip, fingerprint, created, record_json,
+                    transcript_text, config, mssp_players, mssp_uptime, mssp_name, source,
+                    record_hash, record_part, transcript_hash)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', '', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                ON CONFLICT (id) DO NOTHING",
+            )?,
+        })
+    }
+
+    /// Stores a text unless this transaction already did (`done`).
+    fn put_text(
+        &mut self,
+        done: &mut HashSet<String>,
+        hash: &str,
+        body: &str,
+    ) -> rusqlite::Result<()> {
+        if done.insert(hash.to_owned()) {
+            self.text.execute(params![hash, body])?;
+        }
+        Ok(())
+    }
+
+    /// Adds one row, its texts first (each stored once: `done` holds the hashes this
+    /// transaction already stored); an id already stored is left as it is and adds
+    /// nothing. Returns the rows added (0 or 1).
+    fn insert(&mut self, s: &NewScan, done: &mut HashSet<String>) -> rusqlite::Result<usize> {
+        if self.exists.exists([&s.id])? {
+            return Ok(0);
+        }
+        let (record_hash, record_part) = match &s.record_json {
+            RecordText::Whole(text) => {
+                let h = text_hash(text);
+                self.put_text(done, &h, text)?;
+                (h, None)
+            }
+            RecordText::Spliced { template, part } => {
+                self.put_text(done, template.hash(), template.body())?;
+                (template.hash().to_owned(), Some(part.as_str()))
+            }
+        };
+        let transcript_hash = text_hash(&s.transcript_text);
+        self.put_text(done, &transcript_hash, &s.transcript_text)?;
+        self.scan.execute(params![
+            s.id,
+            s.host,
+            s.port,
+            s.ip,
+            s.fingerprint,
+            s.created,
+            s.config,
+            s.mssp_players,
+            s.mssp_uptime,
+            s.mssp_name,
+            s.source,
+            record_hash,
+            record_part,
+            transcript_hash
+        ])
+    }
 }
 
 /// An open SQLite store.
@@ -154,9 +235,7 @@ impl Sqlite {
     }
 
     pub(super) fn insert(&self, s: &NewScan) -> rusqlite::Result<bool> {
-        let c = self.conn();
-        let mut q = c.prepare(INSERT)?;
-        Ok(insert_with(&mut q, s)? == 1)
+        Ok(self.insert_many(std::slice::from_ref(s))? == 1)
     }
 
     /// All of `scans` in one transaction (one synced commit); returns the rows added.
@@ -165,9 +244,10 @@ impl Sqlite {
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut added = 0;
         {
-            let mut q = tx.prepare(INSERT)?;
+            let mut q = InsertStatements::prepare(&tx)?;
+            let mut done = HashSet::new();
             for s in scans {
-                added += insert_with(&mut q, s)?;
+                added += q.insert(s, &mut done)?;
             }
         }
         tx.commit()?;
@@ -190,15 +270,35 @@ impl Sqlite {
         rows.collect()
     }
 
-    /// One text column of one row; `column` is one of the fixed names the facade passes.
-    pub(super) fn text(&self, id: &str, column: &str) -> rusqlite::Result<Option<String>> {
+    pub(super) fn record(&self, id: &str) -> rusqlite::Result<Option<String>> {
+        self.text(id, RECORD)
+    }
+
+    pub(super) fn transcript(&self, id: &str) -> rusqlite::Result<Option<String>> {
+        self.text(id, TRANSCRIPT)
+    }
+
+    /// One text of one row; `expr` is [`RECORD`] or [`TRANSCRIPT`].
+    fn text(&self, id: &str, expr: &str) -> rusqlite::Result<Option<String>> {
         self.conn()
             .query_row(
-                &format!("SELECT {column} FROM scans WHERE id = ?1"),
+                &format!("SELECT {expr} FROM scans s {TEXT_JOINS} WHERE s.id = ?1"),
                 [id],
                 |r| r.get(0),
             )
             .optional()
+    }
+
+    pub(super) fn stored_text_bytes(&self) -> rusqlite::Result<i64> {
+        self.conn().query_row(
+            "SELECT (SELECT COALESCE(SUM(length(CAST(body AS BLOB))), 0) FROM texts)
+                  + (SELECT COALESCE(SUM(length(CAST(record_json AS BLOB))
+                                         + length(CAST(transcript_text AS BLOB))
+                                         + COALESCE(length(CAST(record_part AS BLOB)), 0)), 0)
+                     FROM scans)",
+            [],
+            |r| r.get(0),
+        )
     }
 
     pub(super) fn shared_by(&self, fingerprint: &str) -> rusqlite::Result<Vec<SharedBy>> {
@@ -312,7 +412,8 @@ impl Sqlite {
     pub(super) fn scans_after(&self, after: &str, limit: i64) -> rusqlite::Result<Vec<StoredScan>> {
         let c = self.conn();
         let mut q = c.prepare(&format!(
-            "SELECT {SUMMARY_COLUMNS}, record_json FROM scans WHERE id > ?1 ORDER BY id LIMIT ?2"
+            "SELECT {SUMMARY_COLUMNS}, {RECORD} FROM scans s {TEXT_JOINS}
+             WHERE s.id > ?1 ORDER BY s.id LIMIT ?2"
         ))?;
         let rows = q.query_map(params![after, limit], |r| {
             Ok(StoredScan {
@@ -324,8 +425,12 @@ impl Sqlite {
     }
 
     pub(super) fn purge_before(&self, created_before: i64) -> rusqlite::Result<usize> {
-        self.conn()
-            .execute("DELETE FROM scans WHERE created < ?1", [created_before])
+        let mut c = self.conn();
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let n = tx.execute("DELETE FROM scans WHERE created < ?1", [created_before])?;
+        tx.execute_batch(DELETE_UNREFERENCED_TEXTS)?;
+        tx.commit()?;
+        Ok(n)
     }
 
     pub(super) fn server(&self, host: &str, port: u16) -> rusqlite::Result<Vec<ServerScan>> {
