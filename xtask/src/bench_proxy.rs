@@ -243,35 +243,42 @@ async fn bench(
     let ip = free_port()?;
     let wp = free_port()?;
     let big = (sessions * 2).to_string();
-    let proxy = Proc(
-        Command::new(iacscope)
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{ip}"),
-                "--allow-private",
-            ])
-            .args(["--static-dir", "/nonexistent", "--max-sessions", &big])
-            .args([
-                "--max-sessions-per-ip",
-                &big,
-                "--max-sessions-per-target",
-                &big,
-            ])
-            .args(["--max-new-sessions-per-ip-per-minute", "100000000"])
-            .args(["--max-connections", &big, "--max-connections-per-ip", &big])
-            .args(["--max-sessions-per-ip-per-target", &big])
-            .args([
-                "--max-bytes-up",
-                "100000000000",
-                "--max-bytes-down",
-                "100000000000",
-            ])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting iacscope serve")?,
-    );
+    // The store goes under the target directory, not into the checkout's `./data`.
+    let data_dir = util::target_dir().join("bench-proxy-data");
+    let start_iacscope = |port: u16| -> Result<Proc> {
+        Ok(Proc(
+            Command::new(iacscope)
+                .args([
+                    "serve",
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--allow-private",
+                ])
+                .arg("--data-dir")
+                .arg(&data_dir)
+                .args(["--static-dir", "/nonexistent", "--max-sessions", &big])
+                .args([
+                    "--max-sessions-per-ip",
+                    &big,
+                    "--max-sessions-per-target",
+                    &big,
+                ])
+                .args(["--max-new-sessions-per-ip-per-minute", "100000000"])
+                .args(["--max-connections", &big, "--max-connections-per-ip", &big])
+                .args(["--max-sessions-per-ip-per-target", &big])
+                .args([
+                    "--max-bytes-up",
+                    "100000000000",
+                    "--max-bytes-down",
+                    "100000000000",
+                ])
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .spawn()
+                .context("starting iacscope serve")?,
+        ))
+    };
+    let proxy = start_iacscope(ip)?;
     let wsfy = Proc(
         Command::new(websockify)
             .args([format!("127.0.0.1:{wp}"), echo.to_string()])
@@ -333,7 +340,22 @@ async fn bench(
         );
         rows.push((t.name, mbps, p50, p99, per, n, cpu));
     }
-    let kept = kept_transcript_cost(&targets[0], KEPT_SESSIONS, KEPT_MESSAGES).await?;
+    // On a proxy of its own: one that served the sessions above keeps their freed memory
+    // for reuse, and new transcripts would not show in its size.
+    let kp = free_port()?;
+    let kept_proxy = start_iacscope(kp)?;
+    wait_listening(kp, "iacscope serve").await?;
+    if pinned {
+        pin(kept_proxy.0.id(), PROXY_CPU)?;
+    }
+    let kept_target = Target {
+        name: "iacscope",
+        url: format!("ws://127.0.0.1:{kp}/ws?host=127.0.0.1&port={}", echo.port()),
+        pid: kept_proxy.0.id(),
+        hello: true,
+    };
+    let kept = kept_transcript_cost(&kept_target, KEPT_SESSIONS, KEPT_MESSAGES).await?;
+    drop(kept_proxy);
     let add = |d: Duration, base: Duration| d.saturating_sub(base).as_secs_f64() * 1e6;
     println!();
     println!(
