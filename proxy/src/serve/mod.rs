@@ -2,8 +2,10 @@
 //!
 //! [`run`] takes a bound listener, a [`Config`] and a shutdown future, so tests bind
 //! `127.0.0.1:0` and drive the real server. [`app`] builds the router. Submodules:
-//! `config` (flags, env, file), `policy` (the SSRF guard), `limits` (admission), `relay`
-//! (one session), `tls`, `metrics`, `store` (transcripts), `web` (static files), `save`
+//! `config` (flags, env, file), `conn` (connection budgets), `origin` (websocket origins,
+//! the public origin), `policy` (the SSRF guard), `limits` (session admission and fair
+//! shares), `relay` (one session), `sniff` (other protocols by their first bytes), `tls`,
+//! `metrics`, `store` (transcripts), `web` (static files), `save`
 //! (permalink endpoints; the record comes from `iacscope_shared::relay`), `db` (SQLite or
 //! PostgreSQL), and `embed`, `badge`, `livescan` (the iframe widget, oEmbed, the SVG badge
 //! and their server-side scans).
