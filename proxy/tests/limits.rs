@@ -286,6 +286,9 @@ async fn bytes_up_limit() {
     let mut ws = ws_to(server.addr, "127.0.0.1", port).await;
     let mut up = accept(&l).await;
     connected(&mut ws).await;
+    // A server that speaks first: the page's data goes through without waiting.
+    up.write_all(b"Login: ").await.expect("greet");
+    assert_eq!(read_binary(&mut ws, 7).await, b"Login: ");
     send(&mut ws, &[1; 600]).await;
     send(&mut ws, &[2; 600]).await;
     let c = expect_closed(&mut ws, "bytes_limit", 1008).await;

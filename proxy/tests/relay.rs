@@ -137,6 +137,8 @@ async fn browser_close_reaches_the_server() {
     let mut ws = ws_to(server.addr, "127.0.0.1", port).await;
     let mut up = accept(&l).await;
     connected(&mut ws).await;
+    up.write_all(b"Login: ").await.expect("greet");
+    assert_eq!(read_binary(&mut ws, 7).await, b"Login: ");
     send(&mut ws, b"bye").await;
     ws.close(None).await.expect("close");
     let mut got = Vec::new();
@@ -391,6 +393,7 @@ async fn tiny_messages_are_bounded_by_what_they_cost() {
     let (l, port) = upstream().await;
     let mut ws = ws_to(server.addr, "127.0.0.1", port).await;
     let mut up = accept(&l).await;
+    up.write_all(b"Welcome!\r\n").await.expect("greet");
     let sink = tokio::spawn(async move {
         let mut got = Vec::new();
         let _ = up.read_to_end(&mut got).await;
@@ -400,6 +403,7 @@ async fn tiny_messages_are_bounded_by_what_they_cost() {
         .as_str()
         .expect("id")
         .to_owned();
+    assert_eq!(read_binary(&mut ws, 10).await, b"Welcome!\r\n");
     for _ in 0..MESSAGES {
         ws.feed(Message::Binary(vec![b'x'].into()))
             .await
@@ -480,4 +484,63 @@ async fn other_protocols_are_not_relayed() {
     connected(&mut ws).await;
     up.write_all(b"HT").await.expect("write");
     assert_eq!(read_binary(&mut ws, 2).await, b"HT");
+}
+
+/// The page's data waits until the server has shown it is not another protocol: a request
+/// split over several messages is seen whole, and commands pipelined behind the opening
+/// telnet negotiation never reach a mail server that greets.
+#[tokio::test]
+async fn requests_cannot_be_split_or_pipelined_past_the_check() {
+    let server = start(config()).await;
+    // `G`, then `ET /secret`: an HTTP/0.9 request in two messages, to a silent server.
+    let (l, port) = upstream().await;
+    let mut ws = ws_to(server.addr, "127.0.0.1", port).await;
+    let mut up = accept(&l).await;
+    connected(&mut ws).await;
+    send(&mut ws, b"\xff\xfb\x18").await;
+    send(&mut ws, b"G").await;
+    send(&mut ws, b"ET /secret\r\n").await;
+    let closed = control(&mut ws).await;
+    assert_eq!(closed["code"], "not_telnet", "{closed}");
+    let mut got = Vec::new();
+    tokio::time::timeout(LIMIT, up.read_to_end(&mut got))
+        .await
+        .expect("eof in time")
+        .expect("read");
+    assert_eq!(got, b"\xff\xfb\x18", "only the telnet command went through");
+    // SMTP pipelined behind the negotiation, to a server that greets a moment later.
+    let (l, port) = upstream().await;
+    let mut ws = ws_to(server.addr, "127.0.0.1", port).await;
+    let mut up = accept(&l).await;
+    connected(&mut ws).await;
+    send(&mut ws, b"\xff\xfd\x03\r\nMAIL FROM:<spam@example.org>\r\n").await;
+    let mut first = [0u8; 3];
+    up.read_exact(&mut first).await.expect("the negotiation");
+    assert_eq!(first, [0xff, 0xfd, 0x03]);
+    up.write_all(b"220 mail.example ESMTP\r\n")
+        .await
+        .expect("greet");
+    let closed = control(&mut ws).await;
+    assert_eq!(closed["code"], "not_telnet", "{closed}");
+    let mut rest = Vec::new();
+    tokio::time::timeout(LIMIT, up.read_to_end(&mut rest))
+        .await
+        .expect("eof in time")
+        .expect("read");
+    assert!(
+        rest.is_empty(),
+        "pipelined bytes reached the server: {rest:?}"
+    );
+    // A telnet server that waits for the client gets the page's data after a moment.
+    let (l, port) = upstream().await;
+    let mut ws = ws_to(server.addr, "127.0.0.1", port).await;
+    let mut up = accept(&l).await;
+    connected(&mut ws).await;
+    send(&mut ws, b"\r\n").await;
+    let mut got = [0u8; 2];
+    tokio::time::timeout(LIMIT, up.read_exact(&mut got))
+        .await
+        .expect("released after the silent wait")
+        .expect("read");
+    assert_eq!(&got, b"\r\n");
 }

@@ -16,7 +16,7 @@ use iacscope_shared::transcript::{Entry, Transcript};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -563,29 +563,59 @@ where
     let cfg = &rec.st.config;
     let metrics = &rec.st.metrics;
     let plain = rec.plain;
-    // Browser to server.
+    // The server's first bytes passed `sniff::server_first` (set and notified by the
+    // downward half), and whether it has sent anything at all.
+    let server_ok = AtomicBool::new(false);
+    let server_spoke = AtomicBool::new(false);
+    let vouched = tokio::sync::Notify::new();
+    // Browser to server. Until the page's first data bytes and the server's first bytes are
+    // known to be telnet, the page's data waits in the gate (`sniff::UpGate`).
     let upward = async {
-        let mut first = true;
+        let mut gate = sniff::UpGate::new();
+        let silent_until = Instant::now() + sniff::SILENT_SERVER;
         loop {
-            let data: Bytes = match ws_rx.next().await {
-                None => return End::client("the websocket closed without a close frame"),
-                Some(Err(e)) => return ws_error(e),
-                Some(Ok(Message::Binary(b))) => b,
-                Some(Ok(Message::Text(t))) => Bytes::from(t),
-                Some(Ok(Message::Close(_))) => {
-                    return End::client("the browser closed the session")
+            let clear = server_ok.load(Relaxed)
+                || (!server_spoke.load(Relaxed) && Instant::now() >= silent_until);
+            let out = if !gate.is_open() && clear {
+                gate.open(plain)
+            } else {
+                let waiting = !gate.is_open() && gate.holding();
+                let msg = if waiting {
+                    let silent = !server_spoke.load(Relaxed);
+                    tokio::select! {
+                        m = ws_rx.next(), if !gate.full() => m,
+                        () = vouched.notified() => continue,
+                        () = sleep_until(silent_until), if silent => continue,
+                    }
+                } else {
+                    ws_rx.next().await
+                };
+                let data: Bytes = match msg {
+                    None => return End::client("the websocket closed without a close frame"),
+                    Some(Err(e)) => return ws_error(e),
+                    Some(Ok(Message::Binary(b))) => b,
+                    Some(Ok(Message::Text(t))) => Bytes::from(t),
+                    Some(Ok(Message::Close(_))) => {
+                        return End::client("the browser closed the session")
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                };
+                if gate.settled() {
+                    Ok(data.to_vec())
+                } else {
+                    gate.push(&data, plain)
                 }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             };
-            if first && !data.is_empty() {
-                first = false;
-                if let Sniff::Other(what) = sniff::client_first(&data, plain) {
+            let data = match out {
+                Ok(d) if d.is_empty() => continue,
+                Ok(d) => d,
+                Err(what) => {
                     return not_telnet(format!(
-                        "the page's first message is {what}, not telnet: this proxy relays \
+                        "the page's first data is {what}, not telnet: this proxy relays \
                          telnet only"
-                    ));
+                    ))
                 }
-            }
+            };
             let total = rec.up.load(Relaxed) + data.len() as u64;
             if total > cfg.max_bytes_up {
                 return End::proxy(
@@ -609,7 +639,7 @@ where
             rec.up.store(total, Relaxed);
             metrics.add_up(data.len() as u64);
             let len = data.len();
-            rec.record(Instant::now(), |t| Entry::Send(t, data.to_vec()), len);
+            rec.record(Instant::now(), |t| Entry::Send(t, data), len);
         }
     };
     // Server to browser.
@@ -630,6 +660,8 @@ where
                         // Nothing more came: what began like a signature was not one.
                         sniffed = true;
                         undecided_since = None;
+                        server_ok.store(true, Relaxed);
+                        vouched.notify_one();
                         let chunk = buf.split().freeze();
                         if let Some(end) = send_down(rec, ws_tx, chunk).await {
                             return end;
@@ -650,10 +682,13 @@ where
                 }
             };
             if !sniffed {
+                server_spoke.store(true, Relaxed);
                 match sniff::server_first(&buf, plain) {
                     Sniff::Telnet => {
                         sniffed = true;
                         undecided_since = None;
+                        server_ok.store(true, Relaxed);
+                        vouched.notify_one();
                     }
                     Sniff::Other(what) => {
                         return not_telnet(format!(

@@ -36,6 +36,13 @@ const SERVER: &[(&[u8], &str)] = &[
     (b"-ERR ", "a Redis server"),
     (b"-NOAUTH", "a Redis server"),
     (b"-DENIED", "a Redis server"),
+    (b"-WRONGPASS", "a Redis server"),
+    (b"-MISCONF", "a Redis server"),
+    (b"421 ", "an SMTP or FTP server"),
+    (b"421-", "an SMTP or FTP server"),
+    (b"554 ", "an SMTP server"),
+    (b"554-", "an SMTP server"),
+    (b"NOTICE AUTH", "an IRC server"),
     (b"RFB ", "a VNC server"),
     (b"@RSYNCD:", "an rsync server"),
     (b"AMQP\x00", "an AMQP broker"),
@@ -53,8 +60,6 @@ const CLIENT: &[(&[u8], &str)] = &[
     (b"CONNECT ", "an HTTP request"),
     (b"TRACE ", "an HTTP request"),
     (b"PRI * HTTP/2", "an HTTP/2 request"),
-    (b"HELO ", "an SMTP command"),
-    (b"EHLO ", "an SMTP command"),
 ];
 
 fn by_prefix(bytes: &[u8], table: &[(&[u8], &'static str)]) -> Sniff {
@@ -86,34 +91,206 @@ pub fn server_first(bytes: &[u8], plain: bool) -> Sniff {
             _ => {}
         }
     }
-    // MySQL's greeting: a 3-byte length, sequence 0, protocol 10, a version digit.
-    if let [_, _, _, 0, 10, d, ..] = bytes {
-        if d.is_ascii_digit() {
-            return Sniff::Other("a MySQL server");
-        }
+    // MySQL's greeting: a 3-byte length, sequence 0, protocol 10, a version digit; or its
+    // refusal ("Host … is not allowed", "Too many connections"): sequence 0, then 0xFF.
+    match bytes {
+        [_, _, 0, 0, 10, d, ..] if d.is_ascii_digit() => return Sniff::Other("a MySQL server"),
+        [_, _, 0, 0, 0xff, ..] => return Sniff::Other("a MySQL server"),
+        [_, _, 0, 0] | [_, _, 0, 0, 10] => return Sniff::Undecided,
+        _ => {}
     }
     // PostgreSQL's error reply to a bad startup packet: 'E', a 4-byte length, 'S'.
-    if let [b'E', 0, 0, _, _, b'S', ..] = bytes {
-        return Sniff::Other("a PostgreSQL server");
+    match bytes {
+        [b'E', 0, 0, _, _, b'S', ..] => return Sniff::Other("a PostgreSQL server"),
+        [b'E', 0] | [b'E', 0, 0] | [b'E', 0, 0, _] | [b'E', 0, 0, _, _] => return Sniff::Undecided,
+        _ => {}
+    }
+    // An IRC server's notice (`:irc.example NOTICE * :…`).
+    if bytes.first() == Some(&b':') {
+        let line = &bytes[..bytes.len().min(80)];
+        if line.windows(8).any(|w| w == b" NOTICE ") {
+            return Sniff::Other("an IRC server");
+        }
     }
     by_prefix(bytes, SERVER)
 }
 
-/// The browser's first message.
+/// The browser's first data bytes (after its leading telnet commands), all received so far.
 pub fn client_first(bytes: &[u8], plain: bool) -> Sniff {
-    if plain && matches!(bytes, [0x16, 0x03, ..]) {
-        return Sniff::Other("a TLS handshake (scan with TLS instead)");
+    if plain {
+        match bytes {
+            [0x16, 0x03, ..] => return Sniff::Other("a TLS handshake (scan with TLS instead)"),
+            [0x16] => return Sniff::Undecided,
+            _ => {}
+        }
     }
     // A Redis command in its wire form: `*<count>\r\n$<len>\r\n…`.
     if let [b'*', d, ..] = bytes {
-        if d.is_ascii_digit() && bytes.windows(3).any(|w| w == b"\r\n$") {
-            return Sniff::Other("a Redis command");
+        if d.is_ascii_digit() {
+            if bytes.windows(3).any(|w| w == b"\r\n$") {
+                return Sniff::Other("a Redis command");
+            }
+            if bytes.len() < 8 {
+                return Sniff::Undecided;
+            }
         }
     }
-    // A message is whole: what it does not show now, it never will.
-    match by_prefix(bytes, CLIENT) {
-        Sniff::Undecided => Sniff::Telnet,
+    // SMTP verbs are case-insensitive (HTTP methods are not, and `get sword` is a MUD's).
+    let upper: Vec<u8> = bytes.iter().take(16).map(u8::to_ascii_uppercase).collect();
+    match by_prefix(&upper, SMTP) {
+        Sniff::Telnet => by_prefix(bytes, CLIENT),
         s => s,
+    }
+}
+
+/// SMTP commands, matched without regard to case.
+const SMTP: &[(&[u8], &str)] = &[
+    (b"HELO ", "an SMTP command"),
+    (b"EHLO ", "an SMTP command"),
+    (b"MAIL FROM:", "an SMTP command"),
+];
+
+/// Length of the complete telnet commands at the start of `bytes` (`IAC` verb, `IAC`
+/// WILL/WONT/DO/DONT option, `IAC SB … IAC SE`): what the web app sends before any data.
+/// `IAC IAC` is a data byte, so it ends the prefix; so does a command cut short.
+pub fn telnet_commands_len(bytes: &[u8]) -> usize {
+    const IAC: u8 = 255;
+    const SB: u8 = 250;
+    const SE: u8 = 240;
+    let mut i = 0;
+    while bytes.get(i) == Some(&IAC) {
+        let len = match bytes.get(i + 1) {
+            None | Some(&IAC) => break,
+            Some(251..=254) if i + 2 < bytes.len() => 3,
+            Some(251..=254) => break,
+            Some(&SB) => {
+                // Up to the first IAC SE (IAC IAC inside is an escaped 255).
+                let mut j = i + 2;
+                let mut end = None;
+                while j + 1 < bytes.len() {
+                    match (bytes[j], bytes[j + 1]) {
+                        (IAC, IAC) => j += 2,
+                        (IAC, SE) => {
+                            end = Some(j + 2);
+                            break;
+                        }
+                        _ => j += 1,
+                    }
+                }
+                match end {
+                    Some(e) => e - i,
+                    None => break,
+                }
+            }
+            Some(_) => 2,
+        };
+        i += len;
+    }
+    i
+}
+
+/// The browser-to-server direction until it has shown it speaks telnet and the server has
+/// shown it is not another protocol (or stayed silent): the page's leading telnet commands
+/// go through at once; from its first data byte on, everything is held (in order) until
+/// (a) those data bytes are not another protocol's request and (b) the server's first bytes
+/// passed [`server_first`] or it stayed silent for [`SILENT_SERVER`]. So a page cannot
+/// pipeline commands at a mail server ahead of its greeting, nor split `GET ` over several
+/// messages. Held bytes are bounded ([`MAX_HELD`]).
+#[derive(Debug, Default)]
+pub struct UpGate {
+    held: Vec<u8>,
+    data_ok: bool,
+    open: bool,
+}
+
+/// How long a server that has sent nothing holds the page's data back: telnet servers that
+/// wait for the client exist; a mail, FTP or SSH server greets within a round trip.
+pub const SILENT_SERVER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Held bytes past which the relay reads no more from the page until the gate opens (a
+/// telnet client sends a few dozen bytes before a silent server's first second is over).
+/// One message more may land on top, so the bound in memory is this plus the largest
+/// websocket message.
+pub const MAX_HELD: usize = 16 * 1024;
+
+impl UpGate {
+    /// A gate for a plain or TLS session.
+    pub fn new() -> UpGate {
+        UpGate::default()
+    }
+
+    /// Nothing is held any more and nothing will be: bytes go straight through.
+    pub fn settled(&self) -> bool {
+        self.data_ok && self.open && self.held.is_empty()
+    }
+
+    /// Whether bytes are being held.
+    pub fn holding(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// Whether the server side has been cleared ([`UpGate::open`]).
+    pub fn is_open(&self) -> bool {
+        self.open
+    }
+
+    /// Whether the held bytes reached [`MAX_HELD`]: read no more from the page until the
+    /// gate opens.
+    pub fn full(&self) -> bool {
+        self.held.len() >= MAX_HELD
+    }
+
+    /// Takes bytes from the page: what may go to the server now, or the protocol they are.
+    pub fn push(&mut self, data: &[u8], plain: bool) -> Result<Vec<u8>, &'static str> {
+        if self.settled() {
+            return Ok(data.to_vec());
+        }
+        let mut now = Vec::new();
+        if self.held.is_empty() {
+            let n = telnet_commands_len(data);
+            now.extend_from_slice(&data[..n]);
+            self.held.extend_from_slice(&data[n..]);
+        } else {
+            self.held.extend_from_slice(data);
+        }
+        self.check(plain)?;
+        now.extend(self.release());
+        Ok(now)
+    }
+
+    /// The server vouched (its first bytes passed) or stayed silent: what may go now.
+    pub fn open(&mut self, plain: bool) -> Result<Vec<u8>, &'static str> {
+        self.open = true;
+        self.check(plain)?;
+        Ok(self.release())
+    }
+
+    fn check(&mut self, plain: bool) -> Result<(), &'static str> {
+        if self.data_ok {
+            return Ok(());
+        }
+        let skip = telnet_commands_len(&self.held);
+        let data = &self.held[skip..];
+        if data.is_empty() {
+            return Ok(());
+        }
+        match client_first(data, plain) {
+            Sniff::Other(what) => Err(what),
+            Sniff::Telnet => {
+                self.data_ok = true;
+                Ok(())
+            }
+            Sniff::Undecided => Ok(()),
+        }
+    }
+
+    fn release(&mut self) -> Vec<u8> {
+        let only_commands = telnet_commands_len(&self.held) == self.held.len();
+        if self.open && (self.data_ok || only_commands) {
+            std::mem::take(&mut self.held)
+        } else {
+            Vec::new()
+        }
     }
 }
 
@@ -161,13 +338,58 @@ mod tests {
         assert!(other(b"EHLO attacker\r\n"));
         assert!(other(b"*1\r\n$4\r\nPING\r\n"));
         assert!(other(&[0x16, 0x03, 0x01, 0x02, 0x00]));
-        // The engine's opening burst, and typing.
-        assert_eq!(
-            client_first(b"\xff\xfb\x18\xff\xfd\x03", true),
-            Sniff::Telnet
-        );
-        assert_eq!(client_first(b"GE", true), Sniff::Telnet);
+        assert!(other(b"helo attacker\r\n"), "SMTP verbs in any case");
+        // Typing, and what begins like a request but is not.
+        assert_eq!(client_first(b"GE", true), Sniff::Undecided);
         assert_eq!(client_first(b"get sword\r\n", true), Sniff::Telnet);
         assert_eq!(client_first(b"*wave*\r\n", true), Sniff::Telnet);
+        assert_eq!(client_first(b"\r\n", true), Sniff::Telnet);
+    }
+
+    #[test]
+    fn telnet_command_prefixes() {
+        let burst = b"\xff\xfb\x18\xff\xfd\x03\xff\xf1";
+        assert_eq!(telnet_commands_len(burst), burst.len());
+        assert_eq!(telnet_commands_len(b"\xff\xfa\x18\x00xterm\xff\xf0GET"), 11);
+        assert_eq!(telnet_commands_len(b"\xff\xfa\x18\x00xt"), 0, "cut short");
+        assert_eq!(telnet_commands_len(b"\xff\xfb"), 0, "cut short");
+        assert_eq!(telnet_commands_len(b"\xff\xffabc"), 0, "IAC IAC is data");
+        assert_eq!(telnet_commands_len(b"hello"), 0);
+    }
+
+    #[test]
+    fn the_upward_gate() {
+        let burst = &b"\xff\xfb\x18\xff\xfd\x03"[..];
+        // Commands go at once; data waits for the server.
+        let mut g = UpGate::new();
+        assert_eq!(g.push(burst, true), Ok(burst.to_vec()));
+        assert_eq!(g.push(b"\r\n", true), Ok(vec![]));
+        assert!(g.holding());
+        assert_eq!(g.open(true), Ok(b"\r\n".to_vec()));
+        assert!(g.settled());
+        let later = b"GET / HTTP/1.1\r\n";
+        assert_eq!(g.push(later, true), Ok(later.to_vec()));
+        // A request split over messages is seen whole.
+        let mut g = UpGate::new();
+        assert_eq!(g.push(b"G", true), Ok(vec![]));
+        assert_eq!(g.push(b"ET /secret\r\n", true), Err("an HTTP request"));
+        // After the server vouched, the first data is still checked before it goes.
+        let mut g = UpGate::new();
+        assert_eq!(g.open(true), Ok(vec![]));
+        assert_eq!(g.push(burst, true), Ok(burst.to_vec()));
+        assert_eq!(g.push(b"EH", true), Ok(vec![]));
+        assert_eq!(g.push(b"LO x\r\n", true), Err("an SMTP command"));
+        // Pipelined commands behind the burst wait for the server (a mail server greets,
+        // and the session ends before they go).
+        let mut g = UpGate::new();
+        let mut first = burst.to_vec();
+        first.extend_from_slice(b"\r\nMAIL FROM:<a@b>\r\n");
+        assert_eq!(g.push(&first, true), Ok(burst.to_vec()));
+        assert!(g.holding());
+        // Bounded: the relay stops reading once it is full.
+        let mut g = UpGate::new();
+        assert_eq!(g.push(&vec![b'x'; MAX_HELD], true), Ok(vec![]));
+        assert!(g.full());
+        assert_eq!(g.open(true).map(|b| b.len()), Ok(MAX_HELD));
     }
 }
