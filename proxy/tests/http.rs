@@ -243,10 +243,18 @@ async fn an_overlong_path_gets_the_app() {
     .await;
     for path in [
         format!("/{}", "a".repeat(300)),
+        format!("/{}", "c".repeat(254)),
         format!("/servers/{}/23", "b".repeat(1000)),
+        "/a".repeat(2100),
+        "/x%00y".into(),
     ] {
-        let (status, _, body) = http_get(server.addr, &path, "").await;
-        assert_eq!(status, 200, "{path}");
-        assert!(String::from_utf8_lossy(&body).contains("<title>app</title>"));
+        for extra in ["", "Accept-Encoding: gzip\r\n"] {
+            let (status, _, body) = http_get(server.addr, &path, extra).await;
+            assert_eq!(status, 200, "{path} {extra}");
+            if extra.is_empty() {
+                let body = String::from_utf8_lossy(&body).into_owned();
+                assert!(body.contains("<title>app</title>"), "{body}");
+            }
+        }
     }
 }

@@ -194,7 +194,7 @@ impl Transcript {
         let len = entry.payload_len();
         if self.entries.len() >= MAX_TRANSCRIPT_ENTRIES
             || self.bytes + len > MAX_TRANSCRIPT_BYTES
-            || self.cost + len + ENTRY_COST > max_cost.min(MAX_TRANSCRIPT_COST)
+            || self.cost + self.growth(&entry) > max_cost.min(MAX_TRANSCRIPT_COST)
         {
             self.truncated = true;
             return false;
@@ -208,7 +208,7 @@ impl Transcript {
             {
                 let before = heap_block(a.capacity());
                 a.extend_from_slice(&b);
-                self.cost = self.cost - before + heap_block(a.capacity());
+                self.cost = self.cost.saturating_sub(before) + heap_block(a.capacity());
             }
             (_, entry) => {
                 self.cost += entry.payload_heap();
@@ -216,9 +216,49 @@ impl Transcript {
             }
         }
         let entry_size = core::mem::size_of::<Entry>();
-        self.cost = self.cost - heap_block(table * entry_size)
+        // `saturating_sub`: entries pushed straight into the public vector are not counted,
+        // and must not make the count wrap.
+        self.cost = self.cost.saturating_sub(heap_block(table * entry_size))
             + heap_block(self.entries.capacity() * entry_size);
         true
+    }
+
+    /// What pushing `entry` would add to [`Transcript::cost`]: a merged entry's payload
+    /// block growing (vectors double), or a fresh entry's payload block and the entry
+    /// table's doubling when it is full. A forecast of `Vec`'s growth, checked before the
+    /// push; the count after it is exact.
+    fn growth(&self, entry: &Entry) -> usize {
+        let grown = |cap: usize, need: usize, min: usize| {
+            if need <= cap {
+                0
+            } else {
+                (2 * cap).max(need).max(min)
+            }
+        };
+        let merging = match (self.entries.last(), entry) {
+            (Some(Entry::Recv(t0, a)), Entry::Recv(t1, b))
+            | (Some(Entry::Send(t0, a)), Entry::Send(t1, b))
+                if t0 == t1 =>
+            {
+                Some((a, b.len()))
+            }
+            _ => None,
+        };
+        if let Some((a, more)) = merging {
+            let new = grown(a.capacity(), a.len() + more, 8);
+            return if new == 0 {
+                0
+            } else {
+                heap_block(new) - heap_block(a.capacity())
+            };
+        }
+        let size = core::mem::size_of::<Entry>();
+        let cap = self.entries.capacity();
+        let table = match grown(cap, self.entries.len() + 1, 4) {
+            0 => 0,
+            new => heap_block(new * size) - heap_block(cap * size),
+        };
+        table + entry.payload_heap().max(heap_block(entry.payload_len()))
     }
 
     /// Total payload bytes held.
@@ -420,9 +460,18 @@ mod tests {
     }
 
     /// A flood of one-byte entries is bounded by what it costs, not by its payload: 200,000
-    /// one-byte sends are 200 KB of payload but several MiB of memory.
+    /// one-byte sends are 200 KB of payload but several MiB of memory. The bound holds for
+    /// any bound, also where the entry table's doubling would pass it.
     #[test]
     fn tiny_entries_count_their_real_cost() {
+        for limit in [1024 * 1024, 1_258_291, 700_001] {
+            let mut t = Transcript::new();
+            for i in 0..100_000u64 {
+                t.push_within(Entry::Send(Timestamp(i), vec![b'x']), limit);
+            }
+            assert!(t.truncated);
+            assert!(t.cost() <= limit, "{} > {limit}", t.cost());
+        }
         let limit = 1024 * 1024;
         let mut t = Transcript::new();
         let mut kept = 0;

@@ -232,6 +232,23 @@ async fn connect(t: &Target) -> Result<Ws> {
     Ok(ws)
 }
 
+/// A session whose first byte has made the round trip: iacscope holds a page's data until
+/// the server has spoken or stayed silent for a second (its telnet-only gate), and the echo
+/// server is silent until it hears something, so the measured traffic starts after that.
+async fn connect_warm(t: &Target) -> Result<Ws> {
+    let mut ws = connect(t).await?;
+    ws.send(Message::Binary(Bytes::from_static(b"\r\n"))).await?;
+    let mut got = 0;
+    while got < 2 {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => got += b.len(),
+            Ok(Some(Ok(_))) => {}
+            other => bail!("{}: warm-up echo failed: {other:?}", t.name),
+        }
+    }
+    Ok(ws)
+}
+
 async fn bench(
     opts: &Opts,
     sessions: usize,
@@ -436,7 +453,7 @@ async fn kept_transcript_cost(t: &Target, n: usize, messages: usize) -> Result<K
     let before = memory(t.pid);
     let start = Instant::now();
     for _ in 0..n {
-        let ws = connect(t).await?;
+        let ws = connect_warm(t).await?;
         let (mut tx, mut rx) = ws.split();
         let send = async {
             for _ in 0..messages {
@@ -532,7 +549,7 @@ struct Run {
 
 /// Echoed bytes per second over one session, sending and reading concurrently.
 async fn throughput(t: &Target, mib: usize) -> Result<Run> {
-    let ws = connect(t).await?;
+    let ws = connect_warm(t).await?;
     let (mut tx, mut rx) = ws.split();
     let cpu0 = cpu_ns(t.pid);
     let total = mib << 20;
@@ -580,7 +597,7 @@ fn percentiles(mut v: Vec<Duration>) -> (Duration, Duration) {
 
 /// Round trips of 16-byte messages, one at a time.
 async fn latency(t: &Target, n: usize) -> Result<(Duration, Duration)> {
-    let mut ws = connect(t).await?;
+    let mut ws = connect_warm(t).await?;
     let msg = vec![0x41u8; 16];
     let mut samples = Vec::with_capacity(n);
     for i in 0..n + n / 10 {

@@ -154,13 +154,14 @@ pub fn raise_fd_limit() -> Option<u64> {
 }
 
 /// How many HTTP connections fit beside `max_sessions` relays (two descriptors each) in a
-/// soft limit of `fd_limit` descriptors, keeping [`FD_RESERVE`]. When the sessions alone
-/// would not fit (then the descriptors, not `max_sessions`, bound them), connections still
-/// get a quarter of the limit: new visitors must be able to reach the page.
+/// soft limit of `fd_limit` descriptors, keeping [`FD_RESERVE`]. A connection counts two:
+/// its socket and the static file it may be sending. When the sessions alone would not fit
+/// (then the descriptors, not `max_sessions`, bound them), connections still get an eighth
+/// of the limit: new visitors must be able to reach the page.
 pub fn connections_that_fit(fd_limit: u64, max_sessions: usize) -> usize {
     let sessions = 2 * max_sessions as u64;
-    let left = fd_limit.saturating_sub(FD_RESERVE + sessions);
-    usize::try_from(left.max(fd_limit / 4)).unwrap_or(usize::MAX)
+    let left = fd_limit.saturating_sub(FD_RESERVE + sessions) / 2;
+    usize::try_from(left.max(fd_limit / 8)).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]
@@ -213,8 +214,11 @@ mod tests {
 
     #[test]
     fn descriptor_budget() {
-        assert_eq!(connections_that_fit(20_000, 1024), 20_000 - 256 - 2048);
-        assert_eq!(connections_that_fit(1024, 1024), 256);
-        assert_eq!(connections_that_fit(20_000, 20_000), 5_000);
+        assert_eq!(
+            connections_that_fit(20_000, 1024),
+            (20_000 - 256 - 2048) / 2
+        );
+        assert_eq!(connections_that_fit(1024, 1024), 128);
+        assert_eq!(connections_that_fit(20_000, 20_000), 2_500);
     }
 }

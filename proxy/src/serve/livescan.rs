@@ -298,7 +298,13 @@ impl LiveScans {
                 inner.recent.remove(&oldest);
             }
         }
-        inner.recent.insert(t, (now, outcome));
+        // A refusal by this proxy's own limits (or its shutdown) says nothing about the
+        // server: remembered, it would show every visitor "Limit reached" for
+        // `FAILURE_TTL` on one client's account. The next request asks again.
+        let ours = matches!(&outcome, Err(f) if matches!(f.code, "limit_reached" | "shutdown"));
+        if !ours {
+            inner.recent.insert(t, (now, outcome));
+        }
         if st.shutdown.is_cancelled() {
             inner.queued.clear();
             inner.ring.clear();
@@ -478,9 +484,26 @@ async fn scan(st: &Arc<AppState>, t: &Target, client: IpAddr) -> Result<String, 
     let limit = st.config.transcript_max_bytes;
     let deadline = up.connected_at + MAX_LIVE_SCAN.min(st.config.max_session_duration);
     let t0 = up.connected_at;
+    // The whole drive is under the deadline and the shutdown, writes included: a server
+    // that stops reading (a zero window) while the engine answers its requests would
+    // otherwise hold the scan's slots for good.
     let driven = match up.stream {
-        Stream::Plain(mut tcp) => drive(st, &mut tcp, cfg, t0, &mut tr, limit, deadline).await,
-        Stream::Tls(mut tls) => drive(st, &mut *tls, cfg, t0, &mut tr, limit, deadline).await,
+        Stream::Plain(mut tcp) => {
+            bounded(
+                st,
+                deadline,
+                drive(st, &mut tcp, cfg, t0, &mut tr, limit, deadline),
+            )
+            .await
+        }
+        Stream::Tls(mut tls) => {
+            bounded(
+                st,
+                deadline,
+                drive(st, &mut *tls, cfg, t0, &mut tr, limit, deadline),
+            )
+            .await
+        }
     };
     driven?;
     let closed_at = super::store::unix_micros();
@@ -555,6 +578,23 @@ async fn send_pending<S: AsyncWrite + Unpin>(
         record(tr, Entry::Send(at, bytes), limit)?;
     }
     Ok(ok || !open)
+}
+
+/// `driving` until `deadline` or the proxy's shutdown, whichever comes first.
+async fn bounded(
+    st: &AppState,
+    deadline: Instant,
+    driving: impl std::future::Future<Output = Result<(), Failure>>,
+) -> Result<(), Failure> {
+    tokio::select! {
+        r = timeout_at(deadline, driving) => r.unwrap_or_else(|_| Err(Failure::new(
+            "timeout",
+            format!("the scan did not finish within {} s", MAX_LIVE_SCAN.as_secs()),
+        ))),
+        () = st.shutdown.cancelled() => {
+            Err(Failure::new("shutdown", "the proxy is shutting down"))
+        }
+    }
 }
 
 /// Drives the engine over `stream` with the relay replay's clock rules

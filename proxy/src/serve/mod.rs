@@ -464,7 +464,7 @@ impl AppState {
         let csp = HeaderValue::from_str(&web::content_security_policy(&config.static_dir))
             .map_err(|e| format!("Content-Security-Policy: {e}"))?;
         if let Some(u) = &config.public_url {
-            origin::Origin::parse(u).map_err(|e| format!("--public-url: {e}"))?;
+            origin::Origin::parse_base(u).map_err(|e| format!("--public-url: {e}"))?;
         }
         let origins = origin::OriginPolicy::new(
             config.public_url.as_deref(),

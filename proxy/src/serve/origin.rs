@@ -74,6 +74,28 @@ impl Origin {
         Ok(Origin { scheme, host, port })
     }
 
+    /// A base URL (`--public-url`): an origin and an optional path below which the app is
+    /// served (`https://example.org/iacscope`), without query or fragment. Returns the origin
+    /// and the path without its trailing `/` (empty for the root).
+    pub fn parse_base(url: &str) -> Result<(Origin, String), String> {
+        let t = url.trim();
+        let after_scheme = t.find("://").map_or(0, |i| i + 3);
+        let (origin, path) = match t[after_scheme..].find('/') {
+            Some(i) => t.split_at(after_scheme + i),
+            None => (t, ""),
+        };
+        if path.contains(['?', '#', ' ', '"', '<', '>', '\\']) || path.contains(char::is_control) {
+            return Err(format!(
+                "`{}`: a base URL has no query, fragment or odd characters",
+                t.escape_debug()
+            ));
+        }
+        Ok((
+            Origin::parse(origin)?,
+            path.trim_end_matches('/').to_owned(),
+        ))
+    }
+
     /// A loopback address (127.0.0.0/8, ::1) or `localhost`: a page with such an origin was
     /// loaded from this machine, not from a name an attacker controls.
     pub fn is_loopback(&self) -> bool {
@@ -120,10 +142,14 @@ impl OriginPolicy {
         any: bool,
     ) -> Result<OriginPolicy, String> {
         let mut list = Vec::new();
-        for o in public_url
-            .into_iter()
-            .chain(allowed.iter().map(String::as_str))
-        {
+        if let Some(u) = public_url {
+            list.push(
+                Origin::parse_base(u)
+                    .map_err(|e| format!("--public-url: {e}"))?
+                    .0,
+            );
+        }
+        for o in allowed {
             list.push(Origin::parse(o).map_err(|e| format!("allowed origin: {e}"))?);
         }
         Ok(OriginPolicy { allowed: list, any })
@@ -168,11 +194,11 @@ impl OriginPolicy {
     }
 }
 
-/// The origin absolute URLs are built from: `public_url`, else the listening address
-/// (127.0.0.1 for a wildcard address), else `http://localhost`.
+/// The base absolute URLs are built from: `public_url` (origin and path), else the
+/// listening address (127.0.0.1 for a wildcard address), else `http://localhost`.
 pub fn public_origin(public_url: Option<&str>, listen: Option<SocketAddr>) -> String {
-    if let Some(o) = public_url.and_then(|u| Origin::parse(u).ok()) {
-        return o.to_string();
+    if let Some((o, path)) = public_url.and_then(|u| Origin::parse_base(u).ok()) {
+        return format!("{o}{path}");
     }
     match listen {
         Some(addr) => {
@@ -260,6 +286,14 @@ mod tests {
             public_origin(Some("https://x.example/"), None),
             "https://x.example"
         );
+        assert_eq!(
+            public_origin(Some("https://x.example/tools/iacscope/"), None),
+            "https://x.example/tools/iacscope"
+        );
+        let p = OriginPolicy::new(Some("https://x.example/tools/iacscope"), &[], false)
+            .expect("a base URL with a path");
+        assert!(p.check(Some(b"https://x.example"), Some(8080)).is_ok());
+        assert!(Origin::parse_base("https://x.example/a?b").is_err());
         let listen: SocketAddr = "127.0.0.1:8080".parse().expect("addr");
         assert_eq!(public_origin(None, Some(listen)), "http://127.0.0.1:8080");
         let any: SocketAddr = "0.0.0.0:80".parse().expect("addr");

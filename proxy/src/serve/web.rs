@@ -33,12 +33,14 @@ pub fn router(dir: &Path) -> Router {
         .append_index_html_on_directories(true)
         .precompressed_gzip()
         .fallback(index.clone());
+    // Room the directory's own path takes in a full path.
+    let prefix = dir.as_os_str().len() + 1;
     Router::new().fallback_service(tower::service_fn(move |req: Request| {
         let (files, index) = (files.clone(), index.clone());
         async move {
             // A path no file can have (a name over the file system's limit) is a client
             // route like any unknown path, not an I/O error: the app's page answers.
-            let r = if can_name_a_file(req.uri().path()) {
+            let r = if can_name_a_file(req.uri().path(), prefix) {
                 files.oneshot(req).await.map(IntoResponse::into_response)
             } else {
                 index.oneshot(req).await.map(IntoResponse::into_response)
@@ -53,10 +55,14 @@ const NAME_MAX: usize = 255;
 /// Longest path looked up on disk: `PATH_MAX`.
 const PATH_MAX: usize = 4096;
 
-/// Whether a request path could name a file: every segment, percent-decoded, within
-/// [`NAME_MAX`] bytes and the whole within [`PATH_MAX`]. Longer ones fail in the kernel with
-/// `ENAMETOOLONG`, which the file service would answer as a server error.
-fn can_name_a_file(path: &str) -> bool {
+/// The suffix the file service tries first (`precompressed_gzip`).
+const GZ: usize = ".gz".len();
+
+/// Whether a request path could name a file below a directory whose path takes `prefix`
+/// bytes: no NUL, every segment percent-decoded within [`NAME_MAX`] bytes with room for
+/// `.gz`, and the whole within [`PATH_MAX`]. Others fail in the kernel (`ENAMETOOLONG`,
+/// an interior NUL), which the file service would answer as a server error.
+fn can_name_a_file(path: &str, prefix: usize) -> bool {
     let decoded_len = |seg: &str| {
         let b = seg.as_bytes();
         let escapes = b
@@ -65,9 +71,14 @@ fn can_name_a_file(path: &str) -> bool {
             .count();
         b.len() - 2 * escapes
     };
-    path.len() <= 3 * PATH_MAX
-        && path.split('/').map(decoded_len).sum::<usize>() <= PATH_MAX
-        && path.split('/').all(|seg| decoded_len(seg) <= NAME_MAX)
+    let nul = path.contains('\0') || path.to_ascii_lowercase().contains("%00");
+    let total = prefix
+        + path
+            .split('/')
+            .map(|seg| decoded_len(seg) + 1)
+            .sum::<usize>()
+        + GZ;
+    !nul && total < PATH_MAX && path.split('/').all(|seg| decoded_len(seg) + GZ <= NAME_MAX)
 }
 
 /// The Content-Security-Policy for the app. Inline scripts in `index.html` (Trunk's loader)
@@ -157,12 +168,18 @@ mod tests {
 
     #[test]
     fn names_over_the_limits_name_no_file() {
-        assert!(can_name_a_file("/index.html"));
-        assert!(can_name_a_file(&format!("/{}", "a".repeat(255))));
-        assert!(!can_name_a_file(&format!("/{}", "a".repeat(256))));
-        assert!(can_name_a_file(&format!("/{}", "%41".repeat(255))));
-        assert!(!can_name_a_file(&format!("/s/{}", "%41".repeat(256))));
-        assert!(!can_name_a_file(&"/aaaaaaaaaa".repeat(500)));
+        assert!(can_name_a_file("/index.html", 5));
+        assert!(can_name_a_file(&format!("/{}", "a".repeat(252)), 5));
+        assert!(
+            !can_name_a_file(&format!("/{}", "a".repeat(253)), 5),
+            "no room for .gz"
+        );
+        assert!(can_name_a_file(&format!("/{}", "%41".repeat(252)), 5));
+        assert!(!can_name_a_file(&format!("/s/{}", "%41".repeat(256)), 5));
+        assert!(!can_name_a_file(&"/aaaaaaaaaa".repeat(500), 5));
+        assert!(!can_name_a_file(&"/a".repeat(2100), 5), "separators count");
+        assert!(!can_name_a_file("/%00", 5));
+        assert!(!can_name_a_file(&format!("/{}", "a".repeat(3000)), 5));
     }
 
     #[test]
