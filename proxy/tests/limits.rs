@@ -23,6 +23,7 @@ fn quiet() -> Config {
         idle_timeout: FAR,
         max_session_duration: FAR,
         handshake_timeout: FAR,
+        max_connection_age: FAR,
         ..config()
     }
 }
@@ -456,4 +457,43 @@ async fn idle_sessions_give_way_to_a_newcomer() {
         send(ws, b"z").await;
         assert_eq!(read_binary(ws, 1).await, b"z", "sessions in use stay");
     }
+}
+
+/// A keep-alive does not hold a full server for hours: with nobody idle long enough, the
+/// session held the longest past `HELD_LONG` gives way to a newcomer.
+#[tokio::test(start_paused = true)]
+async fn long_held_sessions_give_way_despite_keepalives() {
+    let port = echo_server().await;
+    let server = start(Config {
+        max_sessions_per_target: 4,
+        trusted_proxies: vec!["127.0.0.1".parse().expect("net")],
+        ..quiet()
+    })
+    .await;
+    let mut held = Vec::new();
+    for i in 1..=4 {
+        let mut ws = ws_from(server.addr, &format!("198.51.100.{i}"), port).await;
+        connected(&mut ws).await;
+        held.push(ws);
+        // The first is the one held the longest.
+        tokio::time::advance(Duration::from_secs(1)).await;
+    }
+    // A NOP every 50 s from everyone: never idle for `yield_idle_after` (60 s).
+    let keepalive = iacscope::serve::limits::HELD_LONG.as_secs() / 50 + 1;
+    for _ in 0..keepalive {
+        tokio::time::advance(Duration::from_secs(50)).await;
+        for ws in &mut held {
+            send(ws, b"\xff\xf1").await;
+            assert_eq!(read_binary(ws, 2).await, b"\xff\xf1");
+        }
+    }
+    let mut newcomer = ws_from(server.addr, "198.51.100.5", port).await;
+    connected(&mut newcomer).await;
+    let c = expect_closed(&mut held[0], "idle_yield", 1001).await;
+    assert!(
+        c["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("min: every session")),
+        "{c}"
+    );
 }

@@ -237,7 +237,8 @@ async fn connect(t: &Target) -> Result<Ws> {
 /// server is silent until it hears something, so the measured traffic starts after that.
 async fn connect_warm(t: &Target) -> Result<Ws> {
     let mut ws = connect(t).await?;
-    ws.send(Message::Binary(Bytes::from_static(b"\r\n"))).await?;
+    ws.send(Message::Binary(Bytes::from_static(b"\r\n")))
+        .await?;
     let mut got = 0;
     while got < 2 {
         match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {

@@ -156,6 +156,11 @@ impl Activity {
             .store(u64::try_from(us).unwrap_or(u64::MAX), Relaxed);
     }
 
+    /// How long the slot has been held at `now`.
+    pub fn age(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.base)
+    }
+
     /// How long it has been without traffic at `now`.
     pub fn idle(&self, now: Instant) -> Duration {
         now.saturating_duration_since(self.base + Duration::from_micros(self.last.load(Relaxed)))
@@ -166,6 +171,10 @@ impl Activity {
         self.give_way.cancelled().await;
     }
 }
+
+/// A session that has held a full target's slot this long gives way to a newcomer even when
+/// it has traffic (a scan takes under a minute; a keep-alive must not hold a slot for hours).
+pub const HELD_LONG: Duration = Duration::from_secs(10 * 60);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The maps hold plain counters; a panic elsewhere cannot leave them half-updated.
@@ -404,19 +413,34 @@ impl Limits {
                     let coming = self.cfg.per_target.saturating_sub(slots.holders.len())
                         + slots.holders.iter().filter(|h| h.yielding).count();
                     if slots.waiting.len() >= coming {
-                        let idlest = slots
-                            .holders
-                            .iter_mut()
-                            .filter(|h| h.yields && !h.yielding)
-                            .map(|h| (h.activity.idle(now), h))
+                        // The holder idle the longest gives way; with nobody idle long
+                        // enough, the one held the longest past `HELD_LONG` does (else a
+                        // keep-alive every minute would hold a full server for hours).
+                        let candidates = || {
+                            slots
+                                .holders
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, h)| h.yields && !h.yielding)
+                        };
+                        let idlest = candidates()
+                            .map(|(i, h)| (h.activity.idle(now), i))
                             .filter(|(idle, _)| *idle >= self.cfg.yield_after)
-                            .max_by_key(|(idle, _)| *idle);
-                        let Some((_, h)) = idlest else {
+                            .max_by_key(|(idle, _)| *idle)
+                            .or_else(|| {
+                                candidates()
+                                    .map(|(i, h)| (h.activity.age(now), i))
+                                    .filter(|(age, _)| *age >= HELD_LONG)
+                                    .max_by_key(|(age, _)| *age)
+                            })
+                            .map(|(_, i)| i);
+                        let Some(i) = idlest else {
                             if slots.is_empty() {
                                 targets.remove(&target);
                             }
                             return Err(Limit::PerTarget);
                         };
+                        let h = &mut slots.holders[i];
                         h.yielding = true;
                         h.activity.give_way.cancel();
                     }

@@ -165,6 +165,35 @@ struct Job {
 type Ready = (IpAddr, Target, Admission);
 
 impl Inner {
+    /// The waiting line is full: the client with the longest queue, if it is longer than
+    /// `key`'s would be with one more, loses its newest waiting scan (not remembered: its
+    /// widget asks again), so that many clients each queueing their share cannot shut out
+    /// one that has queued nothing. Returns whether room was made.
+    fn make_room_for(&mut self, key: IpAddr) -> bool {
+        let mine = self.queues.get(&key).map_or(0, VecDeque::len);
+        let longest = self
+            .queues
+            .iter()
+            .filter(|(k, q)| **k != key && q.len() > mine + 1)
+            .max_by_key(|(_, q)| q.len())
+            .map(|(k, _)| *k);
+        let Some(victim) = longest else {
+            return false;
+        };
+        let Some(queue) = self.queues.get_mut(&victim) else {
+            return false;
+        };
+        let Some(job) = queue.pop_back() else {
+            return false;
+        };
+        if queue.is_empty() {
+            self.queues.remove(&victim);
+            self.ring.retain(|k| *k != victim);
+        }
+        self.queued.remove(&job.target);
+        true
+    }
+
     /// Takes the scans that may start now, round-robin across clients under their share, and
     /// admits each (global and per-client session limits). One the limits refuse is dropped
     /// and not remembered, as a refusal in [`start`] is: the widget's next refresh asks again.
@@ -377,7 +406,7 @@ pub fn start(st: &Arc<AppState>, client: IpAddr, t: &Target) -> Result<Known, Fa
             ),
         ));
     }
-    if inner.queued.len() >= MAX_QUEUED {
+    if inner.queued.len() >= MAX_QUEUED && !inner.make_room_for(key) {
         st.metrics.refused("limit_live_scans");
         return Err(Failure::new(
             "limit_reached",
@@ -757,6 +786,46 @@ mod tests {
             inner.ring.push_back(key);
         }
         inner.queued.insert(target(port), key);
+    }
+
+    /// A full waiting line makes room for a client with nothing waiting by dropping the
+    /// newest scan of the longest queue, never one of a queue no longer than the newcomer's.
+    #[test]
+    fn a_full_line_makes_room_for_a_newcomer() {
+        let a: IpAddr = "198.51.100.1".parse().unwrap();
+        let b: IpAddr = "198.51.100.2".parse().unwrap();
+        let c: IpAddr = "198.51.100.3".parse().unwrap();
+        let mut inner = Inner::default();
+        for p in 0..5 {
+            ask(&mut inner, a, 100 + p);
+        }
+        for p in 0..2 {
+            ask(&mut inner, b, 200 + p);
+        }
+        assert!(inner.make_room_for(client_key(c)));
+        assert!(!inner.queued.contains_key(&target(104)), "a's newest went");
+        assert_eq!(inner.queued.len(), 6);
+        assert_eq!(inner.queues[&client_key(a)].len(), 4);
+        // b (2 waiting) is not longer than c's would be with one more after c queues one.
+        ask(&mut inner, c, 300);
+        let mut only_b = Inner::default();
+        for p in 0..2 {
+            ask(&mut only_b, b, 200 + p);
+        }
+        ask(&mut only_b, c, 300);
+        assert!(!only_b.make_room_for(client_key(c)));
+        // A queue emptied this way leaves the round-robin ring.
+        let mut one = Inner::default();
+        ask(&mut one, a, 100);
+        ask(&mut one, a, 101);
+        ask(&mut one, a, 102);
+        assert!(one.make_room_for(client_key(c)));
+        assert!(one.make_room_for(client_key(c)));
+        assert!(
+            !one.make_room_for(client_key(c)),
+            "a's last one is no longer than c's"
+        );
+        assert_eq!(one.ring.len(), 1);
     }
 
     #[test]

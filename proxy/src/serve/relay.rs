@@ -738,14 +738,23 @@ where
         e = upward => e,
         e = downward => e,
         e = idle => e,
-        () = rec.activity.give_way() => End::proxy(
-            "idle_yield",
-            format!(
-                "closed after {} s without traffic: another user is waiting for this server",
-                rec.activity.idle(Instant::now()).as_secs()
-            ),
-            close::GOING_AWAY,
-        ),
+        () = rec.activity.give_way() => {
+            let now = Instant::now();
+            let idle = rec.activity.idle(now);
+            let why = if idle >= cfg.yield_idle_after {
+                format!(
+                    "closed after {} s without traffic: another user is waiting for this server",
+                    idle.as_secs()
+                )
+            } else {
+                format!(
+                    "closed after {} min: every session this proxy allows to this server is in \
+                     use and another user is waiting",
+                    rec.activity.age(now).as_secs() / 60
+                )
+            };
+            End::proxy("idle_yield", why, close::GOING_AWAY)
+        }
         () = sleep_until(started + cfg.max_session_duration) => End::proxy(
             "duration_limit",
             format!("sessions last at most {} s", cfg.max_session_duration.as_secs()),
