@@ -295,7 +295,7 @@ fn shortest_digits(x: f64) -> (String, i32) {
     // the last place. Python keeps the even one (when it reads back as `x`, as both do for
     // a shortest tie).
     let lower = &exact[..n];
-    let last_even = |d: &str| d.bytes().last().is_some_and(|b| (b - b'0') % 2 == 0);
+    let last_even = |d: &str| d.bytes().last().is_some_and(|b| (b - b'0') & 1 == 0);
     if digits == lower || last_even(&digits) || !last_even(lower) {
         return (digits, exp);
     }
