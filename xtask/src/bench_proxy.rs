@@ -232,6 +232,23 @@ async fn connect(t: &Target) -> Result<Ws> {
     Ok(ws)
 }
 
+/// Reads binary payload from `rx` until `n` bytes have come (other frames are skipped), each
+/// message within `wait`; the error names the proxy and `what` was being read.
+async fn read_echoed<S>(rx: &mut S, n: usize, wait: Duration, name: &str, what: &str) -> Result<()>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let mut got = 0;
+    while got < n {
+        match tokio::time::timeout(wait, rx.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => got += b.len(),
+            Ok(Some(Ok(_))) => {}
+            other => bail!("{name}: {what} failed: {other:?}"),
+        }
+    }
+    Ok(())
+}
+
 /// A session whose first byte has made the round trip: iacscope holds a page's data until
 /// the server has spoken or stayed silent for a second (its telnet-only gate), and the echo
 /// server is silent until it hears something, so the measured traffic starts after that.
@@ -239,14 +256,7 @@ async fn connect_warm(t: &Target) -> Result<Ws> {
     let mut ws = connect(t).await?;
     ws.send(Message::Binary(Bytes::from_static(b"\r\n")))
         .await?;
-    let mut got = 0;
-    while got < 2 {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
-            Ok(Some(Ok(Message::Binary(b)))) => got += b.len(),
-            Ok(Some(Ok(_))) => {}
-            other => bail!("{}: warm-up echo failed: {other:?}", t.name),
-        }
-    }
+    read_echoed(&mut ws, 2, Duration::from_secs(10), t.name, "warm-up echo").await?;
     Ok(ws)
 }
 
@@ -463,17 +473,13 @@ async fn kept_transcript_cost(t: &Target, n: usize, messages: usize) -> Result<K
             tx.flush().await?;
             anyhow::Ok(tx)
         };
-        let recv = async {
-            let mut got = 0;
-            while got < messages {
-                match tokio::time::timeout(Duration::from_secs(60), rx.next()).await {
-                    Ok(Some(Ok(Message::Binary(b)))) => got += b.len(),
-                    Ok(Some(Ok(_))) => {}
-                    other => bail!("{}: echo read failed: {other:?}", t.name),
-                }
-            }
-            Ok(())
-        };
+        let recv = read_echoed(
+            &mut rx,
+            messages,
+            Duration::from_secs(60),
+            t.name,
+            "echo read",
+        );
         let (tx, ()) = tokio::try_join!(send, recv)?;
         let mut ws = tx.reunite(rx).map_err(|_| anyhow::anyhow!("reunite"))?;
         ws.close(None).await?;
@@ -567,17 +573,13 @@ async fn throughput(t: &Target, mib: usize) -> Result<Run> {
         tx.flush().await?;
         anyhow::Ok(tx)
     };
-    let recv = async {
-        let mut got = 0;
-        while got < total {
-            match tokio::time::timeout(Duration::from_secs(60), rx.next()).await {
-                Ok(Some(Ok(Message::Binary(b)))) => got += b.len(),
-                Ok(Some(Ok(_))) => {}
-                other => bail!("{}: throughput read failed: {other:?}", t.name),
-            }
-        }
-        Ok(())
-    };
+    let recv = read_echoed(
+        &mut rx,
+        total,
+        Duration::from_secs(60),
+        t.name,
+        "throughput read",
+    );
     let (tx, ()) = tokio::try_join!(send, recv)?;
     let secs = start.elapsed().as_secs_f64();
     let cpu = cpu_ns(t.pid).saturating_sub(cpu0) as f64 / 1e3;
@@ -604,14 +606,14 @@ async fn latency(t: &Target, n: usize) -> Result<(Duration, Duration)> {
     for i in 0..n + n / 10 {
         let start = Instant::now();
         ws.send(Message::Binary(msg.clone().into())).await?;
-        let mut got = 0;
-        while got < msg.len() {
-            match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
-                Ok(Some(Ok(Message::Binary(b)))) => got += b.len(),
-                Ok(Some(Ok(_))) => {}
-                other => bail!("{}: latency read failed: {other:?}", t.name),
-            }
-        }
+        read_echoed(
+            &mut ws,
+            msg.len(),
+            Duration::from_secs(10),
+            t.name,
+            "latency read",
+        )
+        .await?;
         if i >= n / 10 {
             samples.push(start.elapsed()); // the first tenth warms up
         }
