@@ -552,21 +552,7 @@ async fn tls_badge_uses_tls_scans_and_the_default_stays_plain() {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs() as i64;
-    let row = iacscope::serve::db::NewScan {
-        id: "a".repeat(32),
-        host: "localhost".into(),
-        port,
-        ip: "127.0.0.1".into(),
-        fingerprint: plain_fp.into(),
-        created: now,
-        record_json: "{}".into(),
-        transcript_text: String::new(),
-        config: "scan-type=quick encoding=ascii ttype=VT100 tls=0".into(),
-        mssp_players: None,
-        mssp_uptime: None,
-        mssp_name: None,
-        source: iacscope::serve::db::SOURCE_LIVE.into(),
-    };
+    let row = plain_row(&"a".repeat(32), "localhost", port, plain_fp, now);
     assert!(server.state.db.insert(&row).expect("insert"));
     let tls_badge = |addr: SocketAddr| async move {
         let (status, head, body) =

@@ -193,21 +193,7 @@ async fn a_rebinding_page_cannot_open_the_websocket() {
 async fn a_forged_host_does_not_steer_absolute_urls() {
     let server = start(config()).await;
     let id = "b".repeat(32);
-    let row = iacscope::serve::db::NewScan {
-        id: id.clone(),
-        host: "mud.example".into(),
-        port: 4000,
-        ip: "192.0.2.1".into(),
-        fingerprint: "0123456789abcdef".into(),
-        created: 1_700_000_000,
-        record_json: "{}".into(),
-        transcript_text: String::new(),
-        config: "scan-type=quick encoding=ascii ttype=VT100 tls=0".into(),
-        mssp_players: None,
-        mssp_uptime: None,
-        mssp_name: None,
-        source: iacscope::serve::db::SOURCE_LIVE.into(),
-    };
+    let row = plain_row(&id, "mud.example", 4000, "0123456789abcdef", 1_700_000_000);
     assert!(server.state.db.insert(&row).expect("insert"));
     let mut s = TcpStream::connect(server.addr).await.expect("connect");
     let page = format!("http://evil.example/s/{id}");

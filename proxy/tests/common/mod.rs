@@ -61,6 +61,32 @@ pub fn temp_data_dir() -> PathBuf {
     dir
 }
 
+/// A stored plain (`tls=0`) scan of `host:port` with an empty record and no transcript, as
+/// tests put one straight into the store.
+pub fn plain_row(
+    id: &str,
+    host: &str,
+    port: u16,
+    fingerprint: &str,
+    created: i64,
+) -> iacscope::serve::db::NewScan {
+    iacscope::serve::db::NewScan {
+        id: id.into(),
+        host: host.into(),
+        port,
+        ip: "127.0.0.1".into(),
+        fingerprint: fingerprint.into(),
+        created,
+        record_json: "{}".into(),
+        transcript_text: String::new(),
+        config: "scan-type=quick encoding=ascii ttype=VT100 tls=0".into(),
+        mssp_players: None,
+        mssp_uptime: None,
+        mssp_name: None,
+        source: iacscope::serve::db::SOURCE_LIVE.into(),
+    }
+}
+
 /// A plain HTTP/1.1 POST of a JSON body; returns (status, body).
 pub async fn http_post(server: SocketAddr, path: &str, body: &str) -> (u16, Vec<u8>) {
     let req = format!(
