@@ -133,10 +133,7 @@ async fn server_close_reaches_the_browser_with_counts_and_transcript() {
 #[tokio::test]
 async fn browser_close_reaches_the_server() {
     let server = start(config()).await;
-    let (l, port) = upstream().await;
-    let mut ws = ws_to(server.addr, "127.0.0.1", port).await;
-    let mut up = accept(&l).await;
-    connected(&mut ws).await;
+    let (mut ws, mut up) = session_to_upstream(server.addr).await;
     up.write_all(b"Login: ").await.expect("greet");
     assert_eq!(read_binary(&mut ws, 7).await, b"Login: ");
     send(&mut ws, b"bye").await;
@@ -464,10 +461,7 @@ async fn other_protocols_are_not_relayed() {
             "{closed}"
         );
     }
-    let (l, port) = upstream().await;
-    let mut ws = ws_to(server.addr, "127.0.0.1", port).await;
-    let mut up = accept(&l).await;
-    connected(&mut ws).await;
+    let (mut ws, mut up) = session_to_upstream(server.addr).await;
     send(&mut ws, b"GET / HTTP/1.1\r\nHost: internal\r\n\r\n").await;
     let closed = control(&mut ws).await;
     assert_eq!(closed["code"], "not_telnet", "{closed}");
@@ -478,10 +472,7 @@ async fn other_protocols_are_not_relayed() {
         .expect("read");
     assert!(got.is_empty(), "the request reached the server: {got:?}");
     // Telnet that merely begins like a signature is relayed after a short wait.
-    let (l, port) = upstream().await;
-    let mut ws = ws_to(server.addr, "127.0.0.1", port).await;
-    let mut up = accept(&l).await;
-    connected(&mut ws).await;
+    let (mut ws, mut up) = session_to_upstream(server.addr).await;
     up.write_all(b"HT").await.expect("write");
     assert_eq!(read_binary(&mut ws, 2).await, b"HT");
 }
@@ -493,10 +484,7 @@ async fn other_protocols_are_not_relayed() {
 async fn requests_cannot_be_split_or_pipelined_past_the_check() {
     let server = start(config()).await;
     // `G`, then `ET /secret`: an HTTP/0.9 request in two messages, to a silent server.
-    let (l, port) = upstream().await;
-    let mut ws = ws_to(server.addr, "127.0.0.1", port).await;
-    let mut up = accept(&l).await;
-    connected(&mut ws).await;
+    let (mut ws, mut up) = session_to_upstream(server.addr).await;
     send(&mut ws, b"\xff\xfb\x18").await;
     send(&mut ws, b"G").await;
     send(&mut ws, b"ET /secret\r\n").await;
@@ -509,10 +497,7 @@ async fn requests_cannot_be_split_or_pipelined_past_the_check() {
         .expect("read");
     assert_eq!(got, b"\xff\xfb\x18", "only the telnet command went through");
     // SMTP pipelined behind the negotiation, to a server that greets a moment later.
-    let (l, port) = upstream().await;
-    let mut ws = ws_to(server.addr, "127.0.0.1", port).await;
-    let mut up = accept(&l).await;
-    connected(&mut ws).await;
+    let (mut ws, mut up) = session_to_upstream(server.addr).await;
     send(&mut ws, b"\xff\xfd\x03\r\nMAIL FROM:<spam@example.org>\r\n").await;
     let mut first = [0u8; 3];
     up.read_exact(&mut first).await.expect("the negotiation");
@@ -532,10 +517,7 @@ async fn requests_cannot_be_split_or_pipelined_past_the_check() {
         "pipelined bytes reached the server: {rest:?}"
     );
     // A telnet server that waits for the client gets the page's data after a moment.
-    let (l, port) = upstream().await;
-    let mut ws = ws_to(server.addr, "127.0.0.1", port).await;
-    let mut up = accept(&l).await;
-    connected(&mut ws).await;
+    let (mut ws, mut up) = session_to_upstream(server.addr).await;
     send(&mut ws, b"\r\n").await;
     let mut got = [0u8; 2];
     tokio::time::timeout(LIMIT, up.read_exact(&mut got))

@@ -234,6 +234,16 @@ pub async fn accept(l: &TcpListener) -> TcpStream {
         .0
 }
 
+/// A session through the proxy to a fresh upstream listener: the websocket (past its
+/// `connected` message) and the server side of the connection.
+pub async fn session_to_upstream(server: SocketAddr) -> (Ws, TcpStream) {
+    let (l, port) = upstream().await;
+    let mut ws = ws_to(server, "127.0.0.1", port).await;
+    let up = accept(&l).await;
+    connected(&mut ws).await;
+    (ws, up)
+}
+
 /// Echo server: returns its port.
 pub async fn echo_server() -> u16 {
     let (l, port) = upstream().await;
