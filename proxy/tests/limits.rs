@@ -408,12 +408,10 @@ async fn one_client_holds_only_its_share_of_a_target() {
     );
 }
 
-/// Hardening #8: when every slot of a target is held, the session idle the longest (at least
-/// `yield_idle_after`, 60 s by default) is closed with `idle_yield` and the newcomer gets its
-/// slot; sessions in use are left alone. Before anyone has been idle that long, the newcomer
-/// is refused with a sentence that says what to do.
-#[tokio::test(start_paused = true)]
-async fn idle_sessions_give_way_to_a_newcomer() {
+/// A proxy whose target (an echo server, 4 slots) is held by four client addresses
+/// (198.51.100.1–4, through a trusted proxy), opened `spacing` apart; returns the proxy,
+/// the echo server's port and the four sessions.
+async fn full_target(spacing: Duration) -> (Server, u16, Vec<Ws>) {
     let port = echo_server().await;
     let server = start(Config {
         max_sessions_per_target: 4,
@@ -426,7 +424,18 @@ async fn idle_sessions_give_way_to_a_newcomer() {
         let mut ws = ws_from(server.addr, &format!("198.51.100.{i}"), port).await;
         connected(&mut ws).await;
         held.push(ws);
+        tokio::time::advance(spacing).await;
     }
+    (server, port, held)
+}
+
+/// Hardening #8: when every slot of a target is held, the session idle the longest (at least
+/// `yield_idle_after`, 60 s by default) is closed with `idle_yield` and the newcomer gets its
+/// slot; sessions in use are left alone. Before anyone has been idle that long, the newcomer
+/// is refused with a sentence that says what to do.
+#[tokio::test(start_paused = true)]
+async fn idle_sessions_give_way_to_a_newcomer() {
+    let (server, port, mut held) = full_target(Duration::ZERO).await;
     let mut early = ws_from(server.addr, "198.51.100.5", port).await;
     let e = expect_error(&mut early, "limit_reached").await;
     assert!(
@@ -463,21 +472,8 @@ async fn idle_sessions_give_way_to_a_newcomer() {
 /// session held the longest past `HELD_LONG` gives way to a newcomer.
 #[tokio::test(start_paused = true)]
 async fn long_held_sessions_give_way_despite_keepalives() {
-    let port = echo_server().await;
-    let server = start(Config {
-        max_sessions_per_target: 4,
-        trusted_proxies: vec!["127.0.0.1".parse().expect("net")],
-        ..quiet()
-    })
-    .await;
-    let mut held = Vec::new();
-    for i in 1..=4 {
-        let mut ws = ws_from(server.addr, &format!("198.51.100.{i}"), port).await;
-        connected(&mut ws).await;
-        held.push(ws);
-        // The first is the one held the longest.
-        tokio::time::advance(Duration::from_secs(1)).await;
-    }
+    // One second apart: the first is the one held the longest.
+    let (server, port, mut held) = full_target(Duration::from_secs(1)).await;
     // A NOP every 50 s from everyone: never idle for `yield_idle_after` (60 s).
     let keepalive = iacscope::serve::limits::HELD_LONG.as_secs() / 50 + 1;
     for _ in 0..keepalive {
