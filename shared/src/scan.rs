@@ -6,7 +6,9 @@
 //! telnetlib3's `data_received`); phase decisions happen in [`Scanner::handle_timeout`], which
 //! the driver calls whenever [`Scanner::poll_timeout`] is due — immediately after input, or
 //! when a timer expires. That split mirrors telnetlib3's protocol callbacks versus its shell
-//! coroutine, and keeps a phase from ending in the middle of a received chunk.
+//! coroutine, and keeps a phase from ending in the middle of a received chunk. The probes and
+//! the MSSP wait decide on telnetlib3's 50 ms poll ticks ([`POLL_INTERVAL`]), not when their
+//! question is answered: replies between the answer and the tick still count inside the probe.
 
 use crate::ansi::{self, VirtualCursor};
 use crate::config::{ScanConfig, ScanType};
@@ -24,6 +26,11 @@ pub const NEGOTIATION_MAX_WAIT: Micros = Micros::from_millis(4000);
 pub const SETTLE: Micros = Micros::from_millis(500);
 /// `_PROBE_TIMEOUT`: each probe's window.
 pub const PROBE_TIMEOUT: Micros = Micros::from_millis(500);
+/// The probes and the MSSP wait look at the option states only every this often
+/// (`await asyncio.sleep(0.05)` in their poll loops). What a reply changes depends on whether
+/// it arrives before or after the tick that ends a probe (loop detection restores the states
+/// it saved at that tick), so iacscope decides on the same ticks, never sooner.
+pub const POLL_INTERVAL: Micros = Micros::from_millis(50);
 /// `_MAX_PROMPT_REPLIES`.
 pub const MAX_PROMPT_ROUNDS: usize = 5;
 /// Largest banner (before or after the return) kept; beyond it bytes are dropped and a
@@ -93,22 +100,85 @@ enum State {
     Negotiating,
     Reading(ReadKind),
     Capability {
-        deadline: Timestamp,
+        poll: Poll,
         to_probe: Vec<TelOpt>,
     },
     WrongDirection {
-        deadline: Timestamp,
+        poll: Poll,
     },
     Loop {
         remote: bool,
-        deadline: Timestamp,
+        poll: Poll,
         agreed: Vec<TelOpt>,
         saved: Vec<(TelOpt, Option<bool>)>,
     },
     MsspWait {
-        deadline: Timestamp,
+        poll: Poll,
     },
     Done,
+}
+
+/// A poll loop of the probing shell: its condition is looked at on ticks only, the first one
+/// at once (before anything can have been answered), then [`POLL_INTERVAL`] after the moment
+/// each tick actually ran, as `asyncio.sleep` counts, until the deadline.
+#[derive(Debug, Clone, Copy)]
+struct Poll {
+    next: Timestamp,
+    deadline: Timestamp,
+    /// The MSSP wait sleeps `min(0.05, remaining)`, so its last tick lands on the deadline;
+    /// the probes sleep a whole interval and end on the first tick at or past it.
+    clamp: bool,
+}
+
+/// What a poll loop does at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tick {
+    /// Between ticks: the condition is not looked at.
+    Wait,
+    /// A tick: look at the condition, and stop if it holds.
+    Check,
+    /// The deadline has passed: stop whatever the states say.
+    Expired,
+}
+
+impl Poll {
+    /// A probe's poll loop: [`PROBE_TIMEOUT`] long, ending on the first tick at or past its end.
+    fn probe(now: Timestamp) -> Poll {
+        Poll {
+            next: now,
+            deadline: now + PROBE_TIMEOUT,
+            clamp: false,
+        }
+    }
+
+    /// The MSSP wait's loop: until `deadline`, its last sleep cut short to end there.
+    fn until(now: Timestamp, deadline: Timestamp) -> Poll {
+        Poll {
+            next: now,
+            deadline,
+            clamp: true,
+        }
+    }
+
+    fn at(&self, now: Timestamp) -> Tick {
+        if now < self.next {
+            Tick::Wait
+        } else if now >= self.deadline {
+            Tick::Expired
+        } else {
+            Tick::Check
+        }
+    }
+
+    /// The condition did not hold at the tick that ran at `now`: sleep again.
+    fn sleep(&mut self, now: Timestamp) {
+        let next = now + POLL_INTERVAL;
+        self.next = if self.clamp {
+            next.min(self.deadline)
+        } else {
+            next
+        };
+    }
 }
 
 /// A telnetlib3-fingerprint compatible scan of one connection.
@@ -322,10 +392,10 @@ impl Scanner {
         match &self.state {
             State::Negotiating => Some(self.connected_at + NEGOTIATION_MAX_WAIT),
             State::Reading(_) => self.read.as_ref().map(|r| r.wait_until),
-            State::Capability { deadline, .. }
-            | State::WrongDirection { deadline }
-            | State::Loop { deadline, .. }
-            | State::MsspWait { deadline } => Some(*deadline),
+            State::Capability { poll, .. }
+            | State::WrongDirection { poll }
+            | State::Loop { poll, .. }
+            | State::MsspWait { poll } => Some(poll.next),
             State::Done => None,
         }
     }
@@ -459,10 +529,16 @@ impl Scanner {
                 self.after_read(kind, collected);
                 true
             }
-            State::Capability { deadline, to_probe } => {
-                let all = to_probe.iter().all(|&o| self.proto.remote.get(o).is_some());
-                if !all && now < *deadline {
-                    return false;
+            State::Capability { poll, to_probe } => {
+                match poll.at(now) {
+                    Tick::Wait => return false,
+                    Tick::Check => {
+                        if !to_probe.iter().all(|&o| self.proto.remote.get(o).is_some()) {
+                            poll.sleep(now);
+                            return false;
+                        }
+                    }
+                    Tick::Expired => {}
                 }
                 let to_probe = std::mem::take(to_probe);
                 for o in to_probe {
@@ -493,12 +569,19 @@ impl Scanner {
                 self.start_wrong_direction();
                 true
             }
-            State::WrongDirection { deadline } => {
-                let done = self.proto.remote.get(TelOpt::NAWS).is_some()
-                    && self.proto.remote.get(TelOpt::TTYPE).is_some()
-                    && self.proto.local.get(TelOpt::ECHO).is_some();
-                if !done && now < *deadline {
-                    return false;
+            State::WrongDirection { poll } => {
+                match poll.at(now) {
+                    Tick::Wait => return false,
+                    Tick::Check => {
+                        let done = self.proto.remote.get(TelOpt::NAWS).is_some()
+                            && self.proto.remote.get(TelOpt::TTYPE).is_some()
+                            && self.proto.local.get(TelOpt::ECHO).is_some();
+                        if !done {
+                            poll.sleep(now);
+                            return false;
+                        }
+                    }
+                    Tick::Expired => {}
                 }
                 let mut wrong = Vec::new();
                 for (o, accepted) in [
@@ -535,19 +618,25 @@ impl Scanner {
             }
             State::Loop {
                 remote,
-                deadline,
+                poll,
                 agreed,
                 ..
             } => {
                 let remote = *remote;
-                let table = if remote {
-                    &self.proto.remote
-                } else {
-                    &self.proto.local
-                };
-                let all = agreed.iter().all(|&o| table.get(o).is_some());
-                if !all && now < *deadline {
-                    return false;
+                match poll.at(now) {
+                    Tick::Wait => return false,
+                    Tick::Check => {
+                        let table = if remote {
+                            &self.proto.remote
+                        } else {
+                            &self.proto.local
+                        };
+                        if !agreed.iter().all(|&o| table.get(o).is_some()) {
+                            poll.sleep(now);
+                            return false;
+                        }
+                    }
+                    Tick::Expired => {}
                 }
                 let State::Loop { agreed, saved, .. } =
                     std::mem::replace(&mut self.state, State::Done)
@@ -564,12 +653,18 @@ impl Scanner {
                 }
                 true
             }
-            State::MsspWait { deadline } => {
+            State::MsspWait { poll } => {
                 let have = self.proto.mud.mssp.is_some();
-                // The wait cannot be satisfied once the connection is closed: telnetlib3 sits
-                // it out anyway, iacscope does not (same result, sooner).
-                if !have && !self.eof && now < *deadline {
-                    return false;
+                match poll.at(now) {
+                    // The wait cannot be satisfied once the connection is closed: telnetlib3
+                    // sits it out anyway, iacscope does not (same result, sooner: nothing can
+                    // change a state after the end of the stream).
+                    Tick::Wait if !self.eof => return false,
+                    Tick::Check if !have && !self.eof => {
+                        poll.sleep(now);
+                        return false;
+                    }
+                    _ => {}
                 }
                 let text = if have {
                     "MSSP data arrived".to_owned()
@@ -858,7 +953,7 @@ impl Scanner {
             self.proto.iac(Verb::Do, o);
         }
         self.state = State::Capability {
-            deadline: self.now + PROBE_TIMEOUT,
+            poll: Poll::probe(self.now),
             to_probe,
         };
     }
@@ -871,7 +966,7 @@ impl Scanner {
         self.proto.send_unguarded(Verb::Do, TelOpt::TTYPE);
         self.proto.send_unguarded(Verb::Will, TelOpt::ECHO);
         self.state = State::WrongDirection {
-            deadline: self.now + PROBE_TIMEOUT,
+            poll: Poll::probe(self.now),
         };
     }
 
@@ -910,7 +1005,7 @@ impl Scanner {
         }
         self.state = State::Loop {
             remote,
-            deadline: self.now + PROBE_TIMEOUT,
+            poll: Poll::probe(self.now),
             agreed,
             saved,
         };
@@ -970,7 +1065,9 @@ impl Scanner {
         let deadline = t0 + self.proto.config().mssp_wait;
         if self.proto.remote.enabled(TelOpt::MSSP) && self.proto.mud.mssp.is_none() && !self.eof {
             self.phase_start(Phase::MsspWait);
-            self.state = State::MsspWait { deadline };
+            self.state = State::MsspWait {
+                poll: Poll::until(self.now, deadline),
+            };
             return;
         }
         self.finish();
@@ -1013,4 +1110,131 @@ fn dedup(v: Vec<TelOpt>) -> Vec<TelOpt> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    //! The probes decide on telnetlib3's poll ticks, never in between (issue 11).
+    use super::*;
+    use crate::event::EventKind;
+
+    const IAC: u8 = 255;
+    const WILL: u8 = 251;
+    const WONT: u8 = 252;
+
+    fn ms(v: u64) -> Timestamp {
+        Timestamp(v * 1000)
+    }
+
+    /// Runs every timer due up to `until` at its own instant, collecting events.
+    fn run_until(s: &mut Scanner, until: Timestamp, events: &mut Vec<Event>) {
+        while let Some(d) = s.poll_timeout() {
+            if d > until || s.is_done() {
+                break;
+            }
+            s.handle_timeout(d);
+            while s.poll_transmit().is_some() {}
+            events.extend(std::iter::from_fn(|| s.poll_event()));
+        }
+    }
+
+    fn input(s: &mut Scanner, at: Timestamp, data: &[u8], events: &mut Vec<Event>) {
+        run_until(s, Timestamp(at.0 - 1), events);
+        s.handle_input(at, data);
+        run_until(s, at, events);
+    }
+
+    /// A server that sends nothing until the capability probe (at 8.5 s: 4 s negotiation,
+    /// 0.5 s settle, 2 s banner, 2 s after the return).
+    fn at_capability_probe() -> (Scanner, Vec<Event>, Timestamp) {
+        let mut s = Scanner::new(ScanConfig::default(), Timestamp::ZERO);
+        let mut events = Vec::new();
+        run_until(&mut s, ms(8_500), &mut events);
+        assert_eq!(s.phase(), Phase::CapabilityProbe);
+        (s, events, ms(8_500))
+    }
+
+    fn refuse_all_but(keep: TelOpt) -> Vec<u8> {
+        telopt::probe_options(false)
+            .into_iter()
+            .filter(|&o| o != keep)
+            .flat_map(|o| [IAC, WONT, o.0])
+            .collect()
+    }
+
+    fn ended(events: &[Event], phase: Phase) -> Timestamp {
+        events
+            .iter()
+            .find(|e| matches!(&e.kind, EventKind::PhaseEnd { phase: p, .. } if *p == phase))
+            .map(|e| e.at)
+            .expect("phase ended")
+    }
+
+    #[test]
+    fn a_retraction_before_the_tick_is_what_the_probe_sees() {
+        let (mut s, mut events, start) = at_capability_probe();
+        input(
+            &mut s,
+            start + Micros::from_millis(5),
+            &refuse_all_but(TelOpt::STATUS),
+            &mut events,
+        );
+        // Every option answered at 15 ms: telnetlib3 looks only at its 50 ms tick.
+        input(
+            &mut s,
+            start + Micros::from_millis(15),
+            &[IAC, WILL, TelOpt::STATUS.0],
+            &mut events,
+        );
+        assert_eq!(
+            s.phase(),
+            Phase::CapabilityProbe,
+            "no decision between ticks"
+        );
+        input(
+            &mut s,
+            start + Micros::from_millis(30),
+            &[IAC, WONT, TelOpt::STATUS.0],
+            &mut events,
+        );
+        run_until(&mut s, start + Micros::from_millis(60), &mut events);
+        assert_eq!(
+            ended(&events, Phase::CapabilityProbe),
+            start + POLL_INTERVAL
+        );
+        let status = s.outcome.probe.iter().find(|(o, _)| *o == TelOpt::STATUS);
+        assert_eq!(status.map(|p| p.1), Some(ProbeStatus::Wont));
+    }
+
+    #[test]
+    fn an_unanswered_probe_ends_on_the_tick_at_its_deadline() {
+        let (mut s, mut events, start) = at_capability_probe();
+        run_until(&mut s, start + PROBE_TIMEOUT, &mut events);
+        assert_eq!(
+            ended(&events, Phase::CapabilityProbe),
+            start + PROBE_TIMEOUT
+        );
+        // A driver that wakes late moves every later tick with it, as asyncio.sleep does.
+        assert_eq!(
+            s.poll_timeout(),
+            Some(start + PROBE_TIMEOUT + POLL_INTERVAL)
+        );
+        let late = start + PROBE_TIMEOUT + POLL_INTERVAL + Micros::from_millis(7);
+        s.handle_timeout(late);
+        assert_eq!(s.poll_timeout(), Some(late + POLL_INTERVAL));
+    }
+
+    #[test]
+    fn the_mssp_wait_ends_at_its_deadline_not_on_a_later_tick() {
+        let mut p = Poll::until(ms(0), ms(120));
+        assert_eq!(p.at(ms(0)), Tick::Check);
+        p.sleep(ms(0));
+        assert_eq!(p.at(ms(49)), Tick::Wait);
+        p.sleep(ms(101));
+        assert_eq!(p.next, ms(120), "the last sleep is cut to the deadline");
+        assert_eq!(p.at(ms(120)), Tick::Expired);
+        let mut q = Poll::probe(ms(0));
+        q.sleep(ms(480));
+        assert_eq!(q.next, ms(530), "a probe's last tick may pass its deadline");
+    }
 }

@@ -12,7 +12,8 @@
 //! else `<workspace>/target/py/bin`; `iacscope` from `$IACSCOPE_BIN`, else built with
 //! `cargo build -p iacscope` into this test's own target dir and profile
 //! (`iacscope_tests::harness::iacscope_bin`). Work files go to
-//! `$CARGO_TARGET_TMPDIR/differential/<case>/`.
+//! `$CARGO_TARGET_TMPDIR/differential/<case>/`. `IACSCOPE_DIFF_CASES=mush,mush+full` runs
+//! only the named cases.
 
 use iacscope_tests::harness::{
     compare_records, fingerprint_of, iacscope_bin, load_record, python_bin_dir, run_with_timeout,
@@ -62,7 +63,13 @@ const EXTRA: &[(&str, &[&str])] = &[
     ("mush", &["--ttype", "xterm-256color"]),
     ("bbs-cp437", &["--encoding", "cp437"]),
     ("utf8-menu", &["--encoding", "utf-8"]),
+    // Issue 11: answers that land between telnetlib3's poll ticks, quick and full.
+    ("serial-do-echo", &["--scan-type", "full"]),
+    ("tick-retract", &["--scan-type", "full"]),
 ];
+
+/// `IACSCOPE_DIFF_CASES=label,label`: run only these cases (while working on one server).
+const ONLY_ENV: &str = "IACSCOPE_DIFF_CASES";
 
 const TELNETLIB3_SERVER: &str = "telnetlib3-server";
 
@@ -260,7 +267,15 @@ fn iacscope_scan_matches_telnetlib3_fingerprint() {
         panic!("cannot get the iacscope binary: {e:#}\n(`iacscope scan HOST PORT --save-json PATH` must exist for this test)")
     });
     let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("differential");
-    let queue = Mutex::new(cases().into_iter().collect::<VecDeque<_>>());
+    let only: Option<Vec<String>> = std::env::var(ONLY_ENV)
+        .ok()
+        .map(|v| v.split(',').map(|l| l.trim().to_owned()).collect());
+    let chosen: VecDeque<Case> = cases()
+        .into_iter()
+        .filter(|c| only.as_ref().is_none_or(|o| o.contains(&c.label)))
+        .collect();
+    assert!(!chosen.is_empty(), "{ONLY_ENV} names no case");
+    let queue = Mutex::new(chosen);
     let results = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..PARALLEL {
