@@ -202,6 +202,9 @@ pub struct Protocol {
     pub directional_refusals: Vec<TelOpt>,
     /// During the wrong-direction probe the client interprets traffic as a server would.
     pub server_role: bool,
+    /// During loop detection (`_in_loop_detection`) an `SB NAWS` from the server is not
+    /// taken as its `WILL NAWS`.
+    pub loop_detection: bool,
     /// The session encoding (`environ_encoding`).
     pub encoding: String,
     /// Whether `--encoding` was explicit.
@@ -258,6 +261,7 @@ impl Protocol {
             pending: Pending::default(),
             directional_refusals: Vec::new(),
             server_role: false,
+            loop_detection: false,
             encoding,
             encoding_explicit: explicit,
             lang: "C".into(),
@@ -1213,7 +1217,8 @@ impl Protocol {
                 self.mud.mxp.push(payload.to_vec());
                 Ok(())
             }
-            TelOpt::GMCP | TelOpt::MSDP | TelOpt::MSP | TelOpt::LFLOW | TelOpt::NAWS => Ok(()),
+            TelOpt::NAWS => self.sb_naws(payload),
+            TelOpt::GMCP | TelOpt::MSDP | TelOpt::MSP | TelOpt::LFLOW => Ok(()),
             TelOpt::SNDLOC => Ok(()),
             TelOpt::MCCP2 => {
                 self.mccp2_activated = true;
@@ -1237,6 +1242,20 @@ impl Protocol {
         } else {
             self.encoding.clone()
         }
+    }
+
+    /// telnetlib3's `_handle_sb_naws`: a window size from the server counts as its
+    /// `WILL NAWS` (an echo service sends ours back), except during loop detection; a size
+    /// that is not two 16-bit numbers then raises.
+    fn sb_naws(&mut self, p: &[u8]) -> Result<(), Swallowed> {
+        if !self.remote.enabled(TelOpt::NAWS) && !self.loop_detection {
+            self.note("SB NAWS without WILL NAWS: NAWS taken as enabled, as telnetlib3 does");
+            self.remote.set(TelOpt::NAWS, Some(true));
+        }
+        if p.len() != 4 {
+            return Err(Swallowed("a window size is 4 bytes"));
+        }
+        Ok(())
     }
 
     fn sb_ttype(&mut self, p: &[u8]) -> Result<(), Swallowed> {

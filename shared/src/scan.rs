@@ -995,6 +995,7 @@ impl Scanner {
             table.set(o, None);
             self.proto.pending.remove(kind, o);
         }
+        self.proto.loop_detection = true;
         self.proto.note(format!(
             "loop detection: re-sending {} for {} agreed options",
             verb,
@@ -1035,6 +1036,7 @@ impl Scanner {
         saved: Vec<(TelOpt, Option<bool>)>,
     ) {
         let (kind, _) = loop_pass_commands(remote);
+        self.proto.loop_detection = false;
         for &o in &agreed {
             if self.table(remote).get(o).is_some() {
                 let name = o.json_name();
