@@ -380,6 +380,23 @@ async fn results_show_protocols_mssp_fingerprint_and_record() {
         Some("https://x.example/")
     );
     assert!(text(&root, "table.mssp").contains("javascript:alert(1)"));
+    // The MSSP check: the seed lacks PLAYERS and UPTIME, the two warnings (ICON and
+    // WEBSITE are the specification's own variables).
+    let warnings: Vec<String> = all(&root, ".findings li.warning")
+        .iter()
+        .map(|li| li.text_content().unwrap())
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].contains("PLAYERS is required"), "{warnings:?}");
+    assert!(text(&root, "#mssp-h ~ p").contains("2 warnings"));
+    // The summary card comes first and names the server, its fingerprint and the warnings.
+    let first = root.query_selector("section.card").unwrap().unwrap();
+    assert_eq!(first.class_name(), "card summary");
+    assert_eq!(text(&root, ".summary h2"), "Seed");
+    let facts = text(&root, ".summary dl.facts");
+    assert!(facts.contains(&report.fingerprint), "{facts}");
+    assert!(facts.contains("2 about MSSP"), "{facts}");
+    assert!(facts.contains("mud.example.org:4000"), "{facts}");
     assert_eq!(text(&root, ".fingerprint .hash"), report.fingerprint);
     assert_eq!(text(&root, "pre.json"), report.json);
     let download = root.query_selector("a[download]").unwrap().unwrap();

@@ -19,6 +19,7 @@ pub mod request;
 pub mod route;
 pub mod share;
 pub mod state;
+pub mod summary;
 pub mod view;
 
 #[cfg(all(test, target_arch = "wasm32"))]

@@ -7,6 +7,7 @@ use crate::protocols::{self, MsspRow, Support};
 use crate::request::ScanRequest;
 use iacscope_shared::ansi::{self, Screen};
 use iacscope_shared::event::push_coalesced;
+use iacscope_shared::mssp_check;
 use iacscope_shared::pyjson;
 use iacscope_shared::record::{self, SessionInfo};
 use iacscope_shared::telopt::{TelOpt, IAC, SB, SE};
@@ -279,6 +280,8 @@ pub struct Report {
     pub looped: Vec<String>,
     pub protocols: Vec<(&'static str, Support)>,
     pub mssp: Vec<MsspRow>,
+    /// What is wrong with the server's MSSP (checked against the scan's own time).
+    pub mssp_findings: Vec<mssp_check::Finding>,
     /// The record as telnetlib3 saves it.
     pub json: String,
     /// `<fingerprint>/<session-hash>.json`, the record's place in a data directory.
@@ -362,6 +365,8 @@ impl Report {
                 .unwrap_or_default()
         };
         let session_hash = record::session_hash(&session.host, &session.ip, session.port);
+        // UPTIME "in the future" is judged against when the scan ran, not when it is viewed.
+        let scanned_at = record::parse_isoformat(&session.connected).map_or(0, |m| m / 1_000_000);
         Report {
             fingerprint: fingerprint.to_owned(),
             offered: list("offered-options"),
@@ -372,6 +377,13 @@ impl Report {
             looped: list("looped-negotiation"),
             protocols: protocols::protocol_table(session_data, fp, banner),
             mssp: protocols::mssp_rows(session_data),
+            mssp_findings: mssp_check::check_record(
+                fp,
+                session_data,
+                &session.host,
+                session.port,
+                scanned_at,
+            ),
             json,
             path: format!("{fingerprint}/{session_hash}.json"),
             file_name: format!("{session_hash}.json"),
@@ -416,6 +428,17 @@ pub struct Stored {
     pub notes: Vec<String>,
 }
 
+/// Facts seen live in the engine's events, for the summary card before the report exists.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LiveFacts {
+    /// The latest MSSP the server sent, decoded with the session encoding.
+    pub mssp: Option<pyjson::Dict>,
+    /// Options the server said `WILL` for, in arrival order (each once).
+    pub offered: Vec<TelOpt>,
+    /// The session encoding of the latest banner render.
+    pub encoding: String,
+}
+
 /// Everything the page shows.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScanState {
@@ -438,6 +461,8 @@ pub struct ScanState {
     pub save: SaveStatus,
     /// Set when the page shows a stored scan rather than a live one.
     pub stored: Option<Rc<Stored>>,
+    /// What the summary card shows before the report.
+    pub live: LiveFacts,
 }
 
 impl Default for ScanState {
@@ -456,6 +481,7 @@ impl Default for ScanState {
             notice: None,
             save: SaveStatus::None,
             stored: None,
+            live: LiveFacts::default(),
         }
     }
 }
@@ -555,6 +581,24 @@ impl Reducible for ScanState {
                     match &e.kind {
                         EventKind::PhaseStart { phase } => current = *phase,
                         EventKind::Violation { .. } => s.violations += 1,
+                        EventKind::Negotiation {
+                            dir: Dir::Recv,
+                            verb: iacscope_shared::telopt::Verb::Will,
+                            opt,
+                        } if !s.live.offered.contains(opt) => s.live.offered.push(*opt),
+                        EventKind::Subnegotiation {
+                            dir: Dir::Recv,
+                            opt: TelOpt::MSSP,
+                            payload,
+                            ..
+                        } => {
+                            let enc = if s.live.encoding.is_empty() {
+                                "utf-8"
+                            } else {
+                                s.live.encoding.as_str()
+                            };
+                            s.live.mssp = Some(iacscope_shared::mud::mssp_decode(payload, enc));
+                        }
                         EventKind::Closed if current != Phase::Done => {
                             s.notice = Some(format!(
                                 "The server closed the connection during the {} phase, {:.1} s \
@@ -577,6 +621,7 @@ impl Reducible for ScanState {
             }
             Action::Banner { bytes, encoding } => {
                 s.banner = Rc::new(ansi::render(&bytes, &encoding));
+                s.live.encoding = encoding;
             }
             Action::Finished(report) => {
                 s.report = Some(report);

@@ -11,8 +11,10 @@ use crate::share::Snippets;
 use crate::state::{
     self, Action, Filter, Report, RowFilter, SaveStatus, Saved, ScanState, Status, Timeline, PHASES,
 };
+use crate::summary::Summary;
 use iacscope_shared::ansi::Screen;
 use iacscope_shared::event::{Event as EngineEvent, EventKind};
+use iacscope_shared::mssp_check;
 use iacscope_shared::telopt::TelOpt;
 use iacscope_shared::{transcript, Dir, Phase};
 use std::rc::Rc;
@@ -140,6 +142,9 @@ pub fn Page(props: &PageProps) -> Html {
             }
             if state.status != Status::Idle && state.request.is_some() {
                 { progress(state, on_cancel) }
+            }
+            if let Some(summary) = Summary::of(state) {
+                { summary_card(&summary) }
             }
             if let Some(st) = &state.stored {
                 <p class="stored">
@@ -710,6 +715,48 @@ const BANNER_BLOCK_ROWS: usize = 32;
 /// Rows always laid out at once (the first screenful and more).
 const BANNER_EAGER_ROWS: usize = 64;
 
+/// The summary card: the facts first, each filled in when it is known ("…" until then).
+fn summary_card(s: &Summary) -> Html {
+    let pending = || html! { <span class="muted">{ "…" }</span> };
+    let fact = |v: &Option<String>| match v {
+        Some(v) => html! { { v.clone() } },
+        None => pending(),
+    };
+    let title = s.name.clone().unwrap_or_else(|| s.target.clone());
+    html! {
+        <section class="card summary" aria-labelledby="summary-h">
+            <h2 id="summary-h">{ title }</h2>
+            <dl class="facts">
+                <dt>{ "Server" }</dt><dd><code>{ s.target.clone() }</code></dd>
+                <dt>{ "Codebase" }</dt><dd>{ fact(&s.codebase) }</dd>
+                <dt>{ "Players" }</dt><dd>{ fact(&s.players) }</dd>
+                <dt>{ "Uptime" }</dt><dd>{ fact(&s.uptime) }</dd>
+                <dt>{ "TLS" }</dt><dd>{ match &s.tls {
+                    Some(t) => html! { { t.clone() } },
+                    None => html! { { "no (plain telnet)" } },
+                } }</dd>
+                <dt>{ "Encoding" }</dt><dd>{ fact(&s.encoding) }</dd>
+                <dt>{ "Fingerprint" }</dt><dd>
+                    if let Some(fp) = &s.fingerprint {
+                        <code class="hash">{ fp.clone() }</code>
+                        if let Some(t) = s.shared_text() { { format!(" · {t}") } }
+                    } else { { pending() } }
+                </dd>
+                <dt>{ "Warnings" }</dt><dd>{ match s.warnings {
+                    Some(0) => html! { { "none" } },
+                    Some(n) => html! { <a href="#mssp-h" class="warn">{ format!("{n} about MSSP") }</a> },
+                    None => pending(),
+                } }</dd>
+            </dl>
+            if !s.badges.is_empty() {
+                <ul class="badges" aria-label="Protocols">
+                    { for s.badges.iter().map(|b| html! { <li>{ *b }</li> }) }
+                </ul>
+            }
+        </section>
+    }
+}
+
 fn names(v: &[String]) -> Html {
     if v.is_empty() {
         html! { <span class="muted">{ "none" }</span> }
@@ -767,12 +814,15 @@ pub fn ReportView(props: &ReportProps) -> Html {
                 </tbody>
             </table>
         </section>
-        if !r.mssp.is_empty() {
+        if !r.mssp.is_empty() || !r.mssp_findings.is_empty() {
             <section class="card" aria-labelledby="mssp-h">
                 <h2 id="mssp-h">{ "MSSP" }</h2>
-                <table class="mssp">
-                    <tbody>{ for r.mssp.iter().map(mssp_row) }</tbody>
-                </table>
+                { mssp_summary(&r.mssp_findings) }
+                if !r.mssp.is_empty() {
+                    <table class="mssp">
+                        <tbody>{ for r.mssp.iter().map(|m| mssp_row(m, &r.mssp_findings)) }</tbody>
+                    </table>
+                }
             </section>
         }
         <section class="card" aria-labelledby="json-h">
@@ -788,9 +838,32 @@ pub fn ReportView(props: &ReportProps) -> Html {
     </> }
 }
 
-fn mssp_row(m: &MsspRow) -> Html {
+/// The MSSP check's count and its findings about MSSP as a whole (missing variables, no data).
+fn mssp_summary(findings: &[mssp_check::Finding]) -> Html {
+    let n = mssp_check::warnings(findings);
+    html! { <>
+        <p class={if n == 0 { "muted" } else { "warn" }}>{ match n {
+            0 => "Checked against the MSSP specification: no warnings.".to_owned(),
+            1 => "Checked against the MSSP specification: 1 warning.".to_owned(),
+            n => format!("Checked against the MSSP specification: {n} warnings."),
+        } }</p>
+        <ul class="findings">
+            { for findings.iter().filter(|f| f.var.is_none()).map(finding) }
+        </ul>
+    </> }
+}
+
+fn finding(f: &mssp_check::Finding) -> Html {
+    html! { <li class={f.level.as_str()}>{ format!("{}: {}", f.level.as_str(), f.text) }</li> }
+}
+
+fn mssp_row(m: &MsspRow, findings: &[mssp_check::Finding]) -> Html {
+    let mine: Vec<&mssp_check::Finding> = findings
+        .iter()
+        .filter(|f| f.var.as_deref() == Some(m.name.as_str()))
+        .collect();
     html! {
-        <tr>
+        <tr class={if mine.iter().any(|f| f.level == mssp_check::Level::Warning) { "has-warning" } else { "" }}>
             <th scope="row">{ m.name.clone() }</th>
             <td>{ for m.values.iter().enumerate().map(|(i, (v, link))| html! { <>
                 if i > 0 { { ", " } }
@@ -800,6 +873,11 @@ fn mssp_row(m: &MsspRow) -> Html {
                     { v.clone() }
                 }
             </> }) }</td>
+            <td class="findings">
+                if !mine.is_empty() {
+                    <ul>{ for mine.iter().map(|f| finding(f)) }</ul>
+                }
+            </td>
         </tr>
     }
 }

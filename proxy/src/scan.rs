@@ -2,6 +2,8 @@
 //! through the engine's [`Scanner`], then prints and saves the record. Telnet itself is the
 //! engine's business; this file only does I/O, clocks and presentation.
 
+use crate::escape;
+use iacscope_shared::mssp_check;
 use iacscope_shared::pyjson::{self, Value};
 use iacscope_shared::record::{self, SessionInfo};
 use iacscope_shared::telopt::TelOpt;
@@ -531,7 +533,39 @@ pub fn summary(f: &Finished, rec: &Value, color: bool) -> String {
                     .join(", "),
                 other => pyjson::to_canonical(other),
             };
-            s += &format!("    {:<14} {}\n", k.to_string_lossy(), v);
+            // Server text: control characters are shown escaped, never sent to the terminal.
+            s += &format!(
+                "    {:<14} {}\n",
+                escape::printable(&k.to_string_lossy()),
+                escape::printable(&v)
+            );
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let findings = mssp_check::check_record(
+        &o.fingerprint_data,
+        &o.session_data,
+        &f.session.host,
+        f.session.port,
+        now,
+    );
+    if !findings.is_empty() {
+        let n = mssp_check::warnings(&findings);
+        s += &format!(
+            "  MSSP check   {n} warning{}\n",
+            if n == 1 { "" } else { "s" }
+        );
+        for x in &findings {
+            let code = if x.level == mssp_check::Level::Warning {
+                "33"
+            } else {
+                "2"
+            };
+            let var = x.var.as_deref().unwrap_or_default();
+            let line = format!("{:<7} {var:<14} {}", x.level.as_str(), x.text);
+            s += &format!("    {}\n", paint(&escape::printable(&line), code, color));
         }
     }
     let banner = iacscope_shared::ansi::render(&o.banner_before, &o.encoding).plain_text();

@@ -147,66 +147,7 @@ pub fn session_of(v: &Value) -> Result<Session, String> {
     })
 }
 
-/// Python's `datetime.isoformat()` read back to Unix microseconds:
-/// `YYYY-MM-DDTHH:MM:SS[.f{1,6}][+HH:MM|-HH:MM|Z]` (no offset is read as UTC). Works on
-/// bytes, so any text (a multi-byte character anywhere) is an answer, never a panic.
-pub fn parse_isoformat(s: &str) -> Option<i64> {
-    fn num(b: &[u8]) -> Option<i64> {
-        if b.is_empty() || b.len() > 9 || !b.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        Some(b.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
-    }
-    let b = s.as_bytes();
-    let at = |from: usize, to: usize| b.get(from..to).and_then(num);
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (y, mo, d) = (at(0, 4)?, at(5, 7)?, at(8, 10)?);
-    let (h, mi, sec) = (at(11, 13)?, at(14, 16)?, at(17, 19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 59 {
-        return None;
-    }
-    let mut rest = &b[19..];
-    let mut micros = 0;
-    if let Some(r) = rest.strip_prefix(b".") {
-        let n = r.iter().take_while(|c| c.is_ascii_digit()).count();
-        if !(1..=6).contains(&n) {
-            return None;
-        }
-        micros = num(&r[..n])? * 10_i64.pow(6 - n as u32);
-        rest = &r[n..];
-    }
-    let offset = match rest {
-        [] | [b'Z'] => 0,
-        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
-            let (oh, om) = (num(&[*h1, *h2])?, num(&[*m1, *m2])?);
-            if oh > 23 || om > 59 {
-                return None;
-            }
-            let o = (oh * 60 + om) * 60;
-            if *sign == b'-' {
-                -o
-            } else {
-                o
-            }
-        }
-        _ => return None,
-    };
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset;
-    Some(secs * 1_000_000 + micros)
-}
+pub use iacscope_shared::record::parse_isoformat;
 
 fn is_hash(s: &str) -> bool {
     s.len() == HASH_HEX_LEN && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))

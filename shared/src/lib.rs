@@ -22,6 +22,7 @@ pub mod describe;
 pub mod directory;
 pub mod event;
 pub mod fuzzing;
+pub mod mssp_check;
 pub mod mud;
 pub mod prompt;
 pub mod protocol;

@@ -148,6 +148,11 @@ return {
     protocols: table('table.protocols tbody tr'),
     mssp: table('table.mssp tr'),
     fingerprint: q('dl.fingerprint dd.hash code')?.textContent ?? '',
+    summary: q('section.card.summary h2')?.textContent ?? null,
+    firstCard: q('section.card')?.className ?? null,
+    facts: Object.fromEntries(qa('.summary dl.facts dt').map(dt =>
+        [dt.textContent.trim(), dt.nextElementSibling?.textContent.trim() ?? ''])),
+    msspCheck: q('#mssp-h ~ p')?.textContent ?? null,
 };
 "#;
 
@@ -251,6 +256,29 @@ fn mush_scan_in_the_browser_matches_the_cli() -> Result<()> {
     check(
         page["mssp"]["NAME"] == "FakeMUSH",
         format!("MSSP table: {}", page["mssp"]),
+    );
+    // The summary card opens the results, filled from MSSP, with the CLI's fingerprint.
+    check(
+        page["firstCard"] == "card summary" && page["summary"] == "FakeMUSH",
+        format!(
+            "summary card: {} first, titled {}",
+            page["firstCard"], page["summary"]
+        ),
+    );
+    check(
+        page["facts"]["Players"] == "3"
+            && page["facts"]["Codebase"] == "PennMUSH 1.8.8"
+            && page["facts"]["Warnings"] == "none"
+            && page["facts"]["Fingerprint"]
+                .as_str()
+                .is_some_and(|f| f.starts_with(expected.as_str())),
+        format!("summary facts: {}", page["facts"]),
+    );
+    check(
+        page["msspCheck"]
+            .as_str()
+            .is_some_and(|t| t.contains("no warnings")),
+        format!("MSSP check line: {}", page["msspCheck"]),
     );
     check(
         page["title"] == "FakeMUSH \u{b7} iacscope",
@@ -380,6 +408,13 @@ fn check_permalink(
     check(
         page["mssp"] == live["mssp"],
         format!("permalink MSSP {} != live {}", page["mssp"], live["mssp"]),
+    );
+    check(
+        page["summary"] == live["summary"] && page["facts"]["Players"] == live["facts"]["Players"],
+        format!(
+            "permalink summary {} {} != live {} {}",
+            page["summary"], page["facts"], live["summary"], live["facts"]
+        ),
     );
     check(
         page["stored"]

@@ -6,7 +6,10 @@
 //! iacscope / telnetlib3 and whether the fingerprints agree, then the median ratio.
 //!
 //! Options: `-n N` (runs per tool and server, default 3), `--scenarios a,b,…`
-//! (default: a representative set), `--all` (every scenario in tests/scenarios.txt).
+//! (default: a representative set), `--all` (every scenario in tests/scenarios.txt),
+//! `--baseline BIN` (another `iacscope` build, e.g. of the previous commit, scanned in the
+//! same rotation: its median and the ratio this build / baseline are added, so the cost of
+//! an engine change is measured in the same run).
 //! Needs `target/py/bin/telnetlib3-fingerprint` (or `$IACSCOPE_PYTHON_BIN`).
 
 use anyhow::{bail, Context, Result};
@@ -46,14 +49,23 @@ impl Drop for ChildGuard {
 struct Options {
     runs: usize,
     servers: Vec<String>,
+    baseline: Option<PathBuf>,
 }
 
 fn parse_args(args: &[String], root: &Path) -> Result<Options> {
     let mut runs = 3;
     let mut servers: Vec<String> = DEFAULT_SERVERS.iter().map(|s| s.to_string()).collect();
+    let mut baseline = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
+            "--baseline" => {
+                let bin = PathBuf::from(it.next().context("--baseline needs a binary")?);
+                if !bin.is_file() {
+                    bail!("--baseline {}: no such file", bin.display());
+                }
+                baseline = Some(bin);
+            }
             "-n" | "--runs" => {
                 runs = it
                     .next()
@@ -80,7 +92,10 @@ fn parse_args(args: &[String], root: &Path) -> Result<Options> {
                     .collect();
             }
             "-h" | "--help" => {
-                println!("usage: cargo xtask bench-scan [-n RUNS] [--scenarios a,b,...|--all]");
+                println!(
+                    "usage: cargo xtask bench-scan [-n RUNS] [--scenarios a,b,...|--all] \
+                     [--baseline IACSCOPE_BIN]"
+                );
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?} (try --help)"),
@@ -89,7 +104,11 @@ fn parse_args(args: &[String], root: &Path) -> Result<Options> {
     if runs == 0 {
         bail!("-n must be at least 1");
     }
-    Ok(Options { runs, servers })
+    Ok(Options {
+        runs,
+        servers,
+        baseline,
+    })
 }
 
 /// Entry point for `cargo xtask bench-scan ARGS`.
@@ -153,10 +172,18 @@ pub fn run(args: &[String]) -> Result<()> {
     std::fs::create_dir_all(&work)?;
 
     println!(
-        "{:<24} {:>10} {:>10} {:>7}  {:<17} {:<17} same",
-        "server", "iacscope s", "python s", "ratio", "iacscope fp", "python fp"
+        "{:<24} {:>10} {:>10} {:>7} {:>10} {:>8}  {:<17} {:<17} same",
+        "server",
+        "iacscope s",
+        "python s",
+        "ratio",
+        "base s",
+        "vs base",
+        "iacscope fp",
+        "python fp"
     );
     let mut ratios = Vec::new();
+    let mut base_ratios = Vec::new();
     let mut all_same = true;
     for server in &opts.servers {
         let (_guard, port) = if server == TELNETLIB3_SERVER {
@@ -166,45 +193,58 @@ pub fn run(args: &[String]) -> Result<()> {
         };
         let mut ours = Vec::new();
         let mut theirs = Vec::new();
-        let mut ours_fp = Vec::new();
-        let mut theirs_fp = Vec::new();
+        let mut base = Vec::new();
+        let (mut ours_fp, mut theirs_fp) = (Vec::new(), Vec::new());
+        // 0 = this build, 1 = telnetlib3, 2 = the baseline build.
+        let tools: &[usize] = if opts.baseline.is_some() {
+            &[0, 1, 2]
+        } else {
+            &[0, 1]
+        };
         for i in 0..opts.runs {
-            // Alternate which tool goes first, so neither always meets a "warm" server.
-            let order: [bool; 2] = if i % 2 == 0 {
-                [true, false]
-            } else {
-                [false, true]
-            };
-            for is_ours in order {
-                let json = work.join(format!(
-                    "{server}-{}.json",
-                    if is_ours { "iacscope" } else { "python" }
-                ));
-                let (secs, fp) = if is_ours {
-                    time_scan(&iacscope, Some("scan"), port, &json)?
-                } else {
-                    time_scan(&oracle, None, port, &json)?
+            // Rotate which tool goes first, so none always meets a "warm" server.
+            for k in 0..tools.len() {
+                let tool = tools[(i + k) % tools.len()];
+                let json = work.join(format!("{server}-{tool}.json"));
+                let (secs, fp) = match (tool, &opts.baseline) {
+                    (0, _) => time_scan(&iacscope, Some("scan"), port, &json)?,
+                    (2, Some(b)) => time_scan(b, Some("scan"), port, &json)?,
+                    _ => time_scan(&oracle, None, port, &json)?,
                 };
-                if is_ours {
-                    ours.push(secs);
-                    ours_fp.push(fp);
-                } else {
-                    theirs.push(secs);
-                    theirs_fp.push(fp);
+                // The baseline's hash is not checked: it may be the build being fixed.
+                match tool {
+                    0 => {
+                        ours.push(secs);
+                        ours_fp.push(fp);
+                    }
+                    1 => {
+                        theirs.push(secs);
+                        theirs_fp.push(fp);
+                    }
+                    _ => base.push(secs),
                 }
             }
         }
         let (mo, mt) = (median(&mut ours), median(&mut theirs));
         let ratio = if mt > 0.0 { mo / mt } else { f64::NAN };
         ratios.push(ratio);
+        let (base_col, vs_base) = if base.is_empty() {
+            ("-".to_string(), "-".to_string())
+        } else {
+            let mb = median(&mut base);
+            base_ratios.push(mo / mb);
+            (format!("{mb:.2}"), format!("{:.3}", mo / mb))
+        };
         let same = ours_fp.iter().chain(&theirs_fp).all(|f| f == &theirs_fp[0]);
         all_same &= same;
         println!(
-            "{:<24} {:>10.2} {:>10.2} {:>7.3}  {:<17} {:<17} {}",
+            "{:<24} {:>10.2} {:>10.2} {:>7.3} {:>10} {:>8}  {:<17} {:<17} {}",
             server,
             mo,
             mt,
             ratio,
+            base_col,
+            vs_base,
             ours_fp[0],
             theirs_fp[0],
             if same { "yes" } else { "NO" }
@@ -215,6 +255,13 @@ pub fn run(args: &[String]) -> Result<()> {
         ratios.len(),
         median(&mut ratios)
     );
+    if !base_ratios.is_empty() {
+        println!(
+            "median ratio (iacscope / baseline) over {} servers: {:.3}",
+            base_ratios.len(),
+            median(&mut base_ratios)
+        );
+    }
     if !all_same {
         println!(
             "note: some fingerprints differ (see the table); records are in {}",
