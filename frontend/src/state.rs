@@ -437,7 +437,13 @@ pub struct LiveFacts {
     pub offered: Vec<TelOpt>,
     /// The session encoding of the latest banner render.
     pub encoding: String,
+    /// MSDP, GMCP, ZMP and ATCP messages from the server, decoded, in arrival order (the
+    /// first [`MAX_DECODED`]).
+    pub decoded: Vec<(TelOpt, iacscope_shared::mudsb::Decoded)>,
 }
+
+/// Decoded MUD messages kept for the page (a chatty server sends thousands).
+pub const MAX_DECODED: usize = 200;
 
 /// Everything the page shows.
 #[derive(Clone, Debug, PartialEq)]
@@ -598,6 +604,16 @@ impl Reducible for ScanState {
                                 s.live.encoding.as_str()
                             };
                             s.live.mssp = Some(iacscope_shared::mud::mssp_decode(payload, enc));
+                        }
+                        EventKind::Subnegotiation {
+                            dir: Dir::Recv,
+                            opt,
+                            payload,
+                            ..
+                        } if s.live.decoded.len() < MAX_DECODED => {
+                            if let Some(d) = iacscope_shared::mudsb::decode(*opt, payload) {
+                                s.live.decoded.push((*opt, d));
+                            }
                         }
                         EventKind::Closed if current != Phase::Done => {
                             s.notice = Some(format!(

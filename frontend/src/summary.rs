@@ -236,6 +236,35 @@ mod tests {
     }
 
     #[test]
+    fn mud_messages_are_decoded_and_bounded() {
+        let sb = |opt: TelOpt, payload: &[u8]| Event {
+            at: Timestamp(1_000),
+            kind: EventKind::Subnegotiation {
+                dir: Dir::Recv,
+                opt,
+                payload: payload.to_vec(),
+                meaning: String::new(),
+            },
+        };
+        let mut events = vec![
+            sb(TelOpt::MSDP, b"\x01client_options\x02\x03\x01ansi\x021\x04"),
+            sb(TelOpt::GMCP, br#"Char.Vitals {"hp": 1}"#),
+        ];
+        events.extend((0..500).map(|_| sb(TelOpt::GMCP, b"Core.Ping")));
+        let s = started().reduce(Action::Step {
+            now: Timestamp(2_000),
+            phase: Phase::Negotiating,
+            events,
+        });
+        assert_eq!(s.live.decoded.len(), crate::state::MAX_DECODED);
+        assert_eq!(
+            s.live.decoded[0].1.to_line(),
+            "client_options = {ansi = \"1\"}"
+        );
+        assert_eq!(s.live.decoded[1].1.to_line(), r#"Char.Vitals {"hp":1}"#);
+    }
+
+    #[test]
     fn long_or_hostile_values_are_cut() {
         assert_eq!(fact(&"x".repeat(500)).chars().count(), MAX_FACT_CHARS + 1);
         assert_eq!(fact("  Name  "), "Name");

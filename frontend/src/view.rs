@@ -15,6 +15,7 @@ use crate::summary::Summary;
 use iacscope_shared::ansi::Screen;
 use iacscope_shared::event::{Event as EngineEvent, EventKind};
 use iacscope_shared::mssp_check;
+use iacscope_shared::mudsb;
 use iacscope_shared::telopt::TelOpt;
 use iacscope_shared::{transcript, Dir, Phase};
 use std::rc::Rc;
@@ -173,6 +174,9 @@ pub fn Page(props: &PageProps) -> Html {
             }
             if let Some(r) = &state.report {
                 <ReportView report={r.clone()} />
+            }
+            if !state.live.decoded.is_empty() {
+                { mud_data_card(&state.live.decoded) }
             }
             if let Some(req) = &state.request {
                 <section class="card" aria-labelledby="cmd-h">
@@ -753,6 +757,62 @@ fn summary_card(s: &Summary) -> Html {
                     { for s.badges.iter().map(|b| html! { <li>{ *b }</li> }) }
                 </ul>
             }
+        </section>
+    }
+}
+
+/// MSDP, GMCP, ZMP and ATCP messages the server sent, decoded (the record keeps none of it).
+fn mud_data_card(decoded: &[(TelOpt, mudsb::Decoded)]) -> Html {
+    let row = |(opt, d): &(TelOpt, mudsb::Decoded)| -> Html {
+        let (name, body, problem) = match d {
+            mudsb::Decoded::Msdp { vars, problem } => (
+                "variables".to_owned(),
+                html! { <ul class="msdp">{ for vars.iter().map(|(k, v)| html! {
+                    <li><code>{ k.clone() }</code>{ " = " }<code>{ v.to_line() }</code></li>
+                }) }</ul> },
+                problem.clone(),
+            ),
+            mudsb::Decoded::Gmcp {
+                package,
+                json,
+                raw,
+                problem,
+            } => (
+                package.clone(),
+                match (json, raw) {
+                    (Some(v), _) => {
+                        html! { <pre class="json">{ iacscope_shared::pyjson::to_pretty(v) }</pre> }
+                    }
+                    (None, Some(r)) => html! { <code>{ r.clone() }</code> },
+                    (None, None) => html! {},
+                },
+                problem.clone(),
+            ),
+            other => (
+                String::new(),
+                html! { <code>{ other.to_line() }</code> },
+                None,
+            ),
+        };
+        html! {
+            <tr>
+                <th scope="row">{ opt.to_string() }</th>
+                <td>{ name }</td>
+                <td>{ body }
+                    if let Some(p) = problem { <p class="warn">{ p }</p> }
+                </td>
+            </tr>
+        }
+    };
+    html! {
+        <section class="card" aria-labelledby="mud-h">
+            <h2 id="mud-h">{ "MUD data" }</h2>
+            <p class="muted">{ format!(
+                "{} message(s) from the server, decoded (the first {} are kept; none of this is in the record).",
+                decoded.len(),
+                crate::state::MAX_DECODED
+            ) }</p>
+            <table class="mud-data"><tbody>{ for decoded.iter().map(row) }</tbody></table>
         </section>
     }
 }

@@ -148,6 +148,9 @@ fn describe(opt: TelOpt, p: &[u8]) -> String {
             }
             parts.join(" ")
         }
+        TelOpt::MSDP => crate::mudsb::decode(opt, p)
+            .map(|d| d.to_line())
+            .unwrap_or_default(),
         TelOpt::GMCP | TelOpt::ATCP => String::from_utf8_lossy(p).into_owned(),
         TelOpt::ZMP => p
             .split(|&b| b == 0)
@@ -189,6 +192,14 @@ mod tests {
         assert_eq!(
             subnegotiation(TelOpt::MSSP, b"\x01NAME\x02Fake\x01PLAYERS\x023", Dir::Recv),
             "MSSP NAME=Fake PLAYERS=3"
+        );
+        assert_eq!(
+            subnegotiation(
+                TelOpt::MSDP,
+                b"\x01client_options\x02\x03\x01ansi\x021\x04",
+                Dir::Recv
+            ),
+            "MSDP client_options = {ansi = \"1\"}"
         );
         assert_eq!(
             subnegotiation(TelOpt::NEW_ENVIRON, b"\x01\x00USER\x03", Dir::Recv),

@@ -24,6 +24,7 @@ pub mod event;
 pub mod fuzzing;
 pub mod mssp_check;
 pub mod mud;
+pub mod mudsb;
 pub mod prompt;
 pub mod protocol;
 pub mod pyjson;
