@@ -12,6 +12,7 @@ pub mod bench;
 pub mod directory;
 pub mod dom;
 pub mod driver;
+pub mod evidence;
 pub mod hook;
 pub mod permalink;
 pub mod protocols;

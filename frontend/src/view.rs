@@ -101,6 +101,16 @@ pub fn Page(props: &PageProps) -> Html {
         Callback::from(move |_: MouseEvent| c.emit(()))
     };
 
+    let evidence_text = {
+        let permalink = match &state.save {
+            SaveStatus::Saved(saved) => Some(
+                Snippets::new(&crate::api::origin(), &saved.id, &saved.host, saved.port).permalink,
+            ),
+            _ => None,
+        };
+        crate::evidence::evidence(state, permalink.as_deref())
+    };
+
     html! {
         <main class="app">
             { site_header() }
@@ -177,6 +187,9 @@ pub fn Page(props: &PageProps) -> Html {
             }
             if !state.live.decoded.is_empty() {
                 { mud_data_card(&state.live.decoded) }
+            }
+            if let Some(text) = evidence_text {
+                <EvidenceCard {text} />
             }
             if let Some(req) = &state.request {
                 <section class="card" aria-labelledby="cmd-h">
@@ -813,6 +826,33 @@ fn mud_data_card(decoded: &[(TelOpt, mudsb::Decoded)]) -> Html {
                 crate::state::MAX_DECODED
             ) }</p>
             <table class="mud-data"><tbody>{ for decoded.iter().map(row) }</tbody></table>
+        </section>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+pub struct EvidenceProps {
+    pub text: String,
+}
+
+/// "Copy as evidence": the negotiation lines, TLS, MSSP and the permalink as plain text, for
+/// a game directory's listing request.
+#[function_component]
+pub fn EvidenceCard(props: &EvidenceProps) -> Html {
+    let copied = use_state(String::new);
+    let text = props.text.clone();
+    let on_copy = {
+        let (text, copied) = (text.clone(), copied.clone());
+        Callback::from(move |_: MouseEvent| copied.set(copy(&text, "evidence")))
+    };
+    html! {
+        <section class="card" aria-labelledby="evidence-h">
+            <div class="card-head">
+                <h2 id="evidence-h">{ "Evidence" }</h2>
+                <button type="button" onclick={on_copy}>{ "Copy as evidence" }</button>
+                <span class="muted" role="status">{ (*copied).clone() }</span>
+            </div>
+            <pre class="evidence" tabindex="0" aria-label="Evidence for a listing request">{ text }</pre>
         </section>
     }
 }
