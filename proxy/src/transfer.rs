@@ -19,10 +19,10 @@
 //! or written through; a link found is a skip in the report. Every name, path and host from
 //! a data directory reaches the terminal through `escape::printable`.
 
+use crate::directory::db::{Db, NewScan, RecordText, SharedText, RECORD_MARKER, SOURCE_IMPORT};
+use crate::directory::save::{content_id, mssp_text, mssp_value};
 use crate::escape::{printable, printable_path};
 use crate::nofollow::Dir;
-use crate::serve::db::{Db, NewScan, RecordText, SharedText, RECORD_MARKER, SOURCE_IMPORT};
-use crate::serve::save::{content_id, mssp_text, mssp_value};
 use iacscope_shared::pyjson::{self, Dict, Value};
 use iacscope_shared::record::{merge_into_existing, session_hash};
 use std::collections::BTreeMap;
@@ -330,7 +330,7 @@ impl Split {
         // Unique: the file cannot contain the hash of its own text.
         let placeholder = Value::str(&format!(
             "{RECORD_MARKER}iacscope-session {}",
-            crate::serve::db::text_hash(file_text)
+            crate::directory::db::text_hash(file_text)
         ));
         let quoted = pyjson::to_pretty(&placeholder);
         let full = pyjson::to_pretty(&with_sessions(rec, vec![placeholder.clone()]));
@@ -826,7 +826,7 @@ type Groups = BTreeMap<(String, String), Vec<Placed>>;
 /// Groups one page of stored rows; rows that cannot be placed are reported.
 fn group_page(
     groups: &mut Groups,
-    page: &[crate::serve::db::StoredScan],
+    page: &[crate::directory::db::StoredScan],
     report: &mut ExportReport,
 ) {
     for row in page {
@@ -1223,7 +1223,8 @@ mod tests {
         round_trip(&db, &root.join("sqlite"));
         drop(db);
         let name = "transfer_round_trip";
-        match crate::serve::db::test_database_url(name).expect("PostgreSQL for the store tests") {
+        match crate::directory::db::test_database_url(name).expect("PostgreSQL for the store tests")
+        {
             Some(url) => {
                 let db = Db::connect(Some(&url), Path::new("/nonexistent")).expect("connect");
                 round_trip(&db, &root.join("postgres"));
@@ -1241,7 +1242,8 @@ mod tests {
         long_history(&db, &root.join("sqlite"));
         drop(db);
         let name = "transfer_long_history";
-        match crate::serve::db::test_database_url(name).expect("PostgreSQL for the store tests") {
+        match crate::directory::db::test_database_url(name).expect("PostgreSQL for the store tests")
+        {
             Some(url) => {
                 let db = Db::connect(Some(&url), Path::new("/nonexistent")).expect("connect");
                 long_history(&db, &root.join("postgres"));
@@ -1251,7 +1253,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
     }
 
-    /// A live save whose server has more than [`crate::serve::db::MAX_LIST`] older scans
+    /// A live save whose server has more than [`crate::directory::db::MAX_LIST`] older scans
     /// (so it is not in the first page of `Db::server`), imported back: already present.
     fn long_history(db: &Db, root: &Path) {
         let live = record("live", "1", vec![entry("c.test", 4002, T1)]);
@@ -1262,7 +1264,7 @@ mod tests {
             .rows
             .remove(0)
             .scan;
-        let older: Vec<NewScan> = (0..crate::serve::db::MAX_LIST)
+        let older: Vec<NewScan> = (0..crate::directory::db::MAX_LIST)
             .map(|i| {
                 let mut old = row.clone();
                 old.id = format!("{i:032x}");
@@ -1272,8 +1274,8 @@ mod tests {
             })
             .collect();
         assert_eq!(db.insert_many(&older).expect("history"), older.len());
-        row.id = "f".repeat(crate::serve::save::ID_HEX_LEN);
-        row.source = crate::serve::db::SOURCE_LIVE.into();
+        row.id = "f".repeat(crate::directory::save::ID_HEX_LEN);
+        row.source = crate::directory::db::SOURCE_LIVE.into();
         assert!(db.insert(&row).expect("insert"));
         assert!(
             !db.server("c.test", 4002)
@@ -1700,8 +1702,8 @@ mod tests {
         .rows
         .remove(0)
         .scan;
-        row.id = "f".repeat(crate::serve::save::ID_HEX_LEN);
-        row.source = crate::serve::db::SOURCE_LIVE.into();
+        row.id = "f".repeat(crate::directory::save::ID_HEX_LEN);
+        row.source = crate::directory::db::SOURCE_LIVE.into();
         assert!(db.insert(&row).expect("insert"));
         let out2 = root.join("out2");
         export_dir(db, &out2, false).expect("export");

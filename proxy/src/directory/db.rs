@@ -333,7 +333,7 @@ pub const TLS_WORD: &str = "tls=1";
 pub const MAX_LIST: i64 = 500;
 
 /// The SQLite file's name inside the data directory.
-pub const SQLITE_FILE: &str = super::DB_FILE;
+pub const SQLITE_FILE: &str = "iacscope.db";
 
 /// URL schemes that select PostgreSQL.
 const POSTGRES_SCHEMES: &[&str] = &["postgres://", "postgresql://"];

@@ -7,7 +7,7 @@ use super::policy::{Host, Refusal};
 use super::sniff::{self, Sniff};
 use super::store;
 use super::tls::TlsInfo;
-use super::AppState;
+use crate::serve::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
@@ -182,7 +182,7 @@ pub(crate) async fn session(
         }
     };
     st.metrics.session_started();
-    struct Active<'a>(&'a super::metrics::Metrics);
+    struct Active<'a>(&'a crate::serve::metrics::Metrics);
     impl Drop for Active<'_> {
         fn drop(&mut self) {
             self.0.session_ended();

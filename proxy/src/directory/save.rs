@@ -2,14 +2,14 @@
 //!
 //! The proxy never trusts a result from the browser. A save names a closed session and the
 //! few settings the page scanned with; the proxy replays *its own* transcript of that
-//! session through the engine ([`super::replay`]), builds the record itself, and stores
+//! session through the engine ([`iacscope_shared::relay`]), builds the record itself, and stores
 //! record and transcript under an id derived from their content. A fingerprint the browser
 //! reports is only compared (and a difference logged). Storage is in [`super::db`].
 
 use super::db::{NewScan, ServerHit, ServerScan, SharedBy, SOURCE_LIVE};
-use super::limits::client_key;
-use super::store::Missing;
-use super::AppState;
+use crate::relay::limits::client_key;
+use crate::relay::store::Missing;
+use crate::serve::AppState;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path as UrlPath, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -180,7 +180,7 @@ async fn save_handler(
     UrlPath(session): UrlPath<String>,
     body: Result<Json<SaveRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let client = super::client_ip(&st.config, peer.ip(), &headers);
+    let client = crate::serve::client_ip(&st.config, peer.ip(), &headers);
     if !st.saves.allow(client, Instant::now()) {
         return error(
             StatusCode::TOO_MANY_REQUESTS,

@@ -1,6 +1,6 @@
 //! Server-side scans for the live embed (`/embed?host=&port=`) and the badge: one scan per
 //! target at a time, admitted like a `/ws` session (SSRF policy, global, per-client and
-//! per-target limits: [`super::relay::connect`] and [`super::limits`]), started from a fair
+//! per-target limits: [`crate::relay::session::connect`] and [`crate::relay::limits`]), started from a fair
 //! queue (each client runs at most [`MAX_SCANS_PER_CLIENT`] at once, waiting work is taken
 //! round-robin across clients, so a client asking for many only delays its own), run by the engine
 //! natively while the proxy records a relay transcript of its own bytes, then stored through
@@ -8,11 +8,11 @@
 //! so the row is exactly what a browser save of the same bytes gives. Failures are remembered
 //! for [`FAILURE_TTL`] (a refreshing iframe shows them instead of rescanning) and not stored.
 
-use super::limits::{client_key, Admission, Limit};
-use super::relay::{self, Stream, WsParams};
 use super::save::{self, SaveRefusal};
-use super::sniff::{self, Sniff};
-use super::AppState;
+use crate::relay::limits::{client_key, Admission, Limit};
+use crate::relay::session::{self as relay, Stream, WsParams};
+use crate::relay::sniff::{self, Sniff};
+use crate::serve::AppState;
 use iacscope_shared::config::ScanConfig;
 use iacscope_shared::relay::SaveConfig;
 use iacscope_shared::scan::Scanner;
@@ -68,7 +68,7 @@ pub struct Target {
 impl Target {
     /// `host:port` (IPv6 addresses in brackets).
     pub fn display(&self) -> String {
-        super::embed::host_port(&self.host, self.port)
+        crate::relay::policy::host_port(&self.host, self.port)
     }
 }
 
@@ -89,7 +89,7 @@ impl Failure {
         Failure {
             code,
             message: message.into(),
-            at: super::store::unix_micros().div_euclid(1_000_000),
+            at: crate::relay::store::unix_micros().div_euclid(1_000_000),
         }
     }
 
@@ -535,7 +535,7 @@ async fn scan(st: &Arc<AppState>, t: &Target, client: IpAddr) -> Result<String, 
         }
     };
     driven?;
-    let closed_at = super::store::unix_micros();
+    let closed_at = crate::relay::store::unix_micros();
     let prepared = save::prepare(&tr, &save_config, st.config.max_saved_transcript_bytes).map_err(
         |r| match r {
             SaveRefusal::Client(_, code, message) => Failure::new(
