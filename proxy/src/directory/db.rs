@@ -251,6 +251,44 @@ pub struct ServerScan {
     pub uptime: Option<String>,
 }
 
+/// The outcome word of a history point whose scan was stored.
+pub const OUTCOME_OK: &str = "ok";
+
+/// One point of a server's history: how one scan attempt ended. A stored scan is `ok` with
+/// its id; a failure carries its code (`dns_failure`, `connection_refused`, `timeout`,
+/// `tls_failure`, `closed_early`, `refused_by_policy`, …), a sentence and no scan.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct HistoryPoint {
+    /// Host as scanned (normalised by the policy).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Whether the attempt was over TLS.
+    pub tls: bool,
+    /// Unix seconds of the end of the attempt.
+    pub at: i64,
+    /// [`OUTCOME_OK`] or a failure code.
+    pub outcome: String,
+    /// What happened, as a sentence (for a TLS scan, whether the certificate verified).
+    pub detail: String,
+    /// The stored scan, when `ok`.
+    pub scan_id: Option<String>,
+    /// The crawl round that made it (`<crawl id>/<round>`), if any: a round has at most one
+    /// point per target, which is its done mark.
+    pub crawl: Option<String>,
+}
+
+/// A server to crawl: host, port and whether over TLS.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CrawlTarget {
+    /// Host (a name or an address, as the policy normalises it).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Over TLS.
+    pub tls: bool,
+}
+
 /// A store error (SQL, I/O or connection), as a sentence for the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DbError(String);
@@ -502,6 +540,47 @@ impl Db {
     /// A server's scans, oldest first (at most [`MAX_LIST`]).
     pub fn server(&self, host: &str, port: u16) -> DbResult<Vec<ServerScan>> {
         dispatch!(self, b => b.server(host, port))
+    }
+
+    /// Stores `scan` and its history point in one transaction (both or neither): a crawled
+    /// scan and its done mark. Returns whether the scan row was added (its id may be stored
+    /// already); a point its crawl round already has is not added again.
+    pub fn insert_with_history(&self, scan: &NewScan, point: &HistoryPoint) -> DbResult<bool> {
+        scan.record_json.check()?;
+        dispatch!(self, b => b.insert_with_history(scan, point))
+    }
+
+    /// Adds a history point (a failed attempt); returns whether it was added (a crawl round
+    /// keeps its first point per target).
+    pub fn add_history(&self, point: &HistoryPoint) -> DbResult<bool> {
+        dispatch!(self, b => b.add_history(point))
+    }
+
+    /// A server's history points, newest first (at most [`MAX_LIST`]).
+    pub fn history(&self, host: &str, port: u16) -> DbResult<Vec<HistoryPoint>> {
+        dispatch!(self, b => b.history(host, port))
+    }
+
+    /// The current round of crawl `id` (1 for a new crawl of `targets` targets, created at
+    /// `now`); `restart` starts the next round (nothing of it is done yet).
+    pub fn crawl_round(&self, id: &str, targets: i64, now: i64, restart: bool) -> DbResult<i64> {
+        dispatch!(self, b => b.crawl_round(id, targets, now, restart))
+    }
+
+    /// The targets crawl round `crawl` (`<id>/<round>`) has finished, at most `limit`.
+    pub fn crawl_done(&self, crawl: &str, limit: i64) -> DbResult<Vec<CrawlTarget>> {
+        dispatch!(self, b => b.crawl_done(crawl, limit))
+    }
+
+    /// Marks crawl `id`'s current round finished at `now` (Unix seconds).
+    pub fn crawl_finish(&self, id: &str, now: i64) -> DbResult<()> {
+        dispatch!(self, b => b.crawl_finish(id, now))
+    }
+
+    /// The servers the store has scans of (host, port, and whether over TLS), at most
+    /// `limit`, ordered.
+    pub fn known_servers(&self, limit: i64) -> DbResult<Vec<CrawlTarget>> {
+        dispatch!(self, b => b.known_servers(limit))
     }
 }
 
