@@ -85,7 +85,8 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(code: &'static str, message: impl Into<String>) -> Failure {
+    /// A failure now.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Failure {
         Failure {
             code,
             message: message.into(),
@@ -502,14 +503,63 @@ async fn scan(st: &Arc<AppState>, t: &Target, client: IpAddr) -> Result<String, 
     };
     st.metrics.connected(started.elapsed());
     let save_config = SaveConfig::default();
+    let tls_word = if t.tls { "1" } else { "0" };
+    let recorded = record_connected(st, &host, up, tls_word, &save_config).await?;
+    let db = Arc::clone(&st.db);
+    let label = format!("live:{}", t.display());
+    match tokio::task::spawn_blocking(move || {
+        save::replay_and_insert(
+            &db,
+            &recorded.transcript,
+            recorded.prepared,
+            recorded.closed_at,
+            &label,
+        )
+    })
+    .await
+    {
+        Ok(Ok(saved)) => Ok(saved.id),
+        Ok(Err(e)) => {
+            tracing::error!("permalink store: {e}");
+            Err(Failure::new("internal", "storage error"))
+        }
+        Err(e) => {
+            tracing::error!("live scan replay: {e}");
+            Err(Failure::new("internal", "storage error"))
+        }
+    }
+}
+
+/// A server-side scan recorded and checked for the save path, not stored yet.
+pub(crate) struct Recorded {
+    /// The relay transcript of the scan's own bytes (`host`, `port`, `ip`, `tls` meta).
+    pub(crate) transcript: Transcript,
+    /// The transcript checked as a save checks it ([`save::prepare`]).
+    pub(crate) prepared: save::Prepared,
+    /// Unix microseconds at the end (the record's `connected`).
+    pub(crate) closed_at: i64,
+}
+
+/// Scans over a connected upstream: drives the engine with `save_config`'s settings under
+/// the relay replay's clock rules while recording a relay transcript (meta `tls` is
+/// `tls_word`: `0`, `1` or `insecure`, as a `/ws` session records it), bounded by
+/// [`MAX_LIVE_SCAN`], the session duration and the shutdown, then checks it as a save does.
+/// The caller stores it ([`save::replay_and_insert`] or [`save::replay_row`]).
+pub(crate) async fn record_connected(
+    st: &AppState,
+    host: &crate::relay::policy::Host,
+    up: relay::Upstream,
+    tls_word: &str,
+    save_config: &SaveConfig,
+) -> Result<Recorded, Failure> {
     let cfg = save_config
-        .to_scan_config(t.tls)
+        .to_scan_config(tls_word != "0")
         .map_err(|e| Failure::new("internal", e))?;
     let mut tr = Transcript::new();
     tr.set_meta("host", host.to_string());
     tr.set_meta("port", up.addr.port().to_string());
     tr.set_meta("ip", up.addr.ip().to_string());
-    tr.set_meta("tls", if t.tls { "1" } else { "0" });
+    tr.set_meta("tls", tls_word);
     let limit = st.config.transcript_max_bytes;
     let deadline = up.connected_at + MAX_LIVE_SCAN.min(st.config.max_session_duration);
     let t0 = up.connected_at;
@@ -536,7 +586,7 @@ async fn scan(st: &Arc<AppState>, t: &Target, client: IpAddr) -> Result<String, 
     };
     driven?;
     let closed_at = crate::relay::store::unix_micros();
-    let prepared = save::prepare(&tr, &save_config, st.config.max_saved_transcript_bytes).map_err(
+    let prepared = save::prepare(&tr, save_config, st.config.max_saved_transcript_bytes).map_err(
         |r| match r {
             SaveRefusal::Client(_, code, message) => Failure::new(
                 if code == "too_large" {
@@ -549,23 +599,11 @@ async fn scan(st: &Arc<AppState>, t: &Target, client: IpAddr) -> Result<String, 
             SaveRefusal::Internal(m) => Failure::new("internal", m),
         },
     )?;
-    let db = Arc::clone(&st.db);
-    let label = format!("live:{}", t.display());
-    match tokio::task::spawn_blocking(move || {
-        save::replay_and_insert(&db, &tr, prepared, closed_at, &label)
+    Ok(Recorded {
+        transcript: tr,
+        prepared,
+        closed_at,
     })
-    .await
-    {
-        Ok(Ok(saved)) => Ok(saved.id),
-        Ok(Err(e)) => {
-            tracing::error!("permalink store: {e}");
-            Err(Failure::new("internal", "storage error"))
-        }
-        Err(e) => {
-            tracing::error!("live scan replay: {e}");
-            Err(Failure::new("internal", "storage error"))
-        }
-    }
 }
 
 /// Records one entry; a scan whose transcript outgrows `limit` of memory

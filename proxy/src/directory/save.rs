@@ -364,6 +364,20 @@ pub fn replay_and_insert(
     closed_at: i64,
     label: &str,
 ) -> Result<Saved, String> {
+    let (scan, saved) = replay_row(transcript, p, closed_at, label);
+    db.insert(&scan).map_err(|e| e.to_string())?;
+    Ok(saved)
+}
+
+/// [`replay_and_insert`] without the insert: the row a save stores and what it reports, for
+/// a caller that stores the row with more in the same transaction (a crawl stores its
+/// history point with it). CPU work only.
+pub fn replay_row(
+    transcript: &Transcript,
+    p: Prepared,
+    closed_at: i64,
+    label: &str,
+) -> (NewScan, Saved) {
     let r = replay_relay(transcript, p.cfg);
     let outcome = r.scanner.outcome();
     let fingerprint = outcome.fingerprint.clone();
@@ -400,12 +414,12 @@ pub fn replay_and_insert(
         mssp_name: mssp_text(&outcome.session_data, "NAME"),
         source: SOURCE_LIVE.into(),
     };
-    db.insert(&scan).map_err(|e| e.to_string())?;
-    Ok(Saved {
+    let saved = Saved {
         id: p.id,
         fingerprint,
         consistent: r.consistent(),
-    })
+    };
+    (scan, saved)
 }
 
 /// Runs a database read off the async threads.
