@@ -741,6 +741,97 @@ pub fn import_dir(db: &Db, dir: &Path) -> Result<ImportReport, String> {
     Ok(report)
 }
 
+/// The servers (host, port) a telnetlib3 data directory holds records of, each once, in
+/// the order found (folders and files sorted), at most `limit`; `skip` is told of every
+/// folder or file that is not a readable record (with why) and of a cut at `limit`. Walks
+/// as [`import_dir`] does: the same bounds, no symbolic link followed.
+pub fn servers_in_dir(
+    dir: &Path,
+    limit: usize,
+    mut skip: impl FnMut(&Path, String),
+) -> Result<Vec<(String, u16)>, String> {
+    let server = dir.join("server");
+    match std::fs::symlink_metadata(&server) {
+        Ok(m) if m.is_dir() => {}
+        _ => {
+            return Err(format!(
+                "{} is not a telnetlib3 data directory (no server/ folder; symbolic links are \
+                 not followed)",
+                printable_path(dir)
+            ))
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut files = 0usize;
+    let folders = list_dir(&server, MAX_FINGERPRINT_DIRS)
+        .map_err(|e| format!("{}: {e}", printable_path(&server)))?;
+    for folder in folders {
+        let path = folder.path();
+        if !folder.file_type().is_ok_and(|t| t.is_dir()) {
+            skip(
+                &path,
+                "not a fingerprint folder (or a symbolic link)".into(),
+            );
+            continue;
+        }
+        let entries = match list_dir(&path, MAX_ENTRIES_PER_DIR) {
+            Ok(x) => x,
+            Err(e) => {
+                skip(&path, e);
+                continue;
+            }
+        };
+        for entry in entries {
+            let file = entry.path();
+            if !entry.file_type().is_ok_and(|t| t.is_file())
+                || file.extension().is_none_or(|e| e != "json")
+            {
+                skip(&file, "not a record file (<session>.json)".into());
+                continue;
+            }
+            files += 1;
+            if files > MAX_FILES {
+                skip(&file, format!("too many files: more than {MAX_FILES}"));
+                return Ok(out);
+            }
+            let rec = match read_bounded(&file)
+                .and_then(|t| pyjson::parse(&t).map_err(|e| format!("invalid record: {e}")))
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    skip(&file, e);
+                    continue;
+                }
+            };
+            let list = sessions(&rec);
+            if list.is_empty() {
+                skip(&file, "invalid record: no sessions entry".into());
+            }
+            for entry in list {
+                match session_of(entry) {
+                    Ok(s) => {
+                        if seen.contains(&(s.host.clone(), s.port)) {
+                            continue;
+                        }
+                        if out.len() == limit {
+                            skip(
+                                &file,
+                                format!("more than {limit} servers: the rest is left out"),
+                            );
+                            return Ok(out);
+                        }
+                        seen.insert((s.host.clone(), s.port));
+                        out.push((s.host, s.port));
+                    }
+                    Err(e) => skip(&file, format!("invalid record: {e}")),
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// `iacscope import`: exit 0 when the directory was read (skipped files are listed and
 /// counted), 1 when it or the store could not be.
 pub fn import_main(args: ImportArgs) -> ExitCode {
