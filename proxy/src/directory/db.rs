@@ -561,8 +561,8 @@ impl Db {
         dispatch!(self, b => b.history(host, port))
     }
 
-    /// The current round of crawl `id` (1 for a new crawl of `targets` targets, created at
-    /// `now`); `restart` starts the next round (nothing of it is done yet).
+    /// The current round of crawl `id` (1 for a new crawl, created at `now`), noting its
+    /// `targets` count; `restart` starts the next round (nothing of it is done yet).
     pub fn crawl_round(&self, id: &str, targets: i64, now: i64, restart: bool) -> DbResult<i64> {
         dispatch!(self, b => b.crawl_round(id, targets, now, restart))
     }

@@ -6,9 +6,11 @@
 //! This file is the thin edge: flags, the runtime, Ctrl-C, the crawl round in the store
 //! (so a rerun of the same command resumes) and the progress line.
 //!
-//! A crawl is named by its targets: the sha256 of the sorted (host, port, TLS, encoding)
-//! list. Its current round's history points are its done marks; `--restart` starts the
-//! next round of the same crawl (earlier rounds' points stay as history).
+//! A crawl is named by its command (the seed sources' canonical paths, `--format`,
+//! `--from-store`; see [`crawl_id`]). Its current round's history points are its done marks
+//! (per host, port and TLS), so rerunning the command scans only what is not done, servers
+//! added to a list since included; `--restart` starts the next round of the same crawl
+//! (earlier rounds' points stay as history).
 
 pub mod run;
 pub mod seed;
@@ -136,24 +138,22 @@ impl CrawlArgs {
     }
 }
 
-/// The crawl's name: the sha256 (32 hex) of its sorted targets and their settings.
-pub fn crawl_id(seeds: &[Seed]) -> String {
-    let mut lines: Vec<String> = seeds
-        .iter()
-        .map(|s| {
-            format!(
-                "{} {} {} {}\n",
-                s.target.host,
-                s.target.port,
-                u8::from(s.target.tls),
-                s.encoding.as_deref().unwrap_or("")
-            )
-        })
-        .collect();
-    lines.sort_unstable();
+/// The crawl's name: the sha256 (32 hex) of what the command crawls — the `--format`, each
+/// seed source's canonical path in order, `--from-store` — so the same command names the
+/// same crawl from any directory, and a seed file that grew between runs resumes with
+/// only its new servers to scan.
+pub fn crawl_id(args: &CrawlArgs) -> String {
     let mut h = Sha256::new();
-    for l in &lines {
-        h.update(l.as_bytes());
+    h.update(b"iacscope crawl 1\n");
+    h.update(format!("format {:?}\n", args.format).as_bytes());
+    for p in &args.seeds {
+        let p = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+        h.update(b"seed ");
+        h.update(p.as_os_str().as_encoded_bytes());
+        h.update(b"\n");
+    }
+    if args.from_store {
+        h.update(b"from-store\n");
     }
     iacscope_shared::mud::hex(&h.finalize())[..32].to_owned()
 }
@@ -239,7 +239,7 @@ async fn crawl_main(args: CrawlArgs, opts: CrawlOptions) -> Result<ExitCode, Str
         eprintln!("iacscope crawl: no servers to crawl ({skipped} skipped)");
         return Ok(ExitCode::FAILURE);
     }
-    let id = crawl_id(&all);
+    let id = crawl_id(&args);
     let total = all.len();
     let now = crate::relay::store::unix_micros().div_euclid(1_000_000);
     let restart = args.restart;

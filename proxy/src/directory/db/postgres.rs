@@ -680,7 +680,7 @@ impl Postgres {
             let mut tx = c.transaction()?;
             tx.execute(
                 "INSERT INTO crawls (id, round, created, targets) VALUES ($1, 1, $2, $3)
-                 ON CONFLICT (id) DO NOTHING",
+                 ON CONFLICT (id) DO UPDATE SET targets = excluded.targets",
                 &[&id, &now, &targets],
             )?;
             if restart {

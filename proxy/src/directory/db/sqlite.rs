@@ -537,7 +537,7 @@ impl Sqlite {
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute(
             "INSERT INTO crawls (id, round, created, targets) VALUES (?1, 1, ?2, ?3)
-             ON CONFLICT (id) DO NOTHING",
+             ON CONFLICT (id) DO UPDATE SET targets = excluded.targets",
             params![id, now, targets],
         )?;
         if restart {
