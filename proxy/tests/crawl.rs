@@ -62,6 +62,38 @@ async fn mud(ip: &'static str, name: &'static str) -> Mud {
     }
 }
 
+/// Starts `n` fake MUDs on one address (`ip`), counting how many of their connections are
+/// open at once (the most in `peak`).
+async fn muds_on_one_address(ip: &'static str, n: usize, peak: Arc<AtomicUsize>) -> Vec<Mud> {
+    let open = Arc::new(AtomicUsize::new(0));
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let l = TcpListener::bind((ip, 0)).await.expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (c, open, peak) = (connections.clone(), open.clone(), peak.clone());
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = l.accept().await {
+                c.fetch_add(1, SeqCst);
+                let now = open.fetch_add(1, SeqCst) + 1;
+                peak.fetch_max(now, SeqCst);
+                let open = open.clone();
+                tokio::spawn(async move {
+                    mud_session(sock, "Shared", false).await;
+                    open.fetch_sub(1, SeqCst);
+                });
+            }
+        });
+        out.push(Mud {
+            ip,
+            port,
+            connections,
+            silent: Arc::new(AtomicBool::new(false)),
+        });
+    }
+    out
+}
+
 /// Offers ECHO and SGA, sends a banner naming the MUD and closes 800 ms later (inside the
 /// engine's first banner window, so every scan sees the same); `quiet`: says nothing and
 /// holds the connection until the client closes it.
@@ -540,5 +572,125 @@ async fn ssl_servers_record_whether_the_certificate_verified() {
         let summary = db.summary(&id).expect("read").expect("summary");
         assert!(summary.config.ends_with("tls=1"), "{summary:?}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// At most one scan per target address at a time, even with room for many: three servers
+/// on one address are scanned one after the other, while another address goes alongside.
+#[tokio::test]
+async fn one_scan_at_a_time_per_address() {
+    let dir = workdir("polite");
+    let data = dir.join("data");
+    let peak = Arc::new(AtomicUsize::new(0));
+    let shared = muds_on_one_address("127.0.0.61", 3, peak.clone()).await;
+    let other = mud("127.0.0.62", "Other").await;
+    let list = dir.join("list.txt");
+    let mut text: String = shared.iter().map(|m| m.line() + "\n").collect();
+    text.push_str(&(other.line() + "\n"));
+    std::fs::write(&list, text).expect("write");
+    let (code, err) = crawl(
+        &data,
+        &[
+            "--allow-private",
+            "--concurrency",
+            "16",
+            list.to_str().expect("path"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("4 stored, 0 failed"), "{err}");
+    assert_eq!(
+        peak.load(SeqCst),
+        1,
+        "never two scans of 127.0.0.61 at once"
+    );
+    for m in shared.iter().chain([&other]) {
+        assert_eq!(m.count(), 1);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A server that closes before saying anything is a failure (`closed_early`), not a record.
+#[tokio::test]
+async fn a_server_that_closes_at_once_is_a_failure() {
+    let dir = workdir("closer");
+    let data = dir.join("data");
+    let l = TcpListener::bind("127.0.0.71:0").await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            drop(s);
+        }
+    });
+    let list = dir.join("list.txt");
+    std::fs::write(&list, format!("127.0.0.71 {port}\n")).expect("write");
+    let (code, err) = crawl(&data, &["--allow-private", list.to_str().expect("path")]).await;
+    assert_eq!(code, 0, "{err}");
+    let db = store(&data);
+    let p = history(&db, "127.0.0.71", port);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(
+        (p[0].outcome.as_str(), p[0].scan_id.as_deref()),
+        ("closed_early", None)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same crawl into a PostgreSQL store (`IACSCOPE_TEST_DATABASE_URL`; skipped when unset,
+/// failed when `IACSCOPE_REQUIRE_POSTGRES=1`): records and history as with SQLite, and a
+/// rerun resumes.
+#[tokio::test]
+async fn crawl_into_postgres() {
+    let url = match iacscope::directory::db::test_database_url("crawl_into_postgres") {
+        Ok(Some(url)) => url,
+        Ok(None) => {
+            eprintln!("crawl_into_postgres: skipped (IACSCOPE_TEST_DATABASE_URL unset)");
+            return;
+        }
+        Err(e) => panic!("PostgreSQL crawl test: {e}"),
+    };
+    let dir = workdir("pg");
+    let data = dir.join("unused");
+    let a = mud("127.0.0.81", "Pg One").await;
+    let list = dir.join("list.txt");
+    std::fs::write(&list, format!("{}\nnonexistent.invalid 23\n", a.line())).expect("write");
+    let args = [
+        "--allow-private",
+        "--database-url",
+        url.as_str(),
+        list.to_str().expect("path"),
+    ];
+    let (code, err) = crawl(&data, &args).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = crawl(&data, &args).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("2 already done, 0 to scan now"), "{err}");
+    assert_eq!(a.count(), 1);
+    let expected = scan_record(&a, None).await;
+    let db =
+        tokio::task::spawn_blocking(move || Db::connect(Some(&url), Path::new("/nonexistent")))
+            .await
+            .expect("join")
+            .expect("connect");
+    let db = Arc::new(db);
+    let (db2, ip, port) = (db.clone(), a.ip, a.port);
+    let (points, failed) = tokio::task::spawn_blocking(move || {
+        (
+            db2.history(ip, port).expect("history"),
+            db2.history("nonexistent.invalid", 23).expect("history"),
+        )
+    })
+    .await
+    .expect("join");
+    assert_eq!(points.len(), 1);
+    assert_eq!(failed[0].outcome, "dns_failure");
+    let id = points[0].scan_id.clone().expect("id");
+    let db2 = db.clone();
+    let text = tokio::task::spawn_blocking(move || db2.record(&id).expect("read").expect("record"))
+        .await
+        .expect("join");
+    let stored: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(comparable(&stored), comparable(&expected));
     let _ = std::fs::remove_dir_all(&dir);
 }

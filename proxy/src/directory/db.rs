@@ -1051,6 +1051,68 @@ mod tests {
         });
     }
 
+    /// Migration 4: a scan and its history point are stored together; a crawl round keeps
+    /// one point per target (its done mark); `--restart` is a new round with none; the
+    /// store's known servers say which were scanned over TLS.
+    #[test]
+    fn history_points_and_crawl_rounds() {
+        on_both("history_points_and_crawl_rounds", |open| {
+            let db = open();
+            let point =
+                |tls: bool, outcome: &str, scan: Option<&str>, crawl: Option<&str>| HistoryPoint {
+                    host: "h.test".into(),
+                    port: 23,
+                    tls,
+                    at: 100,
+                    outcome: outcome.into(),
+                    detail: String::new(),
+                    scan_id: scan.map(str::to_owned),
+                    crawl: crawl.map(str::to_owned),
+                };
+            assert_eq!(db.crawl_round("c", 2, 100, false).expect("round"), 1);
+            assert_eq!(db.crawl_round("c", 3, 101, false).expect("round"), 1);
+            let mut s = scan("a1", "h.test", "fp", 100);
+            s.config = "scan-type=quick tls=1".into();
+            let ok = point(true, OUTCOME_OK, Some("a1"), Some("c/1"));
+            assert!(db.insert_with_history(&s, &ok).expect("insert"));
+            assert!(db.summary("a1").expect("summary").is_some());
+            assert!(
+                !db.add_history(&ok).expect("again"),
+                "one point per target per round"
+            );
+            assert!(db
+                .add_history(&point(false, "timeout", None, Some("c/1")))
+                .expect("plain"));
+            assert!(db
+                .add_history(&point(false, "timeout", None, None))
+                .expect("no crawl"));
+            assert!(db
+                .add_history(&point(false, "timeout", None, None))
+                .expect("no crawl"));
+            assert_eq!(db.history("h.test", 23).expect("history").len(), 4);
+            let done = db.crawl_done("c/1", 10).expect("done");
+            assert_eq!(
+                done.iter().map(|t| t.tls).collect::<Vec<_>>(),
+                [false, true]
+            );
+            assert_eq!(db.crawl_round("c", 3, 102, true).expect("restart"), 2);
+            assert!(db.crawl_done("c/2", 10).expect("done").is_empty());
+            db.crawl_finish("c", 103).expect("finish");
+            let mut p = scan("p1", "h.test", "fp", 90);
+            p.config = "scan-type=quick tls=0".into();
+            db.insert(&p).expect("insert");
+            db.insert(&scan("o1", "other.test", "fp", 90))
+                .expect("insert");
+            let known = db.known_servers(10).expect("known");
+            let known: Vec<_> = known.iter().map(|t| (t.host.as_str(), t.tls)).collect();
+            assert_eq!(
+                known,
+                [("h.test", false), ("h.test", true), ("other.test", false)]
+            );
+            assert_eq!(db.known_servers(1).expect("known").len(), 1);
+        });
+    }
+
     #[test]
     fn like_wildcards_and_bytewise_order() {
         on_both("like_wildcards_and_bytewise_order", |open| {

@@ -62,7 +62,7 @@ pub struct CrawlArgs {
     /// DNS + TCP connect + TLS handshake time limit, in seconds.
     #[arg(long, default_value_t = 10.0)]
     pub connect_timeout: f64,
-    /// Extra tries of a server whose connect timed out or was refused.
+    /// Extra tries of a server whose connect timed out, was refused or hit a network error.
     #[arg(long, default_value_t = 2)]
     pub retries: u32,
     /// Seconds before the first retry (doubled for each further one).

@@ -48,7 +48,7 @@ pub struct CrawlOptions {
 /// What one finished target gave.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Done {
-    /// Stored as this scan id (`verified`: for TLS, whether the certificate verified).
+    /// Stored as this scan id.
     Stored(String),
     /// Stored as a failure with this code.
     Failed(&'static str),
@@ -310,7 +310,9 @@ async fn resolve_task(
     Step::Resolved(Err((seed, done)))
 }
 
-/// Whether a failure may pass on a later try.
+/// Whether a failure may pass on a later try: a timeout, a refused connection, or another
+/// network error (unreachable host or network). DNS, policy, TLS and the server's own
+/// behaviour are final.
 fn retryable(f: &Failure) -> bool {
     matches!(f.code, "timeout" | "connection_refused" | "network_error")
 }
