@@ -265,10 +265,9 @@ pub async fn crawl(
             }
         }
     }
-    if st.shutdown.is_cancelled() {
-        progress.abandoned +=
-            pending.len() + ready.len() + lines.values().map(VecDeque::len).sum::<usize>();
-    }
+    // Left at shutdown (or behind a task that panicked): not done, so a rerun scans them.
+    progress.abandoned +=
+        pending.len() + ready.len() + lines.values().map(VecDeque::len).sum::<usize>();
     tick(progress);
 }
 
