@@ -157,11 +157,13 @@ impl Pacer {
     }
 }
 
-/// A target resolved and checked: its host and addresses.
+/// A target resolved and checked: its host and addresses (never empty; `ip` is the first,
+/// the address its politeness line is keyed by).
 struct Resolved {
     seed: Seed,
     host: Host,
     addrs: Vec<IpAddr>,
+    ip: IpAddr,
 }
 
 /// What a task hands back to the loop.
@@ -201,7 +203,7 @@ pub async fn crawl(
     loop {
         while !st.shutdown.is_cancelled() && tasks.len() < opts.concurrency {
             if let Some(r) = ready.pop_front() {
-                let ip = r.addrs[0];
+                let ip = r.ip;
                 tasks.spawn(scan_task(
                     Arc::clone(&st),
                     r,
@@ -244,7 +246,7 @@ pub async fn crawl(
         match step {
             Step::Resolved(Ok(r)) => {
                 // One scan per address at a time: a busy address's targets wait in its line.
-                let ip = r.addrs[0];
+                let ip = r.ip;
                 if busy.insert(ip) {
                     ready.push_back(r);
                 } else {
@@ -295,7 +297,17 @@ async fn resolve_task(
         () = st.shutdown.cancelled() => return Step::Resolved(Err((seed, Done::Abandoned))),
     };
     let failure = match got {
-        Ok(Ok((host, addrs))) => return Step::Resolved(Ok(Resolved { seed, host, addrs })),
+        Ok(Ok((host, addrs))) => match addrs.first().copied() {
+            Some(ip) => {
+                return Step::Resolved(Ok(Resolved {
+                    seed,
+                    host,
+                    addrs,
+                    ip,
+                }))
+            }
+            None => Failure::new("dns_failure", format!("`{}` has no address", t.host)),
+        },
         Ok(Err(f)) => Failure::new(f.code, f.message),
         Err(_) => Failure::new(
             "timeout",

@@ -396,7 +396,9 @@ impl<'de> Visitor<'de> for Entries<'_> {
     }
 }
 
-/// One JSON entry: host, port, TLS and (Telix) encoding.
+/// One JSON entry: host, port, TLS and (Telix) encoding. Telix's `columns` is not used: a
+/// stored scan's settings are `scan_type`, `encoding` and `ttype` only (what a permalink
+/// replays with), and the window size stays telnetlib3-fingerprint's.
 fn json_entry(v: &Value, format: Format) -> Result<(String, u16, bool, Option<String>), String> {
     let o = v.as_object().ok_or("not an object")?;
     let host = match o.get("host") {
