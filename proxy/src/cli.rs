@@ -1,5 +1,5 @@
 //! Command-line parsing and dispatch for the `iacscope` binary (`scan`, `serve`, `import`,
-//! `export`).
+//! `export`, `crawl`).
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -23,6 +23,8 @@ pub enum Command {
     Import(crate::transfer::ImportArgs),
     /// Write every stored scan as a telnetlib3-fingerprint data directory.
     Export(crate::transfer::ExportArgs),
+    /// Scan every server of seed lists into the store, many at once, resumably.
+    Crawl(Box<crate::directory::crawl::CrawlArgs>),
 }
 
 /// Parses the command line and runs the chosen subcommand.
@@ -33,5 +35,6 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => crate::serve::main(args),
         Command::Import(args) => crate::transfer::import_main(args),
         Command::Export(args) => crate::transfer::export_main(args),
+        Command::Crawl(args) => crate::directory::crawl::main(*args),
     }
 }

@@ -5,8 +5,10 @@
 //! Telnet is interpreted only by the engine; the proxy relays and records bytes.
 
 pub mod cli;
+pub mod directory;
 pub mod escape;
 pub mod nofollow;
+pub mod relay;
 pub mod scan;
 pub mod serve;
 pub mod transfer;

@@ -269,7 +269,7 @@ async fn connect(args: &ScanArgs) -> Result<(Box<dyn Stream>, SocketAddr), ScanE
         return Ok((Box::new(tcp), addr));
     }
     // The same client configurations the proxy uses (webpki roots, or any certificate).
-    let tls = crate::serve::tls::Tls::new(None).map_err(ScanError::Tls)?;
+    let tls = crate::relay::tls::Tls::new(None).map_err(ScanError::Tls)?;
     let connector = tokio_rustls::TlsConnector::from(tls.client_config(args.tls_no_verify));
     let name = rustls::pki_types::ServerName::try_from(args.host.clone())
         .map_err(|e| ScanError::Tls(format!("{:?} is not a valid TLS name: {e}", args.host)))?;

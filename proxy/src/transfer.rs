@@ -19,10 +19,10 @@
 //! or written through; a link found is a skip in the report. Every name, path and host from
 //! a data directory reaches the terminal through `escape::printable`.
 
+use crate::directory::db::{Db, NewScan, RecordText, SharedText, RECORD_MARKER, SOURCE_IMPORT};
+use crate::directory::save::{content_id, mssp_text, mssp_value};
 use crate::escape::{printable, printable_path};
 use crate::nofollow::Dir;
-use crate::serve::db::{Db, NewScan, RecordText, SharedText, RECORD_MARKER, SOURCE_IMPORT};
-use crate::serve::save::{content_id, mssp_text, mssp_value};
 use iacscope_shared::pyjson::{self, Dict, Value};
 use iacscope_shared::record::{merge_into_existing, session_hash};
 use std::collections::BTreeMap;
@@ -271,7 +271,7 @@ impl Split {
         // Unique: the file cannot contain the hash of its own text.
         let placeholder = Value::str(&format!(
             "{RECORD_MARKER}iacscope-session {}",
-            crate::serve::db::text_hash(file_text)
+            crate::directory::db::text_hash(file_text)
         ));
         let quoted = pyjson::to_pretty(&placeholder);
         let full = pyjson::to_pretty(&with_sessions(rec, vec![placeholder.clone()]));
@@ -682,6 +682,97 @@ pub fn import_dir(db: &Db, dir: &Path) -> Result<ImportReport, String> {
     Ok(report)
 }
 
+/// The servers (host, port) a telnetlib3 data directory holds records of, each once, in
+/// the order found (folders and files sorted), at most `limit`; `skip` is told of every
+/// folder or file that is not a readable record (with why) and of a cut at `limit`. Walks
+/// as [`import_dir`] does: the same bounds, no symbolic link followed.
+pub fn servers_in_dir(
+    dir: &Path,
+    limit: usize,
+    mut skip: impl FnMut(&Path, String),
+) -> Result<Vec<(String, u16)>, String> {
+    let server = dir.join("server");
+    match std::fs::symlink_metadata(&server) {
+        Ok(m) if m.is_dir() => {}
+        _ => {
+            return Err(format!(
+                "{} is not a telnetlib3 data directory (no server/ folder; symbolic links are \
+                 not followed)",
+                printable_path(dir)
+            ))
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut files = 0usize;
+    let folders = list_dir(&server, MAX_FINGERPRINT_DIRS)
+        .map_err(|e| format!("{}: {e}", printable_path(&server)))?;
+    for folder in folders {
+        let path = folder.path();
+        if !folder.file_type().is_ok_and(|t| t.is_dir()) {
+            skip(
+                &path,
+                "not a fingerprint folder (or a symbolic link)".into(),
+            );
+            continue;
+        }
+        let entries = match list_dir(&path, MAX_ENTRIES_PER_DIR) {
+            Ok(x) => x,
+            Err(e) => {
+                skip(&path, e);
+                continue;
+            }
+        };
+        for entry in entries {
+            let file = entry.path();
+            if !entry.file_type().is_ok_and(|t| t.is_file())
+                || file.extension().is_none_or(|e| e != "json")
+            {
+                skip(&file, "not a record file (<session>.json)".into());
+                continue;
+            }
+            files += 1;
+            if files > MAX_FILES {
+                skip(&file, format!("too many files: more than {MAX_FILES}"));
+                return Ok(out);
+            }
+            let rec = match read_bounded(&file)
+                .and_then(|t| pyjson::parse(&t).map_err(|e| format!("invalid record: {e}")))
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    skip(&file, e);
+                    continue;
+                }
+            };
+            let list = sessions(&rec);
+            if list.is_empty() {
+                skip(&file, "invalid record: no sessions entry".into());
+            }
+            for entry in list {
+                match session_of(entry) {
+                    Ok(s) => {
+                        if seen.contains(&(s.host.clone(), s.port)) {
+                            continue;
+                        }
+                        if out.len() == limit {
+                            skip(
+                                &file,
+                                format!("more than {limit} servers: the rest is left out"),
+                            );
+                            return Ok(out);
+                        }
+                        seen.insert((s.host.clone(), s.port));
+                        out.push((s.host, s.port));
+                    }
+                    Err(e) => skip(&file, format!("invalid record: {e}")),
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// `iacscope import`: exit 0 when the directory was read (skipped files are listed and
 /// counted), 1 when it or the store could not be.
 pub fn import_main(args: ImportArgs) -> ExitCode {
@@ -767,7 +858,7 @@ type Groups = BTreeMap<(String, String), Vec<Placed>>;
 /// Groups one page of stored rows; rows that cannot be placed are reported.
 fn group_page(
     groups: &mut Groups,
-    page: &[crate::serve::db::StoredScan],
+    page: &[crate::directory::db::StoredScan],
     report: &mut ExportReport,
 ) {
     for row in page {
@@ -1164,7 +1255,8 @@ mod tests {
         round_trip(&db, &root.join("sqlite"));
         drop(db);
         let name = "transfer_round_trip";
-        match crate::serve::db::test_database_url(name).expect("PostgreSQL for the store tests") {
+        match crate::directory::db::test_database_url(name).expect("PostgreSQL for the store tests")
+        {
             Some(url) => {
                 let db = Db::connect(Some(&url), Path::new("/nonexistent")).expect("connect");
                 round_trip(&db, &root.join("postgres"));
@@ -1182,7 +1274,8 @@ mod tests {
         long_history(&db, &root.join("sqlite"));
         drop(db);
         let name = "transfer_long_history";
-        match crate::serve::db::test_database_url(name).expect("PostgreSQL for the store tests") {
+        match crate::directory::db::test_database_url(name).expect("PostgreSQL for the store tests")
+        {
             Some(url) => {
                 let db = Db::connect(Some(&url), Path::new("/nonexistent")).expect("connect");
                 long_history(&db, &root.join("postgres"));
@@ -1192,7 +1285,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
     }
 
-    /// A live save whose server has more than [`crate::serve::db::MAX_LIST`] older scans
+    /// A live save whose server has more than [`crate::directory::db::MAX_LIST`] older scans
     /// (so it is not in the first page of `Db::server`), imported back: already present.
     fn long_history(db: &Db, root: &Path) {
         let live = record("live", "1", vec![entry("c.test", 4002, T1)]);
@@ -1203,7 +1296,7 @@ mod tests {
             .rows
             .remove(0)
             .scan;
-        let older: Vec<NewScan> = (0..crate::serve::db::MAX_LIST)
+        let older: Vec<NewScan> = (0..crate::directory::db::MAX_LIST)
             .map(|i| {
                 let mut old = row.clone();
                 old.id = format!("{i:032x}");
@@ -1213,8 +1306,8 @@ mod tests {
             })
             .collect();
         assert_eq!(db.insert_many(&older).expect("history"), older.len());
-        row.id = "f".repeat(crate::serve::save::ID_HEX_LEN);
-        row.source = crate::serve::db::SOURCE_LIVE.into();
+        row.id = "f".repeat(crate::directory::save::ID_HEX_LEN);
+        row.source = crate::directory::db::SOURCE_LIVE.into();
         assert!(db.insert(&row).expect("insert"));
         assert!(
             !db.server("c.test", 4002)
@@ -1641,8 +1734,8 @@ mod tests {
         .rows
         .remove(0)
         .scan;
-        row.id = "f".repeat(crate::serve::save::ID_HEX_LEN);
-        row.source = crate::serve::db::SOURCE_LIVE.into();
+        row.id = "f".repeat(crate::directory::save::ID_HEX_LEN);
+        row.source = crate::directory::db::SOURCE_LIVE.into();
         assert!(db.insert(&row).expect("insert"));
         let out2 = root.join("out2");
         export_dir(db, &out2, false).expect("export");

@@ -10,8 +10,8 @@ mod common;
 
 use common::{enc, http_get, upstream};
 use futures_util::StreamExt;
-use iacscope::serve::db::test_database_url;
-use iacscope::serve::save::scan_id;
+use iacscope::directory::db::test_database_url;
+use iacscope::directory::save::scan_id;
 use iacscope_shared::config::ScanConfig;
 use iacscope_shared::pyjson;
 use iacscope_shared::record::SessionInfo;

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use iacscope::serve::save::scan_id;
+use iacscope::directory::save::scan_id;
 use iacscope::serve::Config;
 use iacscope_shared::relay::{replay_relay, SaveConfig};
 use iacscope_shared::transcript::Transcript;

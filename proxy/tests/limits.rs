@@ -475,7 +475,7 @@ async fn long_held_sessions_give_way_despite_keepalives() {
     // One second apart: the first is the one held the longest.
     let (server, port, mut held) = full_target(Duration::from_secs(1)).await;
     // A NOP every 50 s from everyone: never idle for `yield_idle_after` (60 s).
-    let keepalive = iacscope::serve::limits::HELD_LONG.as_secs() / 50 + 1;
+    let keepalive = iacscope::relay::limits::HELD_LONG.as_secs() / 50 + 1;
     for _ in 0..keepalive {
         tokio::time::advance(Duration::from_secs(50)).await;
         for ws in &mut held {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use iacscope::serve::policy::{non_public_reason, parse_host, Host, Policy};
+use iacscope::relay::policy::{non_public_reason, parse_host, Host, Policy};
 use iacscope::serve::Config;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -8,8 +8,8 @@
 mod common;
 
 use common::*;
-use iacscope::serve::db::test_database_url;
-use iacscope::serve::save::scan_id;
+use iacscope::directory::db::test_database_url;
+use iacscope::directory::save::scan_id;
 use iacscope::serve::Config;
 use iacscope_shared::config::ScanConfig;
 use iacscope_shared::pyjson;

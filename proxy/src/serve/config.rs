@@ -4,7 +4,7 @@
 //! This module only parses and merges; what each limit does is enforced in `limits`,
 //! `policy` and `relay`.
 
-use super::policy::{Net, PortRange};
+use crate::relay::policy::{normalize_name, Net, PortRange};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -302,11 +302,6 @@ impl FromStr for ResolveEntry {
             addrs,
         })
     }
-}
-
-/// Lower case, one trailing dot removed: the form names are compared in.
-pub fn normalize_name(name: &str) -> String {
-    name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
 }
 
 /// Serde for durations: a string like `10s` or a number of seconds.

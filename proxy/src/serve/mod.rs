@@ -1,32 +1,22 @@
-//! `iacscope serve`: the web inspector's server and its websocket-to-telnet proxy.
+//! `iacscope serve`: the HTTP server that wires the two rooms together — the relay
+//! ([`crate::relay`]: `/ws`) and the directory ([`crate::directory`]: permalinks, widgets,
+//! badge) — and owns what both read: [`AppState`], [`Config`] and `metrics`.
 //!
 //! [`run`] takes a bound listener, a [`Config`] and a shutdown future, so tests bind
 //! `127.0.0.1:0` and drive the real server. [`app`] builds the router. Submodules:
 //! `config` (flags, env, file), `conn` (connection budgets), `origin` (websocket origins,
-//! the public origin), `policy` (the SSRF guard), `limits` (session admission and fair
-//! shares), `relay` (one session), `sniff` (other protocols by their first bytes), `tls`,
-//! `metrics`, `store` (transcripts), `web` (static files), `save`
-//! (permalink endpoints; the record comes from `iacscope_shared::relay`), `db` (SQLite or
-//! PostgreSQL), and `embed`, `badge`, `livescan` (the iframe widget, oEmbed, the SVG badge
-//! and their server-side scans).
+//! the public origin), `metrics` (Prometheus text), `web` (static files).
 //! Telnet is interpreted by the engine in `iacscope-shared`, never here.
 
-pub mod badge;
 pub mod config;
 pub mod conn;
-pub mod db;
-pub mod embed;
-pub mod limits;
-pub mod livescan;
 pub mod metrics;
 pub mod origin;
-pub mod policy;
-pub mod relay;
-pub mod save;
-pub mod sniff;
-pub mod store;
-pub mod tls;
 pub mod web;
+
+use crate::directory::{db, livescan, save};
+use crate::relay::session as relay;
+use crate::relay::{limits, policy, store, tls};
 
 pub use config::Config;
 
@@ -394,7 +384,7 @@ pub async fn shutdown_signal() {
 }
 
 /// The database file's name inside `--data-dir`.
-pub const DB_FILE: &str = "iacscope.db";
+pub const DB_FILE: &str = db::SQLITE_FILE;
 
 /// Shared state of a running server.
 #[derive(Debug)]
@@ -503,7 +493,7 @@ impl AppState {
 }
 
 /// The router: `/ws`, `/healthz`, `/metrics`, `/api/sessions/{id}/transcript`, the
-/// permalink endpoints of [`save::router`], and the web app for everything else. Needs
+/// directory's routes ([`crate::directory::router`]), and the web app for everything else. Needs
 /// `ConnectInfo<SocketAddr>` (which [`run`] provides).
 pub fn app(st: Arc<AppState>) -> Router {
     let csp = st.csp.clone();
@@ -512,8 +502,7 @@ pub fn app(st: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics_handler))
         .route("/api/sessions/{id}/transcript", get(transcript_handler))
-        .merge(save::router())
-        .merge(embed::router())
+        .merge(crate::directory::router())
         .with_state(st.clone());
     api.merge(web::router(&st.config.static_dir))
         .layer(axum::middleware::from_fn(web::cache_headers))

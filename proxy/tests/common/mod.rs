@@ -69,8 +69,8 @@ pub fn plain_row(
     port: u16,
     fingerprint: &str,
     created: i64,
-) -> iacscope::serve::db::NewScan {
-    iacscope::serve::db::NewScan {
+) -> iacscope::directory::db::NewScan {
+    iacscope::directory::db::NewScan {
         id: id.into(),
         host: host.into(),
         port,
@@ -83,7 +83,7 @@ pub fn plain_row(
         mssp_players: None,
         mssp_uptime: None,
         mssp_name: None,
-        source: iacscope::serve::db::SOURCE_LIVE.into(),
+        source: iacscope::directory::db::SOURCE_LIVE.into(),
     }
 }
 

@@ -2,14 +2,14 @@
 //!
 //! The proxy never trusts a result from the browser. A save names a closed session and the
 //! few settings the page scanned with; the proxy replays *its own* transcript of that
-//! session through the engine ([`super::replay`]), builds the record itself, and stores
+//! session through the engine ([`iacscope_shared::relay`]), builds the record itself, and stores
 //! record and transcript under an id derived from their content. A fingerprint the browser
 //! reports is only compared (and a difference logged). Storage is in [`super::db`].
 
 use super::db::{NewScan, ServerHit, ServerScan, SharedBy, SOURCE_LIVE};
-use super::limits::client_key;
-use super::store::Missing;
-use super::AppState;
+use crate::relay::limits::client_key;
+use crate::relay::store::Missing;
+use crate::serve::AppState;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path as UrlPath, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -180,7 +180,7 @@ async fn save_handler(
     UrlPath(session): UrlPath<String>,
     body: Result<Json<SaveRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let client = super::client_ip(&st.config, peer.ip(), &headers);
+    let client = crate::serve::client_ip(&st.config, peer.ip(), &headers);
     if !st.saves.allow(client, Instant::now()) {
         return error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -364,6 +364,20 @@ pub fn replay_and_insert(
     closed_at: i64,
     label: &str,
 ) -> Result<Saved, String> {
+    let (scan, saved) = replay_row(transcript, p, closed_at, label);
+    db.insert(&scan).map_err(|e| e.to_string())?;
+    Ok(saved)
+}
+
+/// [`replay_and_insert`] without the insert: the row a save stores and what it reports, for
+/// a caller that stores the row with more in the same transaction (a crawl stores its
+/// history point with it). CPU work only.
+pub fn replay_row(
+    transcript: &Transcript,
+    p: Prepared,
+    closed_at: i64,
+    label: &str,
+) -> (NewScan, Saved) {
     let r = replay_relay(transcript, p.cfg);
     let outcome = r.scanner.outcome();
     let fingerprint = outcome.fingerprint.clone();
@@ -400,12 +414,12 @@ pub fn replay_and_insert(
         mssp_name: mssp_text(&outcome.session_data, "NAME"),
         source: SOURCE_LIVE.into(),
     };
-    db.insert(&scan).map_err(|e| e.to_string())?;
-    Ok(Saved {
+    let saved = Saved {
         id: p.id,
         fingerprint,
         consistent: r.consistent(),
-    })
+    };
+    (scan, saved)
 }
 
 /// Runs a database read off the async threads.

@@ -7,7 +7,7 @@ use super::policy::{Host, Refusal};
 use super::sniff::{self, Sniff};
 use super::store;
 use super::tls::TlsInfo;
-use super::AppState;
+use crate::serve::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
@@ -118,7 +118,7 @@ pub(crate) enum Stream {
 pub(crate) struct Upstream {
     pub(crate) stream: Stream,
     pub(crate) addr: SocketAddr,
-    tls: Option<TlsInfo>,
+    pub(crate) tls: Option<TlsInfo>,
     pub(crate) connected_at: Instant,
     target: TargetGuard,
 }
@@ -182,7 +182,7 @@ pub(crate) async fn session(
         }
     };
     st.metrics.session_started();
-    struct Active<'a>(&'a super::metrics::Metrics);
+    struct Active<'a>(&'a crate::serve::metrics::Metrics);
     impl Drop for Active<'_> {
         fn drop(&mut self) {
             self.0.session_ended();
@@ -337,6 +337,19 @@ pub(crate) async fn connect(
             ))
         }
     };
+    let (host, addrs) = resolve(st, raw_host, port).await?;
+    connect_to(st, host, &addrs, port, tls, client, yields).await
+}
+
+/// Checks `raw_host`:`port` against the policy, resolves a name once (a static `resolve`
+/// entry first) and checks every address it gives. Returns the host as the policy
+/// normalised it and the checked addresses, in the resolver's order, without duplicates:
+/// only these may be connected to ([`connect_to`]).
+pub(crate) async fn resolve(
+    st: &AppState,
+    raw_host: &str,
+    port: u16,
+) -> Result<(Host, Vec<IpAddr>), Fail> {
     let (host, verdict) = st.policy.check_target(raw_host, port)?;
     let addrs: Vec<IpAddr> = match &host {
         Host::Ip(ip) => vec![*ip],
@@ -383,8 +396,22 @@ pub(crate) async fn connect(
             addrs
         }
     };
+    Ok((host, addrs))
+}
+
+/// Connects to the first of `addrs` (checked by [`resolve`]) that takes a target slot and
+/// accepts, then runs TLS when asked (`tls`: `None` plain, `Some(insecure)`).
+pub(crate) async fn connect_to(
+    st: &AppState,
+    host: Host,
+    addrs: &[IpAddr],
+    port: u16,
+    tls: Option<bool>,
+    client: IpAddr,
+    yields: bool,
+) -> Result<(Host, Upstream), Fail> {
     let mut last: Option<Fail> = None;
-    for ip in addrs {
+    for &ip in addrs {
         let guard = match st.limits.target(ip, client, yields).await {
             Ok(g) => g,
             Err(l) => {

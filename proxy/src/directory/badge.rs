@@ -6,9 +6,9 @@
 //! of the server's TLS scans ("telnet+tls" on the left), as `/embed?…&tls=1`; the default is
 //! plain telnet.
 
-use super::embed::{fresh, parse_target, read};
 use super::livescan::{self, Known};
-use super::AppState;
+use super::widget::{fresh, parse_target, read};
+use crate::serve::AppState;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Path as UrlPath, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -54,7 +54,7 @@ pub fn text_width(s: &str) -> u32 {
 }
 
 fn esc(s: &str) -> String {
-    super::embed::esc(s)
+    super::widget::esc(s)
 }
 
 /// Left-hand label of a plain telnet badge.
@@ -200,7 +200,7 @@ pub async fn badge(
             )
         }
     };
-    let now_unix = super::store::unix_micros().div_euclid(1_000_000);
+    let now_unix = crate::relay::store::unix_micros().div_euclid(1_000_000);
     let mut known = Known::Nothing;
     if let Ok(t) = &target {
         let is_fresh = latest.as_ref().is_some_and(|s| fresh(&st, s, t, now_unix));
@@ -209,7 +209,7 @@ pub async fn badge(
                 .known(t, tokio::time::Instant::now(), st.config.embed_max_age)
         } else {
             // Stale or missing: refresh in the background when the limits allow.
-            let client = super::client_ip(&st.config, peer.ip(), &headers);
+            let client = crate::serve::client_ip(&st.config, peer.ip(), &headers);
             livescan::start(&st, client, t).unwrap_or(Known::Nothing)
         };
     }

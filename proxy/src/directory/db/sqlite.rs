@@ -2,8 +2,8 @@
 //! connection behind a mutex (saves are rare and small, and SQLite serialises writers).
 
 use super::{
-    like_escape, text_hash, NewScan, RecordText, ScanSummary, ServerHit, ServerScan, SharedBy,
-    StoredScan, MAX_LIST, TLS_WORD,
+    like_escape, text_hash, CrawlTarget, HistoryPoint, NewScan, RecordText, ScanSummary, ServerHit,
+    ServerScan, SharedBy, StoredScan, MAX_LIST, TLS_WORD,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::collections::HashSet;
@@ -45,7 +45,36 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE scans ADD COLUMN transcript_hash TEXT REFERENCES texts (hash);
     CREATE INDEX scans_record_hash ON scans (record_hash);
     CREATE INDEX scans_transcript_hash ON scans (transcript_hash);",
+    // 4: a server's history (one point per finished attempt: `ok` with its scan, or a
+    // failure code with its sentence and no scan) and the crawls that make points: a crawl
+    // round's points are its done marks (`crawl` = `<crawl id>/<round>`, unique per target),
+    // so a rerun resumes where it stopped. No foreign key to `scans`: retention may purge a
+    // scan and keep the point.
+    "CREATE TABLE crawls (
+        id TEXT PRIMARY KEY,
+        round INTEGER NOT NULL,
+        created INTEGER NOT NULL,
+        targets INTEGER NOT NULL,
+        finished INTEGER
+    );
+    CREATE TABLE history (
+        host TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        tls INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        scan_id TEXT,
+        crawl TEXT
+    );
+    CREATE INDEX history_server ON history (host, port, at);
+    CREATE UNIQUE INDEX history_crawl ON history (crawl, host, port, tls) WHERE crawl IS NOT NULL;",
 ];
+
+/// Adds a history point unless its crawl round already has one for its target.
+const INSERT_HISTORY: &str =
+    "INSERT INTO history (host, port, tls, at, outcome, detail, scan_id, crawl)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING";
 
 /// A row's record text (`s` is the row, `r` its record text joined by [`TEXT_JOINS`]): the
 /// inline column of an old row, the referenced text, or the template with its marker
@@ -450,4 +479,122 @@ impl Sqlite {
         })?;
         rows.collect()
     }
+
+    /// Stores `scan` (as [`Sqlite::insert_many`] does) and `point` in one transaction.
+    pub(super) fn insert_with_history(
+        &self,
+        scan: &NewScan,
+        point: &HistoryPoint,
+    ) -> rusqlite::Result<bool> {
+        let mut c = self.conn();
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let added = {
+            let mut q = InsertStatements::prepare(&tx)?;
+            q.insert(scan, &mut HashSet::new())?
+        };
+        put_history(&tx, point)?;
+        tx.commit()?;
+        Ok(added == 1)
+    }
+
+    pub(super) fn add_history(&self, point: &HistoryPoint) -> rusqlite::Result<bool> {
+        let mut c = self.conn();
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let n = put_history(&tx, point)?;
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    pub(super) fn history(&self, host: &str, port: u16) -> rusqlite::Result<Vec<HistoryPoint>> {
+        let c = self.conn();
+        let mut q = c.prepare(
+            "SELECT host, port, tls, at, outcome, detail, scan_id, crawl FROM history
+             WHERE host = ?1 AND port = ?2 ORDER BY at DESC, rowid DESC LIMIT ?3",
+        )?;
+        let rows = q.query_map(params![host, port, MAX_LIST], |r| {
+            Ok(HistoryPoint {
+                host: r.get(0)?,
+                port: r.get(1)?,
+                tls: r.get(2)?,
+                at: r.get(3)?,
+                outcome: r.get(4)?,
+                detail: r.get(5)?,
+                scan_id: r.get(6)?,
+                crawl: r.get(7)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    pub(super) fn crawl_round(
+        &self,
+        id: &str,
+        targets: i64,
+        now: i64,
+        restart: bool,
+    ) -> rusqlite::Result<i64> {
+        let mut c = self.conn();
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO crawls (id, round, created, targets) VALUES (?1, 1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET targets = excluded.targets",
+            params![id, now, targets],
+        )?;
+        if restart {
+            tx.execute(
+                "UPDATE crawls SET round = round + 1, created = ?2, finished = NULL WHERE id = ?1",
+                params![id, now],
+            )?;
+        }
+        let round = tx.query_row("SELECT round FROM crawls WHERE id = ?1", [id], |r| r.get(0))?;
+        tx.commit()?;
+        Ok(round)
+    }
+
+    pub(super) fn crawl_done(&self, crawl: &str, limit: i64) -> rusqlite::Result<Vec<CrawlTarget>> {
+        let c = self.conn();
+        let mut q = c.prepare(
+            "SELECT host, port, tls FROM history WHERE crawl = ?1 ORDER BY host, port, tls LIMIT ?2",
+        )?;
+        let rows = q.query_map(params![crawl, limit], |r| {
+            Ok(CrawlTarget {
+                host: r.get(0)?,
+                port: r.get(1)?,
+                tls: r.get(2)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    pub(super) fn crawl_finish(&self, id: &str, now: i64) -> rusqlite::Result<()> {
+        self.conn().execute(
+            "UPDATE crawls SET finished = ?2 WHERE id = ?1 AND finished IS NULL",
+            params![id, now],
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn known_servers(&self, limit: i64) -> rusqlite::Result<Vec<CrawlTarget>> {
+        let c = self.conn();
+        let mut q = c.prepare(
+            "SELECT DISTINCT host, port, (' ' || config || ' ') LIKE ?1 AS tls FROM scans
+             ORDER BY host, port, tls LIMIT ?2",
+        )?;
+        let rows = q.query_map(params![format!("% {TLS_WORD} %"), limit], |r| {
+            Ok(CrawlTarget {
+                host: r.get(0)?,
+                port: r.get(1)?,
+                tls: r.get(2)?,
+            })
+        })?;
+        rows.collect()
+    }
+}
+
+/// Adds `point` in `tx`; returns the rows added (0 when its crawl round has one already).
+fn put_history(tx: &Transaction<'_>, p: &HistoryPoint) -> rusqlite::Result<usize> {
+    tx.execute(
+        INSERT_HISTORY,
+        params![p.host, p.port, p.tls, p.at, p.outcome, p.detail, p.scan_id, p.crawl],
+    )
 }

@@ -1,6 +1,6 @@
 //! Server-side scans for the live embed (`/embed?host=&port=`) and the badge: one scan per
 //! target at a time, admitted like a `/ws` session (SSRF policy, global, per-client and
-//! per-target limits: [`super::relay::connect`] and [`super::limits`]), started from a fair
+//! per-target limits: [`crate::relay::session::connect`] and [`crate::relay::limits`]), started from a fair
 //! queue (each client runs at most [`MAX_SCANS_PER_CLIENT`] at once, waiting work is taken
 //! round-robin across clients, so a client asking for many only delays its own), run by the engine
 //! natively while the proxy records a relay transcript of its own bytes, then stored through
@@ -8,11 +8,11 @@
 //! so the row is exactly what a browser save of the same bytes gives. Failures are remembered
 //! for [`FAILURE_TTL`] (a refreshing iframe shows them instead of rescanning) and not stored.
 
-use super::limits::{client_key, Admission, Limit};
-use super::relay::{self, Stream, WsParams};
 use super::save::{self, SaveRefusal};
-use super::sniff::{self, Sniff};
-use super::AppState;
+use crate::relay::limits::{client_key, Admission, Limit};
+use crate::relay::session::{self as relay, Stream, WsParams};
+use crate::relay::sniff::{self, Sniff};
+use crate::serve::AppState;
 use iacscope_shared::config::ScanConfig;
 use iacscope_shared::relay::SaveConfig;
 use iacscope_shared::scan::Scanner;
@@ -68,7 +68,7 @@ pub struct Target {
 impl Target {
     /// `host:port` (IPv6 addresses in brackets).
     pub fn display(&self) -> String {
-        super::embed::host_port(&self.host, self.port)
+        crate::relay::policy::host_port(&self.host, self.port)
     }
 }
 
@@ -85,11 +85,12 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(code: &'static str, message: impl Into<String>) -> Failure {
+    /// A failure now.
+    pub fn new(code: &'static str, message: impl Into<String>) -> Failure {
         Failure {
             code,
             message: message.into(),
-            at: super::store::unix_micros().div_euclid(1_000_000),
+            at: crate::relay::store::unix_micros().div_euclid(1_000_000),
         }
     }
 
@@ -502,14 +503,63 @@ async fn scan(st: &Arc<AppState>, t: &Target, client: IpAddr) -> Result<String, 
     };
     st.metrics.connected(started.elapsed());
     let save_config = SaveConfig::default();
+    let tls_word = if t.tls { "1" } else { "0" };
+    let recorded = record_connected(st, &host, up, tls_word, &save_config).await?;
+    let db = Arc::clone(&st.db);
+    let label = format!("live:{}", t.display());
+    match tokio::task::spawn_blocking(move || {
+        save::replay_and_insert(
+            &db,
+            &recorded.transcript,
+            recorded.prepared,
+            recorded.closed_at,
+            &label,
+        )
+    })
+    .await
+    {
+        Ok(Ok(saved)) => Ok(saved.id),
+        Ok(Err(e)) => {
+            tracing::error!("permalink store: {e}");
+            Err(Failure::new("internal", "storage error"))
+        }
+        Err(e) => {
+            tracing::error!("live scan replay: {e}");
+            Err(Failure::new("internal", "storage error"))
+        }
+    }
+}
+
+/// A server-side scan recorded and checked for the save path, not stored yet.
+pub(crate) struct Recorded {
+    /// The relay transcript of the scan's own bytes (`host`, `port`, `ip`, `tls` meta).
+    pub(crate) transcript: Transcript,
+    /// The transcript checked as a save checks it ([`save::prepare`]).
+    pub(crate) prepared: save::Prepared,
+    /// Unix microseconds at the end (the record's `connected`).
+    pub(crate) closed_at: i64,
+}
+
+/// Scans over a connected upstream: drives the engine with `save_config`'s settings under
+/// the relay replay's clock rules while recording a relay transcript (meta `tls` is
+/// `tls_word`: `0`, `1` or `insecure`, as a `/ws` session records it), bounded by
+/// [`MAX_LIVE_SCAN`], the session duration and the shutdown, then checks it as a save does.
+/// The caller stores it ([`save::replay_and_insert`] or [`save::replay_row`]).
+pub(crate) async fn record_connected(
+    st: &AppState,
+    host: &crate::relay::policy::Host,
+    up: relay::Upstream,
+    tls_word: &str,
+    save_config: &SaveConfig,
+) -> Result<Recorded, Failure> {
     let cfg = save_config
-        .to_scan_config(t.tls)
+        .to_scan_config(tls_word != "0")
         .map_err(|e| Failure::new("internal", e))?;
     let mut tr = Transcript::new();
     tr.set_meta("host", host.to_string());
     tr.set_meta("port", up.addr.port().to_string());
     tr.set_meta("ip", up.addr.ip().to_string());
-    tr.set_meta("tls", if t.tls { "1" } else { "0" });
+    tr.set_meta("tls", tls_word);
     let limit = st.config.transcript_max_bytes;
     let deadline = up.connected_at + MAX_LIVE_SCAN.min(st.config.max_session_duration);
     let t0 = up.connected_at;
@@ -535,8 +585,8 @@ async fn scan(st: &Arc<AppState>, t: &Target, client: IpAddr) -> Result<String, 
         }
     };
     driven?;
-    let closed_at = super::store::unix_micros();
-    let prepared = save::prepare(&tr, &save_config, st.config.max_saved_transcript_bytes).map_err(
+    let closed_at = crate::relay::store::unix_micros();
+    let prepared = save::prepare(&tr, save_config, st.config.max_saved_transcript_bytes).map_err(
         |r| match r {
             SaveRefusal::Client(_, code, message) => Failure::new(
                 if code == "too_large" {
@@ -549,23 +599,11 @@ async fn scan(st: &Arc<AppState>, t: &Target, client: IpAddr) -> Result<String, 
             SaveRefusal::Internal(m) => Failure::new("internal", m),
         },
     )?;
-    let db = Arc::clone(&st.db);
-    let label = format!("live:{}", t.display());
-    match tokio::task::spawn_blocking(move || {
-        save::replay_and_insert(&db, &tr, prepared, closed_at, &label)
+    Ok(Recorded {
+        transcript: tr,
+        prepared,
+        closed_at,
     })
-    .await
-    {
-        Ok(Ok(saved)) => Ok(saved.id),
-        Ok(Err(e)) => {
-            tracing::error!("permalink store: {e}");
-            Err(Failure::new("internal", "storage error"))
-        }
-        Err(e) => {
-            tracing::error!("live scan replay: {e}");
-            Err(Failure::new("internal", "storage error"))
-        }
-    }
 }
 
 /// Records one entry; a scan whose transcript outgrows `limit` of memory

@@ -10,7 +10,9 @@
 use super::db::ScanSummary;
 use super::livescan::{self, Failure, Known, Target};
 use super::save::{mssp_text, valid_id};
-use super::AppState;
+use super::widget::{esc, fresh, parse_target, read};
+use crate::relay::policy::host_port;
+use crate::serve::AppState;
 use axum::extract::{ConnectInfo, Path as UrlPath, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -39,8 +41,7 @@ pub const WIDGET_WIDTH: u32 = 480;
 pub const WIDGET_HEIGHT: u32 = 260;
 /// Seconds the "Scanning…" widget waits before it reloads itself.
 pub const REFRESH_SECS: u32 = 3;
-/// Longest `url` an oEmbed request may pass, and longest `host` a live embed may name.
-pub const MAX_PARAM_LEN: usize = 2048;
+pub use super::widget::MAX_PARAM_LEN;
 /// Cache lifetime of a stored scan's widget (its content never changes).
 const CACHE_STORED: &str = "public, max-age=3600";
 /// Cache lifetime of a live widget showing a stored scan (a newer one may come).
@@ -75,56 +76,18 @@ pub fn widget_csp() -> &'static str {
         format!(
             "default-src 'none'; style-src 'sha256-{}'; base-uri 'none'; form-action 'none'; \
              frame-ancestors *",
-            super::web::base64(&Sha256::digest(STYLE.as_bytes()))
+            crate::serve::web::base64(&Sha256::digest(STYLE.as_bytes()))
         )
     })
 }
 
-/// The routes of this module and of the badge.
+/// The routes of this module (the badge's are beside them in [`super::router`]).
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/embed/{id}", get(embed_stored))
         .route("/embed", get(embed_live))
         .route("/oembed", get(oembed))
         .route("/s/{id}", get(permalink_page))
-        .route("/badge/{host}/{file}", get(super::badge::badge))
-}
-
-/// `s` with `& < > " '` escaped: safe in HTML text and quoted attributes.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// `host:port`, IPv6 addresses in brackets.
-pub fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
-/// Runs a store call off the async threads; an error is logged and given back as its
-/// sentence.
-pub(crate) async fn read<T: Send + 'static>(
-    st: &AppState,
-    f: impl FnOnce(&super::db::Db) -> super::db::DbResult<T> + Send + 'static,
-) -> Result<T, String> {
-    super::db::off_thread(&st.db, f).await.map_err(|e| {
-        tracing::error!("permalink store: {e}");
-        e
-    })
 }
 
 /// What a widget shows of one stored scan.
@@ -402,44 +365,6 @@ fn bad_request(sentence: &str) -> Response {
     )
 }
 
-/// Parses host, port and tls of a live embed or badge into a checked target.
-pub(crate) fn parse_target(
-    st: &AppState,
-    host: &str,
-    port: Option<&str>,
-    tls: Option<&str>,
-) -> Result<Result<Target, Failure>, String> {
-    let host = host.trim();
-    if host.is_empty() || host.len() > MAX_PARAM_LEN {
-        return Err("Name a server: /embed?host=mud.example.org&port=4000".into());
-    }
-    let port: u16 = match port.map(str::trim) {
-        None | Some("") => 23,
-        Some(p) => p
-            .parse()
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| "The port must be a number from 1 to 65535.".to_owned())?,
-    };
-    let tls = match tls.map(str::trim) {
-        None | Some("" | "0" | "false") => false,
-        Some("1" | "true") => true,
-        Some(_) => return Err("tls must be 0 or 1.".into()),
-    };
-    Ok(livescan::target(st, host, port, tls))
-}
-
-/// Whether a stored summary answers for `t` at `now_unix`: same TLS setting, younger than
-/// `embed_max_age` (so `0` never reuses a stored scan).
-pub(crate) fn fresh(st: &AppState, s: &ScanSummary, t: &Target, now_unix: i64) -> bool {
-    let tls = s
-        .config
-        .split_whitespace()
-        .any(|w| w == super::db::TLS_WORD);
-    let max_age = i64::try_from(st.config.embed_max_age.as_secs()).unwrap_or(i64::MAX);
-    tls == t.tls && now_unix.saturating_sub(s.created) < max_age
-}
-
 async fn embed_live(
     State(st): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -466,11 +391,11 @@ async fn embed_live(
         Ok(l) => l,
         Err(_) => return internal_widget(),
     };
-    let now_unix = super::store::unix_micros().div_euclid(1_000_000);
+    let now_unix = crate::relay::store::unix_micros().div_euclid(1_000_000);
     if let Some(s) = latest.filter(|s| fresh(&st, s, &t, now_unix)) {
         return show_live(&st, s.id).await;
     }
-    let client = super::client_ip(&st.config, peer.ip(), &headers);
+    let client = crate::serve::client_ip(&st.config, peer.ip(), &headers);
     match livescan::start(&st, client, &t) {
         Ok(Known::Stored(id)) => show_live(&st, id).await,
         Ok(Known::Failed(f)) | Err(f) => failure_widget(&t.display(), &f),
@@ -629,7 +554,7 @@ async fn permalink_page(State(st): State<Arc<AppState>>, UrlPath(id): UrlPath<St
     let Ok(index) = tokio::fs::read_to_string(&path).await else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::response::Html(super::web::NOT_BUILT),
+            axum::response::Html(crate::serve::web::NOT_BUILT),
         )
             .into_response();
     };

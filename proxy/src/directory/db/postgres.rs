@@ -11,8 +11,8 @@
 //! reply) waits for the WAL flush.
 
 use super::{
-    like_escape, text_hash, DbError, NewScan, RecordText, ScanSummary, ServerHit, ServerScan,
-    SharedBy, StoredScan, MAX_LIST, TLS_WORD,
+    like_escape, text_hash, CrawlTarget, DbError, HistoryPoint, NewScan, RecordText, ScanSummary,
+    ServerHit, ServerScan, SharedBy, StoredScan, MAX_LIST, TLS_WORD,
 };
 use postgres::{Client, Config, NoTls, Row, Transaction};
 use std::collections::HashSet;
@@ -49,7 +49,31 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE scans ADD COLUMN transcript_hash TEXT COLLATE \"C\" REFERENCES texts (hash);
     CREATE INDEX scans_record_hash ON scans (record_hash);
     CREATE INDEX scans_transcript_hash ON scans (transcript_hash);",
+    "CREATE TABLE crawls (
+        id TEXT COLLATE \"C\" PRIMARY KEY,
+        round BIGINT NOT NULL,
+        created BIGINT NOT NULL,
+        targets BIGINT NOT NULL,
+        finished BIGINT
+    );
+    CREATE TABLE history (
+        host TEXT COLLATE \"C\" NOT NULL,
+        port INTEGER NOT NULL,
+        tls INTEGER NOT NULL,
+        at BIGINT NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        scan_id TEXT COLLATE \"C\",
+        crawl TEXT COLLATE \"C\"
+    );
+    CREATE INDEX history_server ON history (host, port, at);
+    CREATE UNIQUE INDEX history_crawl ON history (crawl, host, port, tls) WHERE crawl IS NOT NULL;",
 ];
+
+/// Adds a history point unless its crawl round already has one for its target.
+const INSERT_HISTORY: &str =
+    "INSERT INTO history (host, port, tls, at, outcome, detail, scan_id, crawl)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING";
 
 /// A row's record text, as in SQLite (`chr` for SQLite's `char`).
 const RECORD: &str = "CASE WHEN s.record_hash IS NULL THEN s.record_json
@@ -591,6 +615,123 @@ impl Postgres {
                 .collect()
         })
     }
+
+    /// Stores `scan` (as [`Postgres::insert_many`] does) and `point` in one transaction.
+    pub(super) fn insert_with_history(
+        &self,
+        scan: &NewScan,
+        point: &HistoryPoint,
+    ) -> Result<bool, DbError> {
+        let (scan, point) = (scan.clone(), point.clone());
+        self.run(move |c| {
+            let mut tx = c.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&TEXTS_LOCK])?;
+            let added = insert_in(&mut tx, &scan, &mut HashSet::new())?;
+            put_history(&mut tx, &point)?;
+            tx.commit()?;
+            Ok(added == 1)
+        })
+    }
+
+    pub(super) fn add_history(&self, point: &HistoryPoint) -> Result<bool, DbError> {
+        let point = point.clone();
+        self.run(move |c| {
+            let mut tx = c.transaction()?;
+            let n = put_history(&mut tx, &point)?;
+            tx.commit()?;
+            Ok(n == 1)
+        })
+    }
+
+    pub(super) fn history(&self, host: &str, port: u16) -> Result<Vec<HistoryPoint>, DbError> {
+        let host = host.to_owned();
+        self.run(move |c| {
+            let rows = c.query(
+                "SELECT host, port, tls, at, outcome, detail, scan_id, crawl FROM history
+                 WHERE host = $1 AND port = $2 ORDER BY at DESC, ctid DESC LIMIT $3",
+                &[&host, &i32::from(port), &MAX_LIST],
+            )?;
+            rows.iter()
+                .map(|r| {
+                    Ok(HistoryPoint {
+                        host: r.try_get(0)?,
+                        port: port_of(r.try_get(1)?)?,
+                        tls: r.try_get::<_, i32>(2)? != 0,
+                        at: r.try_get(3)?,
+                        outcome: r.try_get(4)?,
+                        detail: r.try_get(5)?,
+                        scan_id: r.try_get(6)?,
+                        crawl: r.try_get(7)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    pub(super) fn crawl_round(
+        &self,
+        id: &str,
+        targets: i64,
+        now: i64,
+        restart: bool,
+    ) -> Result<i64, DbError> {
+        let id = id.to_owned();
+        self.run(move |c| {
+            let mut tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO crawls (id, round, created, targets) VALUES ($1, 1, $2, $3)
+                 ON CONFLICT (id) DO UPDATE SET targets = excluded.targets",
+                &[&id, &now, &targets],
+            )?;
+            if restart {
+                tx.execute(
+                    "UPDATE crawls SET round = round + 1, created = $2, finished = NULL
+                     WHERE id = $1",
+                    &[&id, &now],
+                )?;
+            }
+            let round: i64 = tx
+                .query_one("SELECT round FROM crawls WHERE id = $1", &[&id])?
+                .try_get(0)?;
+            tx.commit()?;
+            Ok(round)
+        })
+    }
+
+    pub(super) fn crawl_done(&self, crawl: &str, limit: i64) -> Result<Vec<CrawlTarget>, DbError> {
+        let crawl = crawl.to_owned();
+        self.run(move |c| {
+            let rows = c.query(
+                "SELECT host, port, tls FROM history WHERE crawl = $1
+                 ORDER BY host, port, tls LIMIT $2",
+                &[&crawl, &limit],
+            )?;
+            rows.iter().map(target_of).collect()
+        })
+    }
+
+    pub(super) fn crawl_finish(&self, id: &str, now: i64) -> Result<(), DbError> {
+        let id = id.to_owned();
+        self.run(move |c| {
+            c.execute(
+                "UPDATE crawls SET finished = $2 WHERE id = $1 AND finished IS NULL",
+                &[&id, &now],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn known_servers(&self, limit: i64) -> Result<Vec<CrawlTarget>, DbError> {
+        self.run(move |c| {
+            let rows = c.query(
+                "SELECT DISTINCT host, port,
+                    CASE WHEN (' ' || config || ' ') LIKE $1 THEN 1 ELSE 0 END AS tls
+                 FROM scans ORDER BY host, port, tls LIMIT $2",
+                &[&format!("% {TLS_WORD} %"), &limit],
+            )?;
+            rows.iter().map(target_of).collect()
+        })
+    }
 }
 
 /// Brings the schema up to date, one instance at a time.
@@ -636,4 +777,30 @@ pub(super) fn fresh_schema(url: &str, schema: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     let sep = if url.contains('?') { '&' } else { '?' };
     Ok(format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+/// Adds `point` in `tx`; returns the rows added (0 when its crawl round has one already).
+fn put_history(tx: &mut Transaction<'_>, p: &HistoryPoint) -> Result<u64, DbError> {
+    Ok(tx.execute(
+        INSERT_HISTORY,
+        &[
+            &p.host,
+            &i32::from(p.port),
+            &i32::from(p.tls),
+            &p.at,
+            &p.outcome,
+            &p.detail,
+            &p.scan_id,
+            &p.crawl,
+        ],
+    )?)
+}
+
+/// A (host, port, tls) row.
+fn target_of(r: &Row) -> Result<CrawlTarget, DbError> {
+    Ok(CrawlTarget {
+        host: r.try_get(0)?,
+        port: port_of(r.try_get(1)?)?,
+        tls: r.try_get::<_, i32>(2)? != 0,
+    })
 }

@@ -6,11 +6,24 @@
 //! `0x7f.1`, `127.1` and `017700000001` are all 127.0.0.1 and are classified as such rather
 //! than handed to the system resolver, which might read them differently.
 
-use super::config::normalize_name;
 use serde::Deserialize;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
+
+/// Lower case, one trailing dot removed: the form names are compared in.
+pub fn normalize_name(name: &str) -> String {
+    name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
+}
+
+/// `host:port`, IPv6 addresses in brackets (how a target is written back to people).
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
 
 /// A parsed target host.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -488,19 +501,19 @@ pub const DENIED_PORTS: &[(u16, u16, &str)] = &[
 /// The policy as configured: built-in denials plus the operator's lists.
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
-    /// See [`super::config::Config::allow_private`].
+    /// See [`crate::serve::config::Config::allow_private`].
     pub allow_private: bool,
-    /// See [`super::config::Config::allow_hosts`].
+    /// See [`crate::serve::config::Config::allow_hosts`].
     pub allow_hosts: Vec<String>,
-    /// See [`super::config::Config::deny_hosts`].
+    /// See [`crate::serve::config::Config::deny_hosts`].
     pub deny_hosts: Vec<String>,
-    /// See [`super::config::Config::allow_nets`].
+    /// See [`crate::serve::config::Config::allow_nets`].
     pub allow_nets: Vec<Net>,
-    /// See [`super::config::Config::deny_nets`].
+    /// See [`crate::serve::config::Config::deny_nets`].
     pub deny_nets: Vec<Net>,
-    /// See [`super::config::Config::allow_ports`].
+    /// See [`crate::serve::config::Config::allow_ports`].
     pub allow_ports: Vec<PortRange>,
-    /// See [`super::config::Config::deny_ports`].
+    /// See [`crate::serve::config::Config::deny_ports`].
     pub deny_ports: Vec<PortRange>,
 }
 

@@ -251,6 +251,44 @@ pub struct ServerScan {
     pub uptime: Option<String>,
 }
 
+/// The outcome word of a history point whose scan was stored.
+pub const OUTCOME_OK: &str = "ok";
+
+/// One point of a server's history: how one scan attempt ended. A stored scan is `ok` with
+/// its id; a failure carries its code (`dns_failure`, `connection_refused`, `timeout`,
+/// `tls_failure`, `closed_early`, `refused_by_policy`, …), a sentence and no scan.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct HistoryPoint {
+    /// Host as scanned (normalised by the policy).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Whether the attempt was over TLS.
+    pub tls: bool,
+    /// Unix seconds of the end of the attempt.
+    pub at: i64,
+    /// [`OUTCOME_OK`] or a failure code.
+    pub outcome: String,
+    /// What happened, as a sentence (for a TLS scan, whether the certificate verified).
+    pub detail: String,
+    /// The stored scan, when `ok`.
+    pub scan_id: Option<String>,
+    /// The crawl round that made it (`<crawl id>/<round>`), if any: a round has at most one
+    /// point per target, which is its done mark.
+    pub crawl: Option<String>,
+}
+
+/// A server to crawl: host, port and whether over TLS.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CrawlTarget {
+    /// Host (a name or an address, as the policy normalises it).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Over TLS.
+    pub tls: bool,
+}
+
 /// A store error (SQL, I/O or connection), as a sentence for the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DbError(String);
@@ -333,7 +371,7 @@ pub const TLS_WORD: &str = "tls=1";
 pub const MAX_LIST: i64 = 500;
 
 /// The SQLite file's name inside the data directory.
-pub const SQLITE_FILE: &str = super::DB_FILE;
+pub const SQLITE_FILE: &str = "iacscope.db";
 
 /// URL schemes that select PostgreSQL.
 const POSTGRES_SCHEMES: &[&str] = &["postgres://", "postgresql://"];
@@ -502,6 +540,47 @@ impl Db {
     /// A server's scans, oldest first (at most [`MAX_LIST`]).
     pub fn server(&self, host: &str, port: u16) -> DbResult<Vec<ServerScan>> {
         dispatch!(self, b => b.server(host, port))
+    }
+
+    /// Stores `scan` and its history point in one transaction (both or neither): a crawled
+    /// scan and its done mark. Returns whether the scan row was added (its id may be stored
+    /// already); a point its crawl round already has is not added again.
+    pub fn insert_with_history(&self, scan: &NewScan, point: &HistoryPoint) -> DbResult<bool> {
+        scan.record_json.check()?;
+        dispatch!(self, b => b.insert_with_history(scan, point))
+    }
+
+    /// Adds a history point (a failed attempt); returns whether it was added (a crawl round
+    /// keeps its first point per target).
+    pub fn add_history(&self, point: &HistoryPoint) -> DbResult<bool> {
+        dispatch!(self, b => b.add_history(point))
+    }
+
+    /// A server's history points, newest first (at most [`MAX_LIST`]).
+    pub fn history(&self, host: &str, port: u16) -> DbResult<Vec<HistoryPoint>> {
+        dispatch!(self, b => b.history(host, port))
+    }
+
+    /// The current round of crawl `id` (1 for a new crawl, created at `now`), noting its
+    /// `targets` count; `restart` starts the next round (nothing of it is done yet).
+    pub fn crawl_round(&self, id: &str, targets: i64, now: i64, restart: bool) -> DbResult<i64> {
+        dispatch!(self, b => b.crawl_round(id, targets, now, restart))
+    }
+
+    /// The targets crawl round `crawl` (`<id>/<round>`) has finished, at most `limit`.
+    pub fn crawl_done(&self, crawl: &str, limit: i64) -> DbResult<Vec<CrawlTarget>> {
+        dispatch!(self, b => b.crawl_done(crawl, limit))
+    }
+
+    /// Marks crawl `id`'s current round finished at `now` (Unix seconds).
+    pub fn crawl_finish(&self, id: &str, now: i64) -> DbResult<()> {
+        dispatch!(self, b => b.crawl_finish(id, now))
+    }
+
+    /// The servers the store has scans of (host, port, and whether over TLS), at most
+    /// `limit`, ordered.
+    pub fn known_servers(&self, limit: i64) -> DbResult<Vec<CrawlTarget>> {
+        dispatch!(self, b => b.known_servers(limit))
     }
 }
 
@@ -969,6 +1048,68 @@ mod tests {
             with("s2", 50, "tls=1 scan-type=full");
             assert_eq!(latest(true).as_deref(), Some("s2"), "first word");
             assert_eq!(latest(false).as_deref(), Some("x1"));
+        });
+    }
+
+    /// Migration 4: a scan and its history point are stored together; a crawl round keeps
+    /// one point per target (its done mark); `--restart` is a new round with none; the
+    /// store's known servers say which were scanned over TLS.
+    #[test]
+    fn history_points_and_crawl_rounds() {
+        on_both("history_points_and_crawl_rounds", |open| {
+            let db = open();
+            let point =
+                |tls: bool, outcome: &str, scan: Option<&str>, crawl: Option<&str>| HistoryPoint {
+                    host: "h.test".into(),
+                    port: 23,
+                    tls,
+                    at: 100,
+                    outcome: outcome.into(),
+                    detail: String::new(),
+                    scan_id: scan.map(str::to_owned),
+                    crawl: crawl.map(str::to_owned),
+                };
+            assert_eq!(db.crawl_round("c", 2, 100, false).expect("round"), 1);
+            assert_eq!(db.crawl_round("c", 3, 101, false).expect("round"), 1);
+            let mut s = scan("a1", "h.test", "fp", 100);
+            s.config = "scan-type=quick tls=1".into();
+            let ok = point(true, OUTCOME_OK, Some("a1"), Some("c/1"));
+            assert!(db.insert_with_history(&s, &ok).expect("insert"));
+            assert!(db.summary("a1").expect("summary").is_some());
+            assert!(
+                !db.add_history(&ok).expect("again"),
+                "one point per target per round"
+            );
+            assert!(db
+                .add_history(&point(false, "timeout", None, Some("c/1")))
+                .expect("plain"));
+            assert!(db
+                .add_history(&point(false, "timeout", None, None))
+                .expect("no crawl"));
+            assert!(db
+                .add_history(&point(false, "timeout", None, None))
+                .expect("no crawl"));
+            assert_eq!(db.history("h.test", 23).expect("history").len(), 4);
+            let done = db.crawl_done("c/1", 10).expect("done");
+            assert_eq!(
+                done.iter().map(|t| t.tls).collect::<Vec<_>>(),
+                [false, true]
+            );
+            assert_eq!(db.crawl_round("c", 3, 102, true).expect("restart"), 2);
+            assert!(db.crawl_done("c/2", 10).expect("done").is_empty());
+            db.crawl_finish("c", 103).expect("finish");
+            let mut p = scan("p1", "h.test", "fp", 90);
+            p.config = "scan-type=quick tls=0".into();
+            db.insert(&p).expect("insert");
+            db.insert(&scan("o1", "other.test", "fp", 90))
+                .expect("insert");
+            let known = db.known_servers(10).expect("known");
+            let known: Vec<_> = known.iter().map(|t| (t.host.as_str(), t.tls)).collect();
+            assert_eq!(
+                known,
+                [("h.test", false), ("h.test", true), ("other.test", false)]
+            );
+            assert_eq!(db.known_servers(1).expect("known").len(), 1);
         });
     }
 

@@ -1,0 +1,34 @@
+//! The directory: what iacscope keeps about servers and shows of them. `db` is the store
+//! (SQLite or PostgreSQL), `save` turns a closed relay transcript into a stored scan (the
+//! record is replayed by the engine, never taken from a client) and serves the permalink
+//! API; `livescan` runs server-side scans through the relay's `connect` and stores them on
+//! the save path; `widget` is what the iframe `embed` and the SVG `badge` share; `crawl`
+//! (`iacscope crawl`) runs many such scans from seed lists and records each server's
+//! history.
+//!
+//! Imports go one way: `badge` and `embed` use `widget` and `livescan`; `widget` uses
+//! `livescan`; `crawl` uses `livescan`, `save` and `db`; `livescan` uses `save` and `db`;
+//! none of them uses `badge`, `embed` or `crawl`. The
+//! directory may use the relay (`policy` for SSRF checks, `limits`, `tls`, `sniff`,
+//! `session::connect`, `store`); the relay never uses the directory.
+
+use crate::serve::AppState;
+use axum::routing::get;
+use axum::Router;
+use std::sync::Arc;
+
+pub mod badge;
+pub mod crawl;
+pub mod db;
+pub mod embed;
+pub mod livescan;
+pub mod save;
+pub mod widget;
+
+/// The directory's routes: the permalink API ([`save::router`]), the widgets and oEmbed
+/// ([`embed::router`]) and the badge.
+pub fn router() -> Router<Arc<AppState>> {
+    save::router()
+        .merge(embed::router())
+        .route("/badge/{host}/{file}", get(badge::badge))
+}

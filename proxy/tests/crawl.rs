@@ -1,0 +1,714 @@
+//! `iacscope crawl` end to end: the real binary crawls fake telnet servers on loopback
+//! (127.0.0.x, one address per server, so the one-scan-per-address rule does not serialise
+//! them) from every seed format. Checked: each stored record equals `iacscope scan`'s record
+//! of the same server (fingerprint, and the record minus timing), each server is connected
+//! to once however often it is listed, bad lines are reported with `file:line`, a refused
+//! port, an unresolvable name and a policy refusal end as stored failures with their reason,
+//! TLS servers record whether their certificate verified, and a crawl stopped early (by
+//! `--limit`, or Ctrl-C) resumes without scanning a finished server again. Loopback only.
+
+mod common;
+
+use common::*;
+use iacscope::directory::db::{Db, HistoryPoint, OUTCOME_OK};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::process::Command;
+
+/// A fake MUD: connections counted; see [`mud_session`].
+struct Mud {
+    ip: &'static str,
+    port: u16,
+    connections: Arc<AtomicUsize>,
+    /// While set, connections are held silent (a scan runs its full windows).
+    silent: Arc<AtomicBool>,
+}
+
+impl Mud {
+    fn line(&self) -> String {
+        format!("{} {}", self.ip, self.port)
+    }
+
+    fn count(&self) -> usize {
+        self.connections.load(SeqCst)
+    }
+}
+
+/// Starts a fake MUD on `ip` (any 127.x address binds without setup).
+async fn mud(ip: &'static str, name: &'static str) -> Mud {
+    let l = TcpListener::bind((ip, 0)).await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let silent = Arc::new(AtomicBool::new(false));
+    let (c, s) = (connections.clone(), silent.clone());
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = l.accept().await {
+            c.fetch_add(1, SeqCst);
+            let quiet = s.load(SeqCst);
+            tokio::spawn(mud_session(sock, name, quiet));
+        }
+    });
+    Mud {
+        ip,
+        port,
+        connections,
+        silent,
+    }
+}
+
+/// Starts `n` fake MUDs on one address (`ip`), counting how many of their connections are
+/// open at once (the most in `peak`).
+async fn muds_on_one_address(ip: &'static str, n: usize, peak: Arc<AtomicUsize>) -> Vec<Mud> {
+    let open = Arc::new(AtomicUsize::new(0));
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let l = TcpListener::bind((ip, 0)).await.expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (c, open, peak) = (connections.clone(), open.clone(), peak.clone());
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = l.accept().await {
+                c.fetch_add(1, SeqCst);
+                let now = open.fetch_add(1, SeqCst) + 1;
+                peak.fetch_max(now, SeqCst);
+                let open = open.clone();
+                tokio::spawn(async move {
+                    mud_session(sock, "Shared", false).await;
+                    open.fetch_sub(1, SeqCst);
+                });
+            }
+        });
+        out.push(Mud {
+            ip,
+            port,
+            connections,
+            silent: Arc::new(AtomicBool::new(false)),
+        });
+    }
+    out
+}
+
+/// Offers ECHO and SGA, sends a banner naming the MUD and closes 800 ms later (inside the
+/// engine's first banner window, so every scan sees the same); `quiet`: says nothing and
+/// holds the connection until the client closes it.
+async fn mud_session<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, name: &str, quiet: bool) {
+    let mut buf = [0u8; 1024];
+    if quiet {
+        while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+        return;
+    }
+    let mut hello = b"\xff\xfb\x01\xff\xfb\x03".to_vec();
+    hello.extend_from_slice(format!("Welcome to {name}!\r\nBy what name? ").as_bytes());
+    let _ = s.write_all(&hello).await;
+    let stop = tokio::time::sleep(Duration::from_millis(800));
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            r = s.read(&mut buf) => if matches!(r, Ok(0) | Err(_)) { break },
+            () = &mut stop => break,
+        }
+    }
+    let _ = s.shutdown().await;
+}
+
+/// A fresh directory for one test's files.
+fn workdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("iacscope-crawl-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("mkdir");
+    d
+}
+
+/// The binary with `COLORTERM` unset (scan records it, a crawl never sends it).
+fn iacscope() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_iacscope"));
+    c.env_remove("COLORTERM")
+        .env_remove("IACSCOPE_ALLOW_PRIVATE")
+        .env_remove("IACSCOPE_DATABASE_URL")
+        .env_remove("TELNETLIB3_DATA_DIR")
+        .kill_on_drop(true);
+    c
+}
+
+/// Runs `iacscope crawl --data-dir DATA ARGS…`; returns the exit status and stderr.
+async fn crawl(data: &Path, args: &[&str]) -> (i32, String) {
+    let out = tokio::time::timeout(
+        LIMIT,
+        iacscope()
+            .arg("crawl")
+            .arg("--data-dir")
+            .arg(data)
+            .args(args)
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("crawl in time")
+    .expect("run crawl");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code().unwrap_or(-1), err)
+}
+
+/// `iacscope scan HOST PORT --json` (optionally saving into a telnetlib3 data directory).
+async fn scan_record(m: &Mud, data_dir: Option<&Path>) -> Value {
+    let mut c = iacscope();
+    c.args(["scan", m.ip, &m.port.to_string(), "--json"]);
+    if let Some(d) = data_dir {
+        c.arg("--data-dir").arg(d);
+    }
+    let out = tokio::time::timeout(LIMIT, c.output())
+        .await
+        .expect("scan in time")
+        .expect("run scan");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("scan JSON")
+}
+
+/// A record minus what depends on the moment: `session_data.timing`, `sessions[].connected`.
+fn comparable(record: &Value) -> Value {
+    let mut v = record.clone();
+    if let Some(sd) = v
+        .pointer_mut("/server-probe/session_data")
+        .and_then(Value::as_object_mut)
+    {
+        sd.remove("timing");
+    }
+    for s in v
+        .get_mut("sessions")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(o) = s.as_object_mut() {
+            o.remove("connected");
+        }
+    }
+    v
+}
+
+fn store(data: &Path) -> Db {
+    Db::open(&data.join(iacscope::serve::DB_FILE)).expect("store")
+}
+
+/// The history points of `ip:port`, newest first.
+fn history(db: &Db, ip: &str, port: u16) -> Vec<HistoryPoint> {
+    db.history(ip, port).expect("history")
+}
+
+/// The server's one history point, which must be a stored scan whose record equals
+/// `expected` (minus timing); returns the scan id.
+fn assert_stored_like(db: &Db, m: &Mud, expected: &Value) -> String {
+    let points = history(db, m.ip, m.port);
+    assert_eq!(points.len(), 1, "{}: {points:?}", m.line());
+    let p = &points[0];
+    assert_eq!(p.outcome, OUTCOME_OK, "{p:?}");
+    let id = p.scan_id.clone().expect("scan id");
+    let text = db.record(&id).expect("read").expect("record stored");
+    let stored: Value = serde_json::from_str(&text).expect("record JSON");
+    assert_eq!(
+        stored.pointer("/server-probe/fingerprint"),
+        expected.pointer("/server-probe/fingerprint"),
+        "fingerprint of {}",
+        m.line()
+    );
+    assert_eq!(
+        comparable(&stored),
+        comparable(expected),
+        "record of {}",
+        m.line()
+    );
+    assert!(
+        db.transcript(&id)
+            .expect("read")
+            .is_some_and(|t| !t.is_empty()),
+        "a crawled scan keeps its transcript (replayable at /s/<id>)"
+    );
+    id
+}
+
+/// A plain list: records equal `iacscope scan`'s, duplicates scanned once, bad lines
+/// reported with their line, a refused port and an unresolvable name stored as failures.
+#[tokio::test]
+async fn plain_list_stores_what_scan_records() {
+    let dir = workdir("plain");
+    let data = dir.join("data");
+    let a = mud("127.0.0.11", "Alpha").await;
+    let b = mud("127.0.0.12", "Beta").await;
+    let c = mud("127.0.0.13", "Gamma").await;
+    let refused = {
+        let l = TcpListener::bind("127.0.0.14:0").await.expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let list = dir.join("servers.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "# three MUDs, one twice\n{}\n{} ascii\n\n{}   # again\n{}\nonly-a-host\n\
+             127.0.0.14 {refused}\nnonexistent.invalid 4000\n{} twinkle\n",
+            a.line(),
+            b.line(),
+            a.line(),
+            c.line(),
+            c.line()
+        ),
+    )
+    .expect("write list");
+    let (code, err) = crawl(
+        &data,
+        &[
+            "--allow-private",
+            "--retries",
+            "1",
+            "--retry-backoff",
+            "0.05",
+            list.to_str().expect("path"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let name = list.display().to_string();
+    assert!(
+        err.contains(&format!("{name}:7: `only-a-host` has no port")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{name}:10: unknown keyword `twinkle` ignored")),
+        "{err}"
+    );
+    assert!(
+        err.contains("5 servers (2 duplicates and 1 unreadable"),
+        "{err}"
+    );
+    assert!(err.contains("3 stored, 2 failed"), "{err}");
+    for m in [&a, &b, &c] {
+        assert_eq!(m.count(), 1, "{} scanned once", m.line());
+    }
+    let db = store(&data);
+    for m in [&a, &b, &c] {
+        let expected = scan_record(m, None).await;
+        assert_stored_like(&db, m, &expected);
+    }
+    let p = history(&db, "127.0.0.14", refused);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(
+        (p[0].outcome.as_str(), p[0].scan_id.as_deref()),
+        ("connection_refused", None)
+    );
+    let p = history(&db, "nonexistent.invalid", 4000);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].outcome, "dns_failure", "{p:?}");
+    assert!(p[0].detail.contains("nonexistent.invalid"), "{p:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Telix and LociTerm JSON, detected from their content; a private target without
+/// `--allow-private` is refused by the `/ws` policy, connects nowhere, and is stored so.
+#[tokio::test]
+async fn json_seed_files_and_the_policy() {
+    let dir = workdir("json");
+    let data = dir.join("data");
+    let a = mud("127.0.0.21", "Telix One").await;
+    let b = mud("127.0.0.22", "Loci Two").await;
+    let telix = dir.join("directory.json");
+    std::fs::write(
+        &telix,
+        format!(
+            r#"[{{"host": "{}", "port": {}, "name": "One", "type": "mud", "encoding": "ascii"}},
+               {{"host": "{}", "type": "bbs"}}]"#,
+            a.ip, a.port, a.ip
+        ),
+    )
+    .expect("write");
+    let loci = dir.join("servers.json");
+    std::fs::write(
+        &loci,
+        format!(
+            r#"[{{"host": "{}", "port": {}, "ssl": false, "up": true, "options": ["MSSP"]}},
+               {{"host": "{}", "port": "{}", "ssl": false, "up": false, "options": []}}]"#,
+            b.ip, b.port, a.ip, a.port
+        ),
+    )
+    .expect("write");
+    let args = [telix.to_str().expect("path"), loci.to_str().expect("path")];
+    // Without --allow-private: refused, nothing connected, and the refusal is stored.
+    let (code, err) = crawl(&data, &args).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!("{}: entry 2: `port` missing", telix.display())),
+        "{err}"
+    );
+    assert_eq!((a.count(), b.count()), (0, 0), "refused before connecting");
+    let db = store(&data);
+    let p = history(&db, b.ip, b.port);
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].outcome, "refused_by_policy", "{p:?}");
+    drop(db);
+    // Allowed, on a fresh store: the one entry listed in both files is scanned once.
+    let data = dir.join("data2");
+    let mut all = vec!["--allow-private"];
+    all.extend(args);
+    let (code, err) = crawl(&data, &all).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("2 servers (1 duplicates"), "{err}");
+    assert_eq!((a.count(), b.count()), (1, 1));
+    let db = store(&data);
+    for m in [&a, &b] {
+        let expected = scan_record(m, None).await;
+        assert_stored_like(&db, m, &expected);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A telnetlib3 data directory (written by `iacscope scan --data-dir`) seeds a crawl whose
+/// records equal those scans; `--from-store` then crawls the same servers again.
+#[tokio::test]
+async fn telnetlib3_directory_and_the_store_as_seeds() {
+    let dir = workdir("t3");
+    let data = dir.join("data");
+    let t3 = dir.join("telnetlib3");
+    let a = mud("127.0.0.31", "Dir One").await;
+    let b = mud("127.0.0.32", "Dir Two").await;
+    let ra = scan_record(&a, Some(&t3)).await;
+    let rb = scan_record(&b, Some(&t3)).await;
+    let (code, err) = crawl(&data, &["--allow-private", t3.to_str().expect("path")]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("2 servers"), "{err}");
+    assert_eq!(
+        (a.count(), b.count()),
+        (2, 2),
+        "one scan each, one crawl each"
+    );
+    {
+        let db = store(&data);
+        assert_stored_like(&db, &a, &ra);
+        assert_stored_like(&db, &b, &rb);
+    }
+    let (code, err) = crawl(&data, &["--allow-private", "--from-store"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("2 servers"), "{err}");
+    assert_eq!((a.count(), b.count()), (3, 3));
+    let db = store(&data);
+    assert_eq!(history(&db, a.ip, a.port).len(), 2, "a point per crawl");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--limit` stops a crawl early; rerunning the same command scans only what is left,
+/// and a finished crawl scans nothing; `--restart` starts a new round.
+#[tokio::test]
+async fn a_stopped_crawl_resumes_without_scanning_twice() {
+    let dir = workdir("resume");
+    let data = dir.join("data");
+    let muds = [
+        mud("127.0.0.41", "R1").await,
+        mud("127.0.0.42", "R2").await,
+        mud("127.0.0.43", "R3").await,
+        mud("127.0.0.44", "R4").await,
+    ];
+    let list = dir.join("list.txt");
+    let text: String = muds.iter().map(|m| m.line() + "\n").collect();
+    std::fs::write(&list, text).expect("write");
+    let list = list.to_str().expect("path");
+    let counts = || muds.iter().map(Mud::count).collect::<Vec<_>>();
+    let (code, err) = crawl(&data, &["--allow-private", "--limit", "2", list]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("0 already done, 2 to scan now"), "{err}");
+    assert_eq!(counts().iter().sum::<usize>(), 2);
+    let (code, err) = crawl(&data, &["--allow-private", list]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("2 already done, 2 to scan now"), "{err}");
+    assert_eq!(counts(), [1, 1, 1, 1], "the rest, and nothing twice");
+    let (code, err) = crawl(&data, &["--allow-private", list]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("4 already done, 0 to scan now"), "{err}");
+    assert_eq!(counts(), [1, 1, 1, 1]);
+    let (code, err) = crawl(&data, &["--allow-private", "--restart", list]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("round 2"), "{err}");
+    assert_eq!(counts(), [2, 2, 2, 2]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Ctrl-C (SIGINT) mid-crawl: the finished scans are stored, the one in flight is abandoned
+/// (nothing stored for it), the exit status says so, and the rerun scans only that one.
+#[tokio::test]
+async fn ctrl_c_stops_cleanly_and_the_rerun_resumes() {
+    stop_mid_crawl("INT", ["127.0.0.51", "127.0.0.52", "127.0.0.53"]).await;
+}
+
+/// `kill -9` mid-crawl: what was committed stays (each scan and its point are one
+/// transaction), nothing is half written, and the rerun scans only the unfinished server.
+#[tokio::test]
+async fn kill_9_loses_only_the_scan_in_flight() {
+    stop_mid_crawl("KILL", ["127.0.0.54", "127.0.0.55", "127.0.0.56"]).await;
+}
+
+/// Crawls two quick servers and a silent one, sends `signal` once both quick ones are
+/// stored, then reruns the crawl.
+async fn stop_mid_crawl(signal: &str, ips: [&'static str; 3]) {
+    let dir = workdir(&format!("sig{signal}"));
+    let data = dir.join("data");
+    let quick = [mud(ips[0], "Q1").await, mud(ips[1], "Q2").await];
+    let slow = mud(ips[2], "Slow").await;
+    slow.silent.store(true, SeqCst);
+    let list = dir.join("list.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "{}\n{}\n{}\n",
+            quick[0].line(),
+            quick[1].line(),
+            slow.line()
+        ),
+    )
+    .expect("write");
+    let list = list.to_str().expect("path");
+    let child = iacscope()
+        .arg("crawl")
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--allow-private", list])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn crawl");
+    let pid = child.id().expect("pid");
+    // Wait (bounded) until both quick servers' points are stored: only the store knows
+    // when a point is committed, so it is asked every 50 ms.
+    let stored = async {
+        loop {
+            if data.join(iacscope::serve::DB_FILE).exists() {
+                let db = store(&data);
+                if quick.iter().all(|m| !history(&db, m.ip, m.port).is_empty()) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(LIMIT, stored)
+        .await
+        .expect("quick servers stored in time");
+    assert_eq!(slow.count(), 1, "the silent server's scan is in flight");
+    let kill = std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
+        .await
+        .expect("stops in time")
+        .expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    if signal == "INT" {
+        assert_eq!(out.status.code(), Some(130), "{err}");
+        assert!(err.contains("interrupted with 1 left"), "{err}");
+    } else {
+        assert_eq!(out.status.code(), None, "killed by the signal: {err}");
+    }
+    {
+        let db = store(&data);
+        assert!(
+            history(&db, slow.ip, slow.port).is_empty(),
+            "nothing stored for it"
+        );
+    }
+    slow.silent.store(false, SeqCst);
+    let (code, err) = crawl(&data, &["--allow-private", list]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("2 already done, 1 to scan now"), "{err}");
+    assert_eq!(
+        (quick[0].count(), quick[1].count(), slow.count()),
+        (1, 1, 2)
+    );
+    let db = store(&data);
+    assert_eq!(history(&db, slow.ip, slow.port)[0].outcome, OUTCOME_OK);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An `ssl` server is scanned over TLS: verified when its certificate is trusted
+/// (`--tls-roots`), else again without verification; the point says which.
+#[tokio::test]
+async fn ssl_servers_record_whether_the_certificate_verified() {
+    let dir = workdir("tls");
+    let (acceptor, pem) = self_signed_acceptor();
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(s).await {
+                    mud_session(tls, "Secure", false).await;
+                }
+            });
+        }
+    });
+    let roots = dir.join("roots.pem");
+    std::fs::write(&roots, pem).expect("write roots");
+    let list = dir.join("list.txt");
+    std::fs::write(&list, format!("127.0.0.1 {port} ssl\n")).expect("write");
+    let list = list.to_str().expect("path");
+    let trusted = dir.join("trusted");
+    let (code, err) = crawl(
+        &trusted,
+        &[
+            "--allow-private",
+            "--tls-roots",
+            roots.to_str().expect("path"),
+            list,
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let untrusted = dir.join("untrusted");
+    let (code, err) = crawl(&untrusted, &["--allow-private", list]).await;
+    assert_eq!(code, 0, "{err}");
+    for (data, verified) in [(&trusted, true), (&untrusted, false)] {
+        let db = store(data);
+        let p = history(&db, "127.0.0.1", port);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].tls);
+        assert_eq!(p[0].outcome, OUTCOME_OK, "{p:?}");
+        let expect = if verified {
+            "certificate verified"
+        } else {
+            "certificate not verified"
+        };
+        assert!(p[0].detail.contains(expect), "{p:?}");
+        let id = p[0].scan_id.clone().expect("id");
+        let summary = db.summary(&id).expect("read").expect("summary");
+        assert!(summary.config.ends_with("tls=1"), "{summary:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// At most one scan per target address at a time, even with room for many: three servers
+/// on one address are scanned one after the other, while another address goes alongside.
+#[tokio::test]
+async fn one_scan_at_a_time_per_address() {
+    let dir = workdir("polite");
+    let data = dir.join("data");
+    let peak = Arc::new(AtomicUsize::new(0));
+    let shared = muds_on_one_address("127.0.0.61", 3, peak.clone()).await;
+    let other = mud("127.0.0.62", "Other").await;
+    let list = dir.join("list.txt");
+    let mut text: String = shared.iter().map(|m| m.line() + "\n").collect();
+    text.push_str(&(other.line() + "\n"));
+    std::fs::write(&list, text).expect("write");
+    let (code, err) = crawl(
+        &data,
+        &[
+            "--allow-private",
+            "--concurrency",
+            "16",
+            list.to_str().expect("path"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("4 stored, 0 failed"), "{err}");
+    assert_eq!(
+        peak.load(SeqCst),
+        1,
+        "never two scans of 127.0.0.61 at once"
+    );
+    for m in shared.iter().chain([&other]) {
+        assert_eq!(m.count(), 1);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A server that closes before saying anything is a failure (`closed_early`), not a record.
+#[tokio::test]
+async fn a_server_that_closes_at_once_is_a_failure() {
+    let dir = workdir("closer");
+    let data = dir.join("data");
+    let l = TcpListener::bind("127.0.0.71:0").await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            drop(s);
+        }
+    });
+    let list = dir.join("list.txt");
+    std::fs::write(&list, format!("127.0.0.71 {port}\n")).expect("write");
+    let (code, err) = crawl(&data, &["--allow-private", list.to_str().expect("path")]).await;
+    assert_eq!(code, 0, "{err}");
+    let db = store(&data);
+    let p = history(&db, "127.0.0.71", port);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(
+        (p[0].outcome.as_str(), p[0].scan_id.as_deref()),
+        ("closed_early", None)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same crawl into a PostgreSQL store (`IACSCOPE_TEST_DATABASE_URL`; skipped when unset,
+/// failed when `IACSCOPE_REQUIRE_POSTGRES=1`): records and history as with SQLite, and a
+/// rerun resumes.
+#[tokio::test]
+async fn crawl_into_postgres() {
+    let url = match iacscope::directory::db::test_database_url("crawl_into_postgres") {
+        Ok(Some(url)) => url,
+        Ok(None) => {
+            eprintln!("crawl_into_postgres: skipped (IACSCOPE_TEST_DATABASE_URL unset)");
+            return;
+        }
+        Err(e) => panic!("PostgreSQL crawl test: {e}"),
+    };
+    let dir = workdir("pg");
+    let data = dir.join("unused");
+    let a = mud("127.0.0.81", "Pg One").await;
+    let list = dir.join("list.txt");
+    std::fs::write(&list, format!("{}\nnonexistent.invalid 23\n", a.line())).expect("write");
+    let args = [
+        "--allow-private",
+        "--database-url",
+        url.as_str(),
+        list.to_str().expect("path"),
+    ];
+    let (code, err) = crawl(&data, &args).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = crawl(&data, &args).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("2 already done, 0 to scan now"), "{err}");
+    assert_eq!(a.count(), 1);
+    let expected = scan_record(&a, None).await;
+    let db =
+        tokio::task::spawn_blocking(move || Db::connect(Some(&url), Path::new("/nonexistent")))
+            .await
+            .expect("join")
+            .expect("connect");
+    let db = Arc::new(db);
+    let (db2, ip, port) = (db.clone(), a.ip, a.port);
+    let (points, failed) = tokio::task::spawn_blocking(move || {
+        (
+            db2.history(ip, port).expect("history"),
+            db2.history("nonexistent.invalid", 23).expect("history"),
+        )
+    })
+    .await
+    .expect("join");
+    assert_eq!(points.len(), 1);
+    assert_eq!(failed[0].outcome, "dns_failure");
+    let id = points[0].scan_id.clone().expect("id");
+    let db2 = db.clone();
+    let text = tokio::task::spawn_blocking(move || db2.record(&id).expect("read").expect("record"))
+        .await
+        .expect("join");
+    let stored: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(comparable(&stored), comparable(&expected));
+    let _ = std::fs::remove_dir_all(&dir);
+}
