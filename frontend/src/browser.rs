@@ -437,6 +437,50 @@ async fn proxy_errors_are_sentences() {
 }
 
 #[wasm_bindgen_test]
+async fn an_unverified_certificate_is_a_sentence_with_a_retry() {
+    let started = Rc::new(RefCell::new(None));
+    let on_start = {
+        let started = started.clone();
+        Callback::from(move |r: ScanRequest| *started.borrow_mut() = Some(r))
+    };
+    let tls_req = ScanRequest {
+        tls: TlsMode::On,
+        ..req()
+    };
+    let root = mount_canned(
+        vec![
+            Action::Start(tls_req.clone()),
+            Action::ProxyError {
+                code: "tls_failure".into(),
+                message: "The certificate is self-signed (CN=localhost). Scan again without \
+                          verification to see the server anyway."
+                    .into(),
+            },
+        ],
+        on_start,
+    )
+    .await;
+    assert_eq!(
+        text(&root, "[role=alert]"),
+        "The certificate is self-signed (CN=localhost). Scan again without verification to \
+         see the server anyway."
+    );
+    root.query_selector("button.retry-insecure")
+        .unwrap()
+        .expect("a retry button")
+        .unchecked_into::<web_sys::HtmlElement>()
+        .click();
+    settle().await;
+    assert_eq!(
+        started.borrow().clone(),
+        Some(ScanRequest {
+            tls: TlsMode::Insecure,
+            ..tls_req
+        })
+    );
+}
+
+#[wasm_bindgen_test]
 async fn timeline_option_filter_hex_and_paging() {
     let mut actions = canned_timeline();
     // 900 more rows: the DOM shows 400 at a time.

@@ -208,11 +208,15 @@ fn control(live: &mut Live, slot: &Slot, dispatch: &Dispatch, msg: &str, out: &m
                 .filter(|p| (1.0..=65535.0).contains(p))
                 .map_or(live.req.port, |p| p as u16);
             let tls = Some(field(&v, "tls")).filter(JsValue::is_object).map(|t| {
+                // `verdict_text` is the certificate check in words (older proxies: subject).
+                let verdict = match text(&t, "verdict_text") {
+                    v if v.is_empty() => format!("certificate {}", text(&t, "subject")),
+                    v => v,
+                };
                 format!(
-                    "{} {}, certificate {}",
+                    "{} {} · {verdict}",
                     text(&t, "protocol"),
-                    text(&t, "cipher"),
-                    text(&t, "subject")
+                    text(&t, "cipher")
                 )
             });
             let conn = Connection {

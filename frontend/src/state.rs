@@ -4,7 +4,7 @@
 //! (the view does that), so all of it is tested natively.
 
 use crate::protocols::{self, MsspRow, Support};
-use crate::request::ScanRequest;
+use crate::request::{ScanRequest, TlsMode};
 use iacscope_shared::ansi::{self, Screen};
 use iacscope_shared::event::push_coalesced;
 use iacscope_shared::mssp_check;
@@ -469,6 +469,8 @@ pub struct ScanState {
     pub stored: Option<Rc<Stored>>,
     /// What the summary card shows before the report.
     pub live: LiveFacts,
+    /// The certificate did not verify: offer the scan again without verification.
+    pub retry_insecure: bool,
 }
 
 impl Default for ScanState {
@@ -488,6 +490,7 @@ impl Default for ScanState {
             save: SaveStatus::None,
             stored: None,
             live: LiveFacts::default(),
+            retry_insecure: false,
         }
     }
 }
@@ -647,6 +650,11 @@ impl Reducible for ScanState {
                 }
             }
             Action::ProxyError { code, message } => {
+                // A certificate that did not verify: the page offers the same scan without
+                // verification (one click, never automatically).
+                s.retry_insecure = code == "tls_failure"
+                    && message.starts_with("The certificate")
+                    && s.request.as_ref().is_some_and(|r| r.tls == TlsMode::On);
                 s.fail(error_sentence(&code, &message));
                 s.status = Status::Failed;
             }
@@ -702,6 +710,9 @@ pub fn error_sentence(code: &str, message: &str) -> String {
         "connection_refused" => "The server refused the connection (nothing listens on that port)",
         "timeout" => "The server did not answer the connection in time",
         "network_error" => "The server could not be reached",
+        // The proxy's TLS messages are whole sentences (the certificate's verdict, or why the
+        // handshake failed).
+        "tls_failure" if message.ends_with('.') => return message.to_owned(),
         "tls_failure" => "The TLS handshake failed",
         "shutdown" => "The proxy is shutting down; try again later",
         "forbidden_origin" => "This page's address is not one the proxy accepts",
@@ -1041,6 +1052,26 @@ mod tests {
                 "The server refused the connection (nothing listens on that port): connection \
                  refused by 192.0.2.7:4000."
             )
+        );
+        // A certificate verdict is the proxy's own sentence, with a retry offered only for a
+        // verified-TLS request.
+        let cert = "The certificate (CN=x) expired on 2002-01-01 00:00:00 UTC. Scan again \
+                    without verification to see the server anyway.";
+        let tls_error = || Action::ProxyError {
+            code: "tls_failure".into(),
+            message: cert.into(),
+        };
+        let tls_req = ScanRequest {
+            tls: TlsMode::On,
+            ..req()
+        };
+        let s = ScanState::replay([Action::Start(tls_req), tls_error()]);
+        assert_eq!(s.failure.as_deref(), Some(cert));
+        assert!(s.retry_insecure);
+        let s = ScanState::replay([Action::Start(req()), tls_error()]);
+        assert!(
+            !s.retry_insecure,
+            "plain requests are not retried without verification"
         );
         let s = ScanState::replay([Action::Start(req()), Action::SocketLost]);
         assert!(s.failure.as_deref().unwrap().contains("iacscope serve"));

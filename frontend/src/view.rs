@@ -148,6 +148,19 @@ pub fn Page(props: &PageProps) -> Html {
             if let Some(f) = &state.failure {
                 <p class="failure" role="alert">{ f.clone() }</p>
             }
+            if state.retry_insecure {
+                if let Some(req) = &state.request {
+                    <p>
+                        <button type="button" class="retry-insecure" onclick={{
+                            let (req, on_start) = (req.clone(), props.on_start.clone());
+                            Callback::from(move |_: MouseEvent| on_start.emit(ScanRequest {
+                                tls: TlsMode::Insecure,
+                                ..req.clone()
+                            }))
+                        }}>{ "Scan again without verification" }</button>
+                    </p>
+                }
+            }
             if let Some(n) = &state.notice {
                 <p class="notice">{ n.clone() }</p>
             }

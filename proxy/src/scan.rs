@@ -3,6 +3,7 @@
 //! engine's business; this file only does I/O, clocks and presentation.
 
 use crate::escape;
+use crate::relay::tls::TlsInfo;
 use iacscope_shared::mssp_check;
 use iacscope_shared::pyjson::{self, Value};
 use iacscope_shared::record::{self, SessionInfo};
@@ -219,7 +220,9 @@ pub fn config_from_args(args: &ScanArgs) -> Result<ScanConfig, ScanError> {
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
-async fn connect(args: &ScanArgs) -> Result<(Box<dyn Stream>, SocketAddr), ScanError> {
+async fn connect(
+    args: &ScanArgs,
+) -> Result<(Box<dyn Stream>, SocketAddr, Option<TlsInfo>), ScanError> {
     let timeout = Duration::from_secs_f64(args.connect_timeout.clamp(0.1, 600.0));
     let target = format!("{}:{}", host_for_connect(&args.host), args.port);
     let addrs: Vec<SocketAddr> =
@@ -266,17 +269,27 @@ async fn connect(args: &ScanArgs) -> Result<(Box<dyn Stream>, SocketAddr), ScanE
     };
     let _ = tcp.set_nodelay(true);
     if !args.tls {
-        return Ok((Box::new(tcp), addr));
+        return Ok((Box::new(tcp), addr, None));
     }
-    // The same client configurations the proxy uses (webpki roots, or any certificate).
+    // The proxy's TLS client: webpki roots (or any certificate), and the same verdict.
     let tls = crate::relay::tls::Tls::new(None).map_err(ScanError::Tls)?;
-    let connector = tokio_rustls::TlsConnector::from(tls.client_config(args.tls_no_verify));
-    let name = rustls::pki_types::ServerName::try_from(args.host.clone())
-        .map_err(|e| ScanError::Tls(format!("{:?} is not a valid TLS name: {e}", args.host)))?;
+    let host = crate::relay::policy::parse_host(&args.host).map_err(|e| {
+        ScanError::Tls(format!(
+            "{:?} is not a valid TLS name: {}",
+            args.host, e.message
+        ))
+    })?;
     let left = timeout.saturating_sub(started.elapsed());
-    match tokio::time::timeout(left, connector.connect(name, tcp)).await {
-        Ok(Ok(s)) => Ok((Box::new(s), addr)),
-        Ok(Err(e)) => Err(ScanError::Tls(format!("TLS with {addr} failed: {e}"))),
+    match tokio::time::timeout(left, tls.connect(tcp, &host, args.tls_no_verify)).await {
+        Ok(Ok((s, info))) => Ok((Box::new(s), addr, Some(info))),
+        Ok(Err(e)) => Err(ScanError::Tls(format!(
+            "{e}{}",
+            if args.tls_no_verify {
+                ""
+            } else {
+                " (iacscope scan --tls-no-verify)"
+            }
+        ))),
         Err(_) => Err(ScanError::Timeout(format!(
             "TLS handshake with {addr} took longer than {:.1}s",
             timeout.as_secs_f64()
@@ -302,6 +315,8 @@ pub struct Finished {
     pub session: SessionInfo,
     /// Wall time from connect to end.
     pub wall: Duration,
+    /// The TLS session and certificate verdict (`None` for plain telnet).
+    pub tls: Option<TlsInfo>,
 }
 
 /// Drives one scan over a connected stream. `on_event` sees each timeline event as it
@@ -363,7 +378,7 @@ pub async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
 async fn run(args: &ScanArgs) -> Result<(), ScanError> {
     let cfg = config_from_args(args)?;
     let color = !args.no_color && std::env::var_os("NO_COLOR").is_none() && is_tty();
-    let (mut stream, addr) = connect(args).await?;
+    let (mut stream, addr, tls) = connect(args).await?;
     let live_timeline = args.timeline && !args.json && !args.silent;
     let (scanner, wall) = drive(&mut stream, cfg, |ev| {
         if live_timeline {
@@ -381,6 +396,7 @@ async fn run(args: &ScanArgs) -> Result<(), ScanError> {
         scanner,
         session,
         wall,
+        tls,
     };
     let rec = finished.scanner.outcome().record(&finished.session);
     save(args, &finished, &rec)?;
@@ -521,6 +537,32 @@ pub fn summary(f: &Finished, rec: &Value, color: bool) -> String {
         }
     }
     s += &format!("  encoding     {:?}\n", o.encoding);
+    if let Some(t) = &f.tls {
+        let code = if t.verified { "32" } else { "33" };
+        s += &format!(
+            "  TLS          {} {} · {}\n",
+            t.protocol,
+            t.cipher,
+            paint(
+                &format!(
+                    "{}: {}",
+                    t.verdict.as_str(),
+                    escape::printable(&t.verdict_text)
+                ),
+                code,
+                color
+            )
+        );
+        s += &format!("    subject    {}\n", escape::printable(&t.subject));
+        if !t.alt_names.is_empty() {
+            s += &format!(
+                "    names      {}\n",
+                escape::printable(&t.alt_names.join(", "))
+            );
+        }
+        s += &format!("    issuer     {}\n", escape::printable(&t.issuer));
+        s += &format!("    valid      {} to {}\n", t.not_before, t.not_after);
+    }
     if let Some(Value::Dict(m)) = o.session_data.as_dict().and_then(|d| d.get("mssp")) {
         s += "  MSSP\n";
         for (k, v) in m.iter().take(40) {
