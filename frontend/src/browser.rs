@@ -481,6 +481,41 @@ async fn an_unverified_certificate_is_a_sentence_with_a_retry() {
 }
 
 #[wasm_bindgen_test]
+async fn decode_as_rerenders_the_banner_from_its_bytes() {
+    // A CP437 box sent to a session left at ascii (shown as latin-1).
+    let bytes = b"\xc9\xcd\xcd\xbb\r\n\xc8\xcd\xcd\xbc\r\n";
+    let report = report_after(bytes);
+    let root = mount_canned(
+        vec![
+            Action::Start(req()),
+            connected(),
+            Action::Banner {
+                bytes: bytes.to_vec(),
+                encoding: "ascii".into(),
+            },
+            Action::Finished(Rc::new(report)),
+        ],
+        Callback::noop(),
+    )
+    .await;
+    assert!(text(&root, ".encoding-line").contains("looks like cp437"));
+    assert!(!text(&root, "pre.banner").contains('\u{2554}'));
+    let select: HtmlSelectElement = root
+        .query_selector("#decode-as")
+        .unwrap()
+        .expect("Decode as")
+        .unchecked_into();
+    select.set_value("cp437");
+    fire(&select, "change");
+    settle().await;
+    assert!(
+        text(&root, "pre.banner").starts_with("\u{2554}\u{2550}\u{2550}\u{2557}"),
+        "{}",
+        text(&root, "pre.banner")
+    );
+}
+
+#[wasm_bindgen_test]
 async fn timeline_option_filter_hex_and_paging() {
     let mut actions = canned_timeline();
     // 900 more rows: the DOM shows 400 at a time.

@@ -282,6 +282,12 @@ pub struct Report {
     pub mssp: Vec<MsspRow>,
     /// What is wrong with the server's MSSP (checked against the scan's own time).
     pub mssp_findings: Vec<mssp_check::Finding>,
+    /// The banner's bytes (before and after the return), for "Decode as".
+    pub banner: Rc<Vec<u8>>,
+    /// The session encoding at the end, and what chose it (`CHARSET`, `prompt`, `flag`, …;
+    /// `record` for a stored record without a transcript).
+    pub encoding: String,
+    pub encoding_source: String,
     /// The record as telnetlib3 saves it.
     pub json: String,
     /// `<fingerprint>/<session-hash>.json`, the record's place in a data directory.
@@ -305,14 +311,17 @@ impl Report {
 
     pub fn new(outcome: &ScanOutcome, session: &SessionInfo) -> Report {
         let banner = [&outcome.banner_before[..], &outcome.banner_after[..]].concat();
-        Report::from_parts(
+        let mut r = Report::from_parts(
             &outcome.fingerprint,
             &outcome.fingerprint_data,
             &outcome.session_data,
             &banner,
             pyjson::to_pretty(&outcome.record(session)),
             session,
-        )
+        );
+        r.encoding.clone_from(&outcome.encoding);
+        outcome.encoding_source.clone_into(&mut r.encoding_source);
+        r
     }
 
     /// The report of a stored record with no transcript to replay (an imported scan): the
@@ -384,6 +393,14 @@ impl Report {
                 session.port,
                 scanned_at,
             ),
+            banner: Rc::new(banner.to_vec()),
+            encoding: session_data
+                .as_dict()
+                .and_then(|d| d.get("encoding"))
+                .and_then(pyjson::Value::as_pystr)
+                .map(|e| e.to_string_lossy())
+                .unwrap_or_default(),
+            encoding_source: "record".into(),
             json,
             path: format!("{fingerprint}/{session_hash}.json"),
             file_name: format!("{session_hash}.json"),

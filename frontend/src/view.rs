@@ -12,11 +12,12 @@ use crate::state::{
     self, Action, Filter, Report, RowFilter, SaveStatus, Saved, ScanState, Status, Timeline, PHASES,
 };
 use crate::summary::Summary;
-use iacscope_shared::ansi::Screen;
+use iacscope_shared::ansi::{self, Screen};
 use iacscope_shared::event::{Event as EngineEvent, EventKind};
 use iacscope_shared::mssp_check;
 use iacscope_shared::mudsb;
 use iacscope_shared::telopt::TelOpt;
+use iacscope_shared::{charset, codec};
 use iacscope_shared::{transcript, Dir, Phase};
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, UnwrapThrowExt};
@@ -193,7 +194,7 @@ pub fn Page(props: &PageProps) -> Html {
                 <TimelineView timeline={state.timeline.clone()} />
             }
             if !state.banner.rows.is_empty() {
-                <BannerCard screen={state.banner.clone()} />
+                <BannerCard screen={state.banner.clone()} report={state.report.clone()} />
             }
             if let Some(r) = &state.report {
                 <ReportView report={r.clone()} />
@@ -630,16 +631,113 @@ fn copy(text: &str, what: &str) -> String {
 #[derive(Properties, PartialEq)]
 pub struct BannerProps {
     pub screen: Rc<Screen>,
+    /// The finished scan: its banner bytes and encoding make "Decode as" possible.
+    #[prop_or_default]
+    pub report: Option<Rc<Report>>,
 }
+
+/// Encodings "Decode as" always offers (besides the session's and the guessed one).
+const DECODE_AS: &[&str] = &[
+    "utf-8",
+    "cp437",
+    "latin-1",
+    "cp1252",
+    "cp850",
+    "koi8-r",
+    "cp866",
+    "cp1251",
+    "big5",
+    "gbk",
+    "gb18030",
+    "shift_jis",
+    "euc-jp",
+    "euc-kr",
+    "utf-16",
+    "petscii",
+    "atascii",
+];
+
+/// Terminal widths "Decode as" offers.
+const WIDTHS: &[usize] = &[80, 100, 120];
 
 /// The banner card: the rendered banner and a button that copies it as plain text.
 #[function_component]
 pub fn BannerCard(props: &BannerProps) -> Html {
     let copied = use_state(String::new);
+    // `None`: the session encoding at 80 columns, as the scan drew it.
+    let choice = use_state(|| None::<(String, usize)>);
+    let decode = props
+        .report
+        .as_ref()
+        .filter(|r| r.encoding_source != "record" && !r.banner.is_empty());
+    let screen = {
+        let (choice, report) = ((*choice).clone(), decode.cloned());
+        let live = props.screen.clone();
+        use_memo((choice, report, live), |(choice, report, live)| {
+            match (choice, report) {
+                (Some((enc, cols)), Some(r)) => Rc::new(ansi::render_with(&r.banner, enc, *cols)),
+                _ => live.clone(),
+            }
+        })
+    };
     let on_copy = {
-        let (screen, copied) = (props.screen.clone(), copied.clone());
+        let (screen, copied) = ((*screen).clone(), copied.clone());
         Callback::from(move |_: MouseEvent| copied.set(copy(&screen.plain_text(), "banner")))
     };
+    let controls = decode.map(|r| {
+        let session = if r.encoding.is_empty() { "latin-1".to_owned() } else { r.encoding.clone() };
+        let guessed = charset::guess(&r.banner);
+        let (enc_now, cols_now) = (*choice).clone().unwrap_or((session.clone(), WIDTHS[0]));
+        // Each codec once, whatever its spelling (`cp437` / `IBM437`).
+        let key = |e: &str| codec::lookup(e).map_or_else(|| e.to_ascii_lowercase(), str::to_owned);
+        let mut options: Vec<String> = Vec::new();
+        for e in [session.as_str(), guessed]
+            .into_iter()
+            .chain(DECODE_AS.iter().copied())
+        {
+            if !options.iter().any(|o| key(o) == key(e)) {
+                options.push(e.to_owned());
+            }
+        }
+        let on_enc = {
+            let choice = choice.clone();
+            let cols = cols_now;
+            Callback::from(move |e: Event| {
+                let v = e.target_unchecked_into::<HtmlSelectElement>().value();
+                choice.set(Some((v, cols)));
+            })
+        };
+        let on_cols = {
+            let (choice, enc) = (choice.clone(), enc_now.clone());
+            Callback::from(move |e: Event| {
+                let v = e.target_unchecked_into::<HtmlSelectElement>().value();
+                choice.set(Some((enc.clone(), v.parse().unwrap_or(WIDTHS[0]))));
+            })
+        };
+        html! {
+            <div class="decode-as">
+                <p class="muted encoding-line">{ format!(
+                    "Encoding {session} (chosen by: {}) · looks like {guessed}{}",
+                    r.encoding_source,
+                    if codec::is_exact(&enc_now) { "" } else { " · this codec is shown as latin-1 here" }
+                ) }</p>
+                <label for="decode-as">{ "Decode as" }</label>
+                <select id="decode-as" onchange={on_enc}>
+                    { for options.iter().map(|o| html! {
+                        <option value={o.clone()} selected={*o == enc_now}>
+                            { if *o == session { format!("{o} (session)") } else if o == guessed { format!("{o} (guess)") } else { o.clone() } }
+                        </option>
+                    }) }
+                </select>
+                <label for="columns">{ "Width" }</label>
+                <select id="columns" onchange={on_cols}>
+                    { for WIDTHS.iter().map(|w| html! {
+                        <option value={w.to_string()} selected={*w == cols_now}>{ format!("{w} columns") }</option>
+                    }) }
+                </select>
+            </div>
+        }
+    });
     html! {
         <section class="card" aria-labelledby="banner-h">
             <div class="card-head">
@@ -647,7 +745,8 @@ pub fn BannerCard(props: &BannerProps) -> Html {
                 <button type="button" class="copy-banner" onclick={on_copy}>{ "Copy as plain text" }</button>
                 <span class="muted" role="status">{ (*copied).clone() }</span>
             </div>
-            <BannerView screen={props.screen.clone()} />
+            { controls.unwrap_or_default() }
+            <BannerView screen={(*screen).clone()} />
         </section>
     }
 }

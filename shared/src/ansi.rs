@@ -8,8 +8,8 @@ mod screen;
 mod wcwidth;
 
 pub use screen::{
-    render, Color, Run, Screen, Style, DEFAULT_COLUMNS, MAX_ERASE_CELLS, MAX_RENDER_BYTES,
-    MAX_SCREEN_ROWS,
+    render, render_with, Color, Run, Screen, Style, COLUMN_RANGE, DEFAULT_COLUMNS, MAX_ERASE_CELLS,
+    MAX_RENDER_BYTES, MAX_SCREEN_ROWS,
 };
 
 const ESC: u8 = 0x1B;

@@ -16,6 +16,7 @@ pub use time::{Micros, Timestamp};
 pub mod ansi;
 #[doc(hidden)]
 pub mod bench_inputs;
+pub mod charset;
 pub mod codec;
 pub mod config;
 pub mod describe;

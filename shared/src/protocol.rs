@@ -209,6 +209,9 @@ pub struct Protocol {
     pub encoding: String,
     /// Whether `--encoding` was explicit.
     pub encoding_explicit: bool,
+    /// What set the session encoding last: `default`, `flag` (`--encoding`), `CHARSET`,
+    /// `prompt`, `UTF-8 menu` or `SyncTERM font` (display only).
+    pub encoding_source: &'static str,
     /// The NEW_ENVIRON `LANG` value: `C` until a CHARSET offer is accepted.
     pub lang: String,
     /// The last NEW_ENVIRON SEND payload.
@@ -264,6 +267,7 @@ impl Protocol {
             loop_detection: false,
             encoding,
             encoding_explicit: explicit,
+            encoding_source: if explicit { "flag" } else { "default" },
             lang: "C".into(),
             environ_send_raw: None,
             mud: MudData::default(),
@@ -1411,6 +1415,7 @@ impl Protocol {
                     self.encoding, selected
                 ));
                 self.encoding = selected;
+                self.encoding_source = "CHARSET";
                 Ok(())
             }
             ACCEPTED => {
@@ -1423,6 +1428,7 @@ impl Protocol {
                     self.encoding
                 ));
                 self.encoding = name;
+                self.encoding_source = "CHARSET";
                 Ok(())
             }
             REJECTED => Ok(()),

@@ -75,6 +75,8 @@ pub struct ScanOutcome {
     pub banner_after: Vec<u8>,
     /// The session encoding at the end.
     pub encoding: String,
+    /// What chose it (`Protocol::encoding_source`); display only.
+    pub encoding_source: &'static str,
 }
 
 impl Default for ScanOutcome {
@@ -94,6 +96,7 @@ impl Default for ScanOutcome {
             banner_before: Vec::new(),
             banner_after: Vec::new(),
             encoding: String::new(),
+            encoding_source: "default",
         }
     }
 }
@@ -266,6 +269,7 @@ impl ScanOutcome {
         self.banner_before = before;
         self.banner_after = after;
         self.encoding = enc;
+        self.encoding_source = p.encoding_source;
     }
 
     /// The whole JSON record (`server-probe` and `sessions`).

@@ -425,6 +425,7 @@ impl Scanner {
                     self.proto.encoding
                 ));
                 self.proto.encoding = font.to_owned();
+                self.proto.encoding_source = "SyncTERM font";
             }
         }
     }
@@ -514,6 +515,11 @@ impl Scanner {
                     ));
                 }
                 self.proto.encoding_explicit = self.proto.config().encoding_explicit();
+                self.proto.encoding_source = if self.proto.encoding_explicit {
+                    "flag"
+                } else {
+                    "default"
+                };
                 self.proto.encoding = enc.clone();
                 self.cursor = VirtualCursor::new(&enc);
                 self.phase_start(Phase::Banner);
@@ -751,7 +757,7 @@ impl Scanner {
                     "SyncTERM font switch: encoding {:?} -> {font:?}",
                     self.proto.encoding
                 ));
-                self.set_encoding(font);
+                self.set_encoding(font, "SyncTERM font");
             }
         }
         let stripped = ansi::strip_escapes(chunk);
@@ -813,12 +819,13 @@ impl Scanner {
                 "UTF-8 menu answered; encoding {:?} -> \"utf-8\"",
                 self.proto.encoding
             ));
-            self.set_encoding(e);
+            self.set_encoding(e, "UTF-8 menu");
         }
     }
 
-    fn set_encoding(&mut self, enc: &str) {
+    fn set_encoding(&mut self, enc: &str, source: &'static str) {
         self.proto.encoding = enc.to_owned();
+        self.proto.encoding_source = source;
         self.cursor.encoding = enc.to_owned();
     }
 
@@ -907,7 +914,7 @@ impl Scanner {
                     "prompt chose an encoding: {:?} -> {enc:?}",
                     self.proto.encoding
                 ));
-                self.set_encoding(enc);
+                self.set_encoding(enc, "prompt");
             }
         }
         self.detected = detected;

@@ -86,10 +86,21 @@ impl Screen {
 /// `encoding` (unknown names mean latin-1), then interpret text, C0 controls and escape
 /// sequences on a virtual terminal. Unknown sequences are ignored.
 pub fn render(bytes: &[u8], encoding: &str) -> Screen {
+    render_with(bytes, encoding, DEFAULT_COLUMNS)
+}
+
+/// Terminal widths the page offers (`render_with` clamps to this range).
+pub const COLUMN_RANGE: core::ops::RangeInclusive<usize> = 40..=240;
+
+/// [`render`] on a terminal `cols` wide (clamped to [`COLUMN_RANGE`]). For the East Asian
+/// encodings ([`crate::charset::is_east_asian`]) ambiguous-width characters (box drawing, Greek,
+/// Cyrillic, …) are drawn two columns wide, as CJK terminals draw them.
+pub fn render_with(bytes: &[u8], encoding: &str, cols: usize) -> Screen {
     let input = bytes.get(..MAX_RENDER_BYTES).unwrap_or(bytes);
     // Escape sequences are ASCII and survive decoding; vte wants UTF-8.
     let text = crate::codec::decode_lossy(encoding, input);
-    let mut term = Term::new(DEFAULT_COLUMNS);
+    let mut term = Term::new(cols.clamp(*COLUMN_RANGE.start(), *COLUMN_RANGE.end()));
+    term.wide_ambiguous = crate::charset::is_east_asian(encoding);
     let mut parser: Parser = Parser::new();
     parser.advance(&mut term, text.as_bytes());
     term.into_screen()
@@ -141,6 +152,8 @@ struct Term {
     saved: Option<Saved>,
     /// What is left of [`MAX_ERASE_CELLS`].
     erase_budget: usize,
+    /// Ambiguous-width characters take two columns (CJK terminals).
+    wide_ambiguous: bool,
 }
 
 impl Term {
@@ -154,6 +167,7 @@ impl Term {
             style: Style::default(),
             saved: None,
             erase_budget: MAX_ERASE_CELLS,
+            wide_ambiguous: false,
         }
     }
 
@@ -216,7 +230,12 @@ impl Term {
     }
 
     fn print_char(&mut self, ch: char) {
-        let width = wcwidth::width(ch) as usize;
+        let mut width = wcwidth::width(ch) as usize;
+        if self.wide_ambiguous && width == 1 {
+            width = <char as unicode_width::UnicodeWidthChar>::width_cjk(ch)
+                .unwrap_or(1)
+                .max(1);
+        }
         if width == 0 {
             // Combining mark: attach to the cell just written.
             let mut col = if self.wrap_pending {
