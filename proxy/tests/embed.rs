@@ -205,6 +205,11 @@ async fn widget_of_a_saved_scan_escapes_server_text() {
         .as_str()
         .expect("fingerprint")
         .to_owned();
+    // The API carries the MSSP check of the stored record.
+    assert!(
+        summary["mssp_check"]["warnings"].is_u64() && summary["mssp_check"]["findings"].is_array(),
+        "{summary}"
+    );
 
     let (status, head, body) = get_text(server.addr, &format!("/embed/{id}")).await;
     assert_eq!(status, 200, "{body}");

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use iacscope_shared::config::ScanConfig;
+use iacscope_shared::mssp_check;
 use iacscope_shared::pyjson::{self, Value};
 use iacscope_shared::record::{isoformat_utc, SessionInfo};
 use iacscope_shared::relay::{replay_relay, SaveConfig};
@@ -531,11 +532,15 @@ async fn summary_handler(
             return Ok(None);
         };
         let shared = db.shared_count(&s.fingerprint)?;
-        Ok(Some((s, shared)))
+        let findings = db
+            .record(&id)?
+            .map(|json| mssp_findings(&json, &s.host, s.port, s.created))
+            .unwrap_or_default();
+        Ok(Some((s, shared, findings)))
     })
     .await;
     match found {
-        Ok(Some((s, shared))) => Json(json!({
+        Ok(Some((s, shared, findings))) => Json(json!({
             "id": s.id,
             "host": s.host,
             "port": s.port,
@@ -549,10 +554,32 @@ async fn summary_handler(
             "source": s.source,
             // Other servers: this one is among those counted.
             "shared_by": (shared - 1).max(0),
+            // The MSSP checked against the specification, as of when it was scanned.
+            "mssp_check": {
+                "warnings": mssp_check::warnings(&findings),
+                "findings": findings.iter().map(|f| json!({
+                    "var": f.var,
+                    "level": f.level.as_str(),
+                    "text": f.text,
+                })).collect::<Vec<_>>(),
+            },
         }))
         .into_response(),
         Ok(None) => not_found(),
         Err(r) => r,
+    }
+}
+
+/// The MSSP check of a stored record (empty when the record does not parse).
+fn mssp_findings(json: &str, host: &str, port: u16, created: i64) -> Vec<mssp_check::Finding> {
+    let Ok(rec) = iacscope_shared::pyjson::parse(json) else {
+        return Vec::new();
+    };
+    let probe = rec.as_dict().and_then(|d| d.get("server-probe"));
+    let get = |k: &str| probe.and_then(|p| p.as_dict()).and_then(|d| d.get(k));
+    match (get("fingerprint-data"), get("session_data")) {
+        (Some(fp), Some(sd)) => mssp_check::check_record(fp, sd, host, port, created),
+        _ => Vec::new(),
     }
 }
 
