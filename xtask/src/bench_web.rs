@@ -30,6 +30,8 @@ const TTI_BUDGET_MS: f64 = 300.0;
 const BANNER_BUDGET_MS: f64 = 50.0;
 const TIMELINE_BULK_BUDGET_MS: f64 = 500.0;
 const TIMELINE_ONE_BUDGET_MS: f64 = 50.0;
+/// From the bytes carrying MSSP arriving in the page to its NAME on the summary card.
+const SUMMARY_BUDGET_MS: f64 = 100.0;
 const BANNER_KIB: u32 = 64;
 /// Inputs of `iacscope_shared::bench_inputs::inputs()` (plain, ANSI art, IAC-dense, MCCP2).
 const ENGINE_INPUTS: u32 = 4;
@@ -38,6 +40,26 @@ const TIMELINE_EVENTS: u32 = 5_000;
 /// Dispatches through `window.iacscopeBench`, waits for Yew's render (scheduled from a
 /// microtask, so done before the next macrotask), forces style and layout, and returns the
 /// time taken with what the DOM then holds.
+/// Times `iacscopeBench.summary(seed)`: until the summary card shows `Bench<seed>`.
+const MEASURE_SUMMARY: &str = r#"
+const [seed] = arguments;
+const done = arguments[arguments.length - 1];
+const want = 'Bench' + seed;
+const t0 = performance.now();
+window.iacscopeBench.summary(seed);
+const check = () => {
+    const h = document.querySelector('section.card.summary h2');
+    if (h && h.textContent === want) {
+        done({ ms: performance.now() - t0, players: document.querySelector('.summary dl.facts')?.textContent ?? '' });
+    } else if (performance.now() - t0 > 5000) {
+        done({ ms: null, shown: h ? h.textContent : null });
+    } else {
+        requestAnimationFrame(check);
+    }
+};
+requestAnimationFrame(check);
+"#;
+
 const MEASURE: &str = r#"
 const [kind, a, b] = arguments;
 const done = arguments[arguments.length - 1];
@@ -160,6 +182,21 @@ pub fn run(args: &[String]) -> Result<()> {
             one.push(v["ms"].as_f64().unwrap_or(f64::NAN));
         }
     }
+    // The summary card's first fact (MSSP NAME), from the bytes to the screen.
+    let mut summary = Vec::new();
+    for seed in 0..runs as u32 {
+        let v = browser
+            .execute_async(MEASURE_SUMMARY, vec![json!(seed)])
+            .with_context(|| format!("summary card, run {}", seed + 1))?;
+        let Some(ms) = v["ms"].as_f64() else {
+            bail!("the summary card never showed the MSSP NAME: {v}");
+        };
+        eprintln!(
+            "summary card NAME from MSSP bytes, run {}: {ms:.1} ms",
+            seed + 1
+        );
+        summary.push(ms);
+    }
     // The engine alone in wasm, on the native criterion benchmark's inputs.
     let mut engine = Vec::new();
     for (path, read) in [("protocol", false), ("banner read", true)] {
@@ -215,6 +252,11 @@ pub fn run(args: &[String]) -> Result<()> {
             &one,
             Some(TIMELINE_ONE_BUDGET_MS),
         ),
+        ms_row(
+            "MSSP bytes to NAME on the summary card".into(),
+            &summary,
+            Some(SUMMARY_BUDGET_MS),
+        ),
     ];
     eprintln!(
         "{:<44} {:>11} {:>11} {:>9}  result",
@@ -248,7 +290,8 @@ fn module_doc() -> &'static str {
     "Builds dist/ (and a bench build with the frontend's `bench` feature), serves them with\n\
      `iacscope serve` on 127.0.0.1 and measures in headless Chromium: bundle size (250 KB\n\
      gzipped), navigation to interactive form (300 ms), a 64 KiB ANSI banner (50 ms), 5,000\n\
-     timeline events (500 ms) and one more event at 5,000 (50 ms). Medians of N runs."
+     timeline events (500 ms), one more event at 5,000 (50 ms), and MSSP bytes to the NAME on
+     the summary card (100 ms). Medians of N runs."
 }
 
 /// What, median, first run, budget, and whether it is met (`None`: no budget of its own).
