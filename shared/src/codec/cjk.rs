@@ -1,0 +1,587 @@
+//! CPython 3.11's multi-byte CJK decoders (`Modules/cjkcodecs/_codecs_{cn,hk,jp,kr,tw}.c`) for
+//! gbk, gb2312, gb18030, big5hkscs, cp950, euc_jp, shift_jis, cp932, euc_kr and cp949, driven
+//! by tables generated from CPython (`shared/gen/gen_codecs.py`, files `codec/data/*.bin`).
+//!
+//! Natively the tables are compiled in (`include_bytes!`). In the browser they are not (they
+//! would cost about 144 KB gzipped of a 250 KB bundle): the web app fetches the file of a codec
+//! it needs and hands it to [`install_table`]; until then that codec is decoded as latin-1 and
+//! `codec::is_exact` says false. Big5 (`codec/big5.rs`) is compiled in everywhere and is not
+//! handled here.
+
+use super::{py_error, DecodeRaised, Errors, PyStr};
+use std::fmt;
+use std::sync::OnceLock;
+
+/// The multi-byte codecs whose tables live in `codec/data/<name>.bin`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Cjk {
+    Big5Hkscs,
+    Cp932,
+    Cp949,
+    Cp950,
+    EucJp,
+    EucKr,
+    Gb18030,
+    Gb2312,
+    Gbk,
+    ShiftJis,
+}
+
+/// Every [`Cjk`] codec, in the order of [`SLOTS`].
+const ALL: [Cjk; 10] = [
+    Cjk::Big5Hkscs,
+    Cjk::Cp932,
+    Cjk::Cp949,
+    Cjk::Cp950,
+    Cjk::EucJp,
+    Cjk::EucKr,
+    Cjk::Gb18030,
+    Cjk::Gb2312,
+    Cjk::Gbk,
+    Cjk::ShiftJis,
+];
+
+/// The parsed table of each codec, once loaded (natively) or installed (wasm).
+static SLOTS: [OnceLock<Table>; 10] = [const { OnceLock::new() }; 10];
+
+impl Cjk {
+    /// Python's canonical codec name, which is also the table file's stem (`gbk.bin`).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Cjk::Big5Hkscs => "big5hkscs",
+            Cjk::Cp932 => "cp932",
+            Cjk::Cp949 => "cp949",
+            Cjk::Cp950 => "cp950",
+            Cjk::EucJp => "euc_jp",
+            Cjk::EucKr => "euc_kr",
+            Cjk::Gb18030 => "gb18030",
+            Cjk::Gb2312 => "gb2312",
+            Cjk::Gbk => "gbk",
+            Cjk::ShiftJis => "shift_jis",
+        }
+    }
+
+    fn slot(self) -> &'static OnceLock<Table> {
+        let i = ALL.iter().position(|&c| c == self).unwrap_or(0);
+        // ALL and SLOTS have the same length, so `i` is always in range.
+        &SLOTS[i]
+    }
+
+    /// The generated table file, compiled into native builds only.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn bytes(self) -> &'static [u8] {
+        match self {
+            Cjk::Big5Hkscs => include_bytes!("data/big5hkscs.bin"),
+            Cjk::Cp932 => include_bytes!("data/cp932.bin"),
+            Cjk::Cp949 => include_bytes!("data/cp949.bin"),
+            Cjk::Cp950 => include_bytes!("data/cp950.bin"),
+            Cjk::EucJp => include_bytes!("data/euc_jp.bin"),
+            Cjk::EucKr => include_bytes!("data/euc_kr.bin"),
+            Cjk::Gb18030 => include_bytes!("data/gb18030.bin"),
+            Cjk::Gb2312 => include_bytes!("data/gb2312.bin"),
+            Cjk::Gbk => include_bytes!("data/gbk.bin"),
+            Cjk::ShiftJis => include_bytes!("data/shift_jis.bin"),
+        }
+    }
+
+    /// The table, parsed on first use. `None` only if the compiled-in file does not parse,
+    /// which the tests rule out.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(super) fn table(self) -> Option<&'static Table> {
+        let slot = self.slot();
+        if let Some(t) = slot.get() {
+            return Some(t);
+        }
+        let table = Table::parse(self.name(), self.bytes()).ok()?;
+        Some(slot.get_or_init(|| table))
+    }
+
+    /// The table, once the web app has installed it with [`install_table`].
+    #[cfg(target_arch = "wasm32")]
+    pub(super) fn table(self) -> Option<&'static Table> {
+        self.slot().get()
+    }
+
+    fn from_name(name: &str) -> Option<Cjk> {
+        ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// Why [`install_table`] refused a table file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TableError {
+    /// The name is not one of the table codecs (`gbk`, `euc_jp`, …).
+    UnknownCodec(String),
+    /// The file is not a table (wrong magic, truncated, bad checksum, out-of-range value).
+    Malformed(&'static str),
+    /// The file is a table of another codec.
+    WrongCodec { expected: String, found: String },
+}
+
+impl fmt::Display for TableError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TableError::UnknownCodec(name) => write!(f, "no codec table is called {name:?}"),
+            TableError::Malformed(why) => write!(f, "malformed codec table: {why}"),
+            TableError::WrongCodec { expected, found } => {
+                write!(f, "codec table for {found:?} offered as {expected:?}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TableError {}
+
+/// Install the table file `bytes` (the generated `codec/data/<name>.bin`) of the codec `name`
+/// (its canonical Python name, as [`table_name`] returns it), so that codec decodes exactly
+/// from now on. Installing a table that is already there is a no-op. Native builds have every
+/// table compiled in and need no call; the browser calls this after fetching the file.
+pub fn install_table(name: &str, bytes: &[u8]) -> Result<(), TableError> {
+    let codec = Cjk::from_name(name).ok_or_else(|| TableError::UnknownCodec(name.to_string()))?;
+    if codec.slot().get().is_some() {
+        return Ok(());
+    }
+    let table = Table::parse(name, bytes)?;
+    // A concurrent install of the same codec wins the race with an equal table.
+    let _ = codec.slot().set(table);
+    Ok(())
+}
+
+/// The table file stem (`"gbk"`, served as `gbk.bin`) that `encoding` (any Python name or
+/// alias) needs and that is not installed yet; `None` when decoding `encoding` needs no table
+/// or has it (always `None` natively).
+pub fn missing_table(encoding: &str) -> Option<&'static str> {
+    match super::find(encoding) {
+        Some(&(_, super::Kind::MultiByte(codec))) if codec.table().is_none() => Some(codec.name()),
+        _ => None,
+    }
+}
+
+/// The table file stem a codec needs (`"gbk"` for `GB-2312`'s alias `chinese` it is `gb2312`),
+/// whether or not it is installed; `None` for codecs that need none.
+pub fn table_name(encoding: &str) -> Option<&'static str> {
+    match super::find(encoding) {
+        Some(&(_, super::Kind::MultiByte(codec))) => Some(codec.name()),
+        _ => None,
+    }
+}
+
+/// Magic and version at the start of a table file.
+const MAGIC: &[u8; 8] = b"IACSCJK\x01";
+
+/// What a byte >= 0x80 is when it starts a sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Single {
+    /// One error of one byte ("illegal multibyte sequence").
+    Illegal,
+    /// Needs a trail byte.
+    Lead,
+    /// Decodes alone (half-width katakana of shift_jis, cp932's 0x80, …).
+    Char(u32),
+}
+
+/// One lead byte's row: the code point of each trail byte from `lo` (0: no character).
+#[derive(Debug, Default)]
+struct Row {
+    lo: u8,
+    cells: Vec<u32>,
+}
+
+/// A parsed table file.
+#[derive(Debug)]
+pub(super) struct Table {
+    /// Bytes 0x80..=0xFF.
+    singles: [Single; 128],
+    /// Plane 0: lead + trail pairs. Plane 1 (euc_jp only): the two bytes after 0x8F.
+    planes: Vec<Vec<Row>>,
+    /// Pairs that decode to more than one character (big5hkscs' four), checked where plane 0
+    /// has no character.
+    multi: Vec<(u8, u8, Vec<u32>)>,
+    /// gb18030: `(first linear index, first code point)` of each run of 4-byte sequences
+    /// mapping to consecutive BMP code points; a run ends where the next begins.
+    ranges: Vec<(u32, u32)>,
+    /// gb18030: the linear index where the last run ends (39420).
+    range_end: u32,
+}
+
+/// Reads a table file front to back; every read is bounds-checked.
+struct Cursor<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    fn byte(&mut self) -> Result<u8, TableError> {
+        let (&b, rest) = self
+            .rest
+            .split_first()
+            .ok_or(TableError::Malformed("truncated"))?;
+        self.rest = rest;
+        Ok(b)
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], TableError> {
+        if self.rest.len() < n {
+            return Err(TableError::Malformed("truncated"));
+        }
+        let (head, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Ok(head)
+    }
+
+    /// An unsigned LEB128 value that fits in a `u32`.
+    fn varint(&mut self) -> Result<u32, TableError> {
+        let mut value = 0u64;
+        for shift in (0..35).step_by(7) {
+            let b = self.byte()?;
+            value |= u64::from(b & 0x7F) << shift;
+            if b & 0x80 == 0 {
+                return u32::try_from(value).map_err(|_| TableError::Malformed("varint overflow"));
+            }
+        }
+        Err(TableError::Malformed("varint too long"))
+    }
+
+    fn count(&mut self, max: u32) -> Result<usize, TableError> {
+        let n = self.varint()?;
+        if n > max {
+            return Err(TableError::Malformed("count out of range"));
+        }
+        Ok(n as usize)
+    }
+}
+
+/// FNV-1a 64, the checksum closing a table file (as `fnv1a_bytes` in gen_codecs.py).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xCBF2_9CE4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
+    })
+}
+
+/// The largest Unicode code point.
+const MAX_CP: u32 = 0x10_FFFF;
+
+impl Table {
+    /// Parse a table file (`cjk_blob` in gen_codecs.py writes it). Layout, varints unsigned
+    /// LEB128:
+    /// - `IACSCJK\x01`; varint length + the canonical codec name;
+    /// - 128 varints for bytes 0x80..=0xFF: 0 illegal, 1 lead, n >= 2 the character n - 2;
+    /// - varint plane count; per plane a varint row count, per row `lead lo hi` bytes then
+    ///   `hi - lo + 1` varints: 0 for no character, else zigzag(code point - previous code
+    ///   point of the plane) + 1;
+    /// - varint count of multi-character pairs; each `lead trail`, varint n, n varint code
+    ///   points;
+    /// - varint count of gb18030 runs, each two varints (first index, first code point); then
+    ///   a varint for where the last run ends;
+    /// - the FNV-1a 64 of everything before, 8 bytes little-endian.
+    fn parse(name: &str, bytes: &[u8]) -> Result<Table, TableError> {
+        let (body, sum) = bytes
+            .split_last_chunk::<8>()
+            .ok_or(TableError::Malformed("truncated"))?;
+        if fnv1a(body) != u64::from_le_bytes(*sum) {
+            return Err(TableError::Malformed("checksum mismatch"));
+        }
+        let mut cur = Cursor { rest: body };
+        if cur.take(MAGIC.len())? != MAGIC {
+            return Err(TableError::Malformed("not an iacscope codec table (magic)"));
+        }
+        let name_len = cur.count(64)?;
+        let found = String::from_utf8_lossy(cur.take(name_len)?).into_owned();
+        if found != name {
+            return Err(TableError::WrongCodec {
+                expected: name.to_string(),
+                found,
+            });
+        }
+        let mut singles = [Single::Illegal; 128];
+        for single in &mut singles {
+            *single = match cur.varint()? {
+                0 => Single::Illegal,
+                1 => Single::Lead,
+                n if n - 2 <= MAX_CP => Single::Char(n - 2),
+                _ => return Err(TableError::Malformed("code point out of range")),
+            };
+        }
+        let mut planes = Vec::new();
+        for _ in 0..cur.count(2)? {
+            let mut rows: Vec<Row> = std::iter::repeat_with(Row::default).take(256).collect();
+            let mut prev = 0i64;
+            for _ in 0..cur.count(256)? {
+                let (lead, lo, hi) = (cur.byte()?, cur.byte()?, cur.byte()?);
+                if hi < lo {
+                    return Err(TableError::Malformed("row bounds"));
+                }
+                let mut cells = Vec::with_capacity(usize::from(hi - lo) + 1);
+                for _ in lo..=hi {
+                    let v = cur.varint()?;
+                    if v == 0 {
+                        cells.push(0);
+                        continue;
+                    }
+                    let z = i64::from(v - 1);
+                    prev += (z >> 1) ^ -(z & 1);
+                    match u32::try_from(prev) {
+                        Ok(cp) if (1..=MAX_CP).contains(&cp) => cells.push(cp),
+                        _ => return Err(TableError::Malformed("code point out of range")),
+                    }
+                }
+                if let Some(row) = rows.get_mut(usize::from(lead)) {
+                    *row = Row { lo, cells };
+                }
+            }
+            planes.push(rows);
+        }
+        let mut multi = Vec::new();
+        for _ in 0..cur.count(256)? {
+            let (lead, trail) = (cur.byte()?, cur.byte()?);
+            let n = cur.count(4)?;
+            let mut cps = Vec::with_capacity(n);
+            for _ in 0..n {
+                let cp = cur.varint()?;
+                if cp > MAX_CP {
+                    return Err(TableError::Malformed("code point out of range"));
+                }
+                cps.push(cp);
+            }
+            multi.push((lead, trail, cps));
+        }
+        let mut ranges: Vec<(u32, u32)> = Vec::new();
+        for _ in 0..cur.count(4096)? {
+            let (start, cp) = (cur.varint()?, cur.varint()?);
+            if ranges.last().is_some_and(|&(s, _)| s >= start) {
+                return Err(TableError::Malformed("gb18030 runs out of order"));
+            }
+            ranges.push((start, cp));
+        }
+        let range_end = cur.varint()?;
+        if ranges.last().is_some_and(|&(s, _)| s >= range_end) {
+            return Err(TableError::Malformed("gb18030 runs out of order"));
+        }
+        if !cur.rest.is_empty() {
+            return Err(TableError::Malformed("trailing bytes"));
+        }
+        Ok(Table {
+            singles,
+            planes,
+            multi,
+            ranges,
+            range_end,
+        })
+    }
+
+    /// The character of `trail` in `lead`'s row of `plane`, if any.
+    fn cell(&self, plane: usize, lead: u8, trail: u8) -> Option<u32> {
+        let row = self.planes.get(plane)?.get(usize::from(lead))?;
+        let cp = *row.cells.get(usize::from(trail.checked_sub(row.lo)?))?;
+        (cp != 0).then_some(cp)
+    }
+
+    /// The BMP code point of gb18030's 4-byte linear index `lseq` (< `range_end`).
+    fn gb18030_bmp(&self, lseq: u32) -> Option<u32> {
+        if lseq >= self.range_end {
+            return None;
+        }
+        let i = self.ranges.partition_point(|&(start, _)| start <= lseq);
+        let &(start, first) = self.ranges.get(i.checked_sub(1)?)?;
+        let cp = first.checked_add(lseq - start)?;
+        (cp <= MAX_CP).then_some(cp)
+    }
+}
+
+/// One decoding step from the start of the remaining input.
+enum Step<'a> {
+    /// A character from this many bytes.
+    Char(u32, usize),
+    /// Two characters from a pair (big5hkscs).
+    Chars(&'a [u32]),
+    /// An error covering this many bytes, for the error handler.
+    Error(usize),
+}
+
+/// euc_kr's make-up sequences (KS X 1001:1998 Annex 3): `A4 D4 A4 <cho> A4 <jung> A4 <jong>`.
+const EUCKR_JAMO_LEAD: u8 = 0xA4;
+const EUCKR_JAMO_FILLER: u8 = 0xD4;
+/// `_codecs_kr.c` `cgk2u_choseong`, indexed by byte - 0xA1 (0xA1..=0xBE); `NO_JAMO` = none.
+const NO_JAMO: u8 = 127;
+const CHOSEONG: [u8; 30] = [
+    0, 1, NO_JAMO, 2, NO_JAMO, NO_JAMO, 3, 4, 5, NO_JAMO, NO_JAMO, NO_JAMO, NO_JAMO, NO_JAMO,
+    NO_JAMO, NO_JAMO, 6, 7, 8, NO_JAMO, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
+];
+/// `_codecs_kr.c` `cgk2u_jongseong`, indexed by byte - 0xA1 (0xA1..=0xBE).
+const JONGSEONG: [u8; 30] = [
+    1, 2, 3, 4, 5, 6, 7, NO_JAMO, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, NO_JAMO, 18, 19, 20,
+    21, 22, NO_JAMO, 23, 24, 25, 26, 27,
+];
+
+/// `_codecs_kr.c` DECODER(euc_kr) after it saw `A4 D4`: eight bytes are required (fewer is
+/// "incomplete", an error over the rest of the input); bytes 2, 4, 6 must be A4 and the three
+/// jamo must exist, else an error of one byte.
+fn euckr_jamo(rest: &[u8]) -> Step<'static> {
+    let Some(&[_, _, a2, cho, a4, jung, a6, jong]) = rest.first_chunk::<8>() else {
+        return Step::Error(rest.len());
+    };
+    if [a2, a4, a6] != [EUCKR_JAMO_LEAD; 3] {
+        return Step::Error(1);
+    }
+    let cho = cho
+        .checked_sub(0xA1)
+        .and_then(|i| CHOSEONG.get(usize::from(i)))
+        .copied()
+        .unwrap_or(NO_JAMO);
+    let jung = if (0xBF..=0xD3).contains(&jung) {
+        jung - 0xBF
+    } else {
+        NO_JAMO
+    };
+    let jong = if jong == EUCKR_JAMO_FILLER {
+        0
+    } else {
+        jong.checked_sub(0xA1)
+            .and_then(|i| JONGSEONG.get(usize::from(i)))
+            .copied()
+            .unwrap_or(NO_JAMO)
+    };
+    if cho == NO_JAMO || jung == NO_JAMO || jong == NO_JAMO {
+        return Step::Error(1);
+    }
+    let cp = 0xAC00 + u32::from(cho) * 588 + u32::from(jung) * 28 + u32::from(jong);
+    Step::Char(cp, 8)
+}
+
+/// `_codecs_cn.c` DECODER(gb18030) after a lead byte and a second byte 0x30..=0x39: four bytes
+/// are required (fewer: "incomplete", an error over the rest); then bytes 1 and 3 must be
+/// 0x81..=0xFE and byte 4 0x30..=0x39. First bytes 0x81..=0x84 map the linear index below
+/// 39420 through the BMP runs of the table; 0x90..=0xE3 map 0x10000 + index up to U+10FFFF
+/// algorithmically; anything else is an error of one byte.
+fn gb18030_four<'a>(table: &'a Table, rest: &[u8]) -> Step<'a> {
+    let Some(&[c1, c2, c3, c4]) = rest.first_chunk::<4>() else {
+        return Step::Error(rest.len());
+    };
+    if !(0x81..=0xFE).contains(&c1) || !(0x81..=0xFE).contains(&c3) || !(0x30..=0x39).contains(&c4)
+    {
+        return Step::Error(1);
+    }
+    let (c1, c2, c3, c4) = (
+        u32::from(c1 - 0x81),
+        u32::from(c2 - 0x30),
+        u32::from(c3 - 0x81),
+        u32::from(c4 - 0x30),
+    );
+    let index = (c1 * 10 + c2) * 1260 + c3 * 10 + c4;
+    let cp = if c1 < 4 {
+        table.gb18030_bmp(index)
+    } else if c1 >= 15 {
+        let cp = 0x1_0000 + index - 15 * 12600;
+        (cp <= MAX_CP).then_some(cp)
+    } else {
+        None
+    };
+    cp.map_or(Step::Error(1), |cp| Step::Char(cp, 4))
+}
+
+/// One step of `codec` at the start of `rest` (not empty).
+fn step<'a>(codec: Cjk, table: &'a Table, rest: &[u8]) -> Step<'a> {
+    let Some(&lead) = rest.first() else {
+        return Step::Error(0);
+    };
+    let Some(&single) = lead.checked_sub(0x80).and_then(|i| table.singles.get(usize::from(i)))
+    else {
+        return Step::Char(u32::from(lead), 1);
+    };
+    match single {
+        Single::Illegal => return Step::Error(1),
+        Single::Char(cp) => return Step::Char(cp, 1),
+        Single::Lead => {}
+    }
+    // REQUIRE_INBUF(2): a lead byte at the end is "incomplete multibyte sequence".
+    let Some(&trail) = rest.get(1) else {
+        return Step::Error(rest.len());
+    };
+    match codec {
+        Cjk::Gb18030 if (0x30..=0x39).contains(&trail) => return gb18030_four(table, rest),
+        Cjk::EucJp if lead == 0x8F => {
+            // JIS X 0212 after 0x8F; REQUIRE_INBUF(3) first.
+            let Some(&third) = rest.get(2) else {
+                return Step::Error(rest.len());
+            };
+            return table
+                .cell(1, trail, third)
+                .map_or(Step::Error(1), |cp| Step::Char(cp, 3));
+        }
+        Cjk::EucKr if lead == EUCKR_JAMO_LEAD && trail == EUCKR_JAMO_FILLER => {
+            return euckr_jamo(rest)
+        }
+        _ => {}
+    }
+    if let Some(cp) = table.cell(0, lead, trail) {
+        return Step::Char(cp, 2);
+    }
+    match table.multi.iter().find(|(l, t, _)| (*l, *t) == (lead, trail)) {
+        Some((_, _, cps)) => Step::Chars(cps),
+        // "illegal multibyte sequence": the error covers the lead byte only.
+        None => Step::Error(1),
+    }
+}
+
+/// `bytes.decode(codec, errors)` with the codec's table.
+pub(super) fn decode(
+    codec: Cjk,
+    table: &Table,
+    bytes: &[u8],
+    errors: Errors,
+) -> Result<PyStr, DecodeRaised> {
+    let mut out = PyStr(Vec::with_capacity(bytes.len()));
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let used = match step(codec, table, rest) {
+            Step::Char(cp, n) => {
+                out.push(cp);
+                n
+            }
+            Step::Chars(cps) => {
+                out.0.extend_from_slice(cps);
+                2
+            }
+            Step::Error(esize) => py_error(&mut out, rest, esize, errors)?,
+        };
+        rest = rest.get(used..).unwrap_or_default();
+    }
+    Ok(out)
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_parses() {
+        for codec in ALL {
+            assert!(codec.table().is_some(), "{}", codec.name());
+        }
+    }
+
+    #[test]
+    fn damaged_tables_are_refused() {
+        let good = Cjk::Gbk.bytes();
+        assert_eq!(install_table("gbk", good), Ok(()));
+        assert_eq!(
+            install_table("gbk2", good),
+            Err(TableError::UnknownCodec("gbk2".into()))
+        );
+        assert!(matches!(
+            Table::parse("gb2312", good),
+            Err(TableError::WrongCodec { .. })
+        ));
+        for cut in [0, 1, 8, 100, good.len() - 9, good.len() - 1] {
+            assert!(Table::parse("gbk", good.get(..cut).unwrap_or_default()).is_err());
+        }
+        let mut flipped = good.to_vec();
+        if let Some(b) = flipped.get_mut(500) {
+            *b ^= 1;
+        }
+        assert_eq!(
+            Table::parse("gbk", &flipped).err(),
+            Some(TableError::Malformed("checksum mismatch"))
+        );
+    }
+}
