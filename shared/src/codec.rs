@@ -19,10 +19,12 @@ mod cjk;
 mod tables;
 mod utf16_32;
 
-pub use cjk::{install_table, missing_table, table_name, TableError};
 use cjk::Cjk;
+pub use cjk::{install_table, missing_table, table_name, TableError};
 use utf16_32::Order;
 
+#[cfg(test)]
+mod pydiff;
 #[cfg(test)]
 mod vectors;
 
@@ -400,6 +402,18 @@ fn decode_big5(bytes: &[u8], errors: Errors) -> Result<PyStr, DecodeRaised> {
         }
     }
     Ok(out)
+}
+
+/// `bytes.decode(encoding, errors)` for "strict", "replace" and "surrogateescape" (`None`:
+/// raised), for tests.
+#[cfg(test)]
+fn decode3(encoding: &str, bytes: &[u8]) -> [Option<Vec<u32>>; 3] {
+    [Errors::Strict, Errors::Replace, Errors::SurrogateEscape].map(|errors| {
+        match py_decode(encoding, bytes, errors) {
+            Outcome::Text(text) => Some(text.0),
+            Outcome::Lookup | Outcome::Raised => None,
+        }
+    })
 }
 
 /// Outcome of `bytes.decode(encoding, errors)`.
@@ -800,7 +814,14 @@ mod tests {
     #[test]
     fn unsupported_codecs_are_latin1_for_now() {
         // FIXME: Python decodes these properly; iacscope falls back to latin-1.
-        for enc in ["big5bbs", "hz", "iso2022_jp", "johab", "euc_jis_2004", "utf-7"] {
+        for enc in [
+            "big5bbs",
+            "hz",
+            "iso2022_jp",
+            "johab",
+            "euc_jis_2004",
+            "utf-7",
+        ] {
             assert!(!is_exact(enc), "{enc}");
             assert_eq!(
                 decode_surrogateescape(enc, b"\xa4\x40"),
@@ -809,7 +830,16 @@ mod tests {
         }
         assert!(is_exact("utf-8") && is_exact("cp437") && is_exact("hex") && is_exact("bogus"));
         // Natively every table codec is exact under each of its names.
-        for enc in ["cp950", "big5hkscs", "GBK", "cp936", "Shift_JIS", "sjis", "eucJP", "utf-16"] {
+        for enc in [
+            "cp950",
+            "big5hkscs",
+            "GBK",
+            "cp936",
+            "Shift_JIS",
+            "sjis",
+            "eucJP",
+            "utf-16",
+        ] {
             assert!(is_exact(enc), "{enc}");
             assert_eq!(missing_table(enc), None, "{enc}");
         }

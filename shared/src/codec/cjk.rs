@@ -200,9 +200,9 @@ pub(super) struct Table {
     multi: Vec<(u8, u8, Vec<u32>)>,
     /// gb18030: `(first linear index, first code point)` of each run of 4-byte sequences
     /// mapping to consecutive BMP code points; a run ends where the next begins.
-    ranges: Vec<(u32, u32)>,
+    pub(super) ranges: Vec<(u32, u32)>,
     /// gb18030: the linear index where the last run ends (39420).
-    range_end: u32,
+    pub(super) range_end: u32,
 }
 
 /// Reads a table file front to back; every read is bounds-checked.
@@ -409,8 +409,8 @@ const CHOSEONG: [u8; 30] = [
 ];
 /// `_codecs_kr.c` `cgk2u_jongseong`, indexed by byte - 0xA1 (0xA1..=0xBE).
 const JONGSEONG: [u8; 30] = [
-    1, 2, 3, 4, 5, 6, 7, NO_JAMO, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, NO_JAMO, 18, 19, 20,
-    21, 22, NO_JAMO, 23, 24, 25, 26, 27,
+    1, 2, 3, 4, 5, 6, 7, NO_JAMO, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, NO_JAMO, 18, 19, 20, 21,
+    22, NO_JAMO, 23, 24, 25, 26, 27,
 ];
 
 /// `_codecs_kr.c` DECODER(euc_kr) after it saw `A4 D4`: eight bytes are required (fewer is
@@ -484,7 +484,9 @@ fn step<'a>(codec: Cjk, table: &'a Table, rest: &[u8]) -> Step<'a> {
     let Some(&lead) = rest.first() else {
         return Step::Error(0);
     };
-    let Some(&single) = lead.checked_sub(0x80).and_then(|i| table.singles.get(usize::from(i)))
+    let Some(&single) = lead
+        .checked_sub(0x80)
+        .and_then(|i| table.singles.get(usize::from(i)))
     else {
         return Step::Char(u32::from(lead), 1);
     };
@@ -516,7 +518,11 @@ fn step<'a>(codec: Cjk, table: &'a Table, rest: &[u8]) -> Step<'a> {
     if let Some(cp) = table.cell(0, lead, trail) {
         return Step::Char(cp, 2);
     }
-    match table.multi.iter().find(|(l, t, _)| (*l, *t) == (lead, trail)) {
+    match table
+        .multi
+        .iter()
+        .find(|(l, t, _)| (*l, *t) == (lead, trail))
+    {
         Some((_, _, cps)) => Step::Chars(cps),
         // "illegal multibyte sequence": the error covers the lead byte only.
         None => Step::Error(1),
@@ -557,6 +563,208 @@ mod tests {
     fn every_table_parses() {
         for codec in ALL {
             assert!(codec.table().is_some(), "{}", codec.name());
+        }
+    }
+
+    fn s(text: &str) -> Option<Vec<u32>> {
+        Some(text.chars().map(u32::from).collect())
+    }
+
+    /// Real text with invalid bytes inside; expected values are CPython 3.11's answers
+    /// (strict, replace, surrogateescape).
+    #[test]
+    fn mixed_text_with_invalid_bytes() {
+        use super::super::decode3;
+        // (encoding, bytes, answers for strict, replace, surrogateescape)
+        type Case = (&'static str, &'static [u8], [Option<Vec<u32>>; 3]);
+        let cases: &[Case] = &[
+            (
+                "gbk",
+                b"\xd6\xd0\xce\xc4 GBK \xb2\xe2\xca\xd4\r\n\x81 bad\xff",
+                [
+                    None,
+                    s("中文 GBK 测试\r\n\u{fffd} bad\u{fffd}"),
+                    Some(
+                        "中文 GBK 测试\r\n"
+                            .chars()
+                            .map(u32::from)
+                            .chain([0xDC81])
+                            .chain(" bad".chars().map(u32::from))
+                            .chain([0xDCFF])
+                            .collect(),
+                    ),
+                ],
+            ),
+            (
+                // A 4-byte sequence cut after 3 bytes: one replacement character, but
+                // surrogateescape stops at the '0' and decodes on from there.
+                "gb18030",
+                b"\x94\x32\xbe\x34 \xa8\xa6 \xa2\xe3\x81\x30\x81",
+                [
+                    None,
+                    s("𝄞 é €\u{fffd}"),
+                    Some(
+                        "𝄞 é €"
+                            .chars()
+                            .map(u32::from)
+                            .chain([0xDC81, 0x30, 0xDC81])
+                            .collect(),
+                    ),
+                ],
+            ),
+            (
+                "shift_jis",
+                b"\x93\xfa\x96{\x8c\xea\xb6\xc0\xb6\xc5\x82",
+                [
+                    None,
+                    s("日本語ｶﾀｶﾅ\u{fffd}"),
+                    Some(
+                        "日本語ｶﾀｶﾅ"
+                            .chars()
+                            .map(u32::from)
+                            .chain([0xDC82])
+                            .collect(),
+                    ),
+                ],
+            ),
+            (
+                // A4 D4 at the end starts an 8-byte make-up sequence: "incomplete".
+                "euc_kr",
+                b"\xc7\xd1\xb1\xb9\xbe\xee \xc5\xd8\xbd\xba\xc6\xae\xa4\xd4",
+                [
+                    None,
+                    s("한국어 텍스트\u{fffd}"),
+                    Some(
+                        "한국어 텍스트"
+                            .chars()
+                            .map(u32::from)
+                            .chain([0xDCA4, 0xDCD4])
+                            .collect(),
+                    ),
+                ],
+            ),
+            (
+                // Two pairs that decode to two characters each.
+                "big5hkscs",
+                b"\x88b\x88d \xad\xbb\xb4\xe4\xfe",
+                [
+                    None,
+                    s("Ê̄Ê̌ 香港\u{fffd}"),
+                    Some("Ê̄Ê̌ 香港".chars().map(u32::from).chain([0xDCFE]).collect()),
+                ],
+            ),
+            (
+                // JIS X 0212 after 0x8F, then 0x8F with one byte: "incomplete" over both.
+                "euc_jp",
+                b"\xc6\xfc\xcb\xdc\xb8\xec\x8f\xb0\xa1\x8f\xa1",
+                [
+                    None,
+                    s("日本語丂\u{fffd}"),
+                    Some(
+                        "日本語丂"
+                            .chars()
+                            .map(u32::from)
+                            .chain([0xDC8F, 0xDCA1])
+                            .collect(),
+                    ),
+                ],
+            ),
+            (
+                "cp949",
+                b"\x8cc\xb9\xe6\xb0\xa2\xc7\xcf\xc9",
+                [
+                    None,
+                    s("똠방각하\u{fffd}"),
+                    Some("똠방각하".chars().map(u32::from).chain([0xDCC9]).collect()),
+                ],
+            ),
+            (
+                "cp932",
+                b"\x80\xa0\xfd\x87@",
+                [
+                    s("\u{80}\u{f8f0}\u{f8f1}①"),
+                    s("\u{80}\u{f8f0}\u{f8f1}①"),
+                    s("\u{80}\u{f8f0}\u{f8f1}①"),
+                ],
+            ),
+            (
+                "cp950",
+                b"\xc1c\xc5\xe9\xf9\xfe",
+                [s("繁體▓"), s("繁體▓"), s("繁體▓")],
+            ),
+        ];
+        for (enc, bytes, expected) in cases {
+            assert_eq!(&decode3(enc, bytes), expected, "{enc} {bytes:02x?}");
+        }
+        // The engine's entry points: the banner keeps escapes, the cursor replaces, an MSSP
+        // field that strict decoding refuses is latin-1 as a whole.
+        let bytes = b"\xd6\xd0\xce\xc4\xff";
+        assert_eq!(
+            crate::codec::format_banner("GBK", bytes).map(|t| t.0),
+            Ok(vec![0x4E2D, 0x6587, 0xDCFF])
+        );
+        assert_eq!(crate::codec::decode_lossy("cp936", bytes), "中文\u{fffd}");
+        assert_eq!(
+            crate::codec::decode_mssp_field("gbk", bytes),
+            PyStr::from_latin1(bytes)
+        );
+        assert_eq!(
+            crate::codec::decode_mssp_field("gbk", b"\xd6\xd0\xce\xc4"),
+            PyStr::from("中文")
+        );
+        // gb18030's "81 30" at the end is one error that starts with a byte >= 0x80 and
+        // holds an ASCII digit: surrogateescape escapes 0x81 and decodes '0' as itself.
+        assert_eq!(
+            crate::codec::format_banner("gb18030", b"\x81\x30").map(|t| t.0),
+            Ok(vec![0xDC81, 0x30])
+        );
+    }
+
+    /// Random bytes of every length through every codec and entry point: no panic, and the
+    /// three error handlers agree where strict decoding succeeds.
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut state = 0x0123_4567_89AB_CDEFu64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let names = [
+            "gbk",
+            "gb2312",
+            "gb18030",
+            "big5hkscs",
+            "cp950",
+            "euc_jp",
+            "shift_jis",
+            "cp932",
+            "euc_kr",
+            "cp949",
+            "utf-16",
+            "utf-16-le",
+            "utf-16-be",
+            "utf-32",
+            "utf-32-le",
+            "utf-32-be",
+        ];
+        for round in 0..3000 {
+            let len = (next() % 64) as usize;
+            let bytes: Vec<u8> = (0..len).map(|_| next().to_le_bytes()[2]).collect();
+            let enc = names[round % names.len()];
+            let [strict, replace, escape] = super::super::decode3(enc, &bytes);
+            if let Some(text) = strict {
+                assert_eq!(Some(&text), replace.as_ref(), "{enc} {bytes:02x?}");
+                assert_eq!(Some(&text), escape.as_ref(), "{enc} {bytes:02x?}");
+            }
+            assert!(
+                replace.is_some(),
+                "replace never raises: {enc} {bytes:02x?}"
+            );
+            let _ = crate::codec::decode_lossy(enc, &bytes);
+            let _ = crate::codec::decode_mssp_field(enc, &bytes);
+            let _ = crate::codec::decode_surrogateescape(enc, &bytes);
         }
     }
 

@@ -114,3 +114,111 @@ pub(super) fn decode_utf32(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Expected values are CPython 3.11's answers (strict, replace, surrogateescape).
+
+    use super::super::decode3;
+
+    fn s(text: &str) -> Option<Vec<u32>> {
+        Some(text.chars().map(u32::from).collect())
+    }
+
+    fn cps(cps: &[u32]) -> Option<Vec<u32>> {
+        Some(cps.to_vec())
+    }
+
+    fn same(text: &str) -> [Option<Vec<u32>>; 3] {
+        [s(text), s(text), s(text)]
+    }
+
+    #[test]
+    fn utf16_bom_decides_order_and_is_dropped_only_by_utf16() {
+        assert_eq!(decode3("utf-16", b"\xff\xfeA\x00"), same("A"));
+        assert_eq!(decode3("utf-16", b"\xfe\xff\x00A"), same("A"));
+        // No BOM: little-endian.
+        assert_eq!(decode3("utf-16", b"A\x00"), same("A"));
+        assert_eq!(decode3("UTF16", b"\xff\xfe"), same(""));
+        // Only the first BOM goes.
+        assert_eq!(
+            decode3("utf-16", b"\xff\xfe\xff\xfeA\x00"),
+            same("\u{feff}A")
+        );
+        assert_eq!(decode3("utf-16-le", b"\xff\xfeA\x00"), same("\u{feff}A"));
+        assert_eq!(decode3("utf-16-be", b"\xfe\xff\x00A"), same("\u{feff}A"));
+        assert_eq!(decode3("utf-16-be", b"\x00A"), same("A"));
+    }
+
+    #[test]
+    fn utf16_odd_trailing_byte() {
+        // "truncated data" over the last byte: surrogateescape cannot take an ASCII byte.
+        assert_eq!(decode3("utf-16", b"A\x00B"), [None, s("A\u{fffd}"), None]);
+        assert_eq!(
+            decode3("utf-16", b"A\x00\xb0"),
+            [None, s("A\u{fffd}"), cps(&[0x41, 0xDCB0])]
+        );
+        assert_eq!(
+            decode3("utf-16", b"\xff"),
+            [None, s("\u{fffd}"), cps(&[0xDCFF])]
+        );
+    }
+
+    #[test]
+    fn utf16_surrogates() {
+        assert_eq!(decode3("utf-16-le", b"\x3d\xd8\x00\xde"), same("😀"));
+        // A lone high surrogate: its two bytes are one error, then 'A' is decoded afresh.
+        assert_eq!(
+            decode3("utf-16-le", b"\x00\xd8A\x00"),
+            [None, s("\u{fffd}A"), None]
+        );
+        // A lone low surrogate whose bytes are both >= 0x80 is escaped byte by byte.
+        assert_eq!(
+            decode3("utf-16-le", b"\x80\xdcA\x00"),
+            [None, s("\u{fffd}A"), cps(&[0xDC80, 0xDCDC, 0x41])]
+        );
+        // A high surrogate at the end, with or without an odd byte: one error to the end.
+        assert_eq!(
+            decode3("utf-16-le", b"\x3d\xd8"),
+            [None, s("\u{fffd}"), None]
+        );
+        assert_eq!(
+            decode3("utf-16-le", b"\xbd\xd8\xb0"),
+            [None, s("\u{fffd}"), cps(&[0xDCBD, 0xDCD8, 0xDCB0])]
+        );
+    }
+
+    #[test]
+    fn utf32_boms_lengths_and_invalid_code_points() {
+        assert_eq!(
+            decode3("utf-32", b"\xff\xfe\x00\x00A\x00\x00\x00"),
+            same("A")
+        );
+        assert_eq!(
+            decode3("utf-32", b"\x00\x00\xfe\xff\x00\x00\x00A"),
+            same("A")
+        );
+        assert_eq!(
+            decode3("utf-32", b"A\x00\x00\x00\x80"),
+            [None, s("A\u{fffd}"), cps(&[0x41, 0xDC80])]
+        );
+        assert_eq!(
+            decode3("utf-32-le", b"\x00\xd8\x00\x00"),
+            [None, s("\u{fffd}"), None]
+        );
+        assert_eq!(
+            decode3("utf-32-le", b"\x80\x80\x80\x80A\x00\x00\x00"),
+            [
+                None,
+                s("\u{fffd}A"),
+                cps(&[0xDC80, 0xDC80, 0xDC80, 0xDC80, 0x41])
+            ]
+        );
+        // Three bytes: no BOM check (it needs 4); surrogateescape escapes FF FE, then the
+        // 0x00 left over is "truncated data" it cannot escape.
+        assert_eq!(
+            decode3("utf-32", b"\xff\xfe\x00"),
+            [None, s("\u{fffd}"), None]
+        );
+    }
+}
