@@ -9,6 +9,7 @@ pub mod api;
 pub mod banner;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod codecs;
 pub mod directory;
 pub mod dom;
 pub mod driver;
