@@ -7,7 +7,6 @@
 
 use iacscope_shared::codec;
 use std::cell::RefCell;
-use std::collections::HashSet;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
@@ -31,14 +30,22 @@ pub fn missing<'a>(encodings: impl IntoIterator<Item = &'a str>) -> Vec<&'static
 }
 
 thread_local! {
-    /// Tables being fetched, so a scan that keeps running does not ask twice.
-    static IN_FLIGHT: RefCell<HashSet<&'static str>> = RefCell::new(HashSet::new());
+    /// Tables being fetched, so a scan that keeps running does not ask twice (at most the
+    /// ten table codecs; a `Vec` costs the bundle less than a `HashSet`).
+    static IN_FLIGHT: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Claims table `name` for fetching: false when a fetch of it is already under way. Call it
 /// before spawning [`fetch_table`], so two steps of a scan in a row do not both fetch.
 pub fn claim(name: &'static str) -> bool {
-    IN_FLIGHT.with(|f| f.borrow_mut().insert(name))
+    IN_FLIGHT.with(|f| {
+        let mut f = f.borrow_mut();
+        let new = !f.contains(&name);
+        if new {
+            f.push(name);
+        }
+        new
+    })
 }
 
 /// Fetches and installs table `name` (a name from [`missing`]), then releases the
@@ -48,8 +55,13 @@ pub async fn fetch_table(name: &'static str) -> Result<(), String> {
     let result = fetch_bytes(&table_url(name))
         .await
         .and_then(|bytes| codec::install_table(name, &bytes).map_err(|e| e.to_string()));
-    IN_FLIGHT.with(|f| f.borrow_mut().remove(name));
+    IN_FLIGHT.with(|f| f.borrow_mut().retain(|&n| n != name));
     result.map_err(|e| format!("The {name} decoding table could not be loaded ({e}); text in {name} is shown as latin-1."))
+}
+
+/// Tells the browser console why a table is missing (the page keeps working, in latin-1).
+pub fn warn(sentence: &str) {
+    web_sys::console::warn_1(&sentence.into());
 }
 
 /// Installs every table `encodings` need; the sentences of those that failed.

@@ -293,7 +293,7 @@ fn load_table(slot: &Slot, dispatch: &Dispatch, name: &'static str) {
                     });
                 }
             }),
-            Err(sentence) => gloo::console::warn!(sentence),
+            Err(sentence) => codecs::warn(&sentence),
         }
     });
 }
@@ -356,7 +356,7 @@ fn process(
         let (slot, dispatch, t0) = (slot.clone(), dispatch.clone(), live.t0);
         yew::platform::spawn_local(async move {
             if let Err(sentence) = codecs::fetch_table(name).await {
-                gloo::console::warn!(sentence);
+                codecs::warn(&sentence);
             }
             let slot2 = slot.clone();
             with_live(&slot, &dispatch, |live, out| {
@@ -387,6 +387,9 @@ fn process(
 }
 
 /// The scan is over: its report from the engine's outcome, the save request, `Finished`.
+/// Never inlined: it has two callers, and a copy of the report code in each would cost the
+/// bundle kilobytes.
+#[inline(never)]
 fn finish(live: &mut Live, slot: &Slot, dispatch: &Dispatch, out: &mut Vec<Action>) {
     let Some(d) = live.driver.as_ref() else {
         return;

@@ -224,9 +224,13 @@ fn session_data(record: &pyjson::Value) -> Option<&pyjson::Value> {
 /// under it as latin-1 unless its table is already installed, and the page then notes that
 /// the replayed record differs (the stored one, computed natively, is shown).
 pub fn encodings(s: &Summary, record: Option<&pyjson::Value>) -> Vec<String> {
-    let configured = SaveConfig::from_canonical(&s.config)
-        .ok()
-        .map(|c| c.encoding);
+    // `scan-type=… encoding=E ttype=… tls=…` (codec names have no spaces), read here
+    // without `SaveConfig::from_canonical`, whose second caller would cost the bundle a copy.
+    let configured = s
+        .config
+        .split(' ')
+        .find_map(|part| part.strip_prefix("encoding="))
+        .map(str::to_owned);
     let last = record
         .and_then(session_data)
         .and_then(|sd| sd.as_dict()?.get("encoding")?.as_pystr())
@@ -288,7 +292,7 @@ pub async fn load(id: String, dispatch: UseReducerDispatcher<ScanState>) {
     )
     .await
     {
-        gloo::console::warn!(sentence);
+        crate::codecs::warn(&sentence);
     }
     for a in actions(&summary, transcript.as_deref(), &record, parsed.as_ref()) {
         dispatch.dispatch(a);
