@@ -24,6 +24,8 @@ pub mod view;
 
 #[cfg(all(test, target_arch = "wasm32"))]
 mod browser;
+#[cfg(all(test, target_arch = "wasm32"))]
+mod browser_codecs;
 #[cfg(test)]
 mod fixtures;
 
