@@ -34,9 +34,14 @@ def import_telnetlib3():
     """The fingerprint CLI imports these before any lookup happens; import them so the registry
     (search functions and their order) is the one telnetlib3-fingerprint runs with. Only the
     lookup tables and vectors need them (the CJK tables come from the stdlib alone)."""
-    import telnetlib3.client  # noqa: F401
-    import telnetlib3.server_fingerprinting  # noqa: F401
-    import telnetlib3.encodings as t3enc
+    try:
+        import telnetlib3.client  # noqa: F401
+        import telnetlib3.server_fingerprinting  # noqa: F401
+        import telnetlib3.encodings as t3enc
+    except ImportError:
+        sys.exit("gen_codecs.py: telnetlib3 is needed for tables.rs and vectors.rs: run it with "
+                 "the reference venv (target/py/bin/python), or pass --cjk to write only the "
+                 "CJK tables")
     return t3enc
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "codec", "tables.rs")
@@ -573,6 +578,21 @@ BIG5_SAMPLES = [
 
 BIG5_NAMES = ["big5", "csBig5", "big5-tw", "x-mac-trad-chinese"]
 
+# The table-driven and UTF-16/32 decoders (codec/cjk.rs, codec/utf16_32.rs), each with
+# BYTE_SAMPLES and these, so their entry points are pinned without Python at test time (the
+# exhaustive comparison is codec/pydiff.rs, which needs python3).
+CJK_SAMPLES = [
+    "欢迎 中文 𝄞 € ようこそ 日本語 ｶﾀｶﾅ 환영합니다 똠방각하 歡迎 香港 Ê̄",
+    b"\x81\x30\x81\x30\x81\x30\x81", b"\x8f\xb0\xa1\x8f\xa1", b"\xa4\xd4\xa4\xa1\xa4\xbf\xa4\xd4\xa4\xd4",
+    b"\x88\x62\x88\x64\x87\x40", b"\xff\xfeA\x00\x00\xd8", b"\xfe\xff\x00A\xdc\x80", b"\xff\xfe\x00\x00A\x00\x00\x00",
+    b"\x80\x80\x80\x80\x41\x00",
+]
+
+CJK_NAMES = [
+    "gbk", "GB2312", "gb18030", "big5-hkscs", "cp950", "EUC-JP", "Shift_JIS", "cp932", "EUC-KR",
+    "cp949", "utf-16", "UTF-16LE", "utf_16_be", "utf-32", "UTF-32LE", "utf-32-be",
+]
+
 REENCODE = [
     (b"yes\r\n", "atascii"), (b"y\r\n", "ATASCII"), (b"\r\n", "atascii"), (b"C\r\n", "atascii"),
     (b"\x1b\x1b", "atascii"), (b"\x08", "atascii"), (b"\x14", "atascii"), (b"2\r\n", "atascii"),
@@ -667,6 +687,12 @@ def vectors():
         for enc in BIG5_NAMES:
             if loads_t3(enc) == phase:
                 for data in BIG5_SAMPLES:
+                    decoded.append((enc, data, banner(enc, data), lossy(enc, data), mssp_field(enc, data)))
+        for enc in CJK_NAMES:
+            if loads_t3(enc) == phase:
+                for data in BYTE_SAMPLES + CJK_SAMPLES:
+                    if isinstance(data, str):
+                        data = data.encode(enc, errors="ignore") + b"\r\n> "
                     decoded.append((enc, data, banner(enc, data), lossy(enc, data), mssp_field(enc, data)))
         for data, enc in REENCODE:
             if loads_t3(enc) == phase:
