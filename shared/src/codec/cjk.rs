@@ -761,6 +761,41 @@ mod tests {
         }
     }
 
+    /// Tables damaged behind a valid checksum (what a hostile server could hand the web app)
+    /// never make parsing or decoding panic.
+    #[test]
+    fn damaged_tables_with_valid_checksums_never_panic() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let input: Vec<u8> = (0..512).map(|i| (i * 37 % 251) as u8 | 0x80).collect();
+        for codec in ALL {
+            let good = codec.bytes();
+            for _ in 0..40 {
+                let mut bad = good.get(..good.len() - 8).unwrap_or_default().to_vec();
+                for _ in 0..1 + next() % 4 {
+                    let at = (next() % bad.len() as u64) as usize;
+                    match next() % 3 {
+                        0 => bad[at] = next() as u8,
+                        1 => bad.truncate(at.max(9)),
+                        _ => bad.insert(at, next() as u8),
+                    }
+                }
+                let sum = fnv1a(&bad).to_le_bytes();
+                bad.extend_from_slice(&sum);
+                if let Ok(table) = Table::parse(codec.name(), &bad) {
+                    for errors in [Errors::Strict, Errors::Replace, Errors::SurrogateEscape] {
+                        let _ = decode(codec, &table, &input, errors);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn damaged_tables_are_refused() {
         let good = Cjk::Gbk.bytes();
