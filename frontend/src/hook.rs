@@ -8,10 +8,12 @@
 
 use crate::api;
 use crate::banner;
+use crate::codecs;
 use crate::driver::{Driver, Step};
 use crate::request::ScanRequest;
 use crate::state::{self, Action, Connection, Report, Saved, ScanState};
 use gloo::timers::callback::{Interval, Timeout};
+use iacscope_shared::codec;
 use iacscope_shared::pyjson::{self, Dict, Value};
 use iacscope_shared::record::{isoformat_utc, SessionInfo};
 use iacscope_shared::{Phase, ScanConfig, Timestamp};
@@ -120,6 +122,11 @@ fn start(slot: &Slot, dispatch: &Dispatch, req: ScanRequest) {
         }
     };
     ws.set_binary_type(BinaryType::Arraybuffer);
+    // An explicit encoding's table can be on its way before the server says anything.
+    let encoding = req.config().encoding;
+    for name in codecs::missing([encoding.as_str()]) {
+        load_table(slot, dispatch, name);
+    }
     let on_message = {
         let (slot, dispatch) = (slot.clone(), dispatch.clone());
         Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
@@ -271,6 +278,30 @@ fn eof(live: &mut Live, slot: &Slot, dispatch: &Dispatch, out: &mut Vec<Action>)
     }
 }
 
+/// Fetches codec table `name` (unless already under way) and, once installed, renders the
+/// current scan's banner again, now decoded exactly.
+fn load_table(slot: &Slot, dispatch: &Dispatch, name: &'static str) {
+    if !codecs::claim(name) {
+        return;
+    }
+    let (slot, dispatch) = (slot.clone(), dispatch.clone());
+    yew::platform::spawn_local(async move {
+        match codecs::fetch_table(name).await {
+            Ok(()) => with_live(&slot, &dispatch, |live, out| {
+                if let Some(d) = live.driver.as_ref() {
+                    let sc = d.scanner();
+                    let (before, after) = sc.banner_bytes();
+                    out.push(Action::Banner {
+                        bytes: banner::combine(&before, &after),
+                        encoding: sc.encoding().to_owned(),
+                    });
+                }
+            }),
+            Err(sentence) => codecs::warn(&sentence),
+        }
+    });
+}
+
 /// How often the elapsed time moves while nothing else happens.
 const TICK_MS: u32 = 250;
 
@@ -308,33 +339,36 @@ fn process(
             encoding: scanner.encoding().to_owned(),
         });
     }
+    // The session encoding became a codec whose table is not loaded: fetch it. Text the
+    // engine decodes before it arrives (the banner is re-rendered after) is latin-1.
+    let missing = codec::missing_table(scanner.encoding());
+    if let Some(name) = missing {
+        load_table(slot, dispatch, name);
+    }
     if d.is_done() {
         live.ended = true;
         live.timer = None;
         live.ticker = None;
-        let conn = live.conn.clone();
-        let session = SessionInfo {
-            host: live.req.host.clone(),
-            ip: conn.map_or_else(|| live.req.host.clone(), |c| c.ip),
-            port: live.req.port,
-            connected: isoformat_utc((js_sys::Date::now() * 1000.0) as i64),
-        };
-        let report = Report::new(scanner.outcome(), &session);
-        if let Some(c) = live.conn.as_ref().filter(|c| !c.session.is_empty()) {
-            out.push(Action::Saving);
-            let body = save_body(&live.req.config(), &report.fingerprint);
-            let (host, port) = (live.req.host.clone(), live.req.port);
-            yew::platform::spawn_local(save(
-                slot.clone(),
-                dispatch.clone(),
-                c.session.clone(),
-                body,
-                (host, port),
-            ));
-        }
-        out.push(Action::Finished(Rc::new(report)));
         detach(&live.ws);
         let _ = live.ws.close();
+        let Some(name) = missing else {
+            finish(live, slot, dispatch, out);
+            return;
+        };
+        // The record decodes the banner with the final encoding: report once its table is
+        // here (or could not be had), for this scan only.
+        let (slot, dispatch, t0) = (slot.clone(), dispatch.clone(), live.t0);
+        yew::platform::spawn_local(async move {
+            if let Err(sentence) = codecs::fetch_table(name).await {
+                codecs::warn(&sentence);
+            }
+            let slot2 = slot.clone();
+            with_live(&slot, &dispatch, |live, out| {
+                if live.t0 == t0 {
+                    finish(live, &slot2, &dispatch, out);
+                }
+            });
+        });
         return;
     }
     live.timer = step.next.map(|next| {
@@ -354,6 +388,38 @@ fn process(
             });
         })
     });
+}
+
+/// The scan is over: its report from the engine's outcome, the save request, `Finished`.
+/// Never inlined: it has two callers, and a copy of the report code in each would cost the
+/// bundle kilobytes.
+#[inline(never)]
+fn finish(live: &mut Live, slot: &Slot, dispatch: &Dispatch, out: &mut Vec<Action>) {
+    let Some(d) = live.driver.as_ref() else {
+        return;
+    };
+    let scanner = d.scanner();
+    let conn = live.conn.clone();
+    let session = SessionInfo {
+        host: live.req.host.clone(),
+        ip: conn.map_or_else(|| live.req.host.clone(), |c| c.ip),
+        port: live.req.port,
+        connected: isoformat_utc((js_sys::Date::now() * 1000.0) as i64),
+    };
+    let report = Report::new(scanner.outcome(), &session);
+    if let Some(c) = live.conn.as_ref().filter(|c| !c.session.is_empty()) {
+        out.push(Action::Saving);
+        let body = save_body(&live.req.config(), &report.fingerprint);
+        let (host, port) = (live.req.host.clone(), live.req.port);
+        yew::platform::spawn_local(save(
+            slot.clone(),
+            dispatch.clone(),
+            c.session.clone(),
+            body,
+            (host, port),
+        ));
+    }
+    out.push(Action::Finished(Rc::new(report)));
 }
 
 /// The save request: the settings the scan used and the fingerprint this page computed.

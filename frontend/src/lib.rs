@@ -9,6 +9,7 @@ pub mod api;
 pub mod banner;
 #[cfg(feature = "bench")]
 pub mod bench;
+pub mod codecs;
 pub mod directory;
 pub mod dom;
 pub mod driver;
@@ -25,6 +26,8 @@ pub mod view;
 
 #[cfg(all(test, target_arch = "wasm32"))]
 mod browser;
+#[cfg(all(test, target_arch = "wasm32"))]
+mod browser_codecs;
 #[cfg(test)]
 mod fixtures;
 

@@ -218,6 +218,26 @@ fn session_data(record: &pyjson::Value) -> Option<&pyjson::Value> {
         .get("session_data")
 }
 
+/// The encodings a stored scan decodes with, as far as its summary and record tell: the
+/// configured one and the session's final one (`session_data.encoding`). An encoding the
+/// session went through and left again is not named anywhere; the replay decodes text
+/// under it as latin-1 unless its table is already installed, and the page then notes that
+/// the replayed record differs (the stored one, computed natively, is shown).
+pub fn encodings(s: &Summary, record: Option<&pyjson::Value>) -> Vec<String> {
+    // `scan-type=… encoding=E ttype=… tls=…` (codec names have no spaces), read here
+    // without `SaveConfig::from_canonical`, whose second caller would cost the bundle a copy.
+    let configured = s
+        .config
+        .split(' ')
+        .find_map(|part| part.strip_prefix("encoding="))
+        .map(str::to_owned);
+    let last = record
+        .and_then(session_data)
+        .and_then(|sd| sd.as_dict()?.get("encoding")?.as_pystr())
+        .map(|e| e.to_string_lossy());
+    configured.into_iter().chain(last).collect()
+}
+
 /// Fetches stored scan `id` and dispatches what shows it; an unknown id (or any failure)
 /// becomes a sentence on the page. Never opens a websocket.
 pub async fn load(id: String, dispatch: UseReducerDispatcher<ScanState>) {
@@ -264,6 +284,16 @@ pub async fn load(id: String, dispatch: UseReducerDispatcher<ScanState>) {
     };
     // The browser's JSON parser: the engine's Python-exact one would only add size here.
     let parsed = api::parse(&record).map(|v| api::to_pyjson(&v));
+    // The replay decodes with the scan's encodings: load their codec tables first.
+    for sentence in crate::codecs::ensure(
+        encodings(&summary, parsed.as_ref())
+            .iter()
+            .map(String::as_str),
+    )
+    .await
+    {
+        crate::codecs::warn(&sentence);
+    }
     for a in actions(&summary, transcript.as_deref(), &record, parsed.as_ref()) {
         dispatch.dispatch(a);
     }
@@ -382,6 +412,20 @@ pub(crate) mod tests {
     /// the same windows the live driver did, so the whole timelines match).
     fn texts(s: &ScanState) -> Vec<String> {
         s.timeline.iter_rev().map(|e| format!("{e:?}")).collect()
+    }
+
+    #[test]
+    fn a_permalinks_encodings_come_from_its_settings_and_record() {
+        let record =
+            pyjson::parse(r#"{"server-probe": {"session_data": {"encoding": "euc-kr"}}}"#).unwrap();
+        assert_eq!(
+            encodings(&summary("live"), Some(&record)),
+            ["ascii".to_string(), "euc-kr".to_string()]
+        );
+        assert_eq!(encodings(&summary("live"), None), ["ascii".to_string()]);
+        let mut bad = summary("live");
+        bad.config = "garbage".into();
+        assert!(encodings(&bad, None).is_empty());
     }
 
     #[test]

@@ -5,10 +5,17 @@ Run with the reference venv so telnetlib3's retro codecs are importable:
 
     /work/main/target/py/bin/python shared/gen/gen_codecs.py
 
-It rewrites shared/src/codec/tables.rs and shared/src/codec/big5.rs. Every fact in them comes
-from asking Python: the accepted lookup keys and their canonical `CodecInfo.name`, for every
-charmap codec its decoding table (U+FFFE marks a byte Python cannot decode), and the big5
-codec's two-byte table (see `big5_table`).
+It rewrites shared/src/codec/tables.rs, shared/src/codec/big5.rs and the CJK table files
+shared/src/codec/data/*.bin. Every fact in them comes from asking Python: the accepted lookup
+keys and their canonical `CodecInfo.name`, for every charmap codec its decoding table (U+FFFE
+marks a byte Python cannot decode), the big5 codec's two-byte table (see `big5_table`), and for
+gbk, gb2312, gb18030, big5hkscs, cp950, euc_jp, shift_jis, cp932, euc_kr and cp949 every byte,
+byte pair and longer sequence their decoders have (see `cjk_table`).
+
+    python3 shared/gen/gen_codecs.py --cjk
+
+rewrites only the CJK table files and needs nothing beyond CPython 3.11's stdlib. Output is
+byte-identical from run to run (no timestamps, sorted iteration).
 """
 
 import codecs
@@ -21,11 +28,21 @@ import sys
 import encodings
 import encodings.aliases
 
-# The fingerprint CLI imports these before any lookup happens; import them so the registry
-# (search functions and their order) is the one telnetlib3-fingerprint runs with.
-import telnetlib3.client  # noqa: F401
-import telnetlib3.server_fingerprinting  # noqa: F401
-import telnetlib3.encodings as t3enc
+
+
+def import_telnetlib3():
+    """The fingerprint CLI imports these before any lookup happens; import them so the registry
+    (search functions and their order) is the one telnetlib3-fingerprint runs with. Only the
+    lookup tables and vectors need them (the CJK tables come from the stdlib alone)."""
+    try:
+        import telnetlib3.client  # noqa: F401
+        import telnetlib3.server_fingerprinting  # noqa: F401
+        import telnetlib3.encodings as t3enc
+    except ImportError:
+        sys.exit("gen_codecs.py: telnetlib3 is needed for tables.rs and vectors.rs: run it with "
+                 "the reference venv (target/py/bin/python), or pass --cjk to write only the "
+                 "CJK tables")
+    return t3enc
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "codec", "tables.rs")
 BIG5_OUT = os.path.join(os.path.dirname(OUT), "big5.rs")
@@ -38,6 +55,12 @@ NATIVE = {
     "iso8859-1": "Latin1",
     "charmap": "Latin1",
     "big5": "Big5",
+    "utf-16": "Utf16(Order::Bom)",
+    "utf-16-le": "Utf16(Order::Le)",
+    "utf-16-be": "Utf16(Order::Be)",
+    "utf-32": "Utf32(Order::Bom)",
+    "utf-32-le": "Utf32(Order::Le)",
+    "utf-32-be": "Utf32(Order::Be)",
 }
 
 
@@ -52,6 +75,7 @@ def candidate_keys():
     """Every name that could be a direct hit: stdlib alias keys, stdlib codec modules and
     telnetlib3 codec modules (telnetlib3's own aliases only work after the module was loaded,
     see codec.rs)."""
+    t3enc = import_telnetlib3()
     alias_keys = set(encodings.aliases.aliases)
     modules = {m.name for m in pkgutil.iter_modules(encodings.__path__)}
     t3_modules = {m.name for m in pkgutil.iter_modules(t3enc.__path__)}
@@ -206,8 +230,219 @@ def write_big5():
           "gzipped (as u16:", len(raw), "raw,", gz, "gzipped)")
 
 
+# ------------------------------------------------------------------------------------------
+# Multi-byte CJK tables: `shared/src/codec/data/<codec>.bin`, one per codec, read by
+# shared/src/codec/cjk.rs (natively through include_bytes!, in the browser fetched and handed to
+# `codec::install_table`). They come from the stdlib alone, so `python3 gen_codecs.py --cjk`
+# writes just these without telnetlib3.
+
+CJK_DIR = os.path.join(os.path.dirname(OUT), "data")
+
+# Canonical name -> the multi-byte prefixes its CPython decoder treats specially (see cjk.rs):
+# "gb18030-4" a lead byte then 0x30..=0x39 starts a 4-byte sequence; "eucjp-8f" 0x8F leads a
+# 3-byte JIS X 0212 sequence; "euckr-jamo" A4 D4 starts an 8-byte KS X 1001:1998 Annex 3 make-up
+# sequence. Every other sequence is one byte or a lead + trail pair.
+CJK_CODECS = {
+    "big5hkscs": (),
+    "cp932": (),
+    "cp949": (),
+    "cp950": (),
+    "euc_jp": ("eucjp-8f",),
+    "euc_kr": ("euckr-jamo",),
+    "gb18030": ("gb18030-4",),
+    "gb2312": (),
+    "gbk": (),
+    "shift_jis": (),
+}
+
+# The `cjk::Cjk` variant of each table codec.
+CJK_VARIANTS = {
+    "big5hkscs": "Big5Hkscs", "cp932": "Cp932", "cp949": "Cp949", "cp950": "Cp950",
+    "euc_jp": "EucJp", "euc_kr": "EucKr", "gb18030": "Gb18030", "gb2312": "Gb2312", "gbk": "Gbk",
+    "shift_jis": "ShiftJis",
+}
+
+CJK_MAGIC = b"IACSCJK\x01"
+
+# How many gb18030 4-byte sequences of lead bytes 0x81..=0x84 map into the BMP (CPython's
+# gb18030_to_unibmp_ranges ends at 39420): `((b1-0x81)*10 + b2-0x30)*1260 + (b3-0x81)*10 + b4-0x30`.
+GB18030_BMP_SEQS = 39420
+
+
+def varint(n):
+    assert n >= 0
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | 0x80 if n else byte)
+        if not n:
+            return bytes(out)
+
+
+def zigzag(d):
+    return (d << 1) if d >= 0 else ((-d) << 1) - 1
+
+
+def fnv1a_bytes(data):
+    h = 0xCBF29CE484222325
+    for byte in data:
+        h = ((h ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def py_decode_strict(data, name):
+    """('ok', text) or ('err', start, end, reason)."""
+    try:
+        return ("ok", data.decode(name))
+    except UnicodeDecodeError as e:
+        return ("err", e.start, e.end, e.reason)
+
+
+def cjk_plane(name, prefix, leads, special):
+    """Rows for `prefix + lead + trail` over every lead in `leads` and every trail byte:
+    {lead: {trail: code point}}, plus {(lead, trail): text} for pairs giving two characters.
+    `special(lead, trail)` says the decoder takes the pair as the start of a longer sequence."""
+    rows, multi = {}, {}
+    for lead in leads:
+        for trail in range(0x100):
+            r = py_decode_strict(prefix + bytes([lead, trail]), name)
+            if r[0] == "ok":
+                text = r[1]
+                assert 1 <= len(text) <= 2, (name, prefix, lead, trail, text)
+                if len(text) == 1:
+                    assert ord(text) != 0, (name, lead, trail)
+                    rows.setdefault(lead, {})[trail] = ord(text)
+                else:
+                    multi[(lead, trail)] = text
+            elif (r[1], r[2]) == (0, 1):
+                pass  # illegal: the error covers the lead byte only
+            else:
+                assert (r[1], r[2], r[3]) == (0, len(prefix) + 2, "incomplete multibyte sequence"), \
+                    (name, prefix, lead, trail, r)
+                assert special(lead, trail), (name, prefix, lead, trail, r)
+    return rows, multi
+
+
+def cjk_table(name, specials):
+    """Ask CPython's `name` codec about every byte and byte pair (and the longer sequences its
+    decoder has) and check the decoder model of cjk.rs:
+
+    - a byte < 0x80 is ASCII;
+    - a byte >= 0x80 alone is a character, an illegal byte (one error of one byte), or a lead;
+    - a lead with a trail decodes to one or two characters, or is one error covering the lead
+      only (decoding resumes at the trail), unless the pair starts one of `specials`;
+    - a lead at the end of the input is an "incomplete multibyte sequence" (the rest).
+    """
+    singles = []
+    for b in range(0x80):
+        assert py_decode_strict(bytes([b]), name) == ("ok", chr(b)), (name, b)
+    for b in range(0x80, 0x100):
+        r = py_decode_strict(bytes([b]), name)
+        if r[0] == "ok":
+            assert len(r[1]) == 1, (name, b, r)
+            singles.append(("char", ord(r[1])))
+        elif r[3] == "incomplete multibyte sequence":
+            singles.append(("lead",))
+        else:
+            assert (r[1], r[2]) == (0, 1), (name, b, r)
+            singles.append(("illegal",))
+    # A byte that is illegal alone must be illegal before any trail too, and a character
+    # before anything is itself.
+    for b in range(0x80, 0x100):
+        kind = singles[b - 0x80]
+        if kind[0] == "lead":
+            continue
+        head = chr(kind[1]) if kind[0] == "char" else None
+        for t in range(0x100):
+            tail = bytes([t]).decode(name, "surrogateescape")
+            got = bytes([b, t]).decode(name, "surrogateescape")
+            want = (head if head is not None else chr(0xDC00 + b)) + tail
+            assert got == want, (name, b, t, got, want)
+
+    def special(lead, trail):
+        return (("gb18030-4" in specials and 0x30 <= trail <= 0x39)
+                or ("eucjp-8f" in specials and lead == 0x8F)
+                or ("euckr-jamo" in specials and (lead, trail) == (0xA4, 0xD4)))
+
+    leads = [0x80 + i for i, k in enumerate(singles) if k[0] == "lead"]
+    planes = [cjk_plane(name, b"", leads, special)]
+    if "eucjp-8f" in specials:
+        # 8F b c: JIS X 0212; `cjk_plane` with the prefix keeps the row of every second byte.
+        rows, multi = cjk_plane(name, b"\x8f", range(0x100), lambda lead, trail: False)
+        assert not multi
+        planes.append((rows, {}))
+    ranges = []
+    if "gb18030-4" in specials:
+        for lseq in range(GB18030_BMP_SEQS):
+            b1, rest = divmod(lseq, 12600)
+            b2, rest = divmod(rest, 1260)
+            b3, b4 = divmod(rest, 10)
+            seq = bytes([0x81 + b1, 0x30 + b2, 0x81 + b3, 0x30 + b4])
+            r = py_decode_strict(seq, name)
+            assert r[0] == "ok" and len(r[1]) == 1, (seq, r)
+            cp = ord(r[1])
+            if ranges and ranges[-1][1] + (lseq - ranges[-1][0]) == cp:
+                continue
+            ranges.append((lseq, cp))
+    return singles, planes, ranges
+
+
+def cjk_blob(name, singles, planes, ranges):
+    """The table file; its layout is documented at `Table::parse` in cjk.rs."""
+    out = bytearray(CJK_MAGIC)
+    out += varint(len(name)) + name.encode("ascii")
+    for kind in singles:
+        out += varint({"illegal": 0, "lead": 1}[kind[0]] if kind[0] != "char" else kind[1] + 2)
+    out += varint(len(planes))
+    multis = []
+    for rows, multi in planes:
+        out += varint(len(rows))
+        prev = 0
+        for lead in sorted(rows):
+            cells = rows[lead]
+            lo, hi = min(cells), max(cells)
+            out += bytes([lead, lo, hi])
+            for trail in range(lo, hi + 1):
+                cp = cells.get(trail)
+                if cp is None:
+                    out += varint(0)
+                else:
+                    out += varint(zigzag(cp - prev) + 1)
+                    prev = cp
+        multis += sorted(multi.items())
+    out += varint(len(multis))
+    for (lead, trail), text in multis:
+        out += bytes([lead, trail]) + varint(len(text))
+        for ch in text:
+            out += varint(ord(ch))
+    out += varint(len(ranges))
+    for lseq, cp in ranges:
+        out += varint(lseq) + varint(cp)
+    out += varint(GB18030_BMP_SEQS if ranges else 0)
+    out += fnv1a_bytes(out).to_bytes(8, "little")
+    return bytes(out)
+
+
+def write_cjk():
+    os.makedirs(CJK_DIR, exist_ok=True)
+    total_raw = total_gz = 0
+    for name, specials in sorted(CJK_CODECS.items()):
+        assert codecs.lookup(name).name == name, name
+        blob = cjk_blob(name, *cjk_table(name, specials))
+        path = os.path.join(CJK_DIR, name + ".bin")
+        with open(path, "wb") as f:
+            f.write(blob)
+        gz = len(gzip.compress(blob, mtime=0))
+        total_raw += len(blob)
+        total_gz += gz
+        print("wrote", os.path.relpath(path), len(blob), "bytes,", gz, "gzipped")
+    print("CJK tables:", total_raw, "bytes,", total_gz, "gzipped")
+
+
 def main():
+    import_telnetlib3()
     write_big5()
+    write_cjk()
     alias_keys, modules = candidate_keys()
     names = {}  # key -> (canonical, is_alias)
     for key in sorted(alias_keys | modules):
@@ -224,6 +459,8 @@ def main():
             kinds[name] = "NonText"
         elif name in NATIVE:
             kinds[name] = NATIVE[name]
+        elif name in CJK_CODECS:
+            kinds[name] = "MultiByte(Cjk::%s)" % CJK_VARIANTS[name]
         else:
             table = charmap_table(info)
             if table is None:
@@ -243,6 +480,7 @@ def main():
         "//! `/work/main/target/py/bin/python shared/gen/gen_codecs.py && cargo fmt -p iacscope-shared`.",
         "",
         "use super::Kind::{self, *};",
+        "use super::{Cjk, Order};",
         "",
         "/// Canonical codec names (Python's `CodecInfo.name`) and how iacscope decodes them.",
         "pub(super) const CODECS: &[(&str, Kind)] = &[",
@@ -268,7 +506,9 @@ def main():
     print("wrote", OUT, len(names), "keys", len(canon), "codecs", len(tables), "tables")
 
 
-if __name__ == "__main__" and "--vectors" not in sys.argv:
+if __name__ == "__main__" and "--cjk" in sys.argv:
+    write_cjk()
+elif __name__ == "__main__" and "--vectors" not in sys.argv:
     main()
 
 
@@ -338,6 +578,21 @@ BIG5_SAMPLES = [
 
 BIG5_NAMES = ["big5", "csBig5", "big5-tw", "x-mac-trad-chinese"]
 
+# The table-driven and UTF-16/32 decoders (codec/cjk.rs, codec/utf16_32.rs), each with
+# BYTE_SAMPLES and these, so their entry points are pinned without Python at test time (the
+# exhaustive comparison is codec/pydiff.rs, which needs python3).
+CJK_SAMPLES = [
+    "欢迎 中文 𝄞 € ようこそ 日本語 ｶﾀｶﾅ 환영합니다 똠방각하 歡迎 香港 Ê̄",
+    b"\x81\x30\x81\x30\x81\x30\x81", b"\x8f\xb0\xa1\x8f\xa1", b"\xa4\xd4\xa4\xa1\xa4\xbf\xa4\xd4\xa4\xd4",
+    b"\x88\x62\x88\x64\x87\x40", b"\xff\xfeA\x00\x00\xd8", b"\xfe\xff\x00A\xdc\x80", b"\xff\xfe\x00\x00A\x00\x00\x00",
+    b"\x80\x80\x80\x80\x41\x00",
+]
+
+CJK_NAMES = [
+    "gbk", "GB2312", "gb18030", "big5-hkscs", "cp950", "EUC-JP", "Shift_JIS", "cp932", "EUC-KR",
+    "cp949", "utf-16", "UTF-16LE", "utf_16_be", "utf-32", "UTF-32LE", "utf-32-be",
+]
+
 REENCODE = [
     (b"yes\r\n", "atascii"), (b"y\r\n", "ATASCII"), (b"\r\n", "atascii"), (b"C\r\n", "atascii"),
     (b"\x1b\x1b", "atascii"), (b"\x08", "atascii"), (b"\x14", "atascii"), (b"2\r\n", "atascii"),
@@ -398,6 +653,7 @@ def fnv1a(text):
 
 
 def vectors():
+    import_telnetlib3()
     from telnetlib3.client import TelnetClient
     from telnetlib3.server_fingerprinting import _reencode_prompt
     # Vectors are taken in a fresh registry state: no lookup of a telnetlib3 codec module
@@ -431,6 +687,12 @@ def vectors():
         for enc in BIG5_NAMES:
             if loads_t3(enc) == phase:
                 for data in BIG5_SAMPLES:
+                    decoded.append((enc, data, banner(enc, data), lossy(enc, data), mssp_field(enc, data)))
+        for enc in CJK_NAMES:
+            if loads_t3(enc) == phase:
+                for data in BYTE_SAMPLES + CJK_SAMPLES:
+                    if isinstance(data, str):
+                        data = data.encode(enc, errors="ignore") + b"\r\n> "
                     decoded.append((enc, data, banner(enc, data), lossy(enc, data), mssp_field(enc, data)))
         for data, enc in REENCODE:
             if loads_t3(enc) == phase:

@@ -3,16 +3,28 @@
 //! places where telnetlib3-fingerprint turns bytes into text (banner, cursor, MSSP, CHARSET).
 //!
 //! Exact for utf-8, utf-8-sig, ascii, latin-1, every charmap (single-byte) codec and big5, whose
-//! tables are generated from Python into `codec/tables.rs` and `codec/big5.rs` (see
-//! `shared/gen/gen_codecs.py`). Not exact (decoded as latin-1, marked `FIXME`): the other
-//! multi-byte CJK codecs (cp950, big5hkscs, gbk, shift_jis, euc-*, iso-2022-*, telnetlib3's
-//! big5bbs, …), utf-16/32, utf-7, idna, punycode, unicode-escape, raw-unicode-escape and
-//! undefined ([`is_exact`] tells which). JSON writing of the resulting [`PyStr`] lives in
-//! `pyjson`.
+//! tables are generated from Python into `codec/tables.rs` and `codec/big5.rs`; for utf-16 and
+//! utf-32 (all byte orders, `codec/utf16_32.rs`); and for gbk, gb2312, gb18030, big5hkscs,
+//! cp950, euc_jp, shift_jis, cp932, euc_kr and cp949 (`codec/cjk.rs`, tables generated from
+//! Python into `codec/data/*.bin`, see `shared/gen/gen_codecs.py`). Those ten tables are
+//! compiled into native builds only: in wasm a codec is exact once the web app has fetched its
+//! table and called [`install_table`], and decoded as latin-1 before. Not exact (decoded as
+//! latin-1, marked `FIXME`): the other multi-byte codecs (euc_jis_2004, shift_jis_2004,
+//! iso-2022-*, hz, johab, telnetlib3's big5bbs, …), utf-7, idna, punycode, unicode-escape,
+//! raw-unicode-escape and undefined ([`is_exact`] tells which). JSON writing of the resulting
+//! [`PyStr`] lives in `pyjson`.
 
 mod big5;
+mod cjk;
 mod tables;
+mod utf16_32;
 
+use cjk::Cjk;
+pub use cjk::{install_table, missing_table, table_name, TableError};
+use utf16_32::Order;
+
+#[cfg(test)]
+mod pydiff;
 #[cfg(test)]
 mod vectors;
 
@@ -103,10 +115,16 @@ enum Kind {
     FullCharmap(&'static str),
     /// CPython's `big5` (`_codecs_tw.c`), table in `codec/big5.rs`.
     Big5,
+    /// A table-driven CJK codec (`codec/cjk.rs`).
+    MultiByte(Cjk),
+    /// utf-16, utf-16-le, utf-16-be.
+    Utf16(Order),
+    /// utf-32, utf-32-le, utf-32-be.
+    Utf32(Order),
     /// `bytes.decode` refuses it with LookupError ("is not a text encoding"): hex, base64,
     /// rot-13, zlib, …
     NonText,
-    /// A text codec iacscope does not implement (CJK other than big5, utf-16/32, …).
+    /// A text codec iacscope does not implement (iso-2022-*, hz, johab, utf-7, …).
     Unsupported,
 }
 
@@ -179,10 +197,15 @@ pub fn lookup(name: &str) -> Option<&'static str> {
 }
 
 /// Whether iacscope decodes `encoding` exactly as Python does. False for codecs that are
-/// decoded as latin-1 instead (see the module doc); true for unknown and non-text names,
-/// where telnetlib3 itself falls back to latin-1.
+/// decoded as latin-1 instead (see the module doc), including, in wasm, a table codec whose
+/// table is not installed yet ([`missing_table`]); true for unknown and non-text names, where
+/// telnetlib3 itself falls back to latin-1.
 pub fn is_exact(encoding: &str) -> bool {
-    !matches!(find(encoding), Some((_, Kind::Unsupported)))
+    match find(encoding) {
+        Some((_, Kind::Unsupported)) => false,
+        Some(&(_, Kind::MultiByte(codec))) => codec.table().is_some(),
+        _ => true,
+    }
 }
 
 /// Error handlers of `bytes.decode`.
@@ -197,7 +220,48 @@ enum Errors {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeRaised;
 
-/// Run an error handler over the undecodable bytes `bad` (one error range).
+/// CPython's error handling for one error range: the first `esize` bytes of `rest` (the input
+/// from the error's start). Returns how many bytes of `rest` the decoder moves past:
+/// - "strict" raises;
+/// - "replace" writes one U+FFFD for the whole range and moves past it;
+/// - "surrogateescape" (`PyCodec_SurrogateEscapeErrors`) escapes the range's leading bytes that
+///   are >= 0x80, at most 4, as U+DC80..=U+DCFF, and moves past only those: decoding resumes
+///   inside the range, at its first byte < 0x80 (or its fifth byte). When the range starts
+///   with a byte < 0x80 it raises.
+///
+/// `esize` is clamped to `1..=rest.len()`, so the decoder always moves on.
+fn py_error(
+    out: &mut PyStr,
+    rest: &[u8],
+    esize: usize,
+    errors: Errors,
+) -> Result<usize, DecodeRaised> {
+    let range = rest.get(..esize.max(1)).unwrap_or(rest);
+    match errors {
+        Errors::Strict => Err(DecodeRaised),
+        Errors::Replace => {
+            out.push(0xFFFD);
+            Ok(range.len().max(1))
+        }
+        Errors::SurrogateEscape => {
+            let escaped: Vec<u32> = range
+                .iter()
+                .take(4)
+                .take_while(|&&b| b >= 0x80)
+                .map(|&b| 0xDC00 + u32::from(b))
+                .collect();
+            if escaped.is_empty() {
+                return Err(DecodeRaised);
+            }
+            out.0.extend_from_slice(&escaped);
+            Ok(escaped.len())
+        }
+    }
+}
+
+/// Run an error handler over the undecodable bytes `bad` (one error range). Equal to
+/// [`py_error`] for the ranges its callers produce (one byte, or a UTF-8 maximal subpart of
+/// bytes >= 0x80 at most 3 long), where decoding always resumes after the range.
 fn on_error(out: &mut PyStr, bad: &[u8], errors: Errors) -> Result<(), DecodeRaised> {
     match errors {
         Errors::Strict => Err(DecodeRaised),
@@ -340,6 +404,18 @@ fn decode_big5(bytes: &[u8], errors: Errors) -> Result<PyStr, DecodeRaised> {
     Ok(out)
 }
 
+/// `bytes.decode(encoding, errors)` for "strict", "replace" and "surrogateescape" (`None`:
+/// raised), for tests.
+#[cfg(test)]
+fn decode3(encoding: &str, bytes: &[u8]) -> [Option<Vec<u32>>; 3] {
+    [Errors::Strict, Errors::Replace, Errors::SurrogateEscape].map(|errors| {
+        match py_decode(encoding, bytes, errors) {
+            Outcome::Text(text) => Some(text.0),
+            Outcome::Lookup | Outcome::Raised => None,
+        }
+    })
+}
+
 /// Outcome of `bytes.decode(encoding, errors)`.
 enum Outcome {
     Text(PyStr),
@@ -373,9 +449,17 @@ fn py_decode(encoding: &str, bytes: &[u8], errors: Errors) -> Outcome {
         Kind::HighCharmap(t) => decode_charmap(t, true, bytes, errors),
         Kind::FullCharmap(t) => decode_charmap(t, false, bytes, errors),
         Kind::Big5 => decode_big5(bytes, errors),
+        Kind::MultiByte(codec) => match codec.table() {
+            Some(table) => cjk::decode(codec, table, bytes, errors),
+            // Only in wasm, before the web app installed the table: not exact (is_exact).
+            None => Ok(PyStr::from_latin1(bytes)),
+        },
+        Kind::Utf16(order) => utf16_32::decode_utf16(order, bytes, errors),
+        Kind::Utf32(order) => utf16_32::decode_utf32(order, bytes, errors),
         Kind::NonText => return Outcome::Lookup,
-        // FIXME: CJK codecs other than big5, utf-16/32, utf-7, idna, punycode, *-escape and
-        // "undefined" are decoded as latin-1 here; Python decodes (or raises) differently.
+        // FIXME: the multi-byte codecs without a decoder here (iso-2022-*, hz, johab,
+        // euc_jis_2004, shift_jis_2004, big5bbs, …), utf-7, idna, punycode, *-escape and
+        // "undefined" are decoded as latin-1; Python decodes (or raises) differently.
         Kind::Unsupported => Ok(PyStr::from_latin1(bytes)),
     };
     match result {
@@ -731,12 +815,12 @@ mod tests {
     fn unsupported_codecs_are_latin1_for_now() {
         // FIXME: Python decodes these properly; iacscope falls back to latin-1.
         for enc in [
-            "cp950",
-            "big5hkscs",
-            "gbk",
-            "shift_jis",
-            "utf-16",
             "big5bbs",
+            "hz",
+            "iso2022_jp",
+            "johab",
+            "euc_jis_2004",
+            "utf-7",
         ] {
             assert!(!is_exact(enc), "{enc}");
             assert_eq!(
@@ -745,6 +829,23 @@ mod tests {
             );
         }
         assert!(is_exact("utf-8") && is_exact("cp437") && is_exact("hex") && is_exact("bogus"));
+        // Natively every table codec is exact under each of its names.
+        for enc in [
+            "cp950",
+            "big5hkscs",
+            "GBK",
+            "cp936",
+            "Shift_JIS",
+            "sjis",
+            "eucJP",
+            "utf-16",
+        ] {
+            assert!(is_exact(enc), "{enc}");
+            assert_eq!(missing_table(enc), None, "{enc}");
+        }
+        assert_eq!(table_name("chinese"), Some("gb2312"));
+        assert_eq!(table_name("ms_kanji"), Some("cp932"));
+        assert_eq!(table_name("utf-16"), None);
     }
 
     #[test]

@@ -1,0 +1,112 @@
+//! Codec tables on demand. The engine's CJK tables (gbk, gb18030, big5hkscs, euc_jp,
+//! shift_jis, euc_kr, … : `shared/src/codec/data/*.bin`, about 144 KB gzipped together) are
+//! not compiled into the web app, to keep the bundle within its budget; Trunk copies them to
+//! `dist/codecs/` (`index.html`) and the page fetches one when a scan or a permalink needs it,
+//! then hands it to `codec::install_table`. Until then the engine decodes that codec as
+//! latin-1 (`codec::is_exact` says so).
+
+use iacscope_shared::codec;
+use std::cell::RefCell;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+/// Where the app's static files put a table: `/codecs/<name>.bin`.
+pub fn table_url(name: &str) -> String {
+    format!("/codecs/{name}.bin")
+}
+
+/// The tables `encodings` (Python codec names or aliases) need and that are not installed,
+/// each once, in order.
+pub fn missing<'a>(encodings: impl IntoIterator<Item = &'a str>) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for enc in encodings {
+        if let Some(name) = codec::missing_table(enc) {
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
+thread_local! {
+    /// Tables being fetched, so a scan that keeps running does not ask twice (at most the
+    /// ten table codecs; a `Vec` costs the bundle less than a `HashSet`).
+    static IN_FLIGHT: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Claims table `name` for fetching: false when a fetch of it is already under way. Call it
+/// before spawning [`fetch_table`], so two steps of a scan in a row do not both fetch.
+pub fn claim(name: &'static str) -> bool {
+    IN_FLIGHT.with(|f| {
+        let mut f = f.borrow_mut();
+        let new = !f.contains(&name);
+        if new {
+            f.push(name);
+        }
+        new
+    })
+}
+
+/// Fetches and installs table `name` (a name from [`missing`]), then releases the
+/// [`claim`]. `Err` is a sentence for the page; the codec then stays latin-1 and a later call
+/// tries again.
+pub async fn fetch_table(name: &'static str) -> Result<(), String> {
+    let result = fetch_bytes(&table_url(name))
+        .await
+        .and_then(|bytes| codec::install_table(name, &bytes).map_err(|e| e.to_string()));
+    IN_FLIGHT.with(|f| f.borrow_mut().retain(|&n| n != name));
+    result.map_err(|e| format!("The {name} decoding table could not be loaded ({e}); text in {name} is shown as latin-1."))
+}
+
+/// Tells the browser console why a table is missing (the page keeps working, in latin-1).
+pub fn warn(sentence: &str) {
+    web_sys::console::warn_1(&sentence.into());
+}
+
+/// Installs every table `encodings` need; the sentences of those that failed.
+pub async fn ensure<'a>(encodings: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut failed = Vec::new();
+    for name in missing(encodings) {
+        claim(name);
+        if let Err(sentence) = fetch_table(name).await {
+            failed.push(sentence);
+        }
+    }
+    failed
+}
+
+/// `GET url` as bytes, on a 2xx answer.
+async fn fetch_bytes(url: &str) -> Result<Vec<u8>, String> {
+    let js_err = |e: wasm_bindgen::JsValue| {
+        js_sys::Error::from(e)
+            .message()
+            .as_string()
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| "the request failed".into())
+    };
+    let resp: web_sys::Response = JsFuture::from(gloo::utils::window().fetch_with_str(url))
+        .await
+        .map_err(js_err)?
+        .unchecked_into();
+    if !resp.ok() {
+        return Err(format!("the server answered {}", resp.status()));
+    }
+    let buf = JsFuture::from(resp.array_buffer().map_err(js_err)?)
+        .await
+        .map_err(js_err)?;
+    Ok(js_sys::Uint8Array::new(&buf).to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_named_by_codec() {
+        assert_eq!(table_url("gbk"), "/codecs/gbk.bin");
+        // Natively every table is compiled in: nothing is missing.
+        assert!(missing(["GBK", "shift_jis", "utf-8", "bogus"]).is_empty());
+        assert_eq!(codec::table_name("cp936"), Some("gbk"));
+    }
+}

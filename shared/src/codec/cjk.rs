@@ -1,0 +1,820 @@
+//! CPython 3.11's multi-byte CJK decoders (`Modules/cjkcodecs/_codecs_{cn,hk,jp,kr,tw}.c`) for
+//! gbk, gb2312, gb18030, big5hkscs, cp950, euc_jp, shift_jis, cp932, euc_kr and cp949, driven
+//! by tables generated from CPython (`shared/gen/gen_codecs.py`, files `codec/data/*.bin`).
+//!
+//! Natively the tables are compiled in (`include_bytes!`). In the browser they are not (they
+//! would cost about 144 KB gzipped of a 250 KB bundle): the web app fetches the file of a codec
+//! it needs and hands it to [`install_table`]; until then that codec is decoded as latin-1 and
+//! `codec::is_exact` says false. Big5 (`codec/big5.rs`) is compiled in everywhere and is not
+//! handled here.
+
+use super::{py_error, DecodeRaised, Errors, PyStr};
+use std::fmt;
+use std::sync::OnceLock;
+
+/// The multi-byte codecs whose tables live in `codec/data/<name>.bin`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Cjk {
+    Big5Hkscs,
+    Cp932,
+    Cp949,
+    Cp950,
+    EucJp,
+    EucKr,
+    Gb18030,
+    Gb2312,
+    Gbk,
+    ShiftJis,
+}
+
+/// Every [`Cjk`] codec, in the order of [`SLOTS`].
+const ALL: [Cjk; 10] = [
+    Cjk::Big5Hkscs,
+    Cjk::Cp932,
+    Cjk::Cp949,
+    Cjk::Cp950,
+    Cjk::EucJp,
+    Cjk::EucKr,
+    Cjk::Gb18030,
+    Cjk::Gb2312,
+    Cjk::Gbk,
+    Cjk::ShiftJis,
+];
+
+/// The parsed table of each codec, once loaded (natively) or installed (wasm).
+static SLOTS: [OnceLock<Table>; 10] = [const { OnceLock::new() }; 10];
+
+impl Cjk {
+    /// Python's canonical codec name, which is also the table file's stem (`gbk.bin`).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Cjk::Big5Hkscs => "big5hkscs",
+            Cjk::Cp932 => "cp932",
+            Cjk::Cp949 => "cp949",
+            Cjk::Cp950 => "cp950",
+            Cjk::EucJp => "euc_jp",
+            Cjk::EucKr => "euc_kr",
+            Cjk::Gb18030 => "gb18030",
+            Cjk::Gb2312 => "gb2312",
+            Cjk::Gbk => "gbk",
+            Cjk::ShiftJis => "shift_jis",
+        }
+    }
+
+    fn slot(self) -> &'static OnceLock<Table> {
+        let i = ALL.iter().position(|&c| c == self).unwrap_or(0);
+        // ALL and SLOTS have the same length, so `i` is always in range.
+        &SLOTS[i]
+    }
+
+    /// The generated table file, compiled into native builds only.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn bytes(self) -> &'static [u8] {
+        match self {
+            Cjk::Big5Hkscs => include_bytes!("data/big5hkscs.bin"),
+            Cjk::Cp932 => include_bytes!("data/cp932.bin"),
+            Cjk::Cp949 => include_bytes!("data/cp949.bin"),
+            Cjk::Cp950 => include_bytes!("data/cp950.bin"),
+            Cjk::EucJp => include_bytes!("data/euc_jp.bin"),
+            Cjk::EucKr => include_bytes!("data/euc_kr.bin"),
+            Cjk::Gb18030 => include_bytes!("data/gb18030.bin"),
+            Cjk::Gb2312 => include_bytes!("data/gb2312.bin"),
+            Cjk::Gbk => include_bytes!("data/gbk.bin"),
+            Cjk::ShiftJis => include_bytes!("data/shift_jis.bin"),
+        }
+    }
+
+    /// The table, parsed on first use. `None` only if the compiled-in file does not parse,
+    /// which the tests rule out.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(super) fn table(self) -> Option<&'static Table> {
+        let slot = self.slot();
+        if let Some(t) = slot.get() {
+            return Some(t);
+        }
+        let table = Table::parse(self.name(), self.bytes()).ok()?;
+        Some(slot.get_or_init(|| table))
+    }
+
+    /// The table, once the web app has installed it with [`install_table`].
+    #[cfg(target_arch = "wasm32")]
+    pub(super) fn table(self) -> Option<&'static Table> {
+        self.slot().get()
+    }
+
+    fn from_name(name: &str) -> Option<Cjk> {
+        ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// Why [`install_table`] refused a table file. (No strings inside: this code is in the
+/// browser bundle, where every formatting call costs.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TableError {
+    /// The name is not one of the table codecs (`gbk`, `euc_jp`, …).
+    UnknownCodec,
+    /// The file is a table of another codec.
+    WrongCodec,
+    /// The file is not a table (wrong magic, truncated, bad checksum, out-of-range value).
+    Malformed(&'static str),
+}
+
+impl fmt::Display for TableError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TableError::UnknownCodec => "no codec has a table by that name",
+            TableError::WrongCodec => "the file is the table of another codec",
+            TableError::Malformed(why) => why,
+        })
+    }
+}
+
+impl std::error::Error for TableError {}
+
+/// Install the table file `bytes` (the generated `codec/data/<name>.bin`) of the codec `name`
+/// (its canonical Python name, as [`table_name`] returns it), so that codec decodes exactly
+/// from now on. Installing a table that is already there is a no-op. Native builds have every
+/// table compiled in and need no call; the browser calls this after fetching the file.
+pub fn install_table(name: &str, bytes: &[u8]) -> Result<(), TableError> {
+    let codec = Cjk::from_name(name).ok_or(TableError::UnknownCodec)?;
+    if codec.slot().get().is_some() {
+        return Ok(());
+    }
+    let table = Table::parse(name, bytes)?;
+    // A concurrent install of the same codec wins the race with an equal table.
+    let _ = codec.slot().set(table);
+    Ok(())
+}
+
+/// The table file stem (`"gbk"`, served as `gbk.bin`) that `encoding` (any Python name or
+/// alias) needs and that is not installed yet; `None` when decoding `encoding` needs no table
+/// or has it (always `None` natively).
+pub fn missing_table(encoding: &str) -> Option<&'static str> {
+    match super::find(encoding) {
+        Some(&(_, super::Kind::MultiByte(codec))) if codec.table().is_none() => Some(codec.name()),
+        _ => None,
+    }
+}
+
+/// The table file stem a codec needs (`"gbk"` for `GB-2312`'s alias `chinese` it is `gb2312`),
+/// whether or not it is installed; `None` for codecs that need none.
+pub fn table_name(encoding: &str) -> Option<&'static str> {
+    match super::find(encoding) {
+        Some(&(_, super::Kind::MultiByte(codec))) => Some(codec.name()),
+        _ => None,
+    }
+}
+
+/// Magic and version at the start of a table file.
+const MAGIC: &[u8; 8] = b"IACSCJK\x01";
+
+/// What a byte >= 0x80 is when it starts a sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Single {
+    /// One error of one byte ("illegal multibyte sequence").
+    Illegal,
+    /// Needs a trail byte.
+    Lead,
+    /// Decodes alone (half-width katakana of shift_jis, cp932's 0x80, …).
+    Char(u32),
+}
+
+/// Row slots per plane: one per lead byte.
+const ROWS: usize = 256;
+
+/// A parsed table file.
+#[derive(Debug)]
+pub(super) struct Table {
+    /// Bytes 0x80..=0xFF.
+    singles: [Single; 128],
+    /// Per plane and lead byte (`plane * 256 + lead`): first trail byte, number of cells,
+    /// offset into `cells`. Plane 0: lead + trail pairs; plane 1 (euc_jp only): the two
+    /// bytes after 0x8F.
+    rows: Vec<(u8, u16, u32)>,
+    /// Code points of every row, 0 where the pair decodes to nothing.
+    cells: Vec<u32>,
+    /// Pairs that decode to two characters (big5hkscs' four), checked where plane 0 has no
+    /// character.
+    multi: Vec<(u8, u8, [u32; 2])>,
+    /// gb18030: `(first linear index, first code point)` of each run of 4-byte sequences
+    /// mapping to consecutive BMP code points; a run ends where the next begins.
+    pub(super) ranges: Vec<(u32, u32)>,
+    /// gb18030: the linear index where the last run ends (39420).
+    pub(super) range_end: u32,
+}
+
+/// Reads a table file front to back. A read past the end, or a value out of range, marks
+/// the reader `bad` (and yields 0) instead of returning an error at each step: checked once
+/// at the end, which keeps this code (in the browser bundle) small.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    bad: bool,
+}
+
+impl Reader<'_> {
+    fn byte(&mut self) -> u8 {
+        let b = self.bytes.get(self.pos).copied();
+        self.pos += 1;
+        self.bad |= b.is_none();
+        b.unwrap_or(0)
+    }
+
+    /// An unsigned LEB128 value that fits in a `u32`.
+    fn varint(&mut self) -> u32 {
+        let mut value = 0u64;
+        for shift in (0..35).step_by(7) {
+            let b = self.byte();
+            value |= u64::from(b & 0x7F) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        self.bad |= value > u64::from(u32::MAX);
+        value as u32
+    }
+
+    /// A count of at most `max` items (more is a bad file, counted as 0).
+    fn count(&mut self, max: u32) -> u32 {
+        let n = self.varint();
+        self.bad |= n > max;
+        if self.bad {
+            0
+        } else {
+            n
+        }
+    }
+
+    /// A code point (`MAX_CP` at most).
+    fn cp(&mut self, value: i64) -> u32 {
+        let cp = u32::try_from(value).unwrap_or(u32::MAX);
+        self.bad |= cp > MAX_CP;
+        cp
+    }
+}
+
+/// FNV-1a 64, the checksum closing a table file (as `fnv1a_bytes` in gen_codecs.py).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xCBF2_9CE4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
+    })
+}
+
+/// The largest Unicode code point.
+const MAX_CP: u32 = 0x10_FFFF;
+
+impl Table {
+    /// Parse a table file (`cjk_blob` in gen_codecs.py writes it). Layout, varints unsigned
+    /// LEB128:
+    /// - `IACSCJK\x01`; varint length + the canonical codec name;
+    /// - 128 varints for bytes 0x80..=0xFF: 0 illegal, 1 lead, n >= 2 the character n - 2;
+    /// - varint plane count (1 or 2); per plane a varint row count, per row `lead lo hi`
+    ///   bytes then `hi - lo + 1` varints: 0 for no character, else zigzag(code point -
+    ///   previous code point of the plane) + 1;
+    /// - varint count of two-character pairs; each `lead trail`, varint 2, 2 varint code
+    ///   points;
+    /// - varint count of gb18030 runs, each two varints (first index, first code point),
+    ///   increasing; then a varint for where the last run ends;
+    /// - the FNV-1a 64 of everything before, 8 bytes little-endian.
+    fn parse(name: &str, bytes: &[u8]) -> Result<Table, TableError> {
+        let (body, sum) = bytes
+            .split_last_chunk::<8>()
+            .ok_or(TableError::Malformed("truncated"))?;
+        if fnv1a(body) != u64::from_le_bytes(*sum) {
+            return Err(TableError::Malformed("checksum mismatch"));
+        }
+        if !body.starts_with(MAGIC) {
+            return Err(TableError::Malformed("not an iacscope codec table"));
+        }
+        let mut r = Reader {
+            bytes: body,
+            pos: MAGIC.len(),
+            bad: false,
+        };
+        let name_len = r.count(64) as usize;
+        let start = r.pos;
+        r.pos += name_len;
+        if body.get(start..r.pos) != Some(name.as_bytes()) {
+            return Err(TableError::WrongCodec);
+        }
+        let mut singles = [Single::Illegal; 128];
+        for single in &mut singles {
+            *single = match r.varint() {
+                0 => Single::Illegal,
+                1 => Single::Lead,
+                n => Single::Char(r.cp(i64::from(n) - 2)),
+            };
+        }
+        let mut rows = vec![(0u8, 0u16, 0u32); 2 * ROWS];
+        let mut cells = Vec::new();
+        for plane in 0..r.count(2) as usize {
+            let mut prev = 0i64;
+            for _ in 0..r.count(ROWS as u32) {
+                let (lead, lo, hi) = (r.byte(), r.byte(), r.byte());
+                let n = u16::from(hi.wrapping_sub(lo)) + 1;
+                r.bad |= hi < lo;
+                if let Some(row) = rows.get_mut(plane * ROWS + usize::from(lead)) {
+                    *row = (lo, n, cells.len() as u32);
+                }
+                for _ in 0..n {
+                    let v = i64::from(r.varint());
+                    if v == 0 {
+                        cells.push(0);
+                    } else {
+                        prev += ((v - 1) >> 1) ^ -((v - 1) & 1);
+                        cells.push(r.cp(prev));
+                    }
+                }
+            }
+        }
+        let mut multi = Vec::new();
+        for _ in 0..r.count(ROWS as u32) {
+            let (lead, trail) = (r.byte(), r.byte());
+            r.bad |= r.varint() != 2;
+            let pair = [r.varint(), r.varint()];
+            let pair = pair.map(|cp| r.cp(i64::from(cp)));
+            multi.push((lead, trail, pair));
+        }
+        let mut ranges: Vec<(u32, u32)> = Vec::new();
+        for _ in 0..r.count(4096) {
+            let start = r.varint();
+            let first = r.varint();
+            r.bad |= ranges.last().is_some_and(|&(s, _)| s >= start);
+            ranges.push((start, first));
+        }
+        let range_end = r.varint();
+        r.bad |= ranges.last().is_some_and(|&(s, _)| s >= range_end);
+        if r.bad || r.pos != body.len() {
+            return Err(TableError::Malformed("corrupt or truncated codec table"));
+        }
+        Ok(Table {
+            singles,
+            rows,
+            cells,
+            multi,
+            ranges,
+            range_end,
+        })
+    }
+
+    /// The character of `trail` in `lead`'s row of `plane`, if any.
+    fn cell(&self, plane: usize, lead: u8, trail: u8) -> Option<u32> {
+        let &(lo, n, offset) = self.rows.get(plane * ROWS + usize::from(lead))?;
+        let column = trail.checked_sub(lo)?;
+        if u16::from(column) >= n {
+            return None;
+        }
+        let cp = *self.cells.get(offset as usize + usize::from(column))?;
+        (cp != 0).then_some(cp)
+    }
+
+    /// The BMP code point of gb18030's 4-byte linear index `lseq` (< `range_end`).
+    fn gb18030_bmp(&self, lseq: u32) -> Option<u32> {
+        if lseq >= self.range_end {
+            return None;
+        }
+        let i = self.ranges.partition_point(|&(start, _)| start <= lseq);
+        let &(start, first) = self.ranges.get(i.checked_sub(1)?)?;
+        let cp = first.checked_add(lseq - start)?;
+        (cp <= MAX_CP).then_some(cp)
+    }
+}
+
+/// One decoding step from the start of the remaining input.
+enum Step<'a> {
+    /// A character from this many bytes.
+    Char(u32, usize),
+    /// Two characters from a pair (big5hkscs).
+    Chars(&'a [u32]),
+    /// An error covering this many bytes, for the error handler.
+    Error(usize),
+}
+
+/// euc_kr's make-up sequences (KS X 1001:1998 Annex 3): `A4 D4 A4 <cho> A4 <jung> A4 <jong>`.
+const EUCKR_JAMO_LEAD: u8 = 0xA4;
+const EUCKR_JAMO_FILLER: u8 = 0xD4;
+/// `_codecs_kr.c` `cgk2u_choseong`, indexed by byte - 0xA1 (0xA1..=0xBE); `NO_JAMO` = none.
+const NO_JAMO: u8 = 127;
+const CHOSEONG: [u8; 30] = [
+    0, 1, NO_JAMO, 2, NO_JAMO, NO_JAMO, 3, 4, 5, NO_JAMO, NO_JAMO, NO_JAMO, NO_JAMO, NO_JAMO,
+    NO_JAMO, NO_JAMO, 6, 7, 8, NO_JAMO, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
+];
+/// `_codecs_kr.c` `cgk2u_jongseong`, indexed by byte - 0xA1 (0xA1..=0xBE).
+const JONGSEONG: [u8; 30] = [
+    1, 2, 3, 4, 5, 6, 7, NO_JAMO, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, NO_JAMO, 18, 19, 20, 21,
+    22, NO_JAMO, 23, 24, 25, 26, 27,
+];
+
+/// `_codecs_kr.c` DECODER(euc_kr) after it saw `A4 D4`: eight bytes are required (fewer is
+/// "incomplete", an error over the rest of the input); bytes 2, 4, 6 must be A4 and the three
+/// jamo must exist, else an error of one byte.
+fn euckr_jamo(rest: &[u8]) -> Step<'static> {
+    let Some(&[_, _, a2, cho, a4, jung, a6, jong]) = rest.first_chunk::<8>() else {
+        return Step::Error(rest.len());
+    };
+    if [a2, a4, a6] != [EUCKR_JAMO_LEAD; 3] {
+        return Step::Error(1);
+    }
+    let cho = cho
+        .checked_sub(0xA1)
+        .and_then(|i| CHOSEONG.get(usize::from(i)))
+        .copied()
+        .unwrap_or(NO_JAMO);
+    let jung = if (0xBF..=0xD3).contains(&jung) {
+        jung - 0xBF
+    } else {
+        NO_JAMO
+    };
+    let jong = if jong == EUCKR_JAMO_FILLER {
+        0
+    } else {
+        jong.checked_sub(0xA1)
+            .and_then(|i| JONGSEONG.get(usize::from(i)))
+            .copied()
+            .unwrap_or(NO_JAMO)
+    };
+    if cho == NO_JAMO || jung == NO_JAMO || jong == NO_JAMO {
+        return Step::Error(1);
+    }
+    let cp = 0xAC00 + u32::from(cho) * 588 + u32::from(jung) * 28 + u32::from(jong);
+    Step::Char(cp, 8)
+}
+
+/// `_codecs_cn.c` DECODER(gb18030) after a lead byte and a second byte 0x30..=0x39: four bytes
+/// are required (fewer: "incomplete", an error over the rest); then bytes 1 and 3 must be
+/// 0x81..=0xFE and byte 4 0x30..=0x39. First bytes 0x81..=0x84 map the linear index below
+/// 39420 through the BMP runs of the table; 0x90..=0xE3 map 0x10000 + index up to U+10FFFF
+/// algorithmically; anything else is an error of one byte.
+fn gb18030_four<'a>(table: &'a Table, rest: &[u8]) -> Step<'a> {
+    let Some(&[c1, c2, c3, c4]) = rest.first_chunk::<4>() else {
+        return Step::Error(rest.len());
+    };
+    if !(0x81..=0xFE).contains(&c1) || !(0x81..=0xFE).contains(&c3) || !(0x30..=0x39).contains(&c4)
+    {
+        return Step::Error(1);
+    }
+    let (c1, c2, c3, c4) = (
+        u32::from(c1 - 0x81),
+        u32::from(c2 - 0x30),
+        u32::from(c3 - 0x81),
+        u32::from(c4 - 0x30),
+    );
+    let index = (c1 * 10 + c2) * 1260 + c3 * 10 + c4;
+    let cp = if c1 < 4 {
+        table.gb18030_bmp(index)
+    } else if c1 >= 15 {
+        let cp = 0x1_0000 + index - 15 * 12600;
+        (cp <= MAX_CP).then_some(cp)
+    } else {
+        None
+    };
+    cp.map_or(Step::Error(1), |cp| Step::Char(cp, 4))
+}
+
+/// One step of `codec` at the start of `rest` (not empty).
+fn step<'a>(codec: Cjk, table: &'a Table, rest: &[u8]) -> Step<'a> {
+    let Some(&lead) = rest.first() else {
+        return Step::Error(0);
+    };
+    let Some(&single) = lead
+        .checked_sub(0x80)
+        .and_then(|i| table.singles.get(usize::from(i)))
+    else {
+        return Step::Char(u32::from(lead), 1);
+    };
+    match single {
+        Single::Illegal => return Step::Error(1),
+        Single::Char(cp) => return Step::Char(cp, 1),
+        Single::Lead => {}
+    }
+    // REQUIRE_INBUF(2): a lead byte at the end is "incomplete multibyte sequence".
+    let Some(&trail) = rest.get(1) else {
+        return Step::Error(rest.len());
+    };
+    match codec {
+        Cjk::Gb18030 if (0x30..=0x39).contains(&trail) => return gb18030_four(table, rest),
+        Cjk::EucJp if lead == 0x8F => {
+            // JIS X 0212 after 0x8F; REQUIRE_INBUF(3) first.
+            let Some(&third) = rest.get(2) else {
+                return Step::Error(rest.len());
+            };
+            return table
+                .cell(1, trail, third)
+                .map_or(Step::Error(1), |cp| Step::Char(cp, 3));
+        }
+        Cjk::EucKr if lead == EUCKR_JAMO_LEAD && trail == EUCKR_JAMO_FILLER => {
+            return euckr_jamo(rest)
+        }
+        _ => {}
+    }
+    if let Some(cp) = table.cell(0, lead, trail) {
+        return Step::Char(cp, 2);
+    }
+    match table
+        .multi
+        .iter()
+        .find(|(l, t, _)| (*l, *t) == (lead, trail))
+    {
+        Some((_, _, cps)) => Step::Chars(cps),
+        // "illegal multibyte sequence": the error covers the lead byte only.
+        None => Step::Error(1),
+    }
+}
+
+/// `bytes.decode(codec, errors)` with the codec's table.
+pub(super) fn decode(
+    codec: Cjk,
+    table: &Table,
+    bytes: &[u8],
+    errors: Errors,
+) -> Result<PyStr, DecodeRaised> {
+    let mut out = PyStr(Vec::with_capacity(bytes.len()));
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let used = match step(codec, table, rest) {
+            Step::Char(cp, n) => {
+                out.push(cp);
+                n
+            }
+            Step::Chars(cps) => {
+                out.0.extend_from_slice(cps);
+                2
+            }
+            Step::Error(esize) => py_error(&mut out, rest, esize, errors)?,
+        };
+        rest = rest.get(used..).unwrap_or_default();
+    }
+    Ok(out)
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_parses() {
+        for codec in ALL {
+            assert!(codec.table().is_some(), "{}", codec.name());
+        }
+    }
+
+    fn s(text: &str) -> Option<Vec<u32>> {
+        Some(text.chars().map(u32::from).collect())
+    }
+
+    /// Real text with invalid bytes inside; expected values are CPython 3.11's answers
+    /// (strict, replace, surrogateescape).
+    #[test]
+    fn mixed_text_with_invalid_bytes() {
+        use super::super::decode3;
+        // (encoding, bytes, answers for strict, replace, surrogateescape)
+        type Case = (&'static str, &'static [u8], [Option<Vec<u32>>; 3]);
+        let cases: &[Case] = &[
+            (
+                "gbk",
+                b"\xd6\xd0\xce\xc4 GBK \xb2\xe2\xca\xd4\r\n\x81 bad\xff",
+                [
+                    None,
+                    s("中文 GBK 测试\r\n\u{fffd} bad\u{fffd}"),
+                    Some(
+                        "中文 GBK 测试\r\n"
+                            .chars()
+                            .map(u32::from)
+                            .chain([0xDC81])
+                            .chain(" bad".chars().map(u32::from))
+                            .chain([0xDCFF])
+                            .collect(),
+                    ),
+                ],
+            ),
+            (
+                // A 4-byte sequence cut after 3 bytes: one replacement character, but
+                // surrogateescape stops at the '0' and decodes on from there.
+                "gb18030",
+                b"\x94\x32\xbe\x34 \xa8\xa6 \xa2\xe3\x81\x30\x81",
+                [
+                    None,
+                    s("𝄞 é €\u{fffd}"),
+                    Some(
+                        "𝄞 é €"
+                            .chars()
+                            .map(u32::from)
+                            .chain([0xDC81, 0x30, 0xDC81])
+                            .collect(),
+                    ),
+                ],
+            ),
+            (
+                "shift_jis",
+                b"\x93\xfa\x96{\x8c\xea\xb6\xc0\xb6\xc5\x82",
+                [
+                    None,
+                    s("日本語ｶﾀｶﾅ\u{fffd}"),
+                    Some(
+                        "日本語ｶﾀｶﾅ"
+                            .chars()
+                            .map(u32::from)
+                            .chain([0xDC82])
+                            .collect(),
+                    ),
+                ],
+            ),
+            (
+                // A4 D4 at the end starts an 8-byte make-up sequence: "incomplete".
+                "euc_kr",
+                b"\xc7\xd1\xb1\xb9\xbe\xee \xc5\xd8\xbd\xba\xc6\xae\xa4\xd4",
+                [
+                    None,
+                    s("한국어 텍스트\u{fffd}"),
+                    Some(
+                        "한국어 텍스트"
+                            .chars()
+                            .map(u32::from)
+                            .chain([0xDCA4, 0xDCD4])
+                            .collect(),
+                    ),
+                ],
+            ),
+            (
+                // Two pairs that decode to two characters each.
+                "big5hkscs",
+                b"\x88b\x88d \xad\xbb\xb4\xe4\xfe",
+                [
+                    None,
+                    s("Ê̄Ê̌ 香港\u{fffd}"),
+                    Some("Ê̄Ê̌ 香港".chars().map(u32::from).chain([0xDCFE]).collect()),
+                ],
+            ),
+            (
+                // JIS X 0212 after 0x8F, then 0x8F with one byte: "incomplete" over both.
+                "euc_jp",
+                b"\xc6\xfc\xcb\xdc\xb8\xec\x8f\xb0\xa1\x8f\xa1",
+                [
+                    None,
+                    s("日本語丂\u{fffd}"),
+                    Some(
+                        "日本語丂"
+                            .chars()
+                            .map(u32::from)
+                            .chain([0xDC8F, 0xDCA1])
+                            .collect(),
+                    ),
+                ],
+            ),
+            (
+                "cp949",
+                b"\x8cc\xb9\xe6\xb0\xa2\xc7\xcf\xc9",
+                [
+                    None,
+                    s("똠방각하\u{fffd}"),
+                    Some("똠방각하".chars().map(u32::from).chain([0xDCC9]).collect()),
+                ],
+            ),
+            (
+                "cp932",
+                b"\x80\xa0\xfd\x87@",
+                [
+                    s("\u{80}\u{f8f0}\u{f8f1}①"),
+                    s("\u{80}\u{f8f0}\u{f8f1}①"),
+                    s("\u{80}\u{f8f0}\u{f8f1}①"),
+                ],
+            ),
+            (
+                "cp950",
+                b"\xc1c\xc5\xe9\xf9\xfe",
+                [s("繁體▓"), s("繁體▓"), s("繁體▓")],
+            ),
+        ];
+        for (enc, bytes, expected) in cases {
+            assert_eq!(&decode3(enc, bytes), expected, "{enc} {bytes:02x?}");
+        }
+        // The engine's entry points: the banner keeps escapes, the cursor replaces, an MSSP
+        // field that strict decoding refuses is latin-1 as a whole.
+        let bytes = b"\xd6\xd0\xce\xc4\xff";
+        assert_eq!(
+            crate::codec::format_banner("GBK", bytes).map(|t| t.0),
+            Ok(vec![0x4E2D, 0x6587, 0xDCFF])
+        );
+        assert_eq!(crate::codec::decode_lossy("cp936", bytes), "中文\u{fffd}");
+        assert_eq!(
+            crate::codec::decode_mssp_field("gbk", bytes),
+            PyStr::from_latin1(bytes)
+        );
+        assert_eq!(
+            crate::codec::decode_mssp_field("gbk", b"\xd6\xd0\xce\xc4"),
+            PyStr::from("中文")
+        );
+        // gb18030's "81 30" at the end is one error that starts with a byte >= 0x80 and
+        // holds an ASCII digit: surrogateescape escapes 0x81 and decodes '0' as itself.
+        assert_eq!(
+            crate::codec::format_banner("gb18030", b"\x81\x30").map(|t| t.0),
+            Ok(vec![0xDC81, 0x30])
+        );
+    }
+
+    /// Random bytes of every length through every codec and entry point: no panic, and the
+    /// three error handlers agree where strict decoding succeeds.
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut state = 0x0123_4567_89AB_CDEFu64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let names = [
+            "gbk",
+            "gb2312",
+            "gb18030",
+            "big5hkscs",
+            "cp950",
+            "euc_jp",
+            "shift_jis",
+            "cp932",
+            "euc_kr",
+            "cp949",
+            "utf-16",
+            "utf-16-le",
+            "utf-16-be",
+            "utf-32",
+            "utf-32-le",
+            "utf-32-be",
+        ];
+        for round in 0..3000 {
+            let len = (next() % 64) as usize;
+            let bytes: Vec<u8> = (0..len).map(|_| next().to_le_bytes()[2]).collect();
+            let enc = names[round % names.len()];
+            let [strict, replace, escape] = super::super::decode3(enc, &bytes);
+            if let Some(text) = strict {
+                assert_eq!(Some(&text), replace.as_ref(), "{enc} {bytes:02x?}");
+                assert_eq!(Some(&text), escape.as_ref(), "{enc} {bytes:02x?}");
+            }
+            assert!(
+                replace.is_some(),
+                "replace never raises: {enc} {bytes:02x?}"
+            );
+            let _ = crate::codec::decode_lossy(enc, &bytes);
+            let _ = crate::codec::decode_mssp_field(enc, &bytes);
+            let _ = crate::codec::decode_surrogateescape(enc, &bytes);
+        }
+    }
+
+    /// Tables damaged behind a valid checksum (what a hostile server could hand the web app)
+    /// never make parsing or decoding panic.
+    #[test]
+    fn damaged_tables_with_valid_checksums_never_panic() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let input: Vec<u8> = (0..512).map(|i| (i * 37 % 251) as u8 | 0x80).collect();
+        for codec in ALL {
+            let good = codec.bytes();
+            for _ in 0..40 {
+                let mut bad = good.get(..good.len() - 8).unwrap_or_default().to_vec();
+                for _ in 0..1 + next() % 4 {
+                    let at = (next() % bad.len() as u64) as usize;
+                    match next() % 3 {
+                        0 => bad[at] = next() as u8,
+                        1 => bad.truncate(at.max(9)),
+                        _ => bad.insert(at, next() as u8),
+                    }
+                }
+                let sum = fnv1a(&bad).to_le_bytes();
+                bad.extend_from_slice(&sum);
+                if let Ok(table) = Table::parse(codec.name(), &bad) {
+                    for errors in [Errors::Strict, Errors::Replace, Errors::SurrogateEscape] {
+                        let _ = decode(codec, &table, &input, errors);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn damaged_tables_are_refused() {
+        let good = Cjk::Gbk.bytes();
+        assert_eq!(install_table("gbk", good), Ok(()));
+        assert_eq!(install_table("gbk2", good), Err(TableError::UnknownCodec));
+        assert_eq!(
+            Table::parse("gb2312", good).err(),
+            Some(TableError::WrongCodec)
+        );
+        for cut in [0, 1, 8, 100, good.len() - 9, good.len() - 1] {
+            assert!(Table::parse("gbk", good.get(..cut).unwrap_or_default()).is_err());
+        }
+        let mut flipped = good.to_vec();
+        if let Some(b) = flipped.get_mut(500) {
+            *b ^= 1;
+        }
+        assert_eq!(
+            Table::parse("gbk", &flipped).err(),
+            Some(TableError::Malformed("checksum mismatch"))
+        );
+    }
+}

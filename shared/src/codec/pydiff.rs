@@ -1,0 +1,353 @@
+//! Differential tests of the utf-16/32 and table-driven CJK decoders against the CPython on
+//! the machine (`python3`, or `$IACSCOPE_PYTHON`; the reference is 3.11): every 1- and 2-byte
+//! input, the longer sequences each decoder has (euc_jp's 3-byte JIS X 0212, every gb18030
+//! 4-byte run boundary and a dense sample between, euc_kr's 8-byte make-up sequences, UTF-16
+//! surrogate combinations) with their truncations, and seeded random inputs, each decoded with
+//! "strict", "replace" and "surrogateescape". One Python process per codec reads all inputs
+//! from stdin and writes all answers to stdout. Skipped, with a message, when there is no
+//! Python.
+
+use super::{py_decode, Errors, Outcome, PyStr};
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+
+/// Decodes every input it is given with the three handlers. Input: u32 count, then per input
+/// u32 length + bytes. Output per input and handler: u32 0xFFFFFFFF when Python raises
+/// UnicodeDecodeError, else u32 length + the code points as u32 (little-endian throughout).
+const PY_SCRIPT: &str = r#"
+import struct, sys
+from array import array
+name = sys.argv[1]
+data = sys.stdin.buffer.read()
+(n,) = struct.unpack_from("<I", data, 0)
+pos = 4
+out = bytearray()
+for _ in range(n):
+    (ln,) = struct.unpack_from("<I", data, pos)
+    pos += 4
+    b = data[pos:pos + ln]
+    pos += ln
+    for errors in ("strict", "replace", "surrogateescape"):
+        try:
+            s = b.decode(name, errors)
+        except UnicodeDecodeError:
+            out += b"\xff\xff\xff\xff"
+            continue
+        out += struct.pack("<I", len(s))
+        out += array("I", map(ord, s)).tobytes()
+sys.stdout.buffer.write(out)
+"#;
+
+const HANDLERS: [(Errors, &str); 3] = [
+    (Errors::Strict, "strict"),
+    (Errors::Replace, "replace"),
+    (Errors::SurrogateEscape, "surrogateescape"),
+];
+
+/// Every codec under test, by a name Python and `find` both know.
+const CODECS: &[&str] = &[
+    "gbk",
+    "gb2312",
+    "gb18030",
+    "big5hkscs",
+    "cp950",
+    "euc_jp",
+    "shift_jis",
+    "cp932",
+    "euc_kr",
+    "cp949",
+    "utf-16",
+    "utf-16-le",
+    "utf-16-be",
+    "utf-32",
+    "utf-32-le",
+    "utf-32-be",
+];
+
+fn python() -> Option<String> {
+    let exe = std::env::var("IACSCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(&exe).arg("--version").output().ok()?;
+    out.status.success().then_some(exe)
+}
+
+/// Python's answers for `inputs`, per input the three handlers' results (`None`: raised).
+fn ask_python(exe: &str, codec: &str, inputs: &[Vec<u8>]) -> Vec<[Option<Vec<u32>>; 3]> {
+    let mut payload = Vec::new();
+    payload.extend_from_slice(&u32::try_from(inputs.len()).unwrap().to_le_bytes());
+    for input in inputs {
+        payload.extend_from_slice(&u32::try_from(input.len()).unwrap().to_le_bytes());
+        payload.extend_from_slice(input);
+    }
+    let mut child = Command::new(exe)
+        .args(["-c", PY_SCRIPT, codec])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start python");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&payload));
+    let mut raw = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut raw).unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(child.wait().unwrap().success(), "python failed on {codec}");
+    let mut words = raw
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()));
+    let mut answers = Vec::with_capacity(inputs.len());
+    for _ in inputs {
+        let mut one = [None, None, None];
+        for slot in &mut one {
+            let len = words.next().expect("short python output");
+            if len != u32::MAX {
+                *slot = Some(words.by_ref().take(len as usize).collect());
+            }
+        }
+        answers.push(one);
+    }
+    assert!(words.next().is_none(), "long python output for {codec}");
+    answers
+}
+
+/// Small deterministic generator (xorshift64*), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn byte(&mut self) -> u8 {
+        self.next().to_le_bytes()[3]
+    }
+}
+
+/// gb18030's 4-byte sequence of linear index `i` (first byte from 0x81).
+fn gb4(i: u32) -> Vec<u8> {
+    let b = |v: u32| u8::try_from(v).unwrap();
+    vec![
+        b(0x81 + i / 12600),
+        b(0x30 + i / 1260 % 10),
+        b(0x81 + i / 10 % 126),
+        b(0x30 + i % 10),
+    ]
+}
+
+/// `seq`, each of its proper prefixes, and each of those followed by ASCII and by a byte
+/// >= 0x80 (how CPython groups a truncated sequence into error ranges).
+fn with_truncations(out: &mut Vec<Vec<u8>>, seq: &[u8]) {
+    for cut in 1..=seq.len() {
+        let head = seq.get(..cut).unwrap_or_default();
+        out.push(head.to_vec());
+        if cut < seq.len() {
+            out.push([head, b"A"].concat());
+            out.push([head, b"\xb0"].concat());
+        }
+    }
+}
+
+/// The inputs every codec gets, plus the codec's own longer sequences.
+fn inputs_for(codec: &str) -> Vec<Vec<u8>> {
+    let mut inputs: Vec<Vec<u8>> = vec![Vec::new()];
+    inputs.extend((0..=255u8).map(|a| vec![a]));
+    inputs.extend((0..=255u8).flat_map(|a| (0..=255u8).map(move |b| vec![a, b])));
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ codec.len() as u64);
+    match codec {
+        "euc_jp" => {
+            inputs.extend((0..=255u8).flat_map(|b| (0..=255u8).map(move |c| vec![0x8F, b, c])));
+            for seq in [&b"\x8f\xb0\xa1"[..], b"\x8e\xa1", b"\xa4\xa2"] {
+                with_truncations(&mut inputs, seq);
+            }
+        }
+        "gb18030" => {
+            // Every run boundary of the BMP table (found by asking the table), a dense sample,
+            // the ends of the supplementary planes, and the first bytes in between.
+            let table = super::Cjk::Gb18030.table().unwrap();
+            let mut indices: Vec<u32> = (0..39_430).step_by(3).collect();
+            for &(start, _) in &table.ranges {
+                indices.extend([start.saturating_sub(1), start, start + 1]);
+            }
+            indices.extend([table.range_end - 1, table.range_end, table.range_end + 1]);
+            for i in indices {
+                with_truncations(&mut inputs, &gb4(i));
+            }
+            for first in 0x80..=0xFFu8 {
+                for seq in [[first, 0x30, 0x81, 0x30], [first, 0x39, 0xFE, 0x39]] {
+                    inputs.push(seq.to_vec());
+                }
+            }
+            for seq in [
+                &b"\x90\x30\x81\x30"[..],
+                b"\xe3\x32\x9a\x35",
+                b"\xe3\x32\x9a\x36",
+                b"\xe3\x33\x81\x30",
+                b"\xfe\x39\xfe\x39",
+                b"\x84\x31\xa4\x39",
+                b"\x84\x31\xa5\x30",
+                b"\x81\x30\x80\x30",
+                b"\x81\x30\xff\x30",
+                b"\x81\x30\x81\x2f",
+                b"\x81\x30\x81\x3a",
+                b"\x81\x30\x81\x30\x81\x30",
+            ] {
+                with_truncations(&mut inputs, seq);
+            }
+            for _ in 0..3000 {
+                let i = u32::try_from(rng.below(126 * 12600)).unwrap();
+                inputs.push(gb4(i));
+            }
+        }
+        "euc_kr" => {
+            // A4 D4 A4 cho A4 jung A4 jong, each position over every byte with the others valid.
+            let base = *b"\xa4\xd4\xa4\xa1\xa4\xbf\xa4\xd4";
+            for pos in 1..8 {
+                for v in 0..=255u8 {
+                    let mut seq = base;
+                    if let Some(b) = seq.get_mut(pos) {
+                        *b = v;
+                    }
+                    inputs.push(seq.to_vec());
+                }
+            }
+            for cho in 0xA1..=0xBEu8 {
+                for jung in 0xBF..=0xD3u8 {
+                    inputs.push(vec![0xA4, 0xD4, 0xA4, cho, 0xA4, jung, 0xA4, 0xD4]);
+                }
+            }
+            with_truncations(&mut inputs, &base);
+            with_truncations(&mut inputs, b"\xa4\xd4\xa4\xa1\xa4\xbf\xa4\xbe\xa4\xd4");
+        }
+        _ => {}
+    }
+    if codec.starts_with("utf-16") {
+        let units: [u16; 14] = [
+            0x0041, 0x00E9, 0x4E2D, 0xD800, 0xDBFF, 0xDC00, 0xDFFF, 0xDC80, 0xD8DC, 0xFEFF, 0xFFFE,
+            0x8080, 0x0080, 0x8000,
+        ];
+        let tails: [&[u8]; 4] = [b"", b"\x41", b"\xd8", b"\x80"];
+        for le in [true, false] {
+            let enc = |u: u16| if le { u.to_le_bytes() } else { u.to_be_bytes() };
+            for &a in &units {
+                for &b in &units {
+                    for &c in &units {
+                        for tail in tails {
+                            let mut seq = [enc(a), enc(b), enc(c)].concat();
+                            seq.extend_from_slice(tail);
+                            inputs.push(seq);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if codec.starts_with("utf-32") {
+        let units: [u32; 12] = [
+            0x41,
+            0xFEFF,
+            0xFFFE_0000,
+            0xD800,
+            0xDFFF,
+            0xDC80,
+            0x10_FFFF,
+            0x11_0000,
+            0x8080_8080,
+            0x80,
+            0x1F600,
+            0xE9,
+        ];
+        for le in [true, false] {
+            let enc = |u: u32| if le { u.to_le_bytes() } else { u.to_be_bytes() };
+            for &a in &units {
+                for &b in &units {
+                    for tail in [&b""[..], b"\x80", b"\x41\x80", b"\x80\x80\x80"] {
+                        let mut seq = [enc(a), enc(b)].concat();
+                        seq.extend_from_slice(tail);
+                        inputs.push(seq);
+                    }
+                }
+            }
+        }
+    }
+    // Random inputs leaning on bytes that start or continue sequences.
+    for _ in 0..4000 {
+        let len = rng.below(24) as usize;
+        let seq = (0..len)
+            .map(|_| match rng.below(10) {
+                0..=3 => rng.byte() | 0x80,
+                4 | 5 => 0x30 + rng.byte() % 10,
+                6 => [0x00, 0xA4, 0xD4, 0x8F, 0xD8, 0xDC, 0xFE, 0xFF][rng.below(8) as usize],
+                _ => rng.byte(),
+            })
+            .collect();
+        inputs.push(seq);
+    }
+    inputs
+}
+
+fn show(text: &Option<Vec<u32>>) -> String {
+    match text {
+        None => "raises".into(),
+        Some(cps) => format!("{:04x?}", cps),
+    }
+}
+
+/// Decode `inputs` with `codec` and every handler and compare with Python; returns the number
+/// of inputs checked.
+fn check_codec(exe: &str, codec: &str) -> usize {
+    let inputs = inputs_for(codec);
+    let answers = ask_python(exe, codec, &inputs);
+    let mut failures = Vec::new();
+    for (input, expected) in inputs.iter().zip(&answers) {
+        for ((errors, errors_name), want) in HANDLERS.iter().zip(expected) {
+            let got = match py_decode(codec, input, *errors) {
+                Outcome::Text(PyStr(cps)) => Some(cps),
+                Outcome::Raised => None,
+                Outcome::Lookup => panic!("{codec} not found"),
+            };
+            if &got != want && failures.len() < 12 {
+                failures.push(format!(
+                    "{codec} {errors_name} {input:02x?}: python {}, iacscope {}",
+                    show(want),
+                    show(&got)
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    inputs.len()
+}
+
+#[test]
+fn decoders_match_cpython_on_every_short_input() {
+    let Some(exe) = python() else {
+        eprintln!(
+            "SKIPPED decoders_match_cpython_on_every_short_input: no python3 \
+             (set IACSCOPE_PYTHON to a CPython 3.11)"
+        );
+        return;
+    };
+    // Two codecs at a time: one Python process each, the Rust side compares while the next
+    // Python runs.
+    let checked: usize = std::thread::scope(|s| {
+        CODECS
+            .chunks(2)
+            .flat_map(|pair| {
+                let handles: Vec<_> = pair
+                    .iter()
+                    .map(|&codec| s.spawn(|| check_codec(&exe, codec)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .sum()
+    });
+    assert!(checked > CODECS.len() * 65_536);
+}
