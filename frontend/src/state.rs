@@ -288,6 +288,8 @@ pub struct Report {
     /// `record` for a stored record without a transcript).
     pub encoding: String,
     pub encoding_source: String,
+    /// The scanned host (for the MSSP TLS-port check).
+    pub host: String,
     /// The record as telnetlib3 saves it.
     pub json: String,
     /// `<fingerprint>/<session-hash>.json`, the record's place in a data directory.
@@ -401,6 +403,7 @@ impl Report {
                 .map(|e| e.to_string_lossy())
                 .unwrap_or_default(),
             encoding_source: "record".into(),
+            host: session.host.clone(),
             json,
             path: format!("{fingerprint}/{session_hash}.json"),
             file_name: format!("{session_hash}.json"),

@@ -1030,6 +1030,9 @@ pub fn ReportView(props: &ReportProps) -> Html {
             <section class="card" aria-labelledby="mssp-h">
                 <h2 id="mssp-h">{ "MSSP" }</h2>
                 { mssp_summary(&r.mssp_findings) }
+                { for tls_claims(r).into_iter().map(|(var, port)| html! {
+                    <TlsClaim host={r.host.clone()} {port} {var} />
+                }) }
                 if !r.mssp.is_empty() {
                     <table class="mssp">
                         <tbody>{ for r.mssp.iter().map(|m| mssp_row(m, &r.mssp_findings)) }</tbody>
@@ -1048,6 +1051,66 @@ pub fn ReportView(props: &ReportProps) -> Html {
             <pre class="json" tabindex="0" aria-label="JSON record">{ r.json.clone() }</pre>
         </section>
     </> }
+}
+
+/// Ports the server's MSSP says speak TLS (`SSL`, `TLS`; at most 2 are checked).
+fn tls_claims(r: &Report) -> Vec<(String, u16)> {
+    let mut out = Vec::new();
+    for row in &r.mssp {
+        if matches!(row.name.as_str(), "SSL" | "TLS") {
+            for (v, _) in &row.values {
+                if let Ok(p) = v.trim().parse::<u16>() {
+                    if p != 0 && out.len() < 2 && !out.iter().any(|(_, q)| *q == p) {
+                        out.push((row.name.clone(), p));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[derive(Properties, PartialEq)]
+pub struct TlsClaimProps {
+    pub host: String,
+    pub port: u16,
+    pub var: String,
+}
+
+/// Whether the TLS port the MSSP names speaks TLS: one handshake through the proxy
+/// (`/api/tls-check`), no scan.
+#[function_component]
+pub fn TlsClaim(props: &TlsClaimProps) -> Html {
+    let answer = use_state(|| None::<String>);
+    {
+        let answer = answer.clone();
+        let (host, port) = (props.host.clone(), props.port);
+        use_effect_with((host.clone(), port), move |_| {
+            wasm_bindgen_futures::spawn_local(async move {
+                let url = format!(
+                    "/api/tls-check?host={}&port={port}",
+                    String::from(js_sys::encode_uri_component(&host))
+                );
+                let text = match crate::api::get_json(&url).await {
+                    Ok(v) if crate::api::field(&v, "tls").as_bool() == Some(true) => format!(
+                        "holds: port {port} speaks TLS. {}",
+                        crate::api::text_field(&v, "verdict_text")
+                    ),
+                    Ok(v) => format!("does not hold: {}", crate::api::text_field(&v, "message")),
+                    Err(f) => f.sentence("the TLS check"),
+                };
+                answer.set(Some(text));
+            });
+        });
+    }
+    html! {
+        <p class="tls-claim">{ format!("MSSP {} claims TLS on port {}: ", props.var, props.port) }
+            { match &*answer {
+                Some(t) => html! { { t.clone() } },
+                None => html! { <span class="muted">{ "checking…" }</span> },
+            } }
+        </p>
+    }
 }
 
 /// The MSSP check's count and its findings about MSSP as a whole (missing variables, no data).

@@ -301,6 +301,70 @@ mod tls {
         (port, pem)
     }
 
+    /// `/api/tls-check`: one handshake with the port an MSSP `SSL`/`TLS` names, judged like a
+    /// TLS scan; a plain port and a private one without `--allow-private` say why.
+    #[tokio::test]
+    async fn tls_check_says_whether_a_port_speaks_tls() {
+        let server = start(config()).await;
+        let (port, _) = tls_echo().await;
+        let (status, _, body) = http_get(
+            server.addr,
+            &format!("/api/tls-check?host=127.0.0.1&port={port}"),
+            "",
+        )
+        .await;
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["tls"], true, "{v}");
+        assert_eq!(v["verdict"], "self_signed", "{v}");
+        assert!(
+            v["verdict_text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("The certificate is self-signed")),
+            "{v}"
+        );
+
+        let (plain, plain_port) = upstream().await;
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = plain.accept().await {
+                let _ = s.write_all(b"Welcome!\r\nlogin: ").await;
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+        });
+        let (_, _, body) = http_get(
+            server.addr,
+            &format!("/api/tls-check?host=127.0.0.1&port={plain_port}"),
+            "",
+        )
+        .await;
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(
+            (v["tls"].clone(), v["code"].clone()),
+            (false.into(), "tls_failure".into()),
+            "{v}"
+        );
+        assert!(
+            v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("The TLS handshake failed: ")),
+            "{v}"
+        );
+
+        let strict = start(iacscope::serve::Config {
+            allow_private: false,
+            ..config()
+        })
+        .await;
+        let (_, _, body) = http_get(
+            strict.addr,
+            &format!("/api/tls-check?host=127.0.0.1&port={port}"),
+            "",
+        )
+        .await;
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(v["code"], "refused_by_policy", "{v}");
+    }
+
     #[tokio::test]
     async fn self_signed_is_refused_when_verifying() {
         let server = start(config()).await;

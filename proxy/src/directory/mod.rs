@@ -4,7 +4,7 @@
 //! API; `livescan` runs server-side scans through the relay's `connect` and stores them on
 //! the save path; `widget` is what the iframe `embed` and the SVG `badge` share; `crawl`
 //! (`iacscope crawl`) runs many such scans from seed lists and records each server's
-//! history.
+//! history; `tlscheck` tries one TLS handshake with a port a server's MSSP names.
 //!
 //! Imports go one way: `badge` and `embed` use `widget` and `livescan`; `widget` uses
 //! `livescan`; `crawl` uses `livescan`, `save` and `db`; `livescan` uses `save` and `db`;
@@ -23,6 +23,7 @@ pub mod db;
 pub mod embed;
 pub mod livescan;
 pub mod save;
+pub mod tlscheck;
 pub mod widget;
 
 /// The directory's routes: the permalink API ([`save::router`]), the widgets and oEmbed
@@ -31,4 +32,5 @@ pub fn router() -> Router<Arc<AppState>> {
     save::router()
         .merge(embed::router())
         .route("/badge/{host}/{file}", get(badge::badge))
+        .route("/api/tls-check", get(tlscheck::tls_check))
 }
