@@ -597,6 +597,38 @@ mod tests {
             .contains("iacscope test CA, which is not a trusted authority"));
     }
 
+    #[test]
+    fn odd_certificate_names_become_plain_bounded_text() {
+        let facts = CertFacts {
+            subject_cn: Some(cut("evil\x1b[31m\u{7}name")),
+            issuer_cn: Some(cut(&"x".repeat(5000))),
+            self_issued: false,
+            not_before: 0,
+            not_after: 10,
+            alt_names: vec![cut("a\r\nb.example")],
+        };
+        let wrong = Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::NotValidForName,
+        ));
+        let (v, text) = verdict(&wrong, &facts, "mud.example", 100);
+        assert_eq!(v, Verdict::WrongName);
+        assert_eq!(text, "The certificate is for ab.example, not mud.example.");
+        let unknown = Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        ));
+        let (v, text) = verdict(&unknown, &facts, "mud.example", 100);
+        assert_eq!(v, Verdict::UnknownIssuer);
+        assert!(
+            text.starts_with("The certificate (CN=evil[31mname) is issued by xxx"),
+            "{text}"
+        );
+        assert!(text.chars().count() < 200, "{text}");
+        let other = Err(rustls::Error::General("boom".into()));
+        let (v, text) = verdict(&other, &facts, "mud.example", 100);
+        assert_eq!(v, Verdict::Unverified);
+        assert!(!text.contains("boom"), "no library text: {text}");
+    }
+
     #[tokio::test]
     async fn a_port_without_tls_is_named_in_words() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
