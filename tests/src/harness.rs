@@ -224,6 +224,53 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<Run> {
     }
 }
 
+/// Runs one scan with `tool` (`telnetlib3-fingerprint`, or an `iacscope` binary, which gets
+/// its `scan` subcommand) of 127.0.0.1:`port`, saving the record to `json` and the tool's
+/// stderr to `log`; returns the wall seconds and the record or why there is none.
+pub fn scan_record(
+    tool: &Path,
+    port: u16,
+    args: &[String],
+    json: &Path,
+    log: &Path,
+    timeout: Duration,
+) -> (f64, std::result::Result<Value, String>) {
+    let _ = std::fs::remove_file(json);
+    let logf = match std::fs::File::create(log) {
+        Ok(f) => f,
+        Err(e) => return (0.0, Err(format!("creating {}: {e}", log.display()))),
+    };
+    let mut cmd = Command::new(tool);
+    if tool
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("iacscope"))
+    {
+        cmd.arg("scan");
+    }
+    cmd.args(["127.0.0.1", &port.to_string(), "--save-json"])
+        .arg(json)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(logf);
+    let run = match run_with_timeout(&mut cmd, timeout) {
+        Ok(r) => r,
+        Err(e) => return (0.0, Err(format!("{e:#}"))),
+    };
+    let secs = run.wall.as_secs_f64();
+    match run.status {
+        None => (
+            secs,
+            Err(format!(
+                "timed out after {timeout:?}; log {}",
+                log.display()
+            )),
+        ),
+        Some(st) if !st.success() => (secs, Err(format!("exit {st}; log {}", log.display()))),
+        Some(_) => (secs, load_record(json).map_err(|e| format!("{e:#}"))),
+    }
+}
+
 /// Reads a saved JSON record. Lone surrogate escapes (`\udcXX`, Python's surrogateescape
 /// for undecodable banner bytes) are kept as the literal text `\udcXX`, since a Rust
 /// `String` cannot hold them.

@@ -10,13 +10,12 @@
 //! `$IACSCOPE_BIN` (else built). `IACSCOPE_CODEC_CASES=gbk,utf-16` runs only those.
 
 use iacscope_tests::harness::{
-    compare_records, fingerprint_of, iacscope_bin, load_record, python_bin_dir, run_with_timeout,
-    FakeServer,
+    compare_records, fingerprint_of, iacscope_bin, python_bin_dir, scan_record, FakeServer,
 };
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -118,25 +117,7 @@ fn scenario_text(offer: &str, text: &[u8], invalid: &[u8]) -> String {
 }
 
 fn scan(tool: &Path, port: u16, json: &Path, log: &Path) -> Result<serde_json::Value, String> {
-    let _ = std::fs::remove_file(json);
-    let logf = std::fs::File::create(log).map_err(|e| e.to_string())?;
-    let mut cmd = Command::new(tool);
-    if tool
-        .file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with("iacscope"))
-    {
-        cmd.arg("scan");
-    }
-    cmd.args(["127.0.0.1", &port.to_string(), "--save-json"])
-        .arg(json)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(logf);
-    let run = run_with_timeout(&mut cmd, SCAN_TIMEOUT).map_err(|e| format!("{e:#}"))?;
-    match run.status {
-        Some(st) if st.success() => load_record(json).map_err(|e| format!("{e:#}")),
-        other => Err(format!("{other:?}; log {}", log.display())),
-    }
+    scan_record(tool, port, &[], json, log, SCAN_TIMEOUT).1
 }
 
 #[test]

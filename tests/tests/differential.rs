@@ -16,13 +16,12 @@
 //! only the named cases.
 
 use iacscope_tests::harness::{
-    compare_records, fingerprint_of, iacscope_bin, load_record, python_bin_dir, run_with_timeout,
-    sb_frames, start_telnetlib3_server, ChildGuard, FakeServer,
+    compare_records, fingerprint_of, iacscope_bin, python_bin_dir, sb_frames, scan_record,
+    start_telnetlib3_server, ChildGuard, FakeServer,
 };
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -132,40 +131,7 @@ fn scan(
     json: &Path,
     log: &Path,
 ) -> (f64, Result<serde_json::Value, String>) {
-    let _ = std::fs::remove_file(json);
-    let logf = match std::fs::File::create(log) {
-        Ok(f) => f,
-        Err(e) => return (0.0, Err(format!("creating {}: {e}", log.display()))),
-    };
-    let mut cmd = Command::new(tool);
-    if tool
-        .file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with("iacscope"))
-    {
-        cmd.arg("scan");
-    }
-    cmd.args(["127.0.0.1", &port.to_string(), "--save-json"])
-        .arg(json)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(logf);
-    let run = match run_with_timeout(&mut cmd, SCAN_TIMEOUT) {
-        Ok(r) => r,
-        Err(e) => return (0.0, Err(format!("{e:#}"))),
-    };
-    let secs = run.wall.as_secs_f64();
-    match run.status {
-        None => (
-            secs,
-            Err(format!(
-                "timed out after {SCAN_TIMEOUT:?}; log {}",
-                log.display()
-            )),
-        ),
-        Some(st) if !st.success() => (secs, Err(format!("exit {st}; log {}", log.display()))),
-        Some(_) => (secs, load_record(json).map_err(|e| format!("{e:#}"))),
-    }
+    scan_record(tool, port, args, json, log, SCAN_TIMEOUT)
 }
 
 fn run_case(case: &Case, python: &Path, iacscope: &Path, work: &Path) -> Outcome {
