@@ -655,6 +655,34 @@ async fn a_server_that_closes_at_once_is_a_failure() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A server that accepts and never sends a byte, but stays connected, is a scan (as
+/// telnetlib3-fingerprint records it), not `closed_early`.
+#[tokio::test]
+async fn a_mute_server_is_a_scan() {
+    let dir = workdir("mute");
+    let data = dir.join("data");
+    let l = TcpListener::bind("127.0.0.72:0").await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 512];
+                while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    let list = dir.join("list.txt");
+    std::fs::write(&list, format!("127.0.0.72 {port}\n")).expect("write");
+    let (code, err) = crawl(&data, &["--allow-private", list.to_str().expect("path")]).await;
+    assert_eq!(code, 0, "{err}");
+    let db = store(&data);
+    let p = history(&db, "127.0.0.72", port);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].outcome, "ok", "{p:?}");
+    assert!(p[0].scan_id.is_some());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The same crawl into a PostgreSQL store (`IACSCOPE_TEST_DATABASE_URL`; skipped when unset,
 /// failed when `IACSCOPE_REQUIRE_POSTGRES=1`): records and history as with SQLite, and a
 /// rerun resumes.

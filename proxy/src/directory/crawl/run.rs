@@ -417,13 +417,14 @@ async fn scan_once(
         ..SaveConfig::default()
     };
     let recorded = livescan::record_connected(st, &r.host, up, tls_word, &save_config).await?;
-    // A server that closed before sending a single byte gave nothing to fingerprint.
+    // A server that closed before sending a single byte gave nothing to fingerprint. One
+    // that stayed connected and silent is a scan (telnetlib3-fingerprint records it too).
     let said_something = recorded
         .transcript
         .entries
         .iter()
         .any(|e| matches!(e, Entry::Recv(_, b) if !b.is_empty()));
-    if !said_something {
+    if !said_something && recorded.server_closed {
         return Err(Failure::new(
             "closed_early",
             "the server closed the connection before sending anything",
