@@ -740,3 +740,144 @@ async fn crawl_into_postgres() {
     assert_eq!(comparable(&stored), comparable(&expected));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Three workers share one round on PostgreSQL (`IACSCOPE_TEST_DATABASE_URL`; skipped when
+/// unset, failed when `IACSCOPE_REQUIRE_POSTGRES=1`): worker K takes the first target (a
+/// silent server, so its scan lasts) and is killed with SIGKILL while B and C crawl the
+/// rest. Every server gets exactly one point in the round, every quick server is connected
+/// to once, and the silent one twice: by K, and after K's lease expired by B or C.
+#[tokio::test]
+async fn workers_share_a_round_and_a_killed_workers_lease_expires() {
+    const LEASE: u64 = 3;
+    let url = match iacscope::directory::db::test_database_url("crawl_workers_share") {
+        Ok(Some(url)) => url,
+        Ok(None) => {
+            eprintln!("workers_share_a_round: skipped (IACSCOPE_TEST_DATABASE_URL unset)");
+            return;
+        }
+        Err(e) => panic!("PostgreSQL crawl test: {e}"),
+    };
+    let dir = workdir("workers");
+    let data = dir.join("unused");
+    // Claims go in (host, port) order: the silent server sorts first.
+    let slow = mud("127.0.0.100", "Slow").await;
+    slow.silent.store(true, SeqCst);
+    const QUICK: [&str; 12] = [
+        "127.0.0.101",
+        "127.0.0.102",
+        "127.0.0.103",
+        "127.0.0.104",
+        "127.0.0.105",
+        "127.0.0.106",
+        "127.0.0.107",
+        "127.0.0.108",
+        "127.0.0.109",
+        "127.0.0.110",
+        "127.0.0.111",
+        "127.0.0.112",
+    ];
+    let mut quick = Vec::new();
+    for ip in QUICK {
+        quick.push(mud(ip, "Quick").await);
+    }
+    let list = dir.join("list.txt");
+    let mut text = format!("{}\n", slow.line());
+    for m in &quick {
+        text.push_str(&format!("{}\n", m.line()));
+    }
+    std::fs::write(&list, text).expect("write");
+    let lease = LEASE.to_string();
+    let worker = |concurrency: &str| {
+        iacscope()
+            .arg("crawl")
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--allow-private", "--database-url", &url])
+            .args(["--lease-secs", &lease, "--concurrency", concurrency])
+            .arg(&list)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn crawl")
+    };
+    let k = worker("1");
+    let k_pid = k.id().expect("pid");
+    tokio::time::timeout(LIMIT, async {
+        while slow.count() == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("K scans the silent server");
+    let (b, c) = (worker("2"), worker("2"));
+    tokio::time::timeout(LIMIT, async {
+        while quick.iter().all(|m| m.count() == 0) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("B and C start");
+    let kill = std::process::Command::new("kill")
+        .args(["-KILL", &k_pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let killed_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    slow.silent.store(false, SeqCst);
+    let k = tokio::time::timeout(LIMIT, k.wait_with_output())
+        .await
+        .expect("K ends")
+        .expect("wait");
+    assert_eq!(k.status.code(), None, "K was killed");
+    let mut errs = String::new();
+    for w in [b, c] {
+        let out = tokio::time::timeout(LIMIT, w.wait_with_output())
+            .await
+            .expect("worker ends in time")
+            .expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        errs.push_str(&err);
+    }
+    assert!(
+        errs.contains("1 taken over from an expired lease"),
+        "{errs}"
+    );
+    for m in &quick {
+        assert_eq!(m.count(), 1, "{} scanned once: {errs}", m.ip);
+    }
+    assert_eq!(
+        slow.count(),
+        2,
+        "K's scan, then one after its lease expired"
+    );
+    let db = tokio::task::spawn_blocking(move || Db::connect(Some(&url), Path::new("/nx")))
+        .await
+        .expect("join")
+        .expect("connect");
+    let targets: Vec<(&'static str, u16)> = std::iter::once((slow.ip, slow.port))
+        .chain(quick.iter().map(|m| (m.ip, m.port)))
+        .collect();
+    let points = tokio::task::spawn_blocking(move || {
+        targets
+            .iter()
+            .map(|(ip, port)| db.history(ip, *port).expect("history"))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .expect("join");
+    for p in &points {
+        assert_eq!(p.len(), 1, "one point per server: {p:?}");
+        assert_eq!(p[0].outcome, OUTCOME_OK, "{p:?}");
+    }
+    assert!(
+        points[0][0].at >= killed_at + LEASE as i64 - 1,
+        "the silent server was rescanned after K's lease expired: {:?} vs kill at {killed_at}",
+        points[0][0]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -289,6 +289,18 @@ pub struct CrawlTarget {
     pub tls: bool,
 }
 
+/// A crawl target leased to this worker ([`Db::crawl_claim`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claimed {
+    /// The target.
+    pub target: CrawlTarget,
+    /// `--encoding` its seed named.
+    pub encoding: Option<String>,
+    /// The worker whose lease on it had expired, if it had been leased before (that worker
+    /// stopped, or stalled past its lease).
+    pub expired_lease_of: Option<String>,
+}
+
 /// A store error (SQL, I/O or connection), as a sentence for the log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DbError(String);
@@ -577,11 +589,70 @@ impl Db {
         dispatch!(self, b => b.crawl_finish(id, now))
     }
 
+    /// Whether several crawl workers can share a round through this store (PostgreSQL:
+    /// leases with `FOR UPDATE SKIP LOCKED`). SQLite is one machine's store: a crawl there
+    /// keeps its targets in memory.
+    pub fn shares_crawls(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Adds crawl round `crawl`'s targets (with their seed's encoding) to its shared queue;
+    /// targets already in it are left as they are. Returns how many were added.
+    /// PostgreSQL only ([`Db::shares_crawls`]).
+    pub fn crawl_enqueue(
+        &self,
+        crawl: &str,
+        targets: &[(CrawlTarget, Option<String>)],
+    ) -> DbResult<u64> {
+        match &self.backend {
+            Backend::Postgres(b) => b.crawl_enqueue(crawl, targets),
+            Backend::Sqlite(_) => Err(no_leases()),
+        }
+    }
+
+    /// Leases at most `n` of round `crawl`'s targets that are not done and not leased (or
+    /// whose lease expired) to `worker` for `lease_secs` seconds of the database's clock, in
+    /// one transaction (`FOR UPDATE SKIP LOCKED`: concurrent claims never get the same
+    /// target). PostgreSQL only.
+    pub fn crawl_claim(
+        &self,
+        crawl: &str,
+        worker: &str,
+        n: i64,
+        lease_secs: i64,
+    ) -> DbResult<Vec<Claimed>> {
+        match &self.backend {
+            Backend::Postgres(b) => b.crawl_claim(crawl, worker, n, lease_secs),
+            Backend::Sqlite(_) => Err(no_leases()),
+        }
+    }
+
+    /// Extends `worker`'s unexpired leases of round `crawl`'s targets not done yet to
+    /// `lease_secs` from now; returns how many. PostgreSQL only.
+    pub fn crawl_renew(&self, crawl: &str, worker: &str, lease_secs: i64) -> DbResult<u64> {
+        match &self.backend {
+            Backend::Postgres(b) => b.crawl_renew(crawl, worker, lease_secs),
+            Backend::Sqlite(_) => Err(no_leases()),
+        }
+    }
+
+    /// Round `crawl`'s queue: (targets, targets not done yet). PostgreSQL only.
+    pub fn crawl_left(&self, crawl: &str) -> DbResult<(i64, i64)> {
+        match &self.backend {
+            Backend::Postgres(b) => b.crawl_left(crawl),
+            Backend::Sqlite(_) => Err(no_leases()),
+        }
+    }
+
     /// The servers the store has scans of (host, port, and whether over TLS), at most
     /// `limit`, ordered.
     pub fn known_servers(&self, limit: i64) -> DbResult<Vec<CrawlTarget>> {
         dispatch!(self, b => b.known_servers(limit))
     }
+}
+
+fn no_leases() -> DbError {
+    DbError::new("crawl leases need a PostgreSQL store (--database-url)")
 }
 
 /// How often the retention task purges (it also purges once at start-up).

@@ -11,8 +11,8 @@
 //! reply) waits for the WAL flush.
 
 use super::{
-    like_escape, text_hash, CrawlTarget, DbError, HistoryPoint, NewScan, RecordText, ScanSummary,
-    ServerHit, ServerScan, SharedBy, StoredScan, MAX_LIST, TLS_WORD,
+    like_escape, text_hash, Claimed, CrawlTarget, DbError, HistoryPoint, NewScan, RecordText,
+    ScanSummary, ServerHit, ServerScan, SharedBy, StoredScan, MAX_LIST, TLS_WORD,
 };
 use postgres::{Client, Config, NoTls, Row, Transaction};
 use std::collections::HashSet;
@@ -68,7 +68,29 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX history_server ON history (host, port, at);
     CREATE UNIQUE INDEX history_crawl ON history (crawl, host, port, tls) WHERE crawl IS NOT NULL;",
+    // A crawl round's targets, shared by its workers: a row is leased to one worker until
+    // `lease_until` (Unix seconds, the database's clock); it is done when the round has a
+    // history point for it.
+    "CREATE TABLE crawl_queue (
+        crawl TEXT COLLATE \"C\" NOT NULL,
+        host TEXT COLLATE \"C\" NOT NULL,
+        port INTEGER NOT NULL,
+        tls INTEGER NOT NULL,
+        encoding TEXT,
+        lease_until BIGINT NOT NULL DEFAULT 0,
+        worker TEXT,
+        PRIMARY KEY (crawl, host, port, tls)
+    );",
 ];
+
+/// The database's clock in Unix seconds (leases are compared on one clock, whatever the
+/// workers' clocks say).
+const DB_NOW: &str = "floor(extract(epoch FROM clock_timestamp()))::bigint";
+/// A queue row `c` of round `$1` has no history point in it (is not done).
+const NOT_DONE: &str = "NOT EXISTS (SELECT 1 FROM history h WHERE h.crawl = c.crawl
+    AND h.host = c.host AND h.port = c.port AND h.tls = c.tls)";
+/// Rows per enqueue statement.
+const ENQUEUE_BATCH: usize = 1000;
 
 /// Adds a history point unless its crawl round already has one for its target.
 const INSERT_HISTORY: &str =
@@ -718,6 +740,104 @@ impl Postgres {
                 &[&id, &now],
             )?;
             Ok(())
+        })
+    }
+
+    pub(super) fn crawl_enqueue(
+        &self,
+        crawl: &str,
+        targets: &[(CrawlTarget, Option<String>)],
+    ) -> Result<u64, DbError> {
+        let crawl = crawl.to_owned();
+        let targets = targets.to_vec();
+        self.run(move |c| {
+            let mut added = 0;
+            for chunk in targets.chunks(ENQUEUE_BATCH) {
+                let hosts: Vec<&str> = chunk.iter().map(|(t, _)| t.host.as_str()).collect();
+                let ports: Vec<i32> = chunk.iter().map(|(t, _)| i32::from(t.port)).collect();
+                let tls: Vec<i32> = chunk.iter().map(|(t, _)| i32::from(t.tls)).collect();
+                let enc: Vec<Option<&str>> = chunk.iter().map(|(_, e)| e.as_deref()).collect();
+                added += c.execute(
+                    "INSERT INTO crawl_queue (crawl, host, port, tls, encoding)
+                     SELECT $1, * FROM unnest($2::text[], $3::int[], $4::int[], $5::text[])
+                     ON CONFLICT DO NOTHING",
+                    &[&crawl, &hosts, &ports, &tls, &enc],
+                )?;
+            }
+            Ok(added)
+        })
+    }
+
+    pub(super) fn crawl_claim(
+        &self,
+        crawl: &str,
+        worker: &str,
+        n: i64,
+        lease_secs: i64,
+    ) -> Result<Vec<Claimed>, DbError> {
+        let (crawl, worker) = (crawl.to_owned(), worker.to_owned());
+        self.run(move |c| {
+            let mut tx = c.transaction()?;
+            let rows = tx.query(
+                &format!(
+                    "WITH free AS (
+                        SELECT c.crawl, c.host, c.port, c.tls, c.worker AS before
+                        FROM crawl_queue c
+                        WHERE c.crawl = $1 AND c.lease_until < {DB_NOW} AND {NOT_DONE}
+                        ORDER BY c.host, c.port, c.tls LIMIT $3
+                        FOR UPDATE OF c SKIP LOCKED)
+                    UPDATE crawl_queue q SET lease_until = {DB_NOW} + $4, worker = $2
+                    FROM free f WHERE q.crawl = f.crawl AND q.host = f.host
+                        AND q.port = f.port AND q.tls = f.tls
+                    RETURNING q.host, q.port, q.tls, q.encoding, f.before"
+                ),
+                &[&crawl, &worker, &n, &lease_secs],
+            )?;
+            let out = rows
+                .iter()
+                .map(|r| {
+                    Ok(Claimed {
+                        target: target_of(r)?,
+                        encoding: r.try_get(3)?,
+                        expired_lease_of: r.try_get(4)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, DbError>>()?;
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    pub(super) fn crawl_renew(
+        &self,
+        crawl: &str,
+        worker: &str,
+        lease_secs: i64,
+    ) -> Result<u64, DbError> {
+        let (crawl, worker) = (crawl.to_owned(), worker.to_owned());
+        self.run(move |c| {
+            Ok(c.execute(
+                &format!(
+                    "UPDATE crawl_queue c SET lease_until = {DB_NOW} + $3
+                     WHERE c.crawl = $1 AND c.worker = $2 AND c.lease_until >= {DB_NOW}
+                     AND {NOT_DONE}"
+                ),
+                &[&crawl, &worker, &lease_secs],
+            )?)
+        })
+    }
+
+    pub(super) fn crawl_left(&self, crawl: &str) -> Result<(i64, i64), DbError> {
+        let crawl = crawl.to_owned();
+        self.run(move |c| {
+            let r = c.query_one(
+                &format!(
+                    "SELECT count(*), count(*) FILTER (WHERE {NOT_DONE})
+                     FROM crawl_queue c WHERE c.crawl = $1"
+                ),
+                &[&crawl],
+            )?;
+            Ok((r.try_get(0)?, r.try_get(1)?))
         })
     }
 

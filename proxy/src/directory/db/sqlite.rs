@@ -69,6 +69,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX history_server ON history (host, port, at);
     CREATE UNIQUE INDEX history_crawl ON history (crawl, host, port, tls) WHERE crawl IS NOT NULL;",
+    // Crawl leases: used by PostgreSQL stores only (several workers share a round); kept here
+    // so both dialects have the same schema versions.
+    "CREATE TABLE crawl_queue (
+        crawl TEXT NOT NULL,
+        host TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        tls INTEGER NOT NULL,
+        encoding TEXT,
+        lease_until BIGINT NOT NULL DEFAULT 0,
+        worker TEXT,
+        PRIMARY KEY (crawl, host, port, tls)
+    );",
 ];
 
 /// Adds a history point unless its crawl round already has one for its target.
