@@ -881,3 +881,122 @@ async fn workers_share_a_round_and_a_killed_workers_lease_expires() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A fake MUD that offers MSSP and answers `DO MSSP` with `NAME` and, when given,
+/// `CRAWL DELAY`; closes 800 ms after connecting (as [`mud_session`]).
+async fn mssp_mud(ip: &'static str, crawl_delay: Option<&'static str>) -> Mud {
+    let l = TcpListener::bind((ip, 0)).await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let c = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            c.fetch_add(1, SeqCst);
+            tokio::spawn(async move {
+                let _ = s.write_all(b"\xff\xfb\x46Welcome!\r\nBy what name? ").await;
+                let mut mssp = b"\xff\xfa\x46\x01NAME\x02Delayed".to_vec();
+                if let Some(d) = crawl_delay {
+                    mssp.extend_from_slice(b"\x01CRAWL DELAY\x02");
+                    mssp.extend_from_slice(d.as_bytes());
+                }
+                mssp.extend_from_slice(b"\xff\xf0");
+                let stop = tokio::time::sleep(Duration::from_millis(800));
+                tokio::pin!(stop);
+                let mut seen = Vec::new();
+                let mut sent = false;
+                let mut buf = [0u8; 1024];
+                loop {
+                    tokio::select! {
+                        r = s.read(&mut buf) => match r {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                seen.extend_from_slice(&buf[..n]);
+                                if !sent && seen.windows(3).any(|w| w == b"\xff\xfd\x46") {
+                                    sent = true;
+                                    let _ = s.write_all(&mssp).await;
+                                }
+                            }
+                        },
+                        () = &mut stop => break,
+                    }
+                }
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    Mud {
+        ip,
+        port,
+        connections,
+        silent: Arc::new(AtomicBool::new(false)),
+    }
+}
+
+/// `serve --crawl-every 2s` rescans every known server on schedule: history points appear
+/// for servers without a `CRAWL DELAY` (or with `-1`, the crawler's default), and a server
+/// whose MSSP asks for a 1-hour `CRAWL DELAY` is left alone.
+#[tokio::test]
+async fn serve_rescans_on_schedule_and_honours_crawl_delay() {
+    let dir = workdir("schedule");
+    let data = dir.join("data");
+    let delayed = mssp_mud("127.0.0.121", Some("1")).await;
+    let plain = mud("127.0.0.122", "Plain").await;
+    let default = mssp_mud("127.0.0.123", Some("-1")).await;
+    let list = dir.join("list.txt");
+    std::fs::write(
+        &list,
+        format!("{}\n{}\n{}\n", delayed.line(), plain.line(), default.line()),
+    )
+    .expect("write");
+    let (code, err) = crawl(&data, &["--allow-private", list.to_str().expect("path")]).await;
+    assert_eq!(code, 0, "{err}");
+    {
+        let db = store(&data);
+        let id = history(&db, delayed.ip, delayed.port)[0]
+            .scan_id
+            .clone()
+            .expect("stored");
+        let record = db.record(&id).expect("read").expect("record");
+        assert_eq!(
+            iacscope::directory::crawl::schedule::crawl_delay_hours(&record),
+            Some(1),
+            "{record}"
+        );
+    }
+    let mut cfg = config();
+    cfg.data_dir = data.clone();
+    cfg.crawl.every = Some(Duration::from_secs(2));
+    let mut server = start(cfg).await;
+    // Only the store knows when a point is committed: it is asked every 100 ms.
+    tokio::time::timeout(LIMIT, async {
+        loop {
+            let db = store(&data);
+            if [&plain, &default]
+                .iter()
+                .all(|m| history(&db, m.ip, m.port).len() >= 3)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("two scheduled rescans");
+    server.stop();
+    assert_eq!(delayed.count(), 1, "CRAWL DELAY 1 (hour) honoured");
+    let db = store(&data);
+    for m in [&plain, &default] {
+        let points = history(&db, m.ip, m.port);
+        assert!(points.len() >= 3, "{points:?}");
+        assert!(
+            points[0]
+                .crawl
+                .as_deref()
+                .is_some_and(|c| c.starts_with("schedule/2/")),
+            "{points:?}"
+        );
+        assert_eq!(points[0].outcome, OUTCOME_OK, "{points:?}");
+    }
+    assert_eq!(history(&db, delayed.ip, delayed.port).len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

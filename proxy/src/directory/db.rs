@@ -289,6 +289,18 @@ pub struct CrawlTarget {
     pub tls: bool,
 }
 
+/// A server the census knows (scanned by anyone, imported, or tried by a crawl), with what
+/// the schedule needs to decide whether it is due.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CensusEntry {
+    /// Host, port, TLS.
+    pub target: CrawlTarget,
+    /// Unix seconds of its last scan or history point, if any.
+    pub last_at: Option<i64>,
+    /// Its latest stored scan (whose MSSP may ask for a `CRAWL DELAY`).
+    pub latest_id: Option<String>,
+}
+
 /// A crawl target leased to this worker ([`Db::crawl_claim`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Claimed {
@@ -587,6 +599,12 @@ impl Db {
     /// Marks crawl `id`'s current round finished at `now` (Unix seconds).
     pub fn crawl_finish(&self, id: &str, now: i64) -> DbResult<()> {
         dispatch!(self, b => b.crawl_finish(id, now))
+    }
+
+    /// Every server the census knows (scans and history points, by host, port and TLS), at
+    /// most `limit`, ordered, with its last visit and latest scan.
+    pub fn census(&self, limit: i64) -> DbResult<Vec<CensusEntry>> {
+        dispatch!(self, b => b.census(limit))
     }
 
     /// Whether several crawl workers can share a round through this store (PostgreSQL:

@@ -195,6 +195,10 @@ pub struct ServeOptions {
     /// Delete stored scans older than this (`90d`; default and `0`: keep forever).
     #[arg(long, env = "IACSCOPE_SCAN_RETENTION")]
     pub scan_retention: Option<Dur>,
+    /// Rescan every known server this often (`6h`), honouring MSSP `CRAWL DELAY`
+    /// (default and `0`: never; also `every` in the config's `[crawl]` section).
+    #[arg(long, env = "IACSCOPE_CRAWL_EVERY")]
+    pub crawl_every: Option<Dur>,
     /// Closed transcripts kept.
     #[arg(long, env = "IACSCOPE_TRANSCRIPTS_MAX_STORED")]
     pub transcripts_max_stored: Option<usize>,
@@ -283,6 +287,10 @@ impl ServeArgs {
         if let Some(d) = o.scan_retention {
             c.scan_retention = config::retention(d.0);
         }
+        if let Some(d) = o.crawl_every {
+            c.crawl.every = config::retention(d.0);
+        }
+        c.crawl.check()?;
         if o.tls_roots.is_some() {
             c.tls_roots = o.tls_roots.clone();
         }
@@ -652,6 +660,9 @@ pub async fn serve(listener: TcpListener, st: Arc<AppState>, shutdown: impl Futu
             retention,
             st.shutdown.clone(),
         ));
+    }
+    if st.config.crawl.every.is_some() {
+        tokio::spawn(crate::directory::crawl::schedule::task(st.clone()));
     }
     if let Ok(addr) = listener.local_addr() {
         let _ = st.listen.set(addr);

@@ -13,6 +13,7 @@
 //! (earlier rounds' points stay as history).
 
 pub mod run;
+pub mod schedule;
 pub mod seed;
 
 use crate::directory::db::{CrawlTarget, Db};
@@ -178,7 +179,7 @@ pub fn crawl_id(args: &CrawlArgs) -> String {
 
 /// This worker's name in a shared round's queue: host name, process id and a nonce (a
 /// restarted worker with a reused pid is another worker).
-fn worker_name() -> String {
+pub(crate) fn worker_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())

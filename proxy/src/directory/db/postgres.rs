@@ -11,8 +11,8 @@
 //! reply) waits for the WAL flush.
 
 use super::{
-    like_escape, text_hash, Claimed, CrawlTarget, DbError, HistoryPoint, NewScan, RecordText,
-    ScanSummary, ServerHit, ServerScan, SharedBy, StoredScan, MAX_LIST, TLS_WORD,
+    like_escape, text_hash, CensusEntry, Claimed, CrawlTarget, DbError, HistoryPoint, NewScan,
+    RecordText, ScanSummary, ServerHit, ServerScan, SharedBy, StoredScan, MAX_LIST, TLS_WORD,
 };
 use postgres::{Client, Config, NoTls, Row, Transaction};
 use std::collections::HashSet;
@@ -838,6 +838,37 @@ impl Postgres {
                 &[&crawl],
             )?;
             Ok((r.try_get(0)?, r.try_get(1)?))
+        })
+    }
+
+    pub(super) fn census(&self, limit: i64) -> Result<Vec<CensusEntry>, DbError> {
+        self.run(move |c| {
+            let tls = "CASE WHEN (' ' || s.config || ' ') LIKE $1 THEN 1 ELSE 0 END";
+            let rows = c.query(
+                &format!(
+                    "WITH t AS (
+                        SELECT host, port, {tls} AS tls FROM scans s
+                        UNION SELECT host, port, tls FROM history)
+                     SELECT t.host, t.port, t.tls,
+                        GREATEST((SELECT MAX(at) FROM history h WHERE h.host = t.host
+                            AND h.port = t.port AND h.tls = t.tls),
+                            (SELECT MAX(created) FROM scans s WHERE s.host = t.host
+                            AND s.port = t.port AND {tls} = t.tls)),
+                        (SELECT id FROM scans s WHERE s.host = t.host AND s.port = t.port
+                            AND {tls} = t.tls ORDER BY created DESC, id DESC LIMIT 1)
+                     FROM t ORDER BY t.host, t.port, t.tls LIMIT $2"
+                ),
+                &[&format!("% {TLS_WORD} %"), &limit],
+            )?;
+            rows.iter()
+                .map(|r| {
+                    Ok(CensusEntry {
+                        target: target_of(r)?,
+                        last_at: r.try_get(3)?,
+                        latest_id: r.try_get(4)?,
+                    })
+                })
+                .collect()
         })
     }
 

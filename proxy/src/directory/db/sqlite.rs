@@ -2,8 +2,8 @@
 //! connection behind a mutex (saves are rare and small, and SQLite serialises writers).
 
 use super::{
-    like_escape, text_hash, CrawlTarget, HistoryPoint, NewScan, RecordText, ScanSummary, ServerHit,
-    ServerScan, SharedBy, StoredScan, MAX_LIST, TLS_WORD,
+    like_escape, text_hash, CensusEntry, CrawlTarget, HistoryPoint, NewScan, RecordText,
+    ScanSummary, ServerHit, ServerScan, SharedBy, StoredScan, MAX_LIST, TLS_WORD,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::collections::HashSet;
@@ -584,6 +584,37 @@ impl Sqlite {
             params![id, now],
         )?;
         Ok(())
+    }
+
+    pub(super) fn census(&self, limit: i64) -> rusqlite::Result<Vec<CensusEntry>> {
+        let c = self.conn();
+        let mut q = c.prepare(
+            "WITH t AS (
+                SELECT host, port, (' ' || config || ' ') LIKE ?1 AS tls FROM scans
+                UNION SELECT host, port, tls FROM history)
+             SELECT t.host, t.port, t.tls,
+                MAX(COALESCE((SELECT MAX(at) FROM history h WHERE h.host = t.host
+                    AND h.port = t.port AND h.tls = t.tls), -1),
+                    COALESCE((SELECT MAX(created) FROM scans s WHERE s.host = t.host
+                    AND s.port = t.port AND ((' ' || s.config || ' ') LIKE ?1) = t.tls), -1)),
+                (SELECT id FROM scans s WHERE s.host = t.host AND s.port = t.port
+                    AND ((' ' || s.config || ' ') LIKE ?1) = t.tls
+                    ORDER BY created DESC, id DESC LIMIT 1)
+             FROM t ORDER BY t.host, t.port, t.tls LIMIT ?2",
+        )?;
+        let rows = q.query_map(params![format!("% {TLS_WORD} %"), limit], |r| {
+            let last: i64 = r.get(3)?;
+            Ok(CensusEntry {
+                target: CrawlTarget {
+                    host: r.get(0)?,
+                    port: r.get(1)?,
+                    tls: r.get(2)?,
+                },
+                last_at: (last >= 0).then_some(last),
+                latest_id: r.get(4)?,
+            })
+        })?;
+        rows.collect()
     }
 
     pub(super) fn known_servers(&self, limit: i64) -> rusqlite::Result<Vec<CrawlTarget>> {
