@@ -19,7 +19,10 @@
 //! or written through; a link found is a skip in the report. Every name, path and host from
 //! a data directory reaches the terminal through `escape::printable`.
 
-use crate::directory::db::{Db, NewScan, RecordText, SharedText, RECORD_MARKER, SOURCE_IMPORT};
+use crate::directory::db::{
+    Db, NewScan, RecordText, SharedText, COMPAT_UNKNOWN, COMPAT_VERSION, RECORD_MARKER,
+    SOURCE_IMPORT,
+};
 use crate::directory::save::{content_id, mssp_text, mssp_value};
 use crate::escape::{printable, printable_path};
 use crate::nofollow::Dir;
@@ -170,6 +173,44 @@ fn with_sessions(rec: &Value, list: Vec<Value>) -> Value {
         d.insert("sessions", Value::List(list));
     }
     r
+}
+
+/// The `fingerprint-data` keys telnetlib3-fingerprint 5.0.1 writes (and iacscope's
+/// scans, which reproduce it).
+const FINGERPRINT_DATA_5_0_1: [&str; 8] = [
+    "directional-refusals",
+    "looped-negotiation",
+    "offered-options",
+    "probed-protocol",
+    "refused-options",
+    "requested-options",
+    "scan-type",
+    "wrong-direction-offered",
+];
+
+/// The telnetlib3-fingerprint version an imported record's shape says its hash follows:
+/// [`COMPAT_VERSION`] when its `fingerprint-data` has exactly 5.0.1's keys, else
+/// [`COMPAT_UNKNOWN`] (an older or newer tool collects other data, so its hashes drift).
+pub fn record_compat(rec: &Value) -> &'static str {
+    let keys: Option<Vec<String>> = server_probe(rec)
+        .and_then(|sp| sp.get("fingerprint-data"))
+        .and_then(Value::as_dict)
+        .map(|d| {
+            d.iter()
+                .map(|(k, _)| k.as_str_if_valid().unwrap_or_default())
+                .collect()
+        });
+    match keys {
+        Some(mut k) => {
+            k.sort();
+            if k.iter().map(String::as_str).eq(FINGERPRINT_DATA_5_0_1) {
+                COMPAT_VERSION
+            } else {
+                COMPAT_UNKNOWN
+            }
+        }
+        None => COMPAT_UNKNOWN,
+    }
 }
 
 /// The fingerprint a record states, checked against its `fingerprint-data`.
@@ -323,6 +364,7 @@ pub fn rows_of_file_within(
 ) -> Result<FileRows, String> {
     let rec = pyjson::parse(text).map_err(|e| format!("not JSON: {e}"))?;
     let fp = record_fingerprint(&rec)?;
+    let compat = record_compat(&rec).to_owned();
     if fp != fingerprint {
         return Err(format!(
             "the record's fingerprint {fp} differs from its folder {fingerprint}"
@@ -381,6 +423,8 @@ pub fn rows_of_file_within(
             mssp_uptime: if i == last { uptime.clone() } else { None },
             mssp_name: name.clone(),
             source: SOURCE_IMPORT.into(),
+            complete: true,
+            compat: compat.clone(),
         };
         used = used.saturating_add(row_store_bytes(&scan));
         if used > budget {
@@ -1040,6 +1084,23 @@ mod tests {
     use iacscope_shared::record::isoformat_utc;
     use std::collections::HashSet;
 
+    #[test]
+    fn imported_hashes_are_stamped_by_shape() {
+        let mut rec = Dict::new();
+        let mut sp = Dict::new();
+        sp.insert("fingerprint-data", fp_data("quick"));
+        rec.insert("server-probe", Value::Dict(sp.clone()));
+        assert_eq!(record_compat(&Value::Dict(rec.clone())), COMPAT_UNKNOWN);
+        let mut d = Dict::new();
+        for k in FINGERPRINT_DATA_5_0_1.iter().rev() {
+            d.insert(*k, Value::str_list(Vec::<&str>::new()));
+        }
+        sp.insert("fingerprint-data", Value::Dict(d));
+        rec.insert("server-probe", Value::Dict(sp));
+        assert_eq!(record_compat(&Value::Dict(rec)), COMPAT_VERSION);
+        assert_eq!(record_compat(&Value::Dict(Dict::new())), COMPAT_UNKNOWN);
+    }
+
     fn fp_data(scan_type: &str) -> Value {
         let mut d = Dict::new();
         d.insert("probed-protocol", "server");
@@ -1685,7 +1746,9 @@ mod tests {
         assert!(r.skips.iter().any(|(_, w)| w.contains("symbolic link")));
         let again = import_dir(db, &src).expect("import");
         assert_eq!((again.added, again.present), (0, 3));
-        assert_eq!(db.shared_count(&fp).expect("count"), 2);
+        // The fixture's fingerprint-data is not 5.0.1's shape: its hash counts as `unknown`.
+        assert_eq!(db.shared_count(&fp, COMPAT_UNKNOWN).expect("count"), 2);
+        assert_eq!(db.shared_count(&fp, COMPAT_VERSION).expect("count"), 0);
 
         let out = root.join("out");
         let e = export_dir(db, &out, false).expect("export");

@@ -883,7 +883,7 @@ async fn workers_share_a_round_and_a_killed_workers_lease_expires() {
 }
 
 /// A fake MUD that offers MSSP and answers `DO MSSP` with `NAME` and, when given,
-/// `CRAWL DELAY`; closes 800 ms after connecting (as [`mud_session`]).
+/// `CRAWL DELAY` (and `PLAYERS` 5); closes 800 ms after connecting (as [`mud_session`]).
 async fn mssp_mud(ip: &'static str, crawl_delay: Option<&'static str>) -> Mud {
     let l = TcpListener::bind((ip, 0)).await.expect("bind");
     let port = l.local_addr().expect("addr").port();
@@ -894,7 +894,7 @@ async fn mssp_mud(ip: &'static str, crawl_delay: Option<&'static str>) -> Mud {
             c.fetch_add(1, SeqCst);
             tokio::spawn(async move {
                 let _ = s.write_all(b"\xff\xfb\x46Welcome!\r\nBy what name? ").await;
-                let mut mssp = b"\xff\xfa\x46\x01NAME\x02Delayed".to_vec();
+                let mut mssp = b"\xff\xfa\x46\x01NAME\x02Delayed\x01PLAYERS\x025".to_vec();
                 if let Some(d) = crawl_delay {
                     mssp.extend_from_slice(b"\x01CRAWL DELAY\x02");
                     mssp.extend_from_slice(d.as_bytes());
@@ -998,5 +998,95 @@ async fn serve_rescans_on_schedule_and_honours_crawl_delay() {
         assert_eq!(points[0].outcome, OUTCOME_OK, "{points:?}");
     }
     assert_eq!(history(&db, delayed.ip, delayed.port).len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A silent server that stays connected: probes run, a complete scan.
+async fn mute_server(ip: &'static str) -> u16 {
+    let l = TcpListener::bind((ip, 0)).await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 512];
+                while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    port
+}
+
+/// `GET /api/servers/<host>/<port>` after a crawl: the history (up/down points, players,
+/// fingerprint runs), each scan stamped complete or not and with its telnetlib3 version. A
+/// server that closes during the banner (no probes) is stored and shown, marked incomplete,
+/// and makes no fingerprint run and no "shared by" count.
+#[tokio::test]
+async fn server_api_shows_history_and_incomplete_scans() {
+    let dir = workdir("history-api");
+    let data = dir.join("data");
+    let cut = mssp_mud("127.0.0.131", Some("2")).await;
+    let mute = mute_server("127.0.0.132").await;
+    let list = dir.join("list.txt");
+    std::fs::write(
+        &list,
+        format!("{}\n127.0.0.132 {mute}\n127.0.0.133 1\n", cut.line()),
+    )
+    .expect("write");
+    let args = [
+        "--allow-private",
+        "--retries",
+        "0",
+        list.to_str().expect("path"),
+    ];
+    let (code, err) = crawl(&data, &args).await;
+    assert_eq!(code, 0, "{err}");
+    let mut cfg = config();
+    cfg.data_dir = data.clone();
+    let mut server = start(cfg).await;
+    let get = |path: String| {
+        let addr = server.addr;
+        async move {
+            let (status, _, body) = http_get(addr, &path, "").await;
+            assert_eq!(status, 200, "{path}");
+            serde_json::from_slice::<Value>(&body).expect("json")
+        }
+    };
+    let v = get(format!("/api/servers/127.0.0.131/{}", cut.port)).await;
+    assert_eq!(v["scans"][0]["complete"], false, "{v}");
+    assert_eq!(v["scans"][0]["compat"], "5.0.1", "{v}");
+    assert_eq!(v["history"]["points"][0]["up"], true, "{v}");
+    assert_eq!(
+        v["history"]["points"][0]["scan"], v["scans"][0]["id"],
+        "{v}"
+    );
+    assert_eq!(v["history"]["fingerprints"], serde_json::json!([]), "{v}");
+    assert_eq!(v["history"]["players"][0]["players"], "5", "{v}");
+    assert_eq!(
+        v["history"]["players"][0]["date"], v["scans"][0]["date"],
+        "{v}"
+    );
+    let id = v["scans"][0]["id"].as_str().expect("id").to_owned();
+    let s = get(format!("/api/scans/{id}/summary")).await;
+    assert_eq!(
+        (&s["complete"], &s["shared_by"]),
+        (&Value::Bool(false), &Value::from(0))
+    );
+
+    let v = get(format!("/api/servers/127.0.0.132/{mute}")).await;
+    assert_eq!(v["scans"][0]["complete"], true, "{v}");
+    let runs = v["history"]["fingerprints"].as_array().expect("runs");
+    assert_eq!(runs.len(), 1, "{v}");
+    assert_eq!(runs[0]["fingerprint"], v["scans"][0]["fingerprint"]);
+    assert_eq!(runs[0]["compat"], "5.0.1");
+    assert_eq!(runs[0]["from"], v["scans"][0]["date"]);
+
+    let v = get("/api/servers/127.0.0.133/1".to_owned()).await;
+    assert_eq!(v["scans"], serde_json::json!([]), "{v}");
+    assert_eq!(v["history"]["points"][0]["up"], false, "{v}");
+    assert_eq!(
+        v["history"]["points"][0]["outcome"], "refused_by_policy",
+        "{v}"
+    );
+    server.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

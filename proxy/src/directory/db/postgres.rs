@@ -81,6 +81,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
         worker TEXT,
         PRIMARY KEY (crawl, host, port, tls)
     );",
+    // Incomplete scans and the telnetlib3-fingerprint version a hash reproduces (imports
+    // made before this migration are `unknown`: their shape was not judged).
+    "ALTER TABLE scans ADD COLUMN complete INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE scans ADD COLUMN compat TEXT COLLATE \"C\" NOT NULL DEFAULT '5.0.1';
+    UPDATE scans SET compat = 'unknown' WHERE source = 'import';
+    CREATE INDEX scans_fingerprint_compat ON scans (fingerprint, compat, complete);",
 ];
 
 /// The database's clock in Unix seconds (leases are compared on one clock, whatever the
@@ -128,7 +134,8 @@ const POOL_SIZE: usize = 4;
 
 /// The columns [`ScanSummary`] is read from, in its field order.
 const SUMMARY_COLUMNS: &str =
-    "id, host, port, ip, fingerprint, created, config, mssp_name, mssp_players, source";
+    "id, host, port, ip, fingerprint, created, config, mssp_name, mssp_players, source,
+    complete, compat";
 
 type Job = Box<dyn FnOnce(&mut Conn) + Send>;
 
@@ -242,6 +249,8 @@ fn summary_row(r: &Row) -> Result<ScanSummary, DbError> {
         name: r.try_get(7)?,
         players: r.try_get(8)?,
         source: r.try_get(9)?,
+        complete: r.try_get::<_, i32>(10)? != 0,
+        compat: r.try_get(11)?,
     })
 }
 
@@ -284,8 +293,8 @@ fn insert_in(
     let n = tx.execute(
         "INSERT INTO scans (id, host, port, ip, fingerprint, created, record_json,
             transcript_text, config, mssp_players, mssp_uptime, mssp_name, source,
-            record_hash, record_part, transcript_hash)
-        VALUES ($1, $2, $3, $4, $5, $6, '', '', $7, $8, $9, $10, $11, $12, $13, $14)
+            record_hash, record_part, transcript_hash, complete, compat)
+        VALUES ($1, $2, $3, $4, $5, $6, '', '', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
         ON CONFLICT (id) DO NOTHING",
         &[
             &s.id,
@@ -302,6 +311,8 @@ fn insert_in(
             &record_hash,
             &record_part,
             &transcript_hash,
+            &i32::from(s.complete),
+            &s.compat,
         ],
     )?;
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
@@ -467,16 +478,21 @@ impl Postgres {
         })
     }
 
-    pub(super) fn shared_by(&self, fingerprint: &str) -> Result<Vec<SharedBy>, DbError> {
-        let fp = fingerprint.to_owned();
+    pub(super) fn shared_by(
+        &self,
+        fingerprint: &str,
+        compat: &str,
+    ) -> Result<Vec<SharedBy>, DbError> {
+        let (fp, compat) = (fingerprint.to_owned(), compat.to_owned());
         self.run(move |c| {
             // Each server's latest scan with this fingerprint, newest servers first.
             let rows = c.query(
                 "SELECT host, port, id, created FROM (
                      SELECT DISTINCT ON (host, port) host, port, id, created FROM scans
-                     WHERE fingerprint = $1 ORDER BY host, port, created DESC, id DESC
+                     WHERE fingerprint = $1 AND compat = $3 AND complete = 1
+                     ORDER BY host, port, created DESC, id DESC
                  ) latest ORDER BY created DESC, host, port LIMIT $2",
-                &[&fp, &MAX_LIST],
+                &[&fp, &MAX_LIST, &compat],
             )?;
             rows.iter()
                 .map(|r| {
@@ -491,12 +507,13 @@ impl Postgres {
         })
     }
 
-    pub(super) fn shared_count(&self, fingerprint: &str) -> Result<i64, DbError> {
-        let fp = fingerprint.to_owned();
+    pub(super) fn shared_count(&self, fingerprint: &str, compat: &str) -> Result<i64, DbError> {
+        let (fp, compat) = (fingerprint.to_owned(), compat.to_owned());
         self.run(move |c| {
             Ok(c.query_one(
-                "SELECT COUNT(*) FROM (SELECT DISTINCT host, port FROM scans WHERE fingerprint = $1) d",
-                &[&fp],
+                "SELECT COUNT(*) FROM (SELECT DISTINCT host, port FROM scans
+                 WHERE fingerprint = $1 AND compat = $2 AND complete = 1) d",
+                &[&fp, &compat],
             )?
             .try_get(0)?)
         })
@@ -521,7 +538,7 @@ impl Postgres {
             c.query_opt(
                 &format!(
                     "SELECT {SUMMARY_COLUMNS} FROM scans WHERE host = $1 AND port = $2
-                     ORDER BY created DESC, id DESC LIMIT 1"
+                     ORDER BY complete DESC, created DESC, id DESC LIMIT 1"
                 ),
                 &[&host, &i32::from(port)],
             )?
@@ -543,7 +560,7 @@ impl Postgres {
                 &format!(
                     "SELECT {SUMMARY_COLUMNS} FROM scans WHERE host = $1 AND port = $2
                        AND (strpos(' ' || config || ' ', ' {TLS_WORD} ') > 0) = $3
-                     ORDER BY created DESC, id DESC LIMIT 1"
+                     ORDER BY complete DESC, created DESC, id DESC LIMIT 1"
                 ),
                 &[&host, &i32::from(port), &tls],
             )?
@@ -598,7 +615,7 @@ impl Postgres {
                 .map(|r| {
                     Ok(StoredScan {
                         summary: summary_row(r)?,
-                        record_json: r.try_get(10)?,
+                        record_json: r.try_get(12)?,
                     })
                 })
                 .collect()
@@ -620,8 +637,8 @@ impl Postgres {
         let host = host.to_owned();
         self.run(move |c| {
             let rows = c.query(
-                "SELECT id, fingerprint, created, mssp_players, mssp_uptime FROM scans
-                 WHERE host = $1 AND port = $2 ORDER BY created, id LIMIT $3",
+                "SELECT id, fingerprint, created, mssp_players, mssp_uptime, complete, compat
+                 FROM scans WHERE host = $1 AND port = $2 ORDER BY created, id LIMIT $3",
                 &[&host, &i32::from(port), &MAX_LIST],
             )?;
             rows.iter()
@@ -632,6 +649,8 @@ impl Postgres {
                         created: r.try_get(2)?,
                         players: r.try_get(3)?,
                         uptime: r.try_get(4)?,
+                        complete: r.try_get::<_, i32>(5)? != 0,
+                        compat: r.try_get(6)?,
                     })
                 })
                 .collect()

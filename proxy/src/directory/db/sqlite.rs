@@ -81,6 +81,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
         worker TEXT,
         PRIMARY KEY (crawl, host, port, tls)
     );",
+    // Incomplete scans and the telnetlib3-fingerprint version a hash reproduces (imports
+    // made before this migration are `unknown`: their shape was not judged).
+    "ALTER TABLE scans ADD COLUMN complete INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE scans ADD COLUMN compat TEXT NOT NULL DEFAULT '5.0.1';
+    UPDATE scans SET compat = 'unknown' WHERE source = 'import';
+    CREATE INDEX scans_fingerprint_compat ON scans (fingerprint, compat, complete);",
 ];
 
 /// Adds a history point unless its crawl round already has one for its target.
@@ -123,7 +129,8 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 
 /// The columns [`ScanSummary`] is read from, in its field order.
 const SUMMARY_COLUMNS: &str =
-    "id, host, port, ip, fingerprint, created, config, mssp_name, mssp_players, source";
+    "id, host, port, ip, fingerprint, created, config, mssp_name, mssp_players, source,
+    complete, compat";
 
 /// The statements an insert runs, prepared once per transaction.
 struct InsertStatements<'c> {
@@ -142,8 +149,9 @@ impl<'c> InsertStatements<'c> {
             scan: tx.prepare(
                 "INSERT INTO scans (id, host, port, ip, fingerprint, created, record_json,
                     transcript_text, config, mssp_players, mssp_uptime, mssp_name, source,
-                    record_hash, record_part, transcript_hash)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', '', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                    record_hash, record_part, transcript_hash, complete, compat)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', '', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+                    ?15, ?16)
                 ON CONFLICT (id) DO NOTHING",
             )?,
         })
@@ -196,7 +204,9 @@ impl<'c> InsertStatements<'c> {
             s.source,
             record_hash,
             record_part,
-            transcript_hash
+            transcript_hash,
+            s.complete,
+            s.compat
         ])
     }
 }
@@ -342,14 +352,19 @@ impl Sqlite {
         )
     }
 
-    pub(super) fn shared_by(&self, fingerprint: &str) -> rusqlite::Result<Vec<SharedBy>> {
+    pub(super) fn shared_by(
+        &self,
+        fingerprint: &str,
+        compat: &str,
+    ) -> rusqlite::Result<Vec<SharedBy>> {
         let c = self.conn();
         // SQLite takes the bare columns of a MAX() aggregate from the row holding the max.
         let mut q = c.prepare(
-            "SELECT host, port, id, MAX(created) FROM scans WHERE fingerprint = ?1
+            "SELECT host, port, id, MAX(created) FROM scans
+             WHERE fingerprint = ?1 AND compat = ?3 AND complete = 1
              GROUP BY host, port ORDER BY MAX(created) DESC, host, port LIMIT ?2",
         )?;
-        let rows = q.query_map(params![fingerprint, MAX_LIST], |r| {
+        let rows = q.query_map(params![fingerprint, MAX_LIST, compat], |r| {
             Ok(SharedBy {
                 host: r.get(0)?,
                 port: r.get(1)?,
@@ -360,10 +375,11 @@ impl Sqlite {
         rows.collect()
     }
 
-    pub(super) fn shared_count(&self, fingerprint: &str) -> rusqlite::Result<i64> {
+    pub(super) fn shared_count(&self, fingerprint: &str, compat: &str) -> rusqlite::Result<i64> {
         self.conn().query_row(
-            "SELECT COUNT(*) FROM (SELECT DISTINCT host, port FROM scans WHERE fingerprint = ?1)",
-            [fingerprint],
+            "SELECT COUNT(*) FROM (SELECT DISTINCT host, port FROM scans
+             WHERE fingerprint = ?1 AND compat = ?2 AND complete = 1)",
+            [fingerprint, compat],
             |r| r.get(0),
         )
     }
@@ -380,6 +396,8 @@ impl Sqlite {
             name: r.get(7)?,
             players: r.get(8)?,
             source: r.get(9)?,
+            complete: r.get(10)?,
+            compat: r.get(11)?,
         })
     }
 
@@ -398,7 +416,7 @@ impl Sqlite {
             .query_row(
                 &format!(
                     "SELECT {SUMMARY_COLUMNS} FROM scans WHERE host = ?1 AND port = ?2
-                     ORDER BY created DESC, id DESC LIMIT 1"
+                     ORDER BY complete DESC, created DESC, id DESC LIMIT 1"
                 ),
                 params![host, port],
                 Self::summary_row,
@@ -417,7 +435,7 @@ impl Sqlite {
                 &format!(
                     "SELECT {SUMMARY_COLUMNS} FROM scans WHERE host = ?1 AND port = ?2
                        AND (instr(' ' || config || ' ', ' {TLS_WORD} ') > 0) = ?3
-                     ORDER BY created DESC, id DESC LIMIT 1"
+                     ORDER BY complete DESC, created DESC, id DESC LIMIT 1"
                 ),
                 params![host, port, tls],
                 Self::summary_row,
@@ -459,7 +477,7 @@ impl Sqlite {
         let rows = q.query_map(params![after, limit], |r| {
             Ok(StoredScan {
                 summary: Self::summary_row(r)?,
-                record_json: r.get(10)?,
+                record_json: r.get(12)?,
             })
         })?;
         rows.collect()
@@ -477,8 +495,8 @@ impl Sqlite {
     pub(super) fn server(&self, host: &str, port: u16) -> rusqlite::Result<Vec<ServerScan>> {
         let c = self.conn();
         let mut q = c.prepare(
-            "SELECT id, fingerprint, created, mssp_players, mssp_uptime FROM scans
-             WHERE host = ?1 AND port = ?2 ORDER BY created, id LIMIT ?3",
+            "SELECT id, fingerprint, created, mssp_players, mssp_uptime, complete, compat
+             FROM scans WHERE host = ?1 AND port = ?2 ORDER BY created, id LIMIT ?3",
         )?;
         let rows = q.query_map(params![host, port, MAX_LIST], |r| {
             Ok(ServerScan {
@@ -487,6 +505,8 @@ impl Sqlite {
                 created: r.get(2)?,
                 players: r.get(3)?,
                 uptime: r.get(4)?,
+                complete: r.get(5)?,
+                compat: r.get(6)?,
             })
         })?;
         rows.collect()
