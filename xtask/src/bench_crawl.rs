@@ -529,7 +529,7 @@ fn run_modem(
     workers: usize,
     out: &Path,
 ) -> Result<(f64, Vec<Cost>, HashMap<(String, u16), String>)> {
-    let queue = Arc::new(Mutex::new(sample.to_vec().into_iter()));
+    let queue = Arc::new(Mutex::new(sample.iter().cloned()));
     let next_start = Arc::new(Mutex::new(Instant::now()));
     let results: Arc<Mutex<(Vec<Cost>, HashMap<(String, u16), String>)>> = Arc::default();
     let started = Instant::now();
