@@ -90,14 +90,58 @@ pub struct ImportArgs {
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
     /// The directory to write `server/<fingerprint>/<session>.json` into (created if missing;
-    /// must be empty unless `--merge`).
+    /// must be empty unless `--merge`); with `--format telix` or `csv`, the file to write
+    /// (which must not exist).
     pub dir: PathBuf,
+    /// `telnetlib3` (a data directory of every stored scan), `telix` (the answering servers
+    /// as a Telix `directory.json`) or `csv` (every known server, one line each).
+    #[arg(long, value_enum, default_value = "telnetlib3")]
+    pub format: ExportFormat,
     /// Merge into the files of a non-empty DIR with telnetlib3's rule (sessions already in a
     /// file are not added again).
     #[arg(long)]
     pub merge: bool,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+/// What `iacscope export` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// A telnetlib3-fingerprint data directory.
+    Telnetlib3,
+    /// A Telix `directory.json` of the answering servers.
+    Telix,
+    /// CSV, one line per known server.
+    Csv,
+}
+
+/// Writes the census as a Telix `directory.json` or CSV to `path` (created; an existing file
+/// is refused, never overwritten). Returns the servers written.
+pub fn export_census(db: &Db, path: &Path, format: ExportFormat) -> Result<String, String> {
+    use std::io::Write as _;
+    let rows = crate::directory::census::rows(db, crate::directory::census::MAX_CENSUS)
+        .map_err(|e| format!("reading the store: {e}"))?;
+    let text = match format {
+        ExportFormat::Telix => crate::directory::census::telix(&rows),
+        ExportFormat::Csv => crate::directory::census::csv(&rows),
+        ExportFormat::Telnetlib3 => return Err("not a census format".into()),
+    };
+    let mut f = std::fs::File::create_new(path).map_err(|e| {
+        format!(
+            "{}: {e} (an existing file is not overwritten)",
+            printable_path(path)
+        )
+    })?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("{}: {e}", printable_path(path)))?;
+    Ok(format!(
+        "{} known servers, {} answering, written to {}",
+        rows.len(),
+        rows.iter().filter(|r| r.up).count(),
+        printable_path(path)
+    ))
 }
 
 /// Opens the store the commands work on (the one place that chooses the backend).
@@ -1062,6 +1106,24 @@ pub fn export_dir(db: &Db, dir: &Path, merge: bool) -> Result<ExportReport, Stri
 /// listed and counted), 1 when the target is not empty without `--merge`, or the store or a
 /// write failed.
 pub fn export_main(args: ExportArgs) -> ExitCode {
+    if args.format != ExportFormat::Telnetlib3 {
+        if args.merge {
+            eprintln!("iacscope export: --merge is for the telnetlib3 format only");
+            return ExitCode::from(2);
+        }
+        return match open_store(&args.store)
+            .and_then(|db| export_census(&db, &args.dir, args.format))
+        {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("iacscope export: {}", printable(&e));
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = open_store(&args.store).and_then(|db| export_dir(&db, &args.dir, args.merge));
     match result {
         Ok(report) => {

@@ -1087,6 +1087,51 @@ async fn server_api_shows_history_and_incomplete_scans() {
         v["history"]["points"][0]["outcome"], "refused_by_policy",
         "{v}"
     );
+
+    // The census numbers: three servers known, two answering (one cut short, so only the
+    // mute one's complete scan counts for protocols), MSSP from one, its 5 players.
+    let st = get("/api/stats".to_owned()).await;
+    assert_eq!(st["servers"], 3, "{st}");
+    assert_eq!(st["answering"], 2, "{st}");
+    assert_eq!(st["scanned_complete"], 1, "{st}");
+    assert_eq!(st["with_mssp"], 1, "{st}");
+    assert_eq!(st["players_online"], 5, "{st}");
+    assert_eq!(st["unique_fingerprints"], 1, "{st}");
+    assert_eq!(
+        st["protocols"]["MSSP"]["servers"], 0,
+        "the mute server offers nothing: {st}"
+    );
     server.stop();
+
+    // The same census exported as Telix JSON and CSV; an existing file is never overwritten.
+    for (format, file) in [("telix", "directory.json"), ("csv", "census.csv")] {
+        let out = dir.join(file);
+        let run = || {
+            iacscope()
+                .arg("export")
+                .args(["--format", format])
+                .arg(&out)
+                .arg("--data-dir")
+                .arg(&data)
+                .output()
+        };
+        let first = run().await.expect("export");
+        assert!(first.status.success(), "{first:?}");
+        let text = std::fs::read_to_string(&out).expect("read");
+        if format == "telix" {
+            let list: Value = serde_json::from_str(&text).expect("json");
+            assert_eq!(list.as_array().expect("array").len(), 2, "{text}");
+        } else {
+            assert_eq!(
+                text.lines().count(),
+                4,
+                "a header and three servers: {text}"
+            );
+            assert!(text.contains("127.0.0.131"), "{text}");
+        }
+        let again = run().await.expect("export");
+        assert!(!again.status.success(), "an existing file is refused");
+        assert_eq!(std::fs::read_to_string(&out).expect("read"), text);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -18,6 +18,7 @@ use axum::Router;
 use std::sync::Arc;
 
 pub mod badge;
+pub mod census;
 pub mod crawl;
 pub mod db;
 pub mod embed;
@@ -31,4 +32,5 @@ pub fn router() -> Router<Arc<AppState>> {
     save::router()
         .merge(embed::router())
         .route("/badge/{host}/{file}", get(badge::badge))
+        .route("/api/stats", get(census::stats_handler))
 }

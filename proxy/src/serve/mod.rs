@@ -411,6 +411,8 @@ pub struct AppState {
     pub db: Arc<db::Db>,
     /// Per-client save rate limit.
     pub saves: save::SaveLimiter,
+    /// The last `/api/stats` answer (computed at most once a minute).
+    pub stats: crate::directory::census::StatsCache,
     /// Server-side scans of the live embed and the badge.
     pub live: livescan::LiveScans,
     /// TLS client configurations.
@@ -479,6 +481,7 @@ impl AppState {
             store,
             db,
             saves,
+            stats: Default::default(),
             live: livescan::LiveScans::default(),
             tls,
             shutdown: CancellationToken::new(),
