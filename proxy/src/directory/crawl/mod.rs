@@ -59,9 +59,9 @@ pub struct CrawlArgs {
     #[arg(long)]
     pub from_store: bool,
     /// Scans (and name lookups) in flight at once. A scan spends its 5–20 s waiting on
-    /// telnetlib3's windows, so the rate is about concurrency / 10 s: 768 gives ~75 servers
-    /// a second in about 50 MiB (1,000 in flight measured at ~60 MiB).
-    #[arg(long, default_value_t = 768)]
+    /// telnetlib3's windows, so the rate is about concurrency / 10 s: 1,000 gives ~100
+    /// servers a second in about 70 MiB (`cargo xtask bench-crawl`).
+    #[arg(long, default_value_t = 1000)]
     pub concurrency: usize,
     /// New connections per second, all servers together (each address still gets one scan
     /// at a time).
