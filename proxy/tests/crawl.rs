@@ -1135,3 +1135,69 @@ async fn server_api_shows_history_and_incomplete_scans() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A worker stopped by Ctrl-C gives its leases back at once (PostgreSQL; skipped without
+/// `IACSCOPE_TEST_DATABASE_URL`): the next worker scans the server it was scanning without
+/// waiting for the (120 s) lease to expire.
+#[tokio::test]
+async fn a_stopped_worker_gives_its_leases_back() {
+    let url = match iacscope::directory::db::test_database_url("crawl_release_leases") {
+        Ok(Some(url)) => url,
+        Ok(None) => {
+            eprintln!("a_stopped_worker_gives_its_leases_back: skipped (no PostgreSQL)");
+            return;
+        }
+        Err(e) => panic!("PostgreSQL crawl test: {e}"),
+    };
+    let dir = workdir("release");
+    let data = dir.join("unused");
+    let slow = mud("127.0.0.140", "Slow").await;
+    slow.silent.store(true, SeqCst);
+    let list = dir.join("list.txt");
+    std::fs::write(&list, format!("{}\n", slow.line())).expect("write");
+    let list = list.to_str().expect("path");
+    let args = ["--allow-private", "--database-url", url.as_str(), list];
+    let child = iacscope()
+        .arg("crawl")
+        .arg("--data-dir")
+        .arg(&data)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn crawl");
+    let pid = child.id().expect("pid");
+    tokio::time::timeout(LIMIT, async {
+        while slow.count() == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the first worker scans");
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
+        .await
+        .expect("stops")
+        .expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    slow.silent.store(false, SeqCst);
+    let (code, err) = crawl(&data, &args).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("1 stored"), "{err}");
+    assert!(
+        !err.contains("taken over"),
+        "given back, not expired: {err}"
+    );
+    assert_eq!(slow.count(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}

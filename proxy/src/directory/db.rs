@@ -677,6 +677,15 @@ impl Db {
         }
     }
 
+    /// Gives back `worker`'s leases on round `crawl`'s targets not done yet (a worker
+    /// stopping), so other workers take them at once. PostgreSQL only.
+    pub fn crawl_release(&self, crawl: &str, worker: &str) -> DbResult<u64> {
+        match &self.backend {
+            Backend::Postgres(b) => b.crawl_release(crawl, worker),
+            Backend::Sqlite(_) => Err(no_leases()),
+        }
+    }
+
     /// Round `crawl`'s queue: (targets, targets not done yet). PostgreSQL only.
     pub fn crawl_left(&self, crawl: &str) -> DbResult<(i64, i64)> {
         match &self.backend {

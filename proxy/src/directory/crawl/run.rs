@@ -379,6 +379,16 @@ pub async fn crawl(
     // Left at shutdown (or behind a task that panicked): not done, so a rerun scans them.
     progress.abandoned +=
         pending.len() + ready.len() + lines.values().map(VecDeque::len).sum::<usize>();
+    if let Some(sh) = &shared {
+        // What this worker leased and did not finish goes back to the queue now, not when
+        // its leases expire.
+        let (r, w) = (round_key.to_string(), sh.leases.worker.clone());
+        if let Err(e) =
+            crate::directory::db::off_thread(&st.db, move |db| db.crawl_release(&r, &w)).await
+        {
+            tracing::error!("crawl: giving back leases: {e}");
+        }
+    }
     tick(progress);
 }
 

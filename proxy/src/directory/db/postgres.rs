@@ -846,6 +846,19 @@ impl Postgres {
         })
     }
 
+    pub(super) fn crawl_release(&self, crawl: &str, worker: &str) -> Result<u64, DbError> {
+        let (crawl, worker) = (crawl.to_owned(), worker.to_owned());
+        self.run(move |c| {
+            Ok(c.execute(
+                &format!(
+                    "UPDATE crawl_queue c SET lease_until = 0, worker = NULL
+                     WHERE c.crawl = $1 AND c.worker = $2 AND {NOT_DONE}"
+                ),
+                &[&crawl, &worker],
+            )?)
+        })
+    }
+
     pub(super) fn crawl_left(&self, crawl: &str) -> Result<(i64, i64), DbError> {
         let crawl = crawl.to_owned();
         self.run(move |c| {
