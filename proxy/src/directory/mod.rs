@@ -3,12 +3,13 @@
 //! record is replayed by the engine, never taken from a client) and serves the permalink
 //! API; `livescan` runs server-side scans through the relay's `connect` and stores them on
 //! the save path; `widget` is what the iframe `embed` and the SVG `badge` share; `crawl`
-//! (`iacscope crawl`) runs many such scans from seed lists and records each server's
-//! history.
+//! (`iacscope crawl`, and `serve`'s schedule in `crawl::schedule`) runs many such scans from
+//! seed lists or the census and records each server's history; `census` turns the store into
+//! numbers (`/api/stats`) and directory files (`export --format telix|csv`).
 //!
 //! Imports go one way: `badge` and `embed` use `widget` and `livescan`; `widget` uses
-//! `livescan`; `crawl` uses `livescan`, `save` and `db`; `livescan` uses `save` and `db`;
-//! none of them uses `badge`, `embed` or `crawl`. The
+//! `livescan`; `crawl` uses `livescan`, `save` and `db`; `census` uses `db`; `livescan`
+//! uses `save` and `db`; none of them uses `badge`, `embed`, `crawl` or `census`. The
 //! directory may use the relay (`policy` for SSRF checks, `limits`, `tls`, `sniff`,
 //! `session::connect`, `store`); the relay never uses the directory.
 
