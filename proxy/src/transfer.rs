@@ -19,7 +19,10 @@
 //! or written through; a link found is a skip in the report. Every name, path and host from
 //! a data directory reaches the terminal through `escape::printable`.
 
-use crate::directory::db::{Db, NewScan, RecordText, SharedText, RECORD_MARKER, SOURCE_IMPORT};
+use crate::directory::db::{
+    Db, NewScan, RecordText, SharedText, COMPAT_UNKNOWN, COMPAT_VERSION, RECORD_MARKER,
+    SOURCE_IMPORT,
+};
 use crate::directory::save::{content_id, mssp_text, mssp_value};
 use crate::escape::{printable, printable_path};
 use crate::nofollow::Dir;
@@ -87,14 +90,58 @@ pub struct ImportArgs {
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
     /// The directory to write `server/<fingerprint>/<session>.json` into (created if missing;
-    /// must be empty unless `--merge`).
+    /// must be empty unless `--merge`); with `--format telix` or `csv`, the file to write
+    /// (which must not exist).
     pub dir: PathBuf,
+    /// `telnetlib3` (a data directory of every stored scan), `telix` (the answering servers
+    /// as a Telix `directory.json`) or `csv` (every known server, one line each).
+    #[arg(long, value_enum, default_value = "telnetlib3")]
+    pub format: ExportFormat,
     /// Merge into the files of a non-empty DIR with telnetlib3's rule (sessions already in a
     /// file are not added again).
     #[arg(long)]
     pub merge: bool,
     #[command(flatten)]
     pub store: StoreArgs,
+}
+
+/// What `iacscope export` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// A telnetlib3-fingerprint data directory.
+    Telnetlib3,
+    /// A Telix `directory.json` of the answering servers.
+    Telix,
+    /// CSV, one line per known server.
+    Csv,
+}
+
+/// Writes the census as a Telix `directory.json` or CSV to `path` (created; an existing file
+/// is refused, never overwritten). Returns the servers written.
+pub fn export_census(db: &Db, path: &Path, format: ExportFormat) -> Result<String, String> {
+    use std::io::Write as _;
+    let rows = crate::directory::census::rows(db, crate::directory::census::MAX_CENSUS)
+        .map_err(|e| format!("reading the store: {e}"))?;
+    let text = match format {
+        ExportFormat::Telix => crate::directory::census::telix(&rows),
+        ExportFormat::Csv => crate::directory::census::csv(&rows),
+        ExportFormat::Telnetlib3 => return Err("not a census format".into()),
+    };
+    let mut f = std::fs::File::create_new(path).map_err(|e| {
+        format!(
+            "{}: {e} (an existing file is not overwritten)",
+            printable_path(path)
+        )
+    })?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("{}: {e}", printable_path(path)))?;
+    Ok(format!(
+        "{} known servers, {} answering, written to {}",
+        rows.len(),
+        rows.iter().filter(|r| r.up).count(),
+        printable_path(path)
+    ))
 }
 
 /// Opens the store the commands work on (the one place that chooses the backend).
@@ -170,6 +217,44 @@ fn with_sessions(rec: &Value, list: Vec<Value>) -> Value {
         d.insert("sessions", Value::List(list));
     }
     r
+}
+
+/// The `fingerprint-data` keys telnetlib3-fingerprint 5.0.1 writes (and iacscope's
+/// scans, which reproduce it).
+const FINGERPRINT_DATA_5_0_1: [&str; 8] = [
+    "directional-refusals",
+    "looped-negotiation",
+    "offered-options",
+    "probed-protocol",
+    "refused-options",
+    "requested-options",
+    "scan-type",
+    "wrong-direction-offered",
+];
+
+/// The telnetlib3-fingerprint version an imported record's shape says its hash follows:
+/// [`COMPAT_VERSION`] when its `fingerprint-data` has exactly 5.0.1's keys, else
+/// [`COMPAT_UNKNOWN`] (an older or newer tool collects other data, so its hashes drift).
+pub fn record_compat(rec: &Value) -> &'static str {
+    let keys: Option<Vec<String>> = server_probe(rec)
+        .and_then(|sp| sp.get("fingerprint-data"))
+        .and_then(Value::as_dict)
+        .map(|d| {
+            d.iter()
+                .map(|(k, _)| k.as_str_if_valid().unwrap_or_default())
+                .collect()
+        });
+    match keys {
+        Some(mut k) => {
+            k.sort();
+            if k.iter().map(String::as_str).eq(FINGERPRINT_DATA_5_0_1) {
+                COMPAT_VERSION
+            } else {
+                COMPAT_UNKNOWN
+            }
+        }
+        None => COMPAT_UNKNOWN,
+    }
 }
 
 /// The fingerprint a record states, checked against its `fingerprint-data`.
@@ -323,6 +408,7 @@ pub fn rows_of_file_within(
 ) -> Result<FileRows, String> {
     let rec = pyjson::parse(text).map_err(|e| format!("not JSON: {e}"))?;
     let fp = record_fingerprint(&rec)?;
+    let compat = record_compat(&rec).to_owned();
     if fp != fingerprint {
         return Err(format!(
             "the record's fingerprint {fp} differs from its folder {fingerprint}"
@@ -381,6 +467,8 @@ pub fn rows_of_file_within(
             mssp_uptime: if i == last { uptime.clone() } else { None },
             mssp_name: name.clone(),
             source: SOURCE_IMPORT.into(),
+            complete: true,
+            compat: compat.clone(),
         };
         used = used.saturating_add(row_store_bytes(&scan));
         if used > budget {
@@ -1018,6 +1106,24 @@ pub fn export_dir(db: &Db, dir: &Path, merge: bool) -> Result<ExportReport, Stri
 /// listed and counted), 1 when the target is not empty without `--merge`, or the store or a
 /// write failed.
 pub fn export_main(args: ExportArgs) -> ExitCode {
+    if args.format != ExportFormat::Telnetlib3 {
+        if args.merge {
+            eprintln!("iacscope export: --merge is for the telnetlib3 format only");
+            return ExitCode::from(2);
+        }
+        return match open_store(&args.store)
+            .and_then(|db| export_census(&db, &args.dir, args.format))
+        {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("iacscope export: {}", printable(&e));
+                ExitCode::FAILURE
+            }
+        };
+    }
     let result = open_store(&args.store).and_then(|db| export_dir(&db, &args.dir, args.merge));
     match result {
         Ok(report) => {
@@ -1039,6 +1145,23 @@ mod tests {
     use super::*;
     use iacscope_shared::record::isoformat_utc;
     use std::collections::HashSet;
+
+    #[test]
+    fn imported_hashes_are_stamped_by_shape() {
+        let mut rec = Dict::new();
+        let mut sp = Dict::new();
+        sp.insert("fingerprint-data", fp_data("quick"));
+        rec.insert("server-probe", Value::Dict(sp.clone()));
+        assert_eq!(record_compat(&Value::Dict(rec.clone())), COMPAT_UNKNOWN);
+        let mut d = Dict::new();
+        for k in FINGERPRINT_DATA_5_0_1.iter().rev() {
+            d.insert(*k, Value::str_list(Vec::<&str>::new()));
+        }
+        sp.insert("fingerprint-data", Value::Dict(d));
+        rec.insert("server-probe", Value::Dict(sp));
+        assert_eq!(record_compat(&Value::Dict(rec)), COMPAT_VERSION);
+        assert_eq!(record_compat(&Value::Dict(Dict::new())), COMPAT_UNKNOWN);
+    }
 
     fn fp_data(scan_type: &str) -> Value {
         let mut d = Dict::new();
@@ -1685,7 +1808,9 @@ mod tests {
         assert!(r.skips.iter().any(|(_, w)| w.contains("symbolic link")));
         let again = import_dir(db, &src).expect("import");
         assert_eq!((again.added, again.present), (0, 3));
-        assert_eq!(db.shared_count(&fp).expect("count"), 2);
+        // The fixture's fingerprint-data is not 5.0.1's shape: its hash counts as `unknown`.
+        assert_eq!(db.shared_count(&fp, COMPAT_UNKNOWN).expect("count"), 2);
+        assert_eq!(db.shared_count(&fp, COMPAT_VERSION).expect("count"), 0);
 
         let out = root.join("out");
         let e = export_dir(db, &out, false).expect("export");

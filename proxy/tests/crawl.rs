@@ -655,6 +655,34 @@ async fn a_server_that_closes_at_once_is_a_failure() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A server that accepts and never sends a byte, but stays connected, is a scan (as
+/// telnetlib3-fingerprint records it), not `closed_early`.
+#[tokio::test]
+async fn a_mute_server_is_a_scan() {
+    let dir = workdir("mute");
+    let data = dir.join("data");
+    let l = TcpListener::bind("127.0.0.72:0").await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 512];
+                while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    let list = dir.join("list.txt");
+    std::fs::write(&list, format!("127.0.0.72 {port}\n")).expect("write");
+    let (code, err) = crawl(&data, &["--allow-private", list.to_str().expect("path")]).await;
+    assert_eq!(code, 0, "{err}");
+    let db = store(&data);
+    let p = history(&db, "127.0.0.72", port);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].outcome, "ok", "{p:?}");
+    assert!(p[0].scan_id.is_some());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The same crawl into a PostgreSQL store (`IACSCOPE_TEST_DATABASE_URL`; skipped when unset,
 /// failed when `IACSCOPE_REQUIRE_POSTGRES=1`): records and history as with SQLite, and a
 /// rerun resumes.
@@ -710,5 +738,466 @@ async fn crawl_into_postgres() {
         .expect("join");
     let stored: Value = serde_json::from_str(&text).expect("json");
     assert_eq!(comparable(&stored), comparable(&expected));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Three workers share one round on PostgreSQL (`IACSCOPE_TEST_DATABASE_URL`; skipped when
+/// unset, failed when `IACSCOPE_REQUIRE_POSTGRES=1`): worker K takes the first target (a
+/// silent server, so its scan lasts) and is killed with SIGKILL while B and C crawl the
+/// rest. Every server gets exactly one point in the round, every quick server is connected
+/// to once, and the silent one twice: by K, and after K's lease expired by B or C.
+#[tokio::test]
+async fn workers_share_a_round_and_a_killed_workers_lease_expires() {
+    const LEASE: u64 = 3;
+    let url = match iacscope::directory::db::test_database_url("crawl_workers_share") {
+        Ok(Some(url)) => url,
+        Ok(None) => {
+            eprintln!("workers_share_a_round: skipped (IACSCOPE_TEST_DATABASE_URL unset)");
+            return;
+        }
+        Err(e) => panic!("PostgreSQL crawl test: {e}"),
+    };
+    let dir = workdir("workers");
+    let data = dir.join("unused");
+    // Claims go in (host, port) order: the silent server sorts first.
+    let slow = mud("127.0.0.100", "Slow").await;
+    slow.silent.store(true, SeqCst);
+    const QUICK: [&str; 12] = [
+        "127.0.0.101",
+        "127.0.0.102",
+        "127.0.0.103",
+        "127.0.0.104",
+        "127.0.0.105",
+        "127.0.0.106",
+        "127.0.0.107",
+        "127.0.0.108",
+        "127.0.0.109",
+        "127.0.0.110",
+        "127.0.0.111",
+        "127.0.0.112",
+    ];
+    let mut quick = Vec::new();
+    for ip in QUICK {
+        quick.push(mud(ip, "Quick").await);
+    }
+    let list = dir.join("list.txt");
+    let mut text = format!("{}\n", slow.line());
+    for m in &quick {
+        text.push_str(&format!("{}\n", m.line()));
+    }
+    std::fs::write(&list, text).expect("write");
+    let lease = LEASE.to_string();
+    let worker = |concurrency: &str| {
+        iacscope()
+            .arg("crawl")
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--allow-private", "--database-url", &url])
+            .args(["--lease-secs", &lease, "--concurrency", concurrency])
+            .arg(&list)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn crawl")
+    };
+    let k = worker("1");
+    let k_pid = k.id().expect("pid");
+    tokio::time::timeout(LIMIT, async {
+        while slow.count() == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("K scans the silent server");
+    let (b, c) = (worker("2"), worker("2"));
+    tokio::time::timeout(LIMIT, async {
+        while quick.iter().all(|m| m.count() == 0) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("B and C start");
+    let kill = std::process::Command::new("kill")
+        .args(["-KILL", &k_pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let killed_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    slow.silent.store(false, SeqCst);
+    let k = tokio::time::timeout(LIMIT, k.wait_with_output())
+        .await
+        .expect("K ends")
+        .expect("wait");
+    assert_eq!(k.status.code(), None, "K was killed");
+    let mut errs = String::new();
+    for w in [b, c] {
+        let out = tokio::time::timeout(LIMIT, w.wait_with_output())
+            .await
+            .expect("worker ends in time")
+            .expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        errs.push_str(&err);
+    }
+    assert!(
+        errs.contains("1 taken over from an expired lease"),
+        "{errs}"
+    );
+    for m in &quick {
+        assert_eq!(m.count(), 1, "{} scanned once: {errs}", m.ip);
+    }
+    assert_eq!(
+        slow.count(),
+        2,
+        "K's scan, then one after its lease expired"
+    );
+    let db = tokio::task::spawn_blocking(move || Db::connect(Some(&url), Path::new("/nx")))
+        .await
+        .expect("join")
+        .expect("connect");
+    let targets: Vec<(&'static str, u16)> = std::iter::once((slow.ip, slow.port))
+        .chain(quick.iter().map(|m| (m.ip, m.port)))
+        .collect();
+    let points = tokio::task::spawn_blocking(move || {
+        targets
+            .iter()
+            .map(|(ip, port)| db.history(ip, *port).expect("history"))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .expect("join");
+    for p in &points {
+        assert_eq!(p.len(), 1, "one point per server: {p:?}");
+        assert_eq!(p[0].outcome, OUTCOME_OK, "{p:?}");
+    }
+    assert!(
+        points[0][0].at >= killed_at + LEASE as i64 - 1,
+        "the silent server was rescanned after K's lease expired: {:?} vs kill at {killed_at}",
+        points[0][0]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A fake MUD that offers MSSP and answers `DO MSSP` with `NAME` and, when given,
+/// `CRAWL DELAY` (and `PLAYERS` 5); closes 800 ms after connecting (as [`mud_session`]).
+async fn mssp_mud(ip: &'static str, crawl_delay: Option<&'static str>) -> Mud {
+    let l = TcpListener::bind((ip, 0)).await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let c = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            c.fetch_add(1, SeqCst);
+            tokio::spawn(async move {
+                let _ = s.write_all(b"\xff\xfb\x46Welcome!\r\nBy what name? ").await;
+                let mut mssp = b"\xff\xfa\x46\x01NAME\x02Delayed\x01PLAYERS\x025".to_vec();
+                if let Some(d) = crawl_delay {
+                    mssp.extend_from_slice(b"\x01CRAWL DELAY\x02");
+                    mssp.extend_from_slice(d.as_bytes());
+                }
+                mssp.extend_from_slice(b"\xff\xf0");
+                let stop = tokio::time::sleep(Duration::from_millis(800));
+                tokio::pin!(stop);
+                let mut seen = Vec::new();
+                let mut sent = false;
+                let mut buf = [0u8; 1024];
+                loop {
+                    tokio::select! {
+                        r = s.read(&mut buf) => match r {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                seen.extend_from_slice(&buf[..n]);
+                                if !sent && seen.windows(3).any(|w| w == b"\xff\xfd\x46") {
+                                    sent = true;
+                                    let _ = s.write_all(&mssp).await;
+                                }
+                            }
+                        },
+                        () = &mut stop => break,
+                    }
+                }
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    Mud {
+        ip,
+        port,
+        connections,
+        silent: Arc::new(AtomicBool::new(false)),
+    }
+}
+
+/// `serve --crawl-every 2s` rescans every known server on schedule: history points appear
+/// for servers without a `CRAWL DELAY` (or with `-1`, the crawler's default), and a server
+/// whose MSSP asks for a 1-hour `CRAWL DELAY` is left alone.
+#[tokio::test]
+async fn serve_rescans_on_schedule_and_honours_crawl_delay() {
+    let dir = workdir("schedule");
+    let data = dir.join("data");
+    let delayed = mssp_mud("127.0.0.121", Some("1")).await;
+    let plain = mud("127.0.0.122", "Plain").await;
+    let default = mssp_mud("127.0.0.123", Some("-1")).await;
+    let list = dir.join("list.txt");
+    std::fs::write(
+        &list,
+        format!("{}\n{}\n{}\n", delayed.line(), plain.line(), default.line()),
+    )
+    .expect("write");
+    let (code, err) = crawl(&data, &["--allow-private", list.to_str().expect("path")]).await;
+    assert_eq!(code, 0, "{err}");
+    {
+        let db = store(&data);
+        let id = history(&db, delayed.ip, delayed.port)[0]
+            .scan_id
+            .clone()
+            .expect("stored");
+        let record = db.record(&id).expect("read").expect("record");
+        assert_eq!(
+            iacscope::directory::crawl::schedule::crawl_delay_hours(&record),
+            Some(1),
+            "{record}"
+        );
+    }
+    let mut cfg = config();
+    cfg.data_dir = data.clone();
+    cfg.crawl.every = Some(Duration::from_secs(2));
+    let mut server = start(cfg).await;
+    // Only the store knows when a point is committed: it is asked every 100 ms.
+    tokio::time::timeout(LIMIT, async {
+        loop {
+            let db = store(&data);
+            if [&plain, &default]
+                .iter()
+                .all(|m| history(&db, m.ip, m.port).len() >= 3)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("two scheduled rescans");
+    server.stop();
+    assert_eq!(delayed.count(), 1, "CRAWL DELAY 1 (hour) honoured");
+    let db = store(&data);
+    for m in [&plain, &default] {
+        let points = history(&db, m.ip, m.port);
+        assert!(points.len() >= 3, "{points:?}");
+        assert!(
+            points[0]
+                .crawl
+                .as_deref()
+                .is_some_and(|c| c.starts_with("schedule/2/")),
+            "{points:?}"
+        );
+        assert_eq!(points[0].outcome, OUTCOME_OK, "{points:?}");
+    }
+    assert_eq!(history(&db, delayed.ip, delayed.port).len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A silent server that stays connected: probes run, a complete scan.
+async fn mute_server(ip: &'static str) -> u16 {
+    let l = TcpListener::bind((ip, 0)).await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 512];
+                while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    port
+}
+
+/// `GET /api/servers/<host>/<port>` after a crawl: the history (up/down points, players,
+/// fingerprint runs), each scan stamped complete or not and with its telnetlib3 version. A
+/// server that closes during the banner (no probes) is stored and shown, marked incomplete,
+/// and makes no fingerprint run and no "shared by" count.
+#[tokio::test]
+async fn server_api_shows_history_and_incomplete_scans() {
+    let dir = workdir("history-api");
+    let data = dir.join("data");
+    let cut = mssp_mud("127.0.0.131", Some("2")).await;
+    let mute = mute_server("127.0.0.132").await;
+    let list = dir.join("list.txt");
+    std::fs::write(
+        &list,
+        format!("{}\n127.0.0.132 {mute}\n127.0.0.133 1\n", cut.line()),
+    )
+    .expect("write");
+    let args = [
+        "--allow-private",
+        "--retries",
+        "0",
+        list.to_str().expect("path"),
+    ];
+    let (code, err) = crawl(&data, &args).await;
+    assert_eq!(code, 0, "{err}");
+    let mut cfg = config();
+    cfg.data_dir = data.clone();
+    let mut server = start(cfg).await;
+    let get = |path: String| {
+        let addr = server.addr;
+        async move {
+            let (status, _, body) = http_get(addr, &path, "").await;
+            assert_eq!(status, 200, "{path}");
+            serde_json::from_slice::<Value>(&body).expect("json")
+        }
+    };
+    let v = get(format!("/api/servers/127.0.0.131/{}", cut.port)).await;
+    assert_eq!(v["scans"][0]["complete"], false, "{v}");
+    assert_eq!(v["scans"][0]["compat"], "5.0.1", "{v}");
+    assert_eq!(v["history"]["points"][0]["up"], true, "{v}");
+    assert_eq!(
+        v["history"]["points"][0]["scan"], v["scans"][0]["id"],
+        "{v}"
+    );
+    assert_eq!(v["history"]["fingerprints"], serde_json::json!([]), "{v}");
+    assert_eq!(v["history"]["players"][0]["players"], "5", "{v}");
+    assert_eq!(
+        v["history"]["players"][0]["date"], v["scans"][0]["date"],
+        "{v}"
+    );
+    let id = v["scans"][0]["id"].as_str().expect("id").to_owned();
+    let s = get(format!("/api/scans/{id}/summary")).await;
+    assert_eq!(
+        (&s["complete"], &s["shared_by"]),
+        (&Value::Bool(false), &Value::from(0))
+    );
+
+    let v = get(format!("/api/servers/127.0.0.132/{mute}")).await;
+    assert_eq!(v["scans"][0]["complete"], true, "{v}");
+    let runs = v["history"]["fingerprints"].as_array().expect("runs");
+    assert_eq!(runs.len(), 1, "{v}");
+    assert_eq!(runs[0]["fingerprint"], v["scans"][0]["fingerprint"]);
+    assert_eq!(runs[0]["compat"], "5.0.1");
+    assert_eq!(runs[0]["from"], v["scans"][0]["date"]);
+
+    let v = get("/api/servers/127.0.0.133/1".to_owned()).await;
+    assert_eq!(v["scans"], serde_json::json!([]), "{v}");
+    assert_eq!(v["history"]["points"][0]["up"], false, "{v}");
+    assert_eq!(
+        v["history"]["points"][0]["outcome"], "refused_by_policy",
+        "{v}"
+    );
+
+    // The census numbers: three servers known, two answering (one cut short, so only the
+    // mute one's complete scan counts for protocols), MSSP from one, its 5 players.
+    let st = get("/api/stats".to_owned()).await;
+    assert_eq!(st["servers"], 3, "{st}");
+    assert_eq!(st["answering"], 2, "{st}");
+    assert_eq!(st["scanned_complete"], 1, "{st}");
+    assert_eq!(st["with_mssp"], 1, "{st}");
+    assert_eq!(st["players_online"], 5, "{st}");
+    assert_eq!(st["unique_fingerprints"], 1, "{st}");
+    assert_eq!(
+        st["protocols"]["MSSP"]["servers"], 0,
+        "the mute server offers nothing: {st}"
+    );
+    server.stop();
+
+    // The same census exported as Telix JSON and CSV; an existing file is never overwritten.
+    for (format, file) in [("telix", "directory.json"), ("csv", "census.csv")] {
+        let out = dir.join(file);
+        let run = || {
+            iacscope()
+                .arg("export")
+                .args(["--format", format])
+                .arg(&out)
+                .arg("--data-dir")
+                .arg(&data)
+                .output()
+        };
+        let first = run().await.expect("export");
+        assert!(first.status.success(), "{first:?}");
+        let text = std::fs::read_to_string(&out).expect("read");
+        if format == "telix" {
+            let list: Value = serde_json::from_str(&text).expect("json");
+            assert_eq!(list.as_array().expect("array").len(), 2, "{text}");
+        } else {
+            assert_eq!(
+                text.lines().count(),
+                4,
+                "a header and three servers: {text}"
+            );
+            assert!(text.contains("127.0.0.131"), "{text}");
+        }
+        let again = run().await.expect("export");
+        assert!(!again.status.success(), "an existing file is refused");
+        assert_eq!(std::fs::read_to_string(&out).expect("read"), text);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A worker stopped by Ctrl-C gives its leases back at once (PostgreSQL; skipped without
+/// `IACSCOPE_TEST_DATABASE_URL`): the next worker scans the server it was scanning without
+/// waiting for the (120 s) lease to expire.
+#[tokio::test]
+async fn a_stopped_worker_gives_its_leases_back() {
+    let url = match iacscope::directory::db::test_database_url("crawl_release_leases") {
+        Ok(Some(url)) => url,
+        Ok(None) => {
+            eprintln!("a_stopped_worker_gives_its_leases_back: skipped (no PostgreSQL)");
+            return;
+        }
+        Err(e) => panic!("PostgreSQL crawl test: {e}"),
+    };
+    let dir = workdir("release");
+    let data = dir.join("unused");
+    let slow = mud("127.0.0.140", "Slow").await;
+    slow.silent.store(true, SeqCst);
+    let list = dir.join("list.txt");
+    std::fs::write(&list, format!("{}\n", slow.line())).expect("write");
+    let list = list.to_str().expect("path");
+    let args = ["--allow-private", "--database-url", url.as_str(), list];
+    let child = iacscope()
+        .arg("crawl")
+        .arg("--data-dir")
+        .arg(&data)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn crawl");
+    let pid = child.id().expect("pid");
+    tokio::time::timeout(LIMIT, async {
+        while slow.count() == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the first worker scans");
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
+        .await
+        .expect("stops")
+        .expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    slow.silent.store(false, SeqCst);
+    let (code, err) = crawl(&data, &args).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("1 stored"), "{err}");
+    assert!(
+        !err.contains("taken over"),
+        "given back, not expired: {err}"
+    );
+    assert_eq!(slow.count(), 2);
     let _ = std::fs::remove_dir_all(&dir);
 }

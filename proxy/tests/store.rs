@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A telnet server that negotiates, greets, and closes 300 ms later (reading meanwhile).
+/// A telnet server that negotiates, greets, and closes 300 ms later (reading meanwhile):
+/// the probes never run, so its scans are stored marked incomplete.
 async fn fake_mud() -> u16 {
     let (l, port) = upstream().await;
     tokio::spawn(async move {
@@ -75,7 +76,8 @@ async fn save_replays_the_proxy_transcript_and_survives_restart(cfg: Config) {
     let id = resp["id"].as_str().expect("id").to_owned();
     assert_eq!(id.len(), 32);
     assert_eq!(resp["url"], format!("/s/{id}"));
-    assert_eq!(resp["shared_by"], 1);
+    // Cut short (closed before the probes): stored and shown, not counted in "shared by".
+    assert_eq!(resp["shared_by"], 0);
     assert_eq!(resp["browser_agrees"], true, "no window edge here: {resp}");
     assert_eq!(resp["consistent"], true, "{resp}");
 
@@ -112,11 +114,19 @@ async fn save_replays_the_proxy_transcript_and_survives_restart(cfg: Config) {
     // The other read endpoints.
     let (status, fp) = get_json(server.addr, &format!("/api/fingerprints/{browser_fp}")).await;
     assert_eq!(status, 200);
-    assert_eq!(fp["servers"][0]["port"], port);
-    assert_eq!(fp["servers"][0]["scan"], id.as_str());
+    assert_eq!(
+        fp["servers"],
+        serde_json::json!([]),
+        "an incomplete scan shares nothing"
+    );
+    assert_eq!(fp["version"], "5.0.1");
     let (status, srv) = get_json(server.addr, &format!("/api/servers/127.0.0.1/{port}")).await;
     assert_eq!(status, 200);
     assert_eq!(srv["scans"][0]["id"], id.as_str());
+    assert_eq!(
+        srv["scans"][0]["complete"], false,
+        "kept and shown, marked incomplete"
+    );
     assert_eq!(srv["name"], Value::Null, "no MSSP NAME from this server");
     assert_eq!(
         srv["scans"][0]["players"],
@@ -359,7 +369,8 @@ async fn two_instances_share_one_store(cfg: Config) {
     let b = start(cfg.clone()).await;
     let mut t = session_meta();
     t.push(Entry::Recv(Timestamp(1_000), b"hello\r\n".to_vec()));
-    t.push(Entry::Eof(Timestamp(20_000)));
+    // Closed after the scan's end (probes ran): a complete scan, which counts in "shared by".
+    t.push(Entry::Eof(Timestamp(60_000_000)));
     inject(&a.state, "one", t.clone());
     let (status, body) = http_post(a.addr, "/api/sessions/one/save", &save_body(None)).await;
     let resp: Value = serde_json::from_slice(&body).expect("json");

@@ -1,6 +1,7 @@
 //! Project tasks (matklad's xtask pattern): `cargo xtask test`, `serve` and the benchmarks. Only
 //! cargo is needed to start; every other tool is installed on demand by `tools`.
 
+mod bench_crawl;
 mod bench_proxy;
 mod bench_scan;
 mod bench_web;
@@ -29,6 +30,8 @@ tasks:
                 [--port N] [--allow-private] [-- <iacscope serve args>]
   bench-scan    scan benchmark
   bench-proxy   proxy benchmark
+  bench-crawl   census benchmark: `iacscope crawl` vs modem.xyz's 20 telnetlib3-fingerprint
+                workers on thousands of fake loopback servers [--servers N] [--sample N]
   bench-web     web app benchmark: bundle size, time to interactive, banner and timeline
                 rendering in headless Chromium, against budgets [--runs N]
 ";
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         "serve" => serve::run_serve(rest),
         "bench-scan" => bench_scan::run(rest),
         "bench-proxy" => bench_proxy::run(rest),
+        "bench-crawl" => bench_crawl::run(rest),
         "bench-web" => bench_web::run(rest),
         "-h" | "--help" | "help" => {
             eprint!("{HELP}");

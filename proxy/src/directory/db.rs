@@ -59,7 +59,20 @@ pub struct NewScan {
     /// `live` (a save from a proxied session) or `import` (`iacscope import`: a record
     /// without a transcript).
     pub source: String,
+    /// Whether the probes ran (the engine's `probe_ran`): a scan cut short by the server
+    /// closing during the banner or probes is kept and shown, but never replaces the
+    /// server's last complete fingerprint on badges and embeds, nor counts in "shared by".
+    pub complete: bool,
+    /// The telnetlib3-fingerprint version whose procedure the hash reproduces
+    /// ([`COMPAT_VERSION`] for iacscope's own scans, [`COMPAT_UNKNOWN`] when unknown).
+    /// Hashes drift between versions, so "shared by N" counts within one.
+    pub compat: String,
 }
+
+/// The telnetlib3-fingerprint version iacscope's scans reproduce.
+pub const COMPAT_VERSION: &str = "5.0.1";
+/// The version of an imported record whose shape does not say.
+pub const COMPAT_UNKNOWN: &str = "unknown";
 
 /// The byte that marks, in a record template, where a row's part goes. `pyjson` output never
 /// holds it raw (it writes `\u0001`), and PostgreSQL text can hold it (unlike NUL).
@@ -195,6 +208,10 @@ pub struct ScanSummary {
     pub players: Option<String>,
     /// `live` or `import`.
     pub source: String,
+    /// Whether the probes ran (see [`NewScan::complete`]).
+    pub complete: bool,
+    /// The telnetlib3-fingerprint version the hash reproduces.
+    pub compat: String,
 }
 
 /// A server found by [`Db::search`]: its latest scan.
@@ -249,6 +266,10 @@ pub struct ServerScan {
     pub players: Option<String>,
     /// MSSP `UPTIME` (JSON text), if sent.
     pub uptime: Option<String>,
+    /// Whether the probes ran.
+    pub complete: bool,
+    /// The telnetlib3-fingerprint version the hash reproduces.
+    pub compat: String,
 }
 
 /// The outcome word of a history point whose scan was stored.
@@ -287,6 +308,30 @@ pub struct CrawlTarget {
     pub port: u16,
     /// Over TLS.
     pub tls: bool,
+}
+
+/// A server the census knows (scanned by anyone, imported, or tried by a crawl), with what
+/// the schedule needs to decide whether it is due.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CensusEntry {
+    /// Host, port, TLS.
+    pub target: CrawlTarget,
+    /// Unix seconds of its last scan or history point, if any.
+    pub last_at: Option<i64>,
+    /// Its latest stored scan (whose MSSP may ask for a `CRAWL DELAY`).
+    pub latest_id: Option<String>,
+}
+
+/// A crawl target leased to this worker ([`Db::crawl_claim`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claimed {
+    /// The target.
+    pub target: CrawlTarget,
+    /// `--encoding` its seed named.
+    pub encoding: Option<String>,
+    /// The worker whose lease on it had expired, if it had been leased before (that worker
+    /// stopped, or stalled past its lease).
+    pub expired_lease_of: Option<String>,
 }
 
 /// A store error (SQL, I/O or connection), as a sentence for the log.
@@ -486,15 +531,17 @@ impl Db {
         dispatch!(self, b => b.stored_text_bytes())
     }
 
-    /// The servers (host, port) whose scans have this fingerprint, each with its latest
-    /// such scan, newest first (at most [`MAX_LIST`]).
-    pub fn shared_by(&self, fingerprint: &str) -> DbResult<Vec<SharedBy>> {
-        dispatch!(self, b => b.shared_by(fingerprint))
+    /// The servers (host, port) whose complete scans stamped `compat` have this
+    /// fingerprint, each with its latest such scan, newest first (at most [`MAX_LIST`]).
+    pub fn shared_by(&self, fingerprint: &str, compat: &str) -> DbResult<Vec<SharedBy>> {
+        dispatch!(self, b => b.shared_by(fingerprint, compat))
     }
 
-    /// How many servers (host, port) have scans with this fingerprint (no list bound).
-    pub fn shared_count(&self, fingerprint: &str) -> DbResult<i64> {
-        dispatch!(self, b => b.shared_count(fingerprint))
+    /// How many servers (host, port) have complete scans stamped `compat` with this
+    /// fingerprint (no list bound): hashes of different telnetlib3 versions never count
+    /// together, nor do scans cut short.
+    pub fn shared_count(&self, fingerprint: &str, compat: &str) -> DbResult<i64> {
+        dispatch!(self, b => b.shared_count(fingerprint, compat))
     }
 
     /// One scan's summary.
@@ -502,7 +549,7 @@ impl Db {
         dispatch!(self, b => b.summary(id))
     }
 
-    /// A server's most recent scan.
+    /// A server's most recent complete scan (its most recent scan when none is complete).
     pub fn latest(&self, host: &str, port: u16) -> DbResult<Option<ScanSummary>> {
         dispatch!(self, b => b.latest(host, port))
     }
@@ -577,11 +624,85 @@ impl Db {
         dispatch!(self, b => b.crawl_finish(id, now))
     }
 
+    /// Every server the census knows (scans and history points, by host, port and TLS), at
+    /// most `limit`, ordered, with its last visit and latest scan.
+    pub fn census(&self, limit: i64) -> DbResult<Vec<CensusEntry>> {
+        dispatch!(self, b => b.census(limit))
+    }
+
+    /// Whether several crawl workers can share a round through this store (PostgreSQL:
+    /// leases with `FOR UPDATE SKIP LOCKED`). SQLite is one machine's store: a crawl there
+    /// keeps its targets in memory.
+    pub fn shares_crawls(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Adds crawl round `crawl`'s targets (with their seed's encoding) to its shared queue;
+    /// targets already in it are left as they are. Returns how many were added.
+    /// PostgreSQL only ([`Db::shares_crawls`]).
+    pub fn crawl_enqueue(
+        &self,
+        crawl: &str,
+        targets: &[(CrawlTarget, Option<String>)],
+    ) -> DbResult<u64> {
+        match &self.backend {
+            Backend::Postgres(b) => b.crawl_enqueue(crawl, targets),
+            Backend::Sqlite(_) => Err(no_leases()),
+        }
+    }
+
+    /// Leases at most `n` of round `crawl`'s targets that are not done and not leased (or
+    /// whose lease expired) to `worker` for `lease_secs` seconds of the database's clock, in
+    /// one transaction (`FOR UPDATE SKIP LOCKED`: concurrent claims never get the same
+    /// target). PostgreSQL only.
+    pub fn crawl_claim(
+        &self,
+        crawl: &str,
+        worker: &str,
+        n: i64,
+        lease_secs: i64,
+    ) -> DbResult<Vec<Claimed>> {
+        match &self.backend {
+            Backend::Postgres(b) => b.crawl_claim(crawl, worker, n, lease_secs),
+            Backend::Sqlite(_) => Err(no_leases()),
+        }
+    }
+
+    /// Extends `worker`'s unexpired leases of round `crawl`'s targets not done yet to
+    /// `lease_secs` from now; returns how many. PostgreSQL only.
+    pub fn crawl_renew(&self, crawl: &str, worker: &str, lease_secs: i64) -> DbResult<u64> {
+        match &self.backend {
+            Backend::Postgres(b) => b.crawl_renew(crawl, worker, lease_secs),
+            Backend::Sqlite(_) => Err(no_leases()),
+        }
+    }
+
+    /// Gives back `worker`'s leases on round `crawl`'s targets not done yet (a worker
+    /// stopping), so other workers take them at once. PostgreSQL only.
+    pub fn crawl_release(&self, crawl: &str, worker: &str) -> DbResult<u64> {
+        match &self.backend {
+            Backend::Postgres(b) => b.crawl_release(crawl, worker),
+            Backend::Sqlite(_) => Err(no_leases()),
+        }
+    }
+
+    /// Round `crawl`'s queue: (targets, targets not done yet). PostgreSQL only.
+    pub fn crawl_left(&self, crawl: &str) -> DbResult<(i64, i64)> {
+        match &self.backend {
+            Backend::Postgres(b) => b.crawl_left(crawl),
+            Backend::Sqlite(_) => Err(no_leases()),
+        }
+    }
+
     /// The servers the store has scans of (host, port, and whether over TLS), at most
     /// `limit`, ordered.
     pub fn known_servers(&self, limit: i64) -> DbResult<Vec<CrawlTarget>> {
         dispatch!(self, b => b.known_servers(limit))
     }
+}
+
+fn no_leases() -> DbError {
+    DbError::new("crawl leases need a PostgreSQL store (--database-url)")
 }
 
 /// How often the retention task purges (it also purges once at start-up).
@@ -668,6 +789,8 @@ mod tests {
             mssp_uptime: None,
             mssp_name: Some(format!("The {host} MUD")),
             source: SOURCE_LIVE.into(),
+            complete: true,
+            compat: COMPAT_VERSION.into(),
         }
     }
 
@@ -876,7 +999,7 @@ mod tests {
                 db.version().expect("version"),
                 sqlite::MIGRATIONS.len() as i64
             );
-            let shared = db.shared_by("fp1").expect("shared");
+            let shared = db.shared_by("fp1", COMPAT_VERSION).expect("shared");
             assert_eq!(shared.len(), 2);
             assert_eq!(
                 (
@@ -900,8 +1023,8 @@ mod tests {
                 db.transcript("a1").expect("query").as_deref(),
                 Some("iacscope-transcript 1\n")
             );
-            assert_eq!(db.shared_count("fp1").expect("count"), 2);
-            assert_eq!(db.shared_count("nope").expect("count"), 0);
+            assert_eq!(db.shared_count("fp1", COMPAT_VERSION).expect("count"), 2);
+            assert_eq!(db.shared_count("nope", COMPAT_VERSION).expect("count"), 0);
             assert_eq!(
                 db.latest("x.test", 23).expect("latest").map(|s| s.id),
                 Some("a2".into())
@@ -931,6 +1054,8 @@ mod tests {
                     name: Some("The y.test MUD".into()),
                     players: Some("\"3\"".into()),
                     source: SOURCE_LIVE.into(),
+                    complete: true,
+                    compat: COMPAT_VERSION.into(),
                 }
             );
             let hits = db.search("Y.TEST m", 10).expect("search");
@@ -1253,6 +1378,47 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Issue 10: a scan cut short is kept but never replaces the last complete one as the
+    /// server's latest, and counts in "shared by" only as a complete scan of its version.
+    #[test]
+    fn incomplete_scans_and_versions() {
+        on_both("incomplete_scans", |open| {
+            let db = open();
+            let mut cut = scan("c2", "x.test", "short", 20);
+            cut.complete = false;
+            let mut old = scan("o1", "z.test", "fp", 5);
+            old.compat = COMPAT_UNKNOWN.into();
+            let batch = [scan("c1", "x.test", "fp", 10), cut, old];
+            assert_eq!(db.insert_many(&batch).expect("insert"), 3);
+            let latest = db.latest("x.test", 23).expect("latest").expect("some");
+            assert_eq!((latest.id.as_str(), latest.complete), ("c1", true));
+            let tls = db
+                .latest_with_tls("x.test", 23, false)
+                .expect("q")
+                .expect("some");
+            assert_eq!(tls.id, "c1");
+            let short = db.summary("c2").expect("q").expect("stored and shown");
+            assert!(!short.complete);
+            assert_eq!(db.shared_count("short", COMPAT_VERSION).expect("n"), 0);
+            assert_eq!(db.shared_count("fp", COMPAT_VERSION).expect("n"), 1);
+            assert_eq!(db.shared_count("fp", COMPAT_UNKNOWN).expect("n"), 1);
+            let hosts: Vec<String> = db
+                .shared_by("fp", COMPAT_VERSION)
+                .expect("q")
+                .into_iter()
+                .map(|s| s.host)
+                .collect();
+            assert_eq!(hosts, ["x.test"]);
+            let s = db.server("x.test", 23).expect("server");
+            assert_eq!(
+                s.iter()
+                    .map(|s| (s.id.as_str(), s.complete))
+                    .collect::<Vec<_>>(),
+                [("c1", true), ("c2", false)]
+            );
+        });
     }
 
     #[test]

@@ -538,6 +538,8 @@ pub(crate) struct Recorded {
     pub(crate) prepared: save::Prepared,
     /// Unix microseconds at the end (the record's `connected`).
     pub(crate) closed_at: i64,
+    /// Whether the server closed the connection (rather than the scan ending it).
+    pub(crate) server_closed: bool,
 }
 
 /// Scans over a connected upstream: drives the engine with `save_config`'s settings under
@@ -584,7 +586,7 @@ pub(crate) async fn record_connected(
             .await
         }
     };
-    driven?;
+    let server_closed = driven?;
     let closed_at = crate::relay::store::unix_micros();
     let prepared = save::prepare(&tr, save_config, st.config.max_saved_transcript_bytes).map_err(
         |r| match r {
@@ -603,6 +605,7 @@ pub(crate) async fn record_connected(
         transcript: tr,
         prepared,
         closed_at,
+        server_closed,
     })
 }
 
@@ -651,8 +654,8 @@ async fn send_pending<S: AsyncWrite + Unpin>(
 async fn bounded(
     st: &AppState,
     deadline: Instant,
-    driving: impl std::future::Future<Output = Result<(), Failure>>,
-) -> Result<(), Failure> {
+    driving: impl std::future::Future<Output = Result<bool, Failure>>,
+) -> Result<bool, Failure> {
     tokio::select! {
         r = timeout_at(deadline, driving) => r.unwrap_or_else(|_| Err(Failure::new(
             "timeout",
@@ -668,7 +671,8 @@ async fn bounded(
 /// (`iacscope_shared::relay`): input is fed at the time it was read (its transcript stamp),
 /// timers due strictly before it first fire at their own deadlines, and after input the
 /// engine runs at the same instant while it asks to. So the replay of the recorded
-/// transcript sends what this scan sent. Stamps count from `t0`, the connect.
+/// transcript sends what this scan sent. Stamps count from `t0`, the connect. Returns whether
+/// the server closed the connection.
 async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
     st: &AppState,
     stream: &mut S,
@@ -677,7 +681,7 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
     tr: &mut Transcript,
     limit: usize,
     deadline: Instant,
-) -> Result<(), Failure> {
+) -> Result<bool, Failure> {
     let stamp = |at: Instant| Timestamp(at.saturating_duration_since(t0).as_micros() as u64);
     let mut s = Scanner::new(cfg, Timestamp::ZERO);
     let mut now = Timestamp::ZERO;
@@ -796,8 +800,9 @@ async fn drive<S: AsyncRead + AsyncWrite + Unpin>(
         // The scan is over: close as the browser does, and record the end.
         let _ = timeout(Duration::from_secs(1), stream.shutdown()).await;
         record(tr, Entry::Eof(stamp(Instant::now()).max(now)), limit)?;
+        return Ok(false);
     }
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -3,12 +3,14 @@
 //! record is replayed by the engine, never taken from a client) and serves the permalink
 //! API; `livescan` runs server-side scans through the relay's `connect` and stores them on
 //! the save path; `widget` is what the iframe `embed` and the SVG `badge` share; `crawl`
-//! (`iacscope crawl`) runs many such scans from seed lists and records each server's
-//! history; `tlscheck` tries one TLS handshake with a port a server's MSSP names.
+//! (`iacscope crawl`, and `serve`'s schedule in `crawl::schedule`) runs many such scans from
+//! seed lists or the census and records each server's history; `census` turns the store into
+//! numbers (`/api/stats`) and directory files (`export --format telix|csv`); `tlscheck` tries
+//! one TLS handshake with a port a server's MSSP names.
 //!
 //! Imports go one way: `badge` and `embed` use `widget` and `livescan`; `widget` uses
-//! `livescan`; `crawl` uses `livescan`, `save` and `db`; `livescan` uses `save` and `db`;
-//! none of them uses `badge`, `embed` or `crawl`. The
+//! `livescan`; `crawl` uses `livescan`, `save` and `db`; `census` uses `db`; `livescan`
+//! uses `save` and `db`; none of them uses `badge`, `embed`, `crawl` or `census`. The
 //! directory may use the relay (`policy` for SSRF checks, `limits`, `tls`, `sniff`,
 //! `session::connect`, `store`); the relay never uses the directory.
 
@@ -18,6 +20,7 @@ use axum::Router;
 use std::sync::Arc;
 
 pub mod badge;
+pub mod census;
 pub mod crawl;
 pub mod db;
 pub mod embed;
@@ -33,4 +36,5 @@ pub fn router() -> Router<Arc<AppState>> {
         .merge(embed::router())
         .route("/badge/{host}/{file}", get(badge::badge))
         .route("/api/tls-check", get(tlscheck::tls_check))
+        .route("/api/stats", get(census::stats_handler))
 }

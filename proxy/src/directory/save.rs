@@ -6,7 +6,9 @@
 //! record and transcript under an id derived from their content. A fingerprint the browser
 //! reports is only compared (and a difference logged). Storage is in [`super::db`].
 
-use super::db::{NewScan, ServerHit, ServerScan, SharedBy, SOURCE_LIVE};
+use super::db::{
+    HistoryPoint, NewScan, ServerHit, ServerScan, SharedBy, COMPAT_VERSION, SOURCE_LIVE,
+};
 use crate::relay::limits::client_key;
 use crate::relay::store::Missing;
 use crate::serve::AppState;
@@ -227,7 +229,7 @@ async fn save_handler(
     let result = tokio::task::spawn_blocking(move || {
         let saved = replay_and_insert(&db, &transcript, prepared, closed_at, &session_id)?;
         let shared = db
-            .shared_count(&saved.fingerprint)
+            .shared_count(&saved.fingerprint, COMPAT_VERSION)
             .map_err(|e| e.to_string())?;
         Ok::<_, String>((saved.fingerprint, shared, saved.consistent))
     })
@@ -414,6 +416,9 @@ pub fn replay_row(
         // MSSP lives in the record's `server-probe.session_data`.
         mssp_name: mssp_text(&outcome.session_data, "NAME"),
         source: SOURCE_LIVE.into(),
+        // A scan the server cut short (no probes) is kept, marked incomplete.
+        complete: outcome.probe_ran,
+        compat: COMPAT_VERSION.into(),
     };
     let saved = Saved {
         id: p.id,
@@ -465,14 +470,33 @@ async fn scan_transcript_handler(
     }
 }
 
+/// `GET /api/fingerprints/{hash}?version=…`: the telnetlib3-fingerprint version the hash
+/// is of (default iacscope's, 5.0.1); hashes of other versions are other fingerprints.
+#[derive(Debug, Deserialize)]
+struct VersionQuery {
+    version: Option<String>,
+}
+
+/// Longest `version` asked for.
+const MAX_VERSION_CHARS: usize = 32;
+
 async fn fingerprint_handler(
     State(st): State<Arc<AppState>>,
     UrlPath(hash): UrlPath<String>,
+    axum::extract::Query(query): axum::extract::Query<VersionQuery>,
 ) -> Response {
     let h = hash.clone();
-    match read(&st, move |db| db.shared_by(&h)).await {
+    let version: String = query
+        .version
+        .unwrap_or_else(|| COMPAT_VERSION.to_owned())
+        .chars()
+        .take(MAX_VERSION_CHARS)
+        .collect();
+    let v = version.clone();
+    match read(&st, move |db| db.shared_by(&h, &v)).await {
         Ok(servers) => Json(json!({
             "fingerprint": hash,
+            "version": version,
             "servers": servers.iter().map(|s: &SharedBy| json!({
                 "host": s.host,
                 "port": s.port,
@@ -497,27 +521,92 @@ async fn server_handler(
     };
     let found = read(&st, move |db| {
         let name = db.latest(&h, port)?.and_then(|l| l.name);
-        Ok((db.server(&h, port)?, name))
+        Ok((db.server(&h, port)?, name, db.history(&h, port)?))
     })
     .await;
+    let date = |secs: i64| isoformat_utc(secs.saturating_mul(1_000_000));
     match found {
-        Ok((scans, name)) => Json(json!({
-            "host": host,
-            "port": port,
-            // The MSSP NAME of the latest scan.
-            "name": name,
-            "scans": scans.iter().map(|s: &ServerScan| json!({
-                "id": s.id,
-                "url": format!("/s/{}", s.id),
-                "fingerprint": s.fingerprint,
-                "date": isoformat_utc(s.created.saturating_mul(1_000_000)),
-                "players": parse(&s.players),
-                "uptime": parse(&s.uptime),
-            })).collect::<Vec<_>>(),
-        }))
-        .into_response(),
+        Ok((scans, name, mut history)) => {
+            history.reverse(); // oldest first, as the scans
+            Json(json!({
+                "host": host,
+                "port": port,
+                // The MSSP NAME of the latest complete scan.
+                "name": name,
+                "scans": scans.iter().map(|s: &ServerScan| json!({
+                    "id": s.id,
+                    "url": format!("/s/{}", s.id),
+                    "fingerprint": s.fingerprint,
+                    "date": date(s.created),
+                    "players": parse(&s.players),
+                    "uptime": parse(&s.uptime),
+                    "complete": s.complete,
+                    "compat": s.compat,
+                })).collect::<Vec<_>>(),
+                "history": {
+                    // Every attempt: up (a stored scan) or down, with why.
+                    "points": history.iter().map(|p: &HistoryPoint| json!({
+                        "date": date(p.at),
+                        "tls": p.tls,
+                        "up": p.outcome == super::db::OUTCOME_OK,
+                        "outcome": p.outcome,
+                        "detail": p.detail,
+                        "scan": p.scan_id,
+                        "crawl": p.crawl,
+                    })).collect::<Vec<_>>(),
+                    "players": scans.iter().filter_map(|s| {
+                        parse(&s.players).map(|p| json!({"date": date(s.created), "players": p}))
+                    }).collect::<Vec<_>>(),
+                    "fingerprints": fingerprint_changes(&scans).iter().map(|c| json!({
+                        "fingerprint": c.fingerprint,
+                        "compat": c.compat,
+                        "from": date(c.from),
+                        "to": date(c.to),
+                        "scans": c.scans,
+                    })).collect::<Vec<_>>(),
+                },
+            }))
+            .into_response()
+        }
         Err(r) => r,
     }
+}
+
+/// One fingerprint a server had, from its first to its last complete scan in a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FingerprintSpan {
+    /// The fingerprint.
+    pub fingerprint: String,
+    /// Its telnetlib3-fingerprint version.
+    pub compat: String,
+    /// Unix seconds of the first and last scan of the run.
+    pub from: i64,
+    /// See `from`.
+    pub to: i64,
+    /// Complete scans in the run.
+    pub scans: usize,
+}
+
+/// The runs of one fingerprint in a server's complete scans (oldest first): each change of
+/// fingerprint (or of version) starts a new run. Incomplete scans change nothing.
+pub fn fingerprint_changes(scans: &[ServerScan]) -> Vec<FingerprintSpan> {
+    let mut out: Vec<FingerprintSpan> = Vec::new();
+    for s in scans.iter().filter(|s| s.complete) {
+        match out.last_mut() {
+            Some(last) if last.fingerprint == s.fingerprint && last.compat == s.compat => {
+                last.to = s.created;
+                last.scans += 1;
+            }
+            _ => out.push(FingerprintSpan {
+                fingerprint: s.fingerprint.clone(),
+                compat: s.compat.clone(),
+                from: s.created,
+                to: s.created,
+                scans: 1,
+            }),
+        }
+    }
+    out
 }
 
 async fn summary_handler(
@@ -531,7 +620,7 @@ async fn summary_handler(
         let Some(s) = db.summary(&id)? else {
             return Ok(None);
         };
-        let shared = db.shared_count(&s.fingerprint)?;
+        let shared = db.shared_count(&s.fingerprint, &s.compat)?;
         let findings = db
             .record(&id)?
             .map(|json| mssp_findings(&json, &s.host, s.port, s.created))
@@ -552,8 +641,10 @@ async fn summary_handler(
             "name": s.name,
             "players": s.players.as_deref().and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok()),
             "source": s.source,
-            // Other servers: this one is among those counted.
-            "shared_by": (shared - 1).max(0),
+            "complete": s.complete,
+            "compat": s.compat,
+            // Other servers: this one is among those counted (when complete).
+            "shared_by": (shared - i64::from(s.complete)).max(0),
             // The MSSP checked against the specification, as of when it was scanned.
             "mssp_check": {
                 "warnings": mssp_check::warnings(&findings),

@@ -167,6 +167,8 @@ pub struct Config {
     /// `0`): kept forever. Bounds the store's size on a busy public instance.
     #[serde(with = "opt_dur")]
     pub scan_retention: Option<Duration>,
+    /// Scheduled rescans of every known server (the `[crawl]` section; off by default).
+    pub crawl: crate::directory::crawl::schedule::ScheduleConfig,
 }
 
 impl Default for Config {
@@ -215,6 +217,7 @@ impl Default for Config {
             public_url: None,
             database_url: None,
             scan_retention: None,
+            crawl: Default::default(),
         }
     }
 }
@@ -329,7 +332,7 @@ mod dur {
 }
 
 /// Serde for an optional duration, where `0` (any unit) means unset.
-mod opt_dur {
+pub(crate) mod opt_dur {
     use std::time::Duration;
 
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(
@@ -422,5 +425,37 @@ mod tests {
             .expect_err("bad flag")
             .to_string();
         assert!(err.contains("soon"), "{err}");
+    }
+
+    #[test]
+    fn crawl_schedule_from_file_and_flags() {
+        let c = parse(&[]);
+        assert_eq!(c.crawl.every, None, "off by default");
+        let path =
+            std::env::temp_dir().join(format!("iacscope-crawl-cfg-{}.toml", std::process::id()));
+        std::fs::write(&path, "[crawl]\nevery = \"6h\"\nconcurrency = 8\n").expect("write");
+        let file = path.to_str().expect("path");
+        let c = parse(&["--config", file]);
+        assert_eq!(c.crawl.every, Some(Duration::from_secs(6 * 3600)));
+        assert_eq!(c.crawl.concurrency, 8);
+        let c = parse(&["--config", file, "--crawl-every", "0"]);
+        assert_eq!(c.crawl.every, None, "0 on the command line turns it off");
+        let c = parse(&["--crawl-every", "30m"]);
+        assert_eq!(c.crawl.every, Some(Duration::from_secs(1800)));
+        std::fs::write(&path, "[crawl]\nevery = \"6h\"\nconcurrency = 0\n").expect("write");
+        let mut argv = vec!["serve", "--config", file];
+        argv.truncate(3);
+        let err = Cli::try_parse_from(argv)
+            .expect("parse")
+            .serve
+            .to_config()
+            .expect_err("concurrency 0");
+        assert!(err.contains("concurrency"), "{err}");
+        std::fs::write(&path, "[crawl]\nsometimes = true\n").expect("write");
+        assert!(
+            Config::from_file(&path).is_err(),
+            "unknown keys are refused"
+        );
+        let _ = std::fs::remove_file(&path);
     }
 }

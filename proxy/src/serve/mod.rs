@@ -195,6 +195,10 @@ pub struct ServeOptions {
     /// Delete stored scans older than this (`90d`; default and `0`: keep forever).
     #[arg(long, env = "IACSCOPE_SCAN_RETENTION")]
     pub scan_retention: Option<Dur>,
+    /// Rescan every known server this often (`6h`), honouring MSSP `CRAWL DELAY`
+    /// (default and `0`: never; also `every` in the config's `[crawl]` section).
+    #[arg(long, env = "IACSCOPE_CRAWL_EVERY")]
+    pub crawl_every: Option<Dur>,
     /// Closed transcripts kept.
     #[arg(long, env = "IACSCOPE_TRANSCRIPTS_MAX_STORED")]
     pub transcripts_max_stored: Option<usize>,
@@ -283,6 +287,10 @@ impl ServeArgs {
         if let Some(d) = o.scan_retention {
             c.scan_retention = config::retention(d.0);
         }
+        if let Some(d) = o.crawl_every {
+            c.crawl.every = config::retention(d.0);
+        }
+        c.crawl.check()?;
         if o.tls_roots.is_some() {
             c.tls_roots = o.tls_roots.clone();
         }
@@ -403,6 +411,8 @@ pub struct AppState {
     pub db: Arc<db::Db>,
     /// Per-client save rate limit.
     pub saves: save::SaveLimiter,
+    /// The last `/api/stats` answer (computed at most once a minute).
+    pub stats: crate::directory::census::StatsCache,
     /// Server-side scans of the live embed and the badge.
     pub live: livescan::LiveScans,
     /// TLS client configurations.
@@ -471,6 +481,7 @@ impl AppState {
             store,
             db,
             saves,
+            stats: Default::default(),
             live: livescan::LiveScans::default(),
             tls,
             shutdown: CancellationToken::new(),
@@ -652,6 +663,9 @@ pub async fn serve(listener: TcpListener, st: Arc<AppState>, shutdown: impl Futu
             retention,
             st.shutdown.clone(),
         ));
+    }
+    if st.config.crawl.every.is_some() {
+        tokio::spawn(crate::directory::crawl::schedule::task(st.clone()));
     }
     if let Ok(addr) = listener.local_addr() {
         let _ = st.listen.set(addr);

@@ -84,6 +84,8 @@ pub fn plain_row(
         mssp_uptime: None,
         mssp_name: None,
         source: iacscope::directory::db::SOURCE_LIVE.into(),
+        complete: true,
+        compat: iacscope::directory::db::COMPAT_VERSION.into(),
     }
 }
 

@@ -13,6 +13,7 @@
 //! (earlier rounds' points stay as history).
 
 pub mod run;
+pub mod schedule;
 pub mod seed;
 
 use crate::directory::db::{CrawlTarget, Db};
@@ -35,6 +36,10 @@ pub const MAX_CONCURRENCY: usize = 4096;
 pub const MAX_CONNECT_RATE: f64 = 10_000.0;
 /// Most `--retries`.
 pub const MAX_RETRIES: u32 = 10;
+/// Shortest `--lease-secs` (leases are renewed every third of it).
+pub const MIN_LEASE_SECS: u64 = 2;
+/// Longest `--lease-secs` (a day).
+pub const MAX_LEASE_SECS: u64 = 86_400;
 /// How often the progress line is printed when stderr is not a terminal.
 pub const LOG_EVERY: Duration = Duration::from_secs(5);
 
@@ -53,11 +58,14 @@ pub struct CrawlArgs {
     /// Also crawl every server the store already has scans of.
     #[arg(long)]
     pub from_store: bool,
-    /// Scans (and name lookups) in flight at once.
-    #[arg(long, default_value_t = 256)]
+    /// Scans (and name lookups) in flight at once. A scan spends its 5–20 s waiting on
+    /// telnetlib3's windows, so the rate is about concurrency / 10 s: 1,000 gives ~100
+    /// servers a second in about 70 MiB (`cargo xtask bench-crawl`).
+    #[arg(long, default_value_t = 1000)]
     pub concurrency: usize,
-    /// New connections per second, all servers together.
-    #[arg(long, default_value_t = 50.0)]
+    /// New connections per second, all servers together (each address still gets one scan
+    /// at a time).
+    #[arg(long, default_value_t = 150.0)]
     pub connect_rate: f64,
     /// DNS + TCP connect + TLS handshake time limit, in seconds.
     #[arg(long, default_value_t = 10.0)]
@@ -71,9 +79,15 @@ pub struct CrawlArgs {
     /// Scan at most this many servers in this run, then stop (rerun to go on).
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Start the crawl over (a new round) instead of resuming it.
+    /// Start the crawl over (a new round) instead of resuming it. With several workers on
+    /// one PostgreSQL store, pass it to one of them only (each would start a round).
     #[arg(long)]
     pub restart: bool,
+    /// PostgreSQL store: seconds a worker's lease on a target lasts unless renewed (renewed
+    /// every third of it while the worker runs), so a killed worker's targets are scanned by
+    /// the others this long after it died.
+    #[arg(long, default_value_t = 120)]
+    pub lease_secs: u64,
     /// Allow loopback and private targets (tests and private networks only).
     #[arg(long, env = "IACSCOPE_ALLOW_PRIVATE")]
     pub allow_private: bool,
@@ -105,6 +119,11 @@ impl CrawlArgs {
             return Err(format!(
                 "--retry-backoff must be 0 to {} seconds",
                 run::MAX_BACKOFF.as_secs()
+            ));
+        }
+        if !(MIN_LEASE_SECS..=MAX_LEASE_SECS).contains(&self.lease_secs) {
+            return Err(format!(
+                "--lease-secs must be {MIN_LEASE_SECS} to {MAX_LEASE_SECS}"
             ));
         }
         if self.seeds.is_empty() && !self.from_store {
@@ -156,6 +175,18 @@ pub fn crawl_id(args: &CrawlArgs) -> String {
         h.update(b"from-store\n");
     }
     iacscope_shared::mud::hex(&h.finalize())[..32].to_owned()
+}
+
+/// This worker's name in a shared round's queue: host name, process id and a nonce (a
+/// restarted worker with a reused pid is another worker).
+pub(crate) fn worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let host: String = host.trim().chars().take(64).collect();
+    let nonce = crate::relay::store::unix_micros() % 1_000_000;
+    format!("{host}:{}:{nonce:06}", std::process::id())
 }
 
 /// Reads every seed source (and the store's servers with `--from-store`).
@@ -252,19 +283,51 @@ async fn crawl_main(args: CrawlArgs, opts: CrawlOptions) -> Result<ExitCode, Str
         })
         .await?
     };
-    let done: HashSet<CrawlTarget> = done.into_iter().collect();
-    let mut todo: Vec<Seed> = all
-        .into_iter()
-        .filter(|s| !done.contains(&s.target))
-        .collect();
-    let resumed = total - todo.len();
-    if let Some(n) = args.limit {
-        todo.truncate(n);
-    }
+    let round_key = format!("{id}/{round}");
+    let (source, total, resumed, now_todo) = if db.shares_crawls() {
+        // Several workers may run this round: its targets go to the shared queue (a target
+        // another worker queued already stays as it is), and are leased from there.
+        let queue: Vec<(CrawlTarget, Option<String>)> =
+            all.into_iter().map(|s| (s.target, s.encoding)).collect();
+        let key = round_key.clone();
+        let (queued, left) = crate::directory::db::off_thread(&db, move |db| {
+            db.crawl_enqueue(&key, &queue)?;
+            db.crawl_left(&key)
+        })
+        .await?;
+        let (queued, left) = (
+            usize::try_from(queued).unwrap_or(0),
+            usize::try_from(left).unwrap_or(0),
+        );
+        let leases = run::Leases {
+            worker: worker_name(),
+            lease: Duration::from_secs(args.lease_secs),
+            limit: args.limit,
+        };
+        eprintln!(
+            "iacscope crawl: worker {} shares the round through the store ({} s leases)",
+            printable(&leases.worker),
+            args.lease_secs
+        );
+        let todo = args.limit.map_or(left, |l| l.min(left));
+        (run::Source::Shared(leases), queued, queued - left, todo)
+    } else {
+        let done: HashSet<CrawlTarget> = done.into_iter().collect();
+        let mut todo: Vec<Seed> = all
+            .into_iter()
+            .filter(|s| !done.contains(&s.target))
+            .collect();
+        let resumed = total - todo.len();
+        if let Some(n) = args.limit {
+            todo.truncate(n);
+        }
+        let n = todo.len();
+        (run::Source::Local(todo), total, resumed, n)
+    };
     eprintln!(
         "iacscope crawl: crawl {id} round {round}: {total} servers ({duplicates} duplicates \
-         and {skipped} unreadable entries left out), {resumed} already done, {} to scan now",
-        todo.len()
+         and {skipped} unreadable entries left out), {resumed} already done, {now_todo} to \
+         scan now"
     );
     let mut progress = Progress {
         total,
@@ -281,8 +344,8 @@ async fn crawl_main(args: CrawlArgs, opts: CrawlOptions) -> Result<ExitCode, Str
     });
     run::crawl(
         Arc::clone(&st),
-        format!("{id}/{round}"),
-        todo,
+        round_key,
+        source,
         opts,
         &mut progress,
         |p| {
@@ -302,7 +365,7 @@ async fn crawl_main(args: CrawlArgs, opts: CrawlOptions) -> Result<ExitCode, Str
     if tty {
         eprintln!();
     }
-    if progress.done() == total {
+    if progress.done() >= progress.total {
         let id2 = id.clone();
         let finished = crate::relay::store::unix_micros().div_euclid(1_000_000);
         crate::directory::db::off_thread(&db, move |db| db.crawl_finish(&id2, finished)).await?;
@@ -313,7 +376,7 @@ async fn crawl_main(args: CrawlArgs, opts: CrawlOptions) -> Result<ExitCode, Str
         .map(|(k, n)| format!("{n} {k}"))
         .collect();
     eprintln!(
-        "{} in {:.1} s: {} stored, {} failed{}{}{}",
+        "{} in {:.1} s: {} stored, {} failed{}{}{}{}",
         progress.line(started.elapsed()),
         started.elapsed().as_secs_f64(),
         progress.stored,
@@ -322,6 +385,11 @@ async fn crawl_main(args: CrawlArgs, opts: CrawlOptions) -> Result<ExitCode, Str
             String::new()
         } else {
             format!(" ({})", failures.join(", "))
+        },
+        match progress.reclaimed {
+            0 => String::new(),
+            1 => ", 1 taken over from an expired lease".to_owned(),
+            n => format!(", {n} taken over from expired leases"),
         },
         if progress.store_errors > 0 {
             format!(
@@ -334,7 +402,7 @@ async fn crawl_main(args: CrawlArgs, opts: CrawlOptions) -> Result<ExitCode, Str
         if interrupted {
             format!(
                 "; interrupted with {} left: rerun the same command to resume",
-                total - progress.done()
+                progress.total.saturating_sub(progress.done())
             )
         } else {
             String::new()

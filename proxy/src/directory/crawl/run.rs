@@ -27,6 +27,55 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::{sleep_until, Instant};
 
+/// Most targets one claim leases (a shared round takes work a batch at a time).
+pub const CLAIM_BATCH: usize = 256;
+
+/// Where a crawl's targets come from.
+#[derive(Debug)]
+pub enum Source {
+    /// This process's list (a SQLite store: one machine).
+    Local(Vec<Seed>),
+    /// The round's queue in a PostgreSQL store, shared with other workers: targets are
+    /// leased a batch at a time as tasks free up.
+    Shared(Leases),
+}
+
+/// How a worker takes part in a shared round.
+#[derive(Clone, Debug)]
+pub struct Leases {
+    /// This worker's name in the queue (`host:pid:nonce`).
+    pub worker: String,
+    /// How long a lease lasts without renewal; a worker renews its leases every third of it,
+    /// so a killed worker's targets go back to the queue at most this long after it died.
+    pub lease: Duration,
+    /// Most targets this worker takes (`--limit`).
+    pub limit: Option<usize>,
+}
+
+/// A worker's state in a shared round.
+struct Shared {
+    leases: Leases,
+    /// Targets claimed so far.
+    taken: usize,
+    /// No claim before this (after an empty one, wait a poll interval).
+    next_claim: Instant,
+    /// When this worker's leases are renewed next.
+    next_renew: Instant,
+}
+
+impl Shared {
+    /// How often an idle worker asks the queue again: a quarter lease, at most 1 s.
+    fn poll(&self) -> Duration {
+        (self.leases.lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(1))
+    }
+
+    fn budget(&self) -> usize {
+        self.leases
+            .limit
+            .map_or(usize::MAX, |l| l.saturating_sub(self.taken))
+    }
+}
+
 /// Longest backoff between two tries of one target.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -73,6 +122,8 @@ pub struct Progress {
     pub store_errors: usize,
     /// Targets abandoned at shutdown.
     pub abandoned: usize,
+    /// Targets this worker claimed after another worker's lease on them expired.
+    pub reclaimed: usize,
 }
 
 impl Progress {
@@ -182,10 +233,15 @@ const CRAWLER: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 /// `progress` starts with `total` and `resumed` set and is updated as targets finish;
 /// `tick` is called about every second with it. Returns when every target is done or, after
 /// `st.shutdown` is cancelled, when the running tasks have ended.
+///
+/// With [`Source::Shared`], targets are leased from the round's queue as tasks free up, the
+/// worker's leases are renewed every third of a lease, and the crawl returns when the round
+/// has a point for every target (waiting for other workers' leases to end or expire), when
+/// `--limit` targets were taken, or at shutdown.
 pub async fn crawl(
     st: Arc<AppState>,
     round_key: String,
-    seeds: Vec<Seed>,
+    source: Source,
     opts: CrawlOptions,
     progress: &mut Progress,
     mut tick: impl FnMut(&Progress),
@@ -193,7 +249,22 @@ pub async fn crawl(
     let pacer = Arc::new(Pacer::new(opts.connect_rate));
     let opts = Arc::new(opts);
     let round_key: Arc<str> = round_key.into();
-    let mut pending: VecDeque<Seed> = seeds.into();
+    let (mut pending, mut shared): (VecDeque<Seed>, Option<Shared>) = match source {
+        Source::Local(seeds) => (seeds.into(), None),
+        Source::Shared(leases) => {
+            let now = Instant::now();
+            let next_renew = now + leases.lease / 3;
+            (
+                VecDeque::new(),
+                Some(Shared {
+                    leases,
+                    taken: 0,
+                    next_claim: now,
+                    next_renew,
+                }),
+            )
+        }
+    };
     let mut ready: VecDeque<Resolved> = VecDeque::new();
     let mut busy: HashSet<IpAddr> = HashSet::new();
     let mut lines: HashMap<IpAddr, VecDeque<Resolved>> = HashMap::new();
@@ -201,6 +272,19 @@ pub async fn crawl(
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        if let Some(sh) = shared.as_mut() {
+            let free = opts.concurrency.saturating_sub(tasks.len());
+            if !st.shutdown.is_cancelled()
+                && pending.is_empty()
+                && ready.is_empty()
+                && free > 0
+                && sh.budget() > 0
+                && Instant::now() >= sh.next_claim
+            {
+                let n = free.min(CLAIM_BATCH).min(sh.budget());
+                claim(&st, &round_key, sh, n, &mut pending, progress).await;
+            }
+        }
         while !st.shutdown.is_cancelled() && tasks.len() < opts.concurrency {
             if let Some(r) = ready.pop_front() {
                 let ip = r.ip;
@@ -224,11 +308,36 @@ pub async fn crawl(
             }
         }
         if tasks.is_empty() {
-            break;
+            let Some(sh) = shared.as_mut() else { break };
+            if st.shutdown.is_cancelled() || sh.budget() == 0 {
+                break;
+            }
+            // Nothing running and nothing to claim: the round is over, or other workers
+            // hold its last targets (until they finish them or their leases expire).
+            match queue_left(&st, &round_key, progress).await {
+                Some(0) => break,
+                _ => {
+                    renew(&st, &round_key, sh).await;
+                    let wait = sh.next_claim.max(Instant::now() + sh.poll());
+                    tokio::select! {
+                        () = sleep_until(wait) => {}
+                        () = st.shutdown.cancelled() => {}
+                    }
+                    sh.next_claim = Instant::now();
+                    tick(progress);
+                    continue;
+                }
+            }
         }
         let step = tokio::select! {
             joined = tasks.join_next() => joined,
             _ = ticker.tick() => {
+                if let Some(sh) = shared.as_mut() {
+                    if Instant::now() >= sh.next_renew {
+                        renew(&st, &round_key, sh).await;
+                        queue_left(&st, &round_key, progress).await;
+                    }
+                }
                 tick(progress);
                 continue;
             }
@@ -270,7 +379,87 @@ pub async fn crawl(
     // Left at shutdown (or behind a task that panicked): not done, so a rerun scans them.
     progress.abandoned +=
         pending.len() + ready.len() + lines.values().map(VecDeque::len).sum::<usize>();
+    if let Some(sh) = &shared {
+        // What this worker leased and did not finish goes back to the queue now, not when
+        // its leases expire.
+        let (r, w) = (round_key.to_string(), sh.leases.worker.clone());
+        if let Err(e) =
+            crate::directory::db::off_thread(&st.db, move |db| db.crawl_release(&r, &w)).await
+        {
+            tracing::error!("crawl: giving back leases: {e}");
+        }
+    }
     tick(progress);
+}
+
+/// Leases at most `n` targets of the shared round into `pending`.
+async fn claim(
+    st: &Arc<AppState>,
+    round: &str,
+    sh: &mut Shared,
+    n: usize,
+    pending: &mut VecDeque<Seed>,
+    progress: &mut Progress,
+) {
+    let (r, w) = (round.to_owned(), sh.leases.worker.clone());
+    let secs = sh.leases.lease.as_secs().max(1) as i64;
+    let got =
+        crate::directory::db::off_thread(&st.db, move |db| db.crawl_claim(&r, &w, n as i64, secs))
+            .await;
+    match got {
+        Ok(claimed) if claimed.is_empty() => sh.next_claim = Instant::now() + sh.poll(),
+        Ok(claimed) => {
+            sh.taken += claimed.len();
+            for c in claimed {
+                if let Some(before) = &c.expired_lease_of {
+                    progress.reclaimed += 1;
+                    tracing::info!(
+                        "crawl: {}:{} taken over from {before:?}, whose lease expired",
+                        c.target.host,
+                        c.target.port
+                    );
+                }
+                pending.push_back(Seed {
+                    target: c.target,
+                    encoding: c.encoding,
+                });
+            }
+        }
+        Err(e) => {
+            tracing::error!("crawl: leasing targets: {e}");
+            sh.next_claim = Instant::now() + sh.poll();
+        }
+    }
+}
+
+/// Renews this worker's leases.
+async fn renew(st: &Arc<AppState>, round: &str, sh: &mut Shared) {
+    let (r, w) = (round.to_owned(), sh.leases.worker.clone());
+    let secs = sh.leases.lease.as_secs().max(1) as i64;
+    sh.next_renew = Instant::now() + sh.leases.lease / 3;
+    if let Err(e) =
+        crate::directory::db::off_thread(&st.db, move |db| db.crawl_renew(&r, &w, secs)).await
+    {
+        tracing::error!("crawl: renewing leases: {e}");
+    }
+}
+
+/// Targets of the shared round not done yet (`None` when the store did not answer); brings
+/// `progress` up to date with what every worker has done.
+async fn queue_left(st: &Arc<AppState>, round: &str, progress: &mut Progress) -> Option<i64> {
+    let r = round.to_owned();
+    match crate::directory::db::off_thread(&st.db, move |db| db.crawl_left(&r)).await {
+        Ok((total, left)) => {
+            progress.total = usize::try_from(total).unwrap_or(0);
+            let done = usize::try_from(total - left).unwrap_or(0);
+            progress.resumed = done.saturating_sub(progress.this_run());
+            Some(left)
+        }
+        Err(e) => {
+            tracing::error!("crawl: reading the queue: {e}");
+            None
+        }
+    }
 }
 
 fn count(p: &mut Progress, done: &Done) {
@@ -417,13 +606,14 @@ async fn scan_once(
         ..SaveConfig::default()
     };
     let recorded = livescan::record_connected(st, &r.host, up, tls_word, &save_config).await?;
-    // A server that closed before sending a single byte gave nothing to fingerprint.
+    // A server that closed before sending a single byte gave nothing to fingerprint. One
+    // that stayed connected and silent is a scan (telnetlib3-fingerprint records it too).
     let said_something = recorded
         .transcript
         .entries
         .iter()
         .any(|e| matches!(e, Entry::Recv(_, b) if !b.is_empty()));
-    if !said_something {
+    if !said_something && recorded.server_closed {
         return Err(Failure::new(
             "closed_early",
             "the server closed the connection before sending anything",

@@ -11,8 +11,8 @@
 //! reply) waits for the WAL flush.
 
 use super::{
-    like_escape, text_hash, CrawlTarget, DbError, HistoryPoint, NewScan, RecordText, ScanSummary,
-    ServerHit, ServerScan, SharedBy, StoredScan, MAX_LIST, TLS_WORD,
+    like_escape, text_hash, CensusEntry, Claimed, CrawlTarget, DbError, HistoryPoint, NewScan,
+    RecordText, ScanSummary, ServerHit, ServerScan, SharedBy, StoredScan, MAX_LIST, TLS_WORD,
 };
 use postgres::{Client, Config, NoTls, Row, Transaction};
 use std::collections::HashSet;
@@ -68,7 +68,35 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX history_server ON history (host, port, at);
     CREATE UNIQUE INDEX history_crawl ON history (crawl, host, port, tls) WHERE crawl IS NOT NULL;",
+    // A crawl round's targets, shared by its workers: a row is leased to one worker until
+    // `lease_until` (Unix seconds, the database's clock); it is done when the round has a
+    // history point for it.
+    "CREATE TABLE crawl_queue (
+        crawl TEXT COLLATE \"C\" NOT NULL,
+        host TEXT COLLATE \"C\" NOT NULL,
+        port INTEGER NOT NULL,
+        tls INTEGER NOT NULL,
+        encoding TEXT,
+        lease_until BIGINT NOT NULL DEFAULT 0,
+        worker TEXT,
+        PRIMARY KEY (crawl, host, port, tls)
+    );",
+    // Incomplete scans and the telnetlib3-fingerprint version a hash reproduces (imports
+    // made before this migration are `unknown`: their shape was not judged).
+    "ALTER TABLE scans ADD COLUMN complete INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE scans ADD COLUMN compat TEXT COLLATE \"C\" NOT NULL DEFAULT '5.0.1';
+    UPDATE scans SET compat = 'unknown' WHERE source = 'import';
+    CREATE INDEX scans_fingerprint_compat ON scans (fingerprint, compat, complete);",
 ];
+
+/// The database's clock in Unix seconds (leases are compared on one clock, whatever the
+/// workers' clocks say).
+const DB_NOW: &str = "floor(extract(epoch FROM clock_timestamp()))::bigint";
+/// A queue row `c` of round `$1` has no history point in it (is not done).
+const NOT_DONE: &str = "NOT EXISTS (SELECT 1 FROM history h WHERE h.crawl = c.crawl
+    AND h.host = c.host AND h.port = c.port AND h.tls = c.tls)";
+/// Rows per enqueue statement.
+const ENQUEUE_BATCH: usize = 1000;
 
 /// Adds a history point unless its crawl round already has one for its target.
 const INSERT_HISTORY: &str =
@@ -106,7 +134,8 @@ const POOL_SIZE: usize = 4;
 
 /// The columns [`ScanSummary`] is read from, in its field order.
 const SUMMARY_COLUMNS: &str =
-    "id, host, port, ip, fingerprint, created, config, mssp_name, mssp_players, source";
+    "id, host, port, ip, fingerprint, created, config, mssp_name, mssp_players, source,
+    complete, compat";
 
 type Job = Box<dyn FnOnce(&mut Conn) + Send>;
 
@@ -220,6 +249,8 @@ fn summary_row(r: &Row) -> Result<ScanSummary, DbError> {
         name: r.try_get(7)?,
         players: r.try_get(8)?,
         source: r.try_get(9)?,
+        complete: r.try_get::<_, i32>(10)? != 0,
+        compat: r.try_get(11)?,
     })
 }
 
@@ -262,8 +293,8 @@ fn insert_in(
     let n = tx.execute(
         "INSERT INTO scans (id, host, port, ip, fingerprint, created, record_json,
             transcript_text, config, mssp_players, mssp_uptime, mssp_name, source,
-            record_hash, record_part, transcript_hash)
-        VALUES ($1, $2, $3, $4, $5, $6, '', '', $7, $8, $9, $10, $11, $12, $13, $14)
+            record_hash, record_part, transcript_hash, complete, compat)
+        VALUES ($1, $2, $3, $4, $5, $6, '', '', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
         ON CONFLICT (id) DO NOTHING",
         &[
             &s.id,
@@ -280,6 +311,8 @@ fn insert_in(
             &record_hash,
             &record_part,
             &transcript_hash,
+            &i32::from(s.complete),
+            &s.compat,
         ],
     )?;
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
@@ -445,16 +478,21 @@ impl Postgres {
         })
     }
 
-    pub(super) fn shared_by(&self, fingerprint: &str) -> Result<Vec<SharedBy>, DbError> {
-        let fp = fingerprint.to_owned();
+    pub(super) fn shared_by(
+        &self,
+        fingerprint: &str,
+        compat: &str,
+    ) -> Result<Vec<SharedBy>, DbError> {
+        let (fp, compat) = (fingerprint.to_owned(), compat.to_owned());
         self.run(move |c| {
             // Each server's latest scan with this fingerprint, newest servers first.
             let rows = c.query(
                 "SELECT host, port, id, created FROM (
                      SELECT DISTINCT ON (host, port) host, port, id, created FROM scans
-                     WHERE fingerprint = $1 ORDER BY host, port, created DESC, id DESC
+                     WHERE fingerprint = $1 AND compat = $3 AND complete = 1
+                     ORDER BY host, port, created DESC, id DESC
                  ) latest ORDER BY created DESC, host, port LIMIT $2",
-                &[&fp, &MAX_LIST],
+                &[&fp, &MAX_LIST, &compat],
             )?;
             rows.iter()
                 .map(|r| {
@@ -469,12 +507,13 @@ impl Postgres {
         })
     }
 
-    pub(super) fn shared_count(&self, fingerprint: &str) -> Result<i64, DbError> {
-        let fp = fingerprint.to_owned();
+    pub(super) fn shared_count(&self, fingerprint: &str, compat: &str) -> Result<i64, DbError> {
+        let (fp, compat) = (fingerprint.to_owned(), compat.to_owned());
         self.run(move |c| {
             Ok(c.query_one(
-                "SELECT COUNT(*) FROM (SELECT DISTINCT host, port FROM scans WHERE fingerprint = $1) d",
-                &[&fp],
+                "SELECT COUNT(*) FROM (SELECT DISTINCT host, port FROM scans
+                 WHERE fingerprint = $1 AND compat = $2 AND complete = 1) d",
+                &[&fp, &compat],
             )?
             .try_get(0)?)
         })
@@ -499,7 +538,7 @@ impl Postgres {
             c.query_opt(
                 &format!(
                     "SELECT {SUMMARY_COLUMNS} FROM scans WHERE host = $1 AND port = $2
-                     ORDER BY created DESC, id DESC LIMIT 1"
+                     ORDER BY complete DESC, created DESC, id DESC LIMIT 1"
                 ),
                 &[&host, &i32::from(port)],
             )?
@@ -521,7 +560,7 @@ impl Postgres {
                 &format!(
                     "SELECT {SUMMARY_COLUMNS} FROM scans WHERE host = $1 AND port = $2
                        AND (strpos(' ' || config || ' ', ' {TLS_WORD} ') > 0) = $3
-                     ORDER BY created DESC, id DESC LIMIT 1"
+                     ORDER BY complete DESC, created DESC, id DESC LIMIT 1"
                 ),
                 &[&host, &i32::from(port), &tls],
             )?
@@ -576,7 +615,7 @@ impl Postgres {
                 .map(|r| {
                     Ok(StoredScan {
                         summary: summary_row(r)?,
-                        record_json: r.try_get(10)?,
+                        record_json: r.try_get(12)?,
                     })
                 })
                 .collect()
@@ -598,8 +637,8 @@ impl Postgres {
         let host = host.to_owned();
         self.run(move |c| {
             let rows = c.query(
-                "SELECT id, fingerprint, created, mssp_players, mssp_uptime FROM scans
-                 WHERE host = $1 AND port = $2 ORDER BY created, id LIMIT $3",
+                "SELECT id, fingerprint, created, mssp_players, mssp_uptime, complete, compat
+                 FROM scans WHERE host = $1 AND port = $2 ORDER BY created, id LIMIT $3",
                 &[&host, &i32::from(port), &MAX_LIST],
             )?;
             rows.iter()
@@ -610,6 +649,8 @@ impl Postgres {
                         created: r.try_get(2)?,
                         players: r.try_get(3)?,
                         uptime: r.try_get(4)?,
+                        complete: r.try_get::<_, i32>(5)? != 0,
+                        compat: r.try_get(6)?,
                     })
                 })
                 .collect()
@@ -718,6 +759,148 @@ impl Postgres {
                 &[&id, &now],
             )?;
             Ok(())
+        })
+    }
+
+    pub(super) fn crawl_enqueue(
+        &self,
+        crawl: &str,
+        targets: &[(CrawlTarget, Option<String>)],
+    ) -> Result<u64, DbError> {
+        let crawl = crawl.to_owned();
+        let targets = targets.to_vec();
+        self.run(move |c| {
+            let mut added = 0;
+            for chunk in targets.chunks(ENQUEUE_BATCH) {
+                let hosts: Vec<&str> = chunk.iter().map(|(t, _)| t.host.as_str()).collect();
+                let ports: Vec<i32> = chunk.iter().map(|(t, _)| i32::from(t.port)).collect();
+                let tls: Vec<i32> = chunk.iter().map(|(t, _)| i32::from(t.tls)).collect();
+                let enc: Vec<Option<&str>> = chunk.iter().map(|(_, e)| e.as_deref()).collect();
+                added += c.execute(
+                    "INSERT INTO crawl_queue (crawl, host, port, tls, encoding)
+                     SELECT $1, * FROM unnest($2::text[], $3::int[], $4::int[], $5::text[])
+                     ON CONFLICT DO NOTHING",
+                    &[&crawl, &hosts, &ports, &tls, &enc],
+                )?;
+            }
+            Ok(added)
+        })
+    }
+
+    pub(super) fn crawl_claim(
+        &self,
+        crawl: &str,
+        worker: &str,
+        n: i64,
+        lease_secs: i64,
+    ) -> Result<Vec<Claimed>, DbError> {
+        let (crawl, worker) = (crawl.to_owned(), worker.to_owned());
+        self.run(move |c| {
+            let mut tx = c.transaction()?;
+            let rows = tx.query(
+                &format!(
+                    "WITH free AS (
+                        SELECT c.crawl, c.host, c.port, c.tls, c.worker AS before
+                        FROM crawl_queue c
+                        WHERE c.crawl = $1 AND c.lease_until < {DB_NOW} AND {NOT_DONE}
+                        ORDER BY c.host, c.port, c.tls LIMIT $3
+                        FOR UPDATE OF c SKIP LOCKED)
+                    UPDATE crawl_queue q SET lease_until = {DB_NOW} + $4, worker = $2
+                    FROM free f WHERE q.crawl = f.crawl AND q.host = f.host
+                        AND q.port = f.port AND q.tls = f.tls
+                    RETURNING q.host, q.port, q.tls, q.encoding, f.before"
+                ),
+                &[&crawl, &worker, &n, &lease_secs],
+            )?;
+            let out = rows
+                .iter()
+                .map(|r| {
+                    Ok(Claimed {
+                        target: target_of(r)?,
+                        encoding: r.try_get(3)?,
+                        expired_lease_of: r.try_get(4)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, DbError>>()?;
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    pub(super) fn crawl_renew(
+        &self,
+        crawl: &str,
+        worker: &str,
+        lease_secs: i64,
+    ) -> Result<u64, DbError> {
+        let (crawl, worker) = (crawl.to_owned(), worker.to_owned());
+        self.run(move |c| {
+            Ok(c.execute(
+                &format!(
+                    "UPDATE crawl_queue c SET lease_until = {DB_NOW} + $3
+                     WHERE c.crawl = $1 AND c.worker = $2 AND c.lease_until >= {DB_NOW}
+                     AND {NOT_DONE}"
+                ),
+                &[&crawl, &worker, &lease_secs],
+            )?)
+        })
+    }
+
+    pub(super) fn crawl_release(&self, crawl: &str, worker: &str) -> Result<u64, DbError> {
+        let (crawl, worker) = (crawl.to_owned(), worker.to_owned());
+        self.run(move |c| {
+            Ok(c.execute(
+                &format!(
+                    "UPDATE crawl_queue c SET lease_until = 0, worker = NULL
+                     WHERE c.crawl = $1 AND c.worker = $2 AND {NOT_DONE}"
+                ),
+                &[&crawl, &worker],
+            )?)
+        })
+    }
+
+    pub(super) fn crawl_left(&self, crawl: &str) -> Result<(i64, i64), DbError> {
+        let crawl = crawl.to_owned();
+        self.run(move |c| {
+            let r = c.query_one(
+                &format!(
+                    "SELECT count(*), count(*) FILTER (WHERE {NOT_DONE})
+                     FROM crawl_queue c WHERE c.crawl = $1"
+                ),
+                &[&crawl],
+            )?;
+            Ok((r.try_get(0)?, r.try_get(1)?))
+        })
+    }
+
+    pub(super) fn census(&self, limit: i64) -> Result<Vec<CensusEntry>, DbError> {
+        self.run(move |c| {
+            let tls = "CASE WHEN (' ' || s.config || ' ') LIKE $1 THEN 1 ELSE 0 END";
+            let rows = c.query(
+                &format!(
+                    "WITH t AS (
+                        SELECT host, port, {tls} AS tls FROM scans s
+                        UNION SELECT host, port, tls FROM history)
+                     SELECT t.host, t.port, t.tls,
+                        GREATEST((SELECT MAX(at) FROM history h WHERE h.host = t.host
+                            AND h.port = t.port AND h.tls = t.tls),
+                            (SELECT MAX(created) FROM scans s WHERE s.host = t.host
+                            AND s.port = t.port AND {tls} = t.tls)),
+                        (SELECT id FROM scans s WHERE s.host = t.host AND s.port = t.port
+                            AND {tls} = t.tls ORDER BY created DESC, id DESC LIMIT 1)
+                     FROM t ORDER BY t.host, t.port, t.tls LIMIT $2"
+                ),
+                &[&format!("% {TLS_WORD} %"), &limit],
+            )?;
+            rows.iter()
+                .map(|r| {
+                    Ok(CensusEntry {
+                        target: target_of(r)?,
+                        last_at: r.try_get(3)?,
+                        latest_id: r.try_get(4)?,
+                    })
+                })
+                .collect()
         })
     }
 

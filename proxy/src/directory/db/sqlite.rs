@@ -2,8 +2,8 @@
 //! connection behind a mutex (saves are rare and small, and SQLite serialises writers).
 
 use super::{
-    like_escape, text_hash, CrawlTarget, HistoryPoint, NewScan, RecordText, ScanSummary, ServerHit,
-    ServerScan, SharedBy, StoredScan, MAX_LIST, TLS_WORD,
+    like_escape, text_hash, CensusEntry, CrawlTarget, HistoryPoint, NewScan, RecordText,
+    ScanSummary, ServerHit, ServerScan, SharedBy, StoredScan, MAX_LIST, TLS_WORD,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::collections::HashSet;
@@ -69,6 +69,24 @@ pub(super) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX history_server ON history (host, port, at);
     CREATE UNIQUE INDEX history_crawl ON history (crawl, host, port, tls) WHERE crawl IS NOT NULL;",
+    // Crawl leases: used by PostgreSQL stores only (several workers share a round); kept here
+    // so both dialects have the same schema versions.
+    "CREATE TABLE crawl_queue (
+        crawl TEXT NOT NULL,
+        host TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        tls INTEGER NOT NULL,
+        encoding TEXT,
+        lease_until BIGINT NOT NULL DEFAULT 0,
+        worker TEXT,
+        PRIMARY KEY (crawl, host, port, tls)
+    );",
+    // Incomplete scans and the telnetlib3-fingerprint version a hash reproduces (imports
+    // made before this migration are `unknown`: their shape was not judged).
+    "ALTER TABLE scans ADD COLUMN complete INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE scans ADD COLUMN compat TEXT NOT NULL DEFAULT '5.0.1';
+    UPDATE scans SET compat = 'unknown' WHERE source = 'import';
+    CREATE INDEX scans_fingerprint_compat ON scans (fingerprint, compat, complete);",
 ];
 
 /// Adds a history point unless its crawl round already has one for its target.
@@ -111,7 +129,8 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 
 /// The columns [`ScanSummary`] is read from, in its field order.
 const SUMMARY_COLUMNS: &str =
-    "id, host, port, ip, fingerprint, created, config, mssp_name, mssp_players, source";
+    "id, host, port, ip, fingerprint, created, config, mssp_name, mssp_players, source,
+    complete, compat";
 
 /// The statements an insert runs, prepared once per transaction.
 struct InsertStatements<'c> {
@@ -130,8 +149,9 @@ impl<'c> InsertStatements<'c> {
             scan: tx.prepare(
                 "INSERT INTO scans (id, host, port, ip, fingerprint, created, record_json,
                     transcript_text, config, mssp_players, mssp_uptime, mssp_name, source,
-                    record_hash, record_part, transcript_hash)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', '', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                    record_hash, record_part, transcript_hash, complete, compat)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', '', ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+                    ?15, ?16)
                 ON CONFLICT (id) DO NOTHING",
             )?,
         })
@@ -184,7 +204,9 @@ impl<'c> InsertStatements<'c> {
             s.source,
             record_hash,
             record_part,
-            transcript_hash
+            transcript_hash,
+            s.complete,
+            s.compat
         ])
     }
 }
@@ -330,14 +352,19 @@ impl Sqlite {
         )
     }
 
-    pub(super) fn shared_by(&self, fingerprint: &str) -> rusqlite::Result<Vec<SharedBy>> {
+    pub(super) fn shared_by(
+        &self,
+        fingerprint: &str,
+        compat: &str,
+    ) -> rusqlite::Result<Vec<SharedBy>> {
         let c = self.conn();
         // SQLite takes the bare columns of a MAX() aggregate from the row holding the max.
         let mut q = c.prepare(
-            "SELECT host, port, id, MAX(created) FROM scans WHERE fingerprint = ?1
+            "SELECT host, port, id, MAX(created) FROM scans
+             WHERE fingerprint = ?1 AND compat = ?3 AND complete = 1
              GROUP BY host, port ORDER BY MAX(created) DESC, host, port LIMIT ?2",
         )?;
-        let rows = q.query_map(params![fingerprint, MAX_LIST], |r| {
+        let rows = q.query_map(params![fingerprint, MAX_LIST, compat], |r| {
             Ok(SharedBy {
                 host: r.get(0)?,
                 port: r.get(1)?,
@@ -348,10 +375,11 @@ impl Sqlite {
         rows.collect()
     }
 
-    pub(super) fn shared_count(&self, fingerprint: &str) -> rusqlite::Result<i64> {
+    pub(super) fn shared_count(&self, fingerprint: &str, compat: &str) -> rusqlite::Result<i64> {
         self.conn().query_row(
-            "SELECT COUNT(*) FROM (SELECT DISTINCT host, port FROM scans WHERE fingerprint = ?1)",
-            [fingerprint],
+            "SELECT COUNT(*) FROM (SELECT DISTINCT host, port FROM scans
+             WHERE fingerprint = ?1 AND compat = ?2 AND complete = 1)",
+            [fingerprint, compat],
             |r| r.get(0),
         )
     }
@@ -368,6 +396,8 @@ impl Sqlite {
             name: r.get(7)?,
             players: r.get(8)?,
             source: r.get(9)?,
+            complete: r.get(10)?,
+            compat: r.get(11)?,
         })
     }
 
@@ -386,7 +416,7 @@ impl Sqlite {
             .query_row(
                 &format!(
                     "SELECT {SUMMARY_COLUMNS} FROM scans WHERE host = ?1 AND port = ?2
-                     ORDER BY created DESC, id DESC LIMIT 1"
+                     ORDER BY complete DESC, created DESC, id DESC LIMIT 1"
                 ),
                 params![host, port],
                 Self::summary_row,
@@ -405,7 +435,7 @@ impl Sqlite {
                 &format!(
                     "SELECT {SUMMARY_COLUMNS} FROM scans WHERE host = ?1 AND port = ?2
                        AND (instr(' ' || config || ' ', ' {TLS_WORD} ') > 0) = ?3
-                     ORDER BY created DESC, id DESC LIMIT 1"
+                     ORDER BY complete DESC, created DESC, id DESC LIMIT 1"
                 ),
                 params![host, port, tls],
                 Self::summary_row,
@@ -447,7 +477,7 @@ impl Sqlite {
         let rows = q.query_map(params![after, limit], |r| {
             Ok(StoredScan {
                 summary: Self::summary_row(r)?,
-                record_json: r.get(10)?,
+                record_json: r.get(12)?,
             })
         })?;
         rows.collect()
@@ -465,8 +495,8 @@ impl Sqlite {
     pub(super) fn server(&self, host: &str, port: u16) -> rusqlite::Result<Vec<ServerScan>> {
         let c = self.conn();
         let mut q = c.prepare(
-            "SELECT id, fingerprint, created, mssp_players, mssp_uptime FROM scans
-             WHERE host = ?1 AND port = ?2 ORDER BY created, id LIMIT ?3",
+            "SELECT id, fingerprint, created, mssp_players, mssp_uptime, complete, compat
+             FROM scans WHERE host = ?1 AND port = ?2 ORDER BY created, id LIMIT ?3",
         )?;
         let rows = q.query_map(params![host, port, MAX_LIST], |r| {
             Ok(ServerScan {
@@ -475,6 +505,8 @@ impl Sqlite {
                 created: r.get(2)?,
                 players: r.get(3)?,
                 uptime: r.get(4)?,
+                complete: r.get(5)?,
+                compat: r.get(6)?,
             })
         })?;
         rows.collect()
@@ -572,6 +604,37 @@ impl Sqlite {
             params![id, now],
         )?;
         Ok(())
+    }
+
+    pub(super) fn census(&self, limit: i64) -> rusqlite::Result<Vec<CensusEntry>> {
+        let c = self.conn();
+        let mut q = c.prepare(
+            "WITH t AS (
+                SELECT host, port, (' ' || config || ' ') LIKE ?1 AS tls FROM scans
+                UNION SELECT host, port, tls FROM history)
+             SELECT t.host, t.port, t.tls,
+                MAX(COALESCE((SELECT MAX(at) FROM history h WHERE h.host = t.host
+                    AND h.port = t.port AND h.tls = t.tls), -1),
+                    COALESCE((SELECT MAX(created) FROM scans s WHERE s.host = t.host
+                    AND s.port = t.port AND ((' ' || s.config || ' ') LIKE ?1) = t.tls), -1)),
+                (SELECT id FROM scans s WHERE s.host = t.host AND s.port = t.port
+                    AND ((' ' || s.config || ' ') LIKE ?1) = t.tls
+                    ORDER BY created DESC, id DESC LIMIT 1)
+             FROM t ORDER BY t.host, t.port, t.tls LIMIT ?2",
+        )?;
+        let rows = q.query_map(params![format!("% {TLS_WORD} %"), limit], |r| {
+            let last: i64 = r.get(3)?;
+            Ok(CensusEntry {
+                target: CrawlTarget {
+                    host: r.get(0)?,
+                    port: r.get(1)?,
+                    tls: r.get(2)?,
+                },
+                last_at: (last >= 0).then_some(last),
+                latest_id: r.get(4)?,
+            })
+        })?;
+        rows.collect()
     }
 
     pub(super) fn known_servers(&self, limit: i64) -> rusqlite::Result<Vec<CrawlTarget>> {
