@@ -1,5 +1,5 @@
 //! Codec tables on demand. The engine's CJK tables (gbk, gb18030, big5hkscs, euc_jp,
-//! shift_jis, euc_kr, … : `shared/src/codec/data/*.bin`, about 144 KB gzipped together) are
+//! shift_jis, euc_kr, big5, … : `shared/src/codec/data/*.bin`, about 159 KB gzipped together) are
 //! not compiled into the web app, to keep the bundle within its budget; Trunk copies them to
 //! `dist/codecs/` (`index.html`) and the page fetches one when a scan or a permalink needs it,
 //! then hands it to `codec::install_table`. Until then the engine decodes that codec as
@@ -31,7 +31,7 @@ pub fn missing<'a>(encodings: impl IntoIterator<Item = &'a str>) -> Vec<&'static
 
 thread_local! {
     /// Tables being fetched, so a scan that keeps running does not ask twice (at most the
-    /// ten table codecs; a `Vec` costs the bundle less than a `HashSet`).
+    /// eleven table codecs; a `Vec` costs the bundle less than a `HashSet`).
     static IN_FLIGHT: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
 }
 

@@ -2,19 +2,18 @@
 //! `bytes.decode(name, errors=…)` give with telnetlib3 5.0.1's retro codecs registered, for the
 //! places where telnetlib3-fingerprint turns bytes into text (banner, cursor, MSSP, CHARSET).
 //!
-//! Exact for utf-8, utf-8-sig, ascii, latin-1, every charmap (single-byte) codec and big5, whose
-//! tables are generated from Python into `codec/tables.rs` and `codec/big5.rs`; for utf-16 and
-//! utf-32 (all byte orders, `codec/utf16_32.rs`); and for gbk, gb2312, gb18030, big5hkscs,
-//! cp950, euc_jp, shift_jis, cp932, euc_kr and cp949 (`codec/cjk.rs`, tables generated from
-//! Python into `codec/data/*.bin`, see `shared/gen/gen_codecs.py`). Those ten tables are
-//! compiled into native builds only: in wasm a codec is exact once the web app has fetched its
+//! Exact for utf-8, utf-8-sig, ascii, latin-1 and every charmap (single-byte) codec, whose
+//! tables are generated from Python into `codec/tables.rs`; for utf-16 and utf-32 (all byte
+//! orders, `codec/utf16_32.rs`); and for big5, gbk, gb2312, gb18030, big5hkscs, cp950, euc_jp,
+//! shift_jis, cp932, euc_kr and cp949 (`codec/cjk.rs`, tables generated from Python into
+//! `codec/data/*.bin`, see `shared/gen/gen_codecs.py`). Those eleven tables are compiled into
+//! native builds only: in wasm a codec is exact once the web app has fetched its
 //! table and called [`install_table`], and decoded as latin-1 before. Not exact (decoded as
 //! latin-1, marked `FIXME`): the other multi-byte codecs (euc_jis_2004, shift_jis_2004,
 //! iso-2022-*, hz, johab, telnetlib3's big5bbs, …), utf-7, idna, punycode, unicode-escape,
 //! raw-unicode-escape and undefined ([`is_exact`] tells which). JSON writing of the resulting
 //! [`PyStr`] lives in `pyjson`.
 
-mod big5;
 mod cjk;
 mod tables;
 mod utf16_32;
@@ -113,8 +112,6 @@ enum Kind {
     HighCharmap(&'static str),
     /// The table holds all 256 characters.
     FullCharmap(&'static str),
-    /// CPython's `big5` (`_codecs_tw.c`), table in `codec/big5.rs`.
-    Big5,
     /// A table-driven CJK codec (`codec/cjk.rs`).
     MultiByte(Cjk),
     /// utf-16, utf-16-le, utf-16-be.
@@ -330,80 +327,6 @@ fn decode_charmap(
     Ok(out)
 }
 
-/// big5's code points, row after row, expanded on first use from the generated zigzag
-/// varint deltas (`big5::DELTAS`: under half the gzipped size of a `u16` array in the
-/// browser bundle). A value that does not fit (a generator bug) ends the table early, so a
-/// lookup past it is an undecodable pair rather than a wrong character.
-fn big5_data() -> &'static [u16] {
-    static DATA: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
-    DATA.get_or_init(|| {
-        let mut out = Vec::with_capacity(big5::DATA_LEN);
-        let (mut prev, mut acc, mut shift) = (0i64, 0u64, 0u32);
-        for &b in big5::DELTAS {
-            acc |= u64::from(b & 0x7F) << shift.min(56);
-            if b & 0x80 != 0 {
-                shift += 7;
-                continue;
-            }
-            let delta = (acc >> 1) as i64 ^ -((acc & 1) as i64);
-            prev += delta;
-            let Ok(cp) = u16::try_from(prev) else { break };
-            out.push(cp);
-            (acc, shift) = (0, 0);
-        }
-        out
-    })
-}
-
-/// The character of the big5 pair `lead trail`, or `None` where CPython reports "illegal
-/// multibyte sequence".
-fn big5_pair(lead: u8, trail: u8) -> Option<u32> {
-    let &(offset, len) = big5::ROWS.get(usize::from(lead.checked_sub(big5::LEAD_FIRST)?))?;
-    let mut column = 0;
-    for &(lo, hi) in big5::TRAILS {
-        if (lo..=hi).contains(&trail) {
-            column += usize::from(trail - lo);
-            return if column < usize::from(len) {
-                big5_data()
-                    .get(usize::from(offset) + column)
-                    .map(|&cp| u32::from(cp))
-            } else {
-                None
-            };
-        }
-        column += usize::from(hi - lo) + 1;
-    }
-    None
-}
-
-/// CPython's big5 decoder (`_codecs_tw.c`): a byte below 0x80 is ASCII, any other byte leads a
-/// pair. Every error covers the lead byte only and decoding resumes at the next byte, both for
-/// an illegal pair (so `A4 7F` gives an error, then DEL) and for a lead byte that ends the
-/// input ("incomplete multibyte sequence"). Errors are always bytes >= 0x80, so
-/// "surrogateescape" never raises here.
-fn decode_big5(bytes: &[u8], errors: Errors) -> Result<PyStr, DecodeRaised> {
-    let mut out = PyStr(Vec::with_capacity(bytes.len()));
-    let mut rest = bytes;
-    while let Some((&lead, after)) = rest.split_first() {
-        if lead < 0x80 {
-            out.push(u32::from(lead));
-            rest = after;
-            continue;
-        }
-        match after.first().and_then(|&trail| big5_pair(lead, trail)) {
-            Some(cp) => {
-                out.push(cp);
-                rest = after.get(1..).unwrap_or_default();
-            }
-            None => {
-                on_error(&mut out, &[lead], errors)?;
-                rest = after;
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// `bytes.decode(encoding, errors)` for "strict", "replace" and "surrogateescape" (`None`:
 /// raised), for tests.
 #[cfg(test)]
@@ -448,7 +371,6 @@ fn py_decode(encoding: &str, bytes: &[u8], errors: Errors) -> Outcome {
         Kind::Latin1 => Ok(PyStr::from_latin1(bytes)),
         Kind::HighCharmap(t) => decode_charmap(t, true, bytes, errors),
         Kind::FullCharmap(t) => decode_charmap(t, false, bytes, errors),
-        Kind::Big5 => decode_big5(bytes, errors),
         Kind::MultiByte(codec) => match codec.table() {
             Some(table) => cjk::decode(codec, table, bytes, errors),
             // Only in wasm, before the web app installed the table: not exact (is_exact).
@@ -699,13 +621,12 @@ mod tests {
     }
 
     #[test]
-    fn big5_table_expands_whole() {
-        let data = big5_data();
-        assert_eq!(data.len(), big5::DATA_LEN);
+    fn big5_table_row_ends() {
         // The first and last rows' ends, as CPython decodes them.
-        assert_eq!(big5_pair(0xA1, 0x40), Some(0x3000));
-        assert_eq!(big5_pair(0xA1, 0x41), Some(0xFF0C));
-        assert_eq!(big5_pair(0xF9, 0xD5), Some(0x9F98));
+        assert_eq!(
+            decode_surrogateescape("big5", b"\xa1\x40\xa1\x41\xf9\xd5\xf9\xd6"),
+            PyStr(vec![0x3000, 0xFF0C, 0x9F98, 0xDCF9, 0xD6 + 0xDC00])
+        );
     }
 
     #[test]

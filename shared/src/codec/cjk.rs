@@ -1,12 +1,12 @@
 //! CPython 3.11's multi-byte CJK decoders (`Modules/cjkcodecs/_codecs_{cn,hk,jp,kr,tw}.c`) for
-//! gbk, gb2312, gb18030, big5hkscs, cp950, euc_jp, shift_jis, cp932, euc_kr and cp949, driven
-//! by tables generated from CPython (`shared/gen/gen_codecs.py`, files `codec/data/*.bin`).
+//! big5, gbk, gb2312, gb18030, big5hkscs, cp950, euc_jp, shift_jis, cp932, euc_kr and cp949,
+//! driven by tables generated from CPython (`shared/gen/gen_codecs.py`, files
+//! `codec/data/*.bin`).
 //!
 //! Natively the tables are compiled in (`include_bytes!`). In the browser they are not (they
-//! would cost about 144 KB gzipped of a 250 KB bundle): the web app fetches the file of a codec
+//! would cost about 159 KB gzipped of a 250 KB bundle): the web app fetches the file of a codec
 //! it needs and hands it to [`install_table`]; until then that codec is decoded as latin-1 and
-//! `codec::is_exact` says false. Big5 (`codec/big5.rs`) is compiled in everywhere and is not
-//! handled here.
+//! `codec::is_exact` says false.
 
 use super::{py_error, DecodeRaised, Errors, PyStr};
 use std::fmt;
@@ -15,6 +15,7 @@ use std::sync::OnceLock;
 /// The multi-byte codecs whose tables live in `codec/data/<name>.bin`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Cjk {
+    Big5,
     Big5Hkscs,
     Cp932,
     Cp949,
@@ -28,7 +29,8 @@ pub(crate) enum Cjk {
 }
 
 /// Every [`Cjk`] codec, in the order of [`SLOTS`].
-const ALL: [Cjk; 10] = [
+const ALL: [Cjk; 11] = [
+    Cjk::Big5,
     Cjk::Big5Hkscs,
     Cjk::Cp932,
     Cjk::Cp949,
@@ -42,12 +44,13 @@ const ALL: [Cjk; 10] = [
 ];
 
 /// The parsed table of each codec, once loaded (natively) or installed (wasm).
-static SLOTS: [OnceLock<Table>; 10] = [const { OnceLock::new() }; 10];
+static SLOTS: [OnceLock<Table>; 11] = [const { OnceLock::new() }; 11];
 
 impl Cjk {
     /// Python's canonical codec name, which is also the table file's stem (`gbk.bin`).
     pub(crate) fn name(self) -> &'static str {
         match self {
+            Cjk::Big5 => "big5",
             Cjk::Big5Hkscs => "big5hkscs",
             Cjk::Cp932 => "cp932",
             Cjk::Cp949 => "cp949",
@@ -71,6 +74,7 @@ impl Cjk {
     #[cfg(not(target_arch = "wasm32"))]
     fn bytes(self) -> &'static [u8] {
         match self {
+            Cjk::Big5 => include_bytes!("data/big5.bin"),
             Cjk::Big5Hkscs => include_bytes!("data/big5hkscs.bin"),
             Cjk::Cp932 => include_bytes!("data/cp932.bin"),
             Cjk::Cp949 => include_bytes!("data/cp949.bin"),

@@ -11,7 +11,7 @@ pub(super) const CODECS: &[(&str, Kind)] = &[
     ("atarist", HighCharmap(T_ATARIST)),
     ("atascii", FullCharmap(T_ATASCII)),
     ("base64", NonText),
-    ("big5", Big5),
+    ("big5", MultiByte(Cjk::Big5)),
     ("big5bbs", Unsupported),
     ("big5hkscs", MultiByte(Cjk::Big5Hkscs)),
     ("bz2", NonText),
