@@ -41,22 +41,3 @@ async fn a_table_that_cannot_be_fetched_is_a_sentence() {
     // The claim was released, so a later attempt can fetch again.
     assert!(codecs::claim("shift_jis"));
 }
-
-#[wasm_bindgen_test]
-fn big5_is_a_fetched_table_too() {
-    // "中文" in big5: latin-1 until the table is installed, under any of big5's names.
-    let bytes = b"\xa4\xa4\xa4\xe5";
-    assert_eq!(codec::missing_table("csBig5"), Some("big5"));
-    assert!(!codec::is_exact("big5"));
-    assert_eq!(
-        codec::decode_lossy("big5", bytes),
-        "\u{a4}\u{a4}\u{a4}\u{e5}"
-    );
-    let big5: &[u8] = include_bytes!("../../shared/src/codec/data/big5.bin");
-    assert!(codec::install_table("big5hkscs", big5).is_err());
-    codec::install_table("big5", big5).unwrap();
-    assert!(codec::is_exact("big5-tw") && codec::missing_table("big5").is_none());
-    assert_eq!(codec::decode_lossy("x-mac-trad-chinese", bytes), "中文");
-    // big5hkscs and cp950 keep their own tables.
-    assert_eq!(codec::missing_table("cp950"), Some("cp950"));
-}

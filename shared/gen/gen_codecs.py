@@ -5,10 +5,11 @@ Run with the reference venv so telnetlib3's retro codecs are importable:
 
     /work/main/target/py/bin/python shared/gen/gen_codecs.py
 
-It rewrites shared/src/codec/tables.rs and the CJK table files shared/src/codec/data/*.bin.
-Every fact in them comes from asking Python: the accepted lookup keys and their canonical
-`CodecInfo.name`, for every charmap codec its decoding table (U+FFFE marks a byte Python cannot
-decode), and for big5, gbk, gb2312, gb18030, big5hkscs, cp950, euc_jp, shift_jis, cp932, euc_kr
+It rewrites shared/src/codec/tables.rs and the table files shared/src/codec/data/*.bin. Every
+fact in them comes from asking Python: the accepted lookup keys and their canonical
+`CodecInfo.name`, for every charmap (single-byte) codec its decoding table
+(`data/<codec>.bin`, one small file each), atascii's encoding of ASCII (prompt replies), and for
+big5, gbk, gb2312, gb18030, big5hkscs, cp950, euc_jp, shift_jis, cp932, euc_kr
 and cp949 every byte, byte pair and longer sequence their decoders have (see `cjk_table`).
 
     python3 shared/gen/gen_codecs.py --cjk
@@ -277,8 +278,10 @@ def cjk_table(name, specials):
 
 
 def cjk_blob(name, singles, planes, ranges):
-    """The table file; its layout is documented at `Table::parse` in cjk.rs."""
-    out = bytearray(CJK_MAGIC)
+    """The table file; its layout is documented at `Table::parse` in cjk.rs. 128 singles
+    (bytes 0x80..=0xFF, below is ASCII) make a version 1 file, 256 (every byte) version 2."""
+    assert len(singles) in (128, 256), name
+    out = bytearray(CJK_MAGIC if len(singles) == 128 else CJK_MAGIC[:-1] + b"\x02")
     out += varint(len(name)) + name.encode("ascii")
     for kind in singles:
         out += varint({"illegal": 0, "lead": 1}[kind[0]] if kind[0] != "char" else kind[1] + 2)
@@ -328,6 +331,31 @@ def write_cjk():
     print("CJK tables:", total_raw, "bytes,", total_gz, "gzipped")
 
 
+def write_charmap(name, table):
+    """A charmap codec's table file: the CJK layout with no pairs, one single per byte (128 for
+    bytes 0x80..=0xFF when the low half is ASCII, else 256); U+FFFE (undefined) is illegal."""
+    first = 128 if table[:128] == "".join(map(chr, range(128))) else 0
+    singles = [("illegal",) if ch == "\ufffe" else ("char", ord(ch)) for ch in table[first:]]
+    blob = cjk_blob(name, singles, [], [])
+    with open(os.path.join(CJK_DIR, name + ".bin"), "wb") as f:
+        f.write(blob)
+    return len(blob), len(gzip.compress(blob, mtime=0))
+
+
+def atascii_encode():
+    """`chr(c).encode("atascii")` for every ASCII character (0: Python raises)."""
+    out = []
+    for c in range(0x80):
+        try:
+            b = chr(c).encode("atascii")
+        except UnicodeEncodeError:
+            out.append(0)
+            continue
+        assert len(b) == 1 and b[0] != 0, (c, b)
+        out.append(b[0])
+    return out
+
+
 def main():
     import_telnetlib3()
     write_cjk()
@@ -340,7 +368,8 @@ def main():
         names[key] = (info.name, key in alias_keys)
     canon = sorted({c for c, _ in names.values()})
     kinds = {}
-    tables = {}
+    charmaps = []
+    charmap_bytes = [0, 0]
     for name in canon:
         info = codecs.lookup(name)
         if not info._is_text_encoding:
@@ -354,13 +383,11 @@ def main():
             if table is None:
                 kinds[name] = "Unsupported"
             else:
-                ident = "T_" + name.upper().replace("-", "_")
-                if table[:128] == "".join(map(chr, range(128))):
-                    tables[ident] = table[128:]
-                    kinds[name] = "HighCharmap(%s)" % ident
-                else:
-                    tables[ident] = table
-                    kinds[name] = "FullCharmap(%s)" % ident
+                kinds[name] = "Charmap(%d)" % len(charmaps)
+                charmaps.append(name)
+                raw, gz = write_charmap(name, table)
+                charmap_bytes[0] += raw
+                charmap_bytes[1] += gz
     lines = [
         "//! Codec facts generated from CPython %s and telnetlib3 %s: lookup keys, canonical"
         % (sys.version.split()[0], getattr(__import__("telnetlib3"), "__version__", "?")),
@@ -383,15 +410,35 @@ def main():
         c, is_alias = names[key]
         lines.append("    (%s, %d, %s)," % (rust_str(key), canon.index(c), str(is_alias).lower()))
     lines.append("];")
-    for ident in sorted(tables):
-        t = tables[ident]
-        lines.append("")
-        lines.append("/// Bytes 0x%02X..=0xFF; U+FFFE marks an undefined byte." % (256 - len(t)))
-        lines.append("const %s: &str = %s;" % (ident, rust_str(t)))
+    lines.append("")
+    lines.append("/// The charmap codecs (`Kind::Charmap` indexes this), each with its table file")
+    lines.append("/// `codec/data/<name>.bin`.")
+    lines.append("pub(super) const CHARMAPS: [&str; %d] = [" % len(charmaps))
+    for name in charmaps:
+        lines.append("    %s," % rust_str(name))
+    lines.append("];")
+    lines.append("")
+    lines.append("/// The table file of charmap `i`, compiled into native builds only.")
+    lines.append("#[cfg(not(target_arch = \"wasm32\"))]")
+    lines.append("pub(super) fn charmap_bytes(i: usize) -> &'static [u8] {")
+    lines.append("    match i {")
+    for i, name in enumerate(charmaps):
+        lines.append("        %d => include_bytes!(\"data/%s.bin\")," % (i, name))
+    lines.append("        _ => &[],")
+    lines.append("    }")
+    lines.append("}")
+    lines.append("")
+    lines.append("/// `chr(c).encode(\"atascii\")` for each ASCII character `c` (0: Python raises).")
+    lines.append("pub(super) const ATASCII_ENCODE: [u8; 128] = [")
+    enc = atascii_encode()
+    for i in range(0, 128, 16):
+        lines.append("    " + " ".join("0x%02X," % b for b in enc[i:i + 16]))
+    lines.append("];")
     lines.append("")
     with open(OUT, "w", encoding="utf-8") as f:
         f.write("\n".join(lines))
-    print("wrote", OUT, len(names), "keys", len(canon), "codecs", len(tables), "tables")
+    print("wrote", OUT, len(names), "keys", len(canon), "codecs,", len(charmaps),
+          "charmap tables:", charmap_bytes[0], "bytes,", charmap_bytes[1], "gzipped")
 
 
 if __name__ == "__main__" and "--cjk" in sys.argv:

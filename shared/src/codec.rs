@@ -2,13 +2,13 @@
 //! `bytes.decode(name, errors=…)` give with telnetlib3 5.0.1's retro codecs registered, for the
 //! places where telnetlib3-fingerprint turns bytes into text (banner, cursor, MSSP, CHARSET).
 //!
-//! Exact for utf-8, utf-8-sig, ascii, latin-1 and every charmap (single-byte) codec, whose
-//! tables are generated from Python into `codec/tables.rs`; for utf-16 and utf-32 (all byte
-//! orders, `codec/utf16_32.rs`); and for big5, gbk, gb2312, gb18030, big5hkscs, cp950, euc_jp,
-//! shift_jis, cp932, euc_kr and cp949 (`codec/cjk.rs`, tables generated from Python into
-//! `codec/data/*.bin`, see `shared/gen/gen_codecs.py`). Those eleven tables are compiled into
-//! native builds only: in wasm a codec is exact once the web app has fetched its
-//! table and called [`install_table`], and decoded as latin-1 before. Not exact (decoded as
+//! Exact for utf-8, utf-8-sig, ascii and latin-1; for utf-16 and utf-32 (all byte orders,
+//! `codec/utf16_32.rs`); for every charmap (single-byte) codec (cp437, koi8-r, petscii, …) and
+//! for big5, gbk, gb2312, gb18030, big5hkscs, cp950, euc_jp, shift_jis, cp932, euc_kr and cp949
+//! (`codec/cjk.rs` decodes both kinds, from tables generated from Python into
+//! `codec/data/<codec>.bin`, see `shared/gen/gen_codecs.py`). Those tables are compiled into
+//! native builds only: in wasm a codec is exact once the web app has fetched its table and
+//! called [`install_table`], and decoded as latin-1 before. Not exact (decoded as
 //! latin-1, marked `FIXME`): the other multi-byte codecs (euc_jis_2004, shift_jis_2004,
 //! iso-2022-*, hz, johab, telnetlib3's big5bbs, …), utf-7, idna, punycode, unicode-escape,
 //! raw-unicode-escape and undefined ([`is_exact`] tells which). JSON writing of the resulting
@@ -108,10 +108,8 @@ enum Kind {
     Utf8Sig,
     Ascii,
     Latin1,
-    /// Bytes 0x00..=0x7F are ASCII; the table holds the 128 characters for 0x80..=0xFF.
-    HighCharmap(&'static str),
-    /// The table holds all 256 characters.
-    FullCharmap(&'static str),
+    /// A single-byte codec, table `codec/data/<tables::CHARMAPS[i]>.bin` (`codec/cjk.rs`).
+    Charmap(u8),
     /// A table-driven CJK codec (`codec/cjk.rs`).
     MultiByte(Cjk),
     /// utf-16, utf-16-le, utf-16-be.
@@ -124,9 +122,6 @@ enum Kind {
     /// A text codec iacscope does not implement (iso-2022-*, hz, johab, utf-7, …).
     Unsupported,
 }
-
-/// A charmap table entry Python cannot decode.
-const UNDEFINED: char = '\u{FFFE}';
 
 /// `str.strip()` whitespace within ASCII (charset names are ASCII by the time they are stripped).
 const PY_ASCII_WHITESPACE: &[char] = &[
@@ -200,8 +195,8 @@ pub fn lookup(name: &str) -> Option<&'static str> {
 pub fn is_exact(encoding: &str) -> bool {
     match find(encoding) {
         Some((_, Kind::Unsupported)) => false,
-        Some(&(_, Kind::MultiByte(codec))) => codec.table().is_some(),
-        _ => true,
+        Some(&(_, kind)) => cjk::table_of(kind).is_none_or(|(_, table)| table.is_some()),
+        None => true,
     }
 }
 
@@ -301,32 +296,6 @@ fn decode_utf8(bytes: &[u8], errors: Errors) -> Result<PyStr, DecodeRaised> {
     }
 }
 
-fn decode_charmap(
-    table: &str,
-    high_only: bool,
-    bytes: &[u8],
-    errors: Errors,
-) -> Result<PyStr, DecodeRaised> {
-    let chars: Vec<char> = table.chars().collect();
-    let mut out = PyStr(Vec::with_capacity(bytes.len()));
-    for &b in bytes {
-        let c = if high_only {
-            if b < 0x80 {
-                Some(char::from(b))
-            } else {
-                chars.get(usize::from(b - 0x80)).copied()
-            }
-        } else {
-            chars.get(usize::from(b)).copied()
-        };
-        match c {
-            Some(c) if c != UNDEFINED => out.push(u32::from(c)),
-            _ => on_error(&mut out, &[b], errors)?,
-        }
-    }
-    Ok(out)
-}
-
 /// `bytes.decode(encoding, errors)` for "strict", "replace" and "surrogateescape" (`None`:
 /// raised), for tests.
 #[cfg(test)]
@@ -369,11 +338,14 @@ fn py_decode(encoding: &str, bytes: &[u8], errors: Errors) -> Outcome {
             res.map(|()| out)
         }
         Kind::Latin1 => Ok(PyStr::from_latin1(bytes)),
-        Kind::HighCharmap(t) => decode_charmap(t, true, bytes, errors),
-        Kind::FullCharmap(t) => decode_charmap(t, false, bytes, errors),
-        Kind::MultiByte(codec) => match codec.table() {
-            Some(table) => cjk::decode(codec, table, bytes, errors),
+        Kind::Charmap(i) => match cjk::charmap_table(i) {
+            Some(table) => cjk::decode(None, table, bytes, errors),
             // Only in wasm, before the web app installed the table: not exact (is_exact).
+            None => Ok(PyStr::from_latin1(bytes)),
+        },
+        Kind::MultiByte(codec) => match codec.table() {
+            Some(table) => cjk::decode(Some(codec), table, bytes, errors),
+            // As for charmaps.
             None => Ok(PyStr::from_latin1(bytes)),
         },
         Kind::Utf16(order) => utf16_32::decode_utf16(order, bytes, errors),
@@ -567,9 +539,6 @@ pub fn charset_lang(offer: &str) -> Option<String> {
 /// other two names leave the reply unchanged.
 const RETRO_EOL_ENCODINGS: &[&str] = &["atascii", "atari8bit", "atari_8bit"];
 
-/// ATASCII end of line, what `\n` (and CR / CR LF) encode to.
-const ATASCII_EOL: u8 = 0x9B;
-
 /// server_fingerprinting.py `_reencode_prompt`: for ATASCII sessions the ASCII prompt reply is
 /// re-encoded through the codec (CR LF / CR → LF → byte 0x9B); otherwise, or when Python
 /// would raise, the reply is returned unchanged.
@@ -578,33 +547,22 @@ pub fn reencode_prompt(response: &[u8], encoding: &str) -> Vec<u8> {
     if !RETRO_EOL_ENCODINGS.contains(&normalized.as_str()) {
         return response.to_vec();
     }
-    let Some((_, Kind::FullCharmap(table))) = find(encoding) else {
-        return response.to_vec();
-    };
-    if !response.is_ascii() {
+    // Only "atascii" of those names is a codec in a fresh process (see `lookup`).
+    if lookup(encoding) != Some("atascii") || !response.is_ascii() {
         return response.to_vec();
     }
     let text = String::from_utf8_lossy(response)
         .replace("\r\n", "\n")
         .replace('\r', "\n");
-    let chars: Vec<char> = table.chars().collect();
-    // atascii's encoding table: charmap_build keeps the last byte for each character, then
-    // the bytes 0x00..=0x7F are written over it in order (so the last low byte wins), then
-    // '\n' is forced to the EOL byte.
-    let encode_one = |c: char| -> Option<u8> {
-        if c == '\n' {
-            return Some(ATASCII_EOL);
-        }
-        let last_in = |range: std::ops::Range<usize>| {
-            range
-                .rev()
-                .find(|&i| chars.get(i) == Some(&c))
-                .and_then(|i| u8::try_from(i).ok())
-        };
-        last_in(0..0x80).or_else(|| last_in(0x80..chars.len()))
-    };
-    text.chars()
-        .map(encode_one)
+    // The encoding of each ASCII character, generated from Python (no table needed, so this
+    // is exact in the browser before any table is fetched); 0 where Python raises.
+    text.bytes()
+        .map(|b| {
+            tables::ATASCII_ENCODE
+                .get(usize::from(b))
+                .copied()
+                .filter(|&e| e != 0)
+        })
         .collect::<Option<Vec<u8>>>()
         .unwrap_or_else(|| response.to_vec())
 }
