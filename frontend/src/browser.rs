@@ -1099,3 +1099,39 @@ async fn a_save_retries_while_the_session_is_open() {
     }
     assert_eq!(*calls.borrow(), crate::state::SAVE_RETRIES as usize + 1);
 }
+
+#[wasm_bindgen_test]
+fn gmcp_bodies_are_parsed_by_the_browser() {
+    // In wasm the engine leaves GMCP JSON to the browser's JSON.parse (`api::parse_gmcp`).
+    let sb = |payload: &[u8]| iacscope_shared::Event {
+        at: Timestamp(1_000),
+        kind: EventKind::Subnegotiation {
+            dir: Dir::Recv,
+            opt: TelOpt::GMCP,
+            payload: payload.to_vec(),
+            meaning: String::new(),
+        },
+    };
+    let s = ScanState::replay([
+        Action::Start(req()),
+        connected(),
+        Action::Step {
+            now: Timestamp(2_000),
+            phase: Phase::Negotiating,
+            events: vec![
+                sb(br#"Char.Vitals {"hp": 1, "name": "Zed", "ok": [true, null, 1.5]}"#),
+                sb(b"Char.Name {not json"),
+                sb(b"Core.Ping"),
+            ],
+        },
+    ]);
+    let lines: Vec<String> = s.live.decoded.iter().map(|(_, d)| d.to_line()).collect();
+    assert_eq!(
+        lines,
+        [
+            r#"Char.Vitals {"hp":1,"name":"Zed","ok":[true,null,1.5]}"#,
+            "Char.Name {not json (not JSON)",
+            "Core.Ping",
+        ]
+    );
+}

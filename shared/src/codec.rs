@@ -395,7 +395,10 @@ pub fn format_banner(encoding: &str, bytes: &[u8]) -> Result<PyStr, DecodeRaised
         Outcome::Lookup => PyStr::from_latin1(bytes),
         Outcome::Raised => return Err(DecodeRaised),
     };
-    if !PETSCII_NAMES.contains(&encoding.to_lowercase().as_str()) {
+    // Python's `lower()` and ASCII lowercasing differ only for characters outside ASCII, which
+    // (but for KELVIN SIGN, to "k") stay outside it: no name here can match either way. (Full
+    // Unicode lowercasing would add its 12 KB table to the browser bundle.)
+    if !PETSCII_NAMES.contains(&encoding.to_ascii_lowercase().as_str()) {
         return Ok(text);
     }
     let mut out = PyStr(Vec::with_capacity(text.len()));
@@ -543,7 +546,8 @@ const RETRO_EOL_ENCODINGS: &[&str] = &["atascii", "atari8bit", "atari_8bit"];
 /// re-encoded through the codec (CR LF / CR → LF → byte 0x9B); otherwise, or when Python
 /// would raise, the reply is returned unchanged.
 pub fn reencode_prompt(response: &[u8], encoding: &str) -> Vec<u8> {
-    let normalized = encoding.to_lowercase().replace('-', "_");
+    // ASCII lowercasing, as in `format_banner` (no "k" in these names).
+    let normalized = encoding.to_ascii_lowercase().replace('-', "_");
     if !RETRO_EOL_ENCODINGS.contains(&normalized.as_str()) {
         return response.to_vec();
     }
