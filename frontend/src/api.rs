@@ -3,6 +3,7 @@
 //! Python-exact parser is kept for records). Every failure is a [`Failure`] the pages turn
 //! into a sentence; nothing here renders.
 
+use iacscope_shared::mudsb;
 use iacscope_shared::pyjson::{Dict, Value};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -108,6 +109,33 @@ pub async fn get_json(url: &str) -> Result<JsValue, Failure> {
 /// `POST url` with a JSON body; the answer parsed as JSON on a 2xx answer.
 pub async fn post_json(url: &str, body: &str) -> Result<JsValue, Failure> {
     parse(&fetch(url, Some(body)).await?).ok_or_else(not_json)
+}
+
+/// In the browser the engine leaves a GMCP body unparsed (`mudsb::decode`): parse it here with
+/// `JSON.parse` into the engine's [`Value`], as natively the engine's own parser does (an
+/// object's integer-like keys come first, as JavaScript orders them). Other messages, and
+/// native builds, pass through.
+pub fn parse_gmcp(d: mudsb::Decoded) -> mudsb::Decoded {
+    match d {
+        mudsb::Decoded::Gmcp {
+            package,
+            json: None,
+            raw: Some(raw),
+            problem: None,
+        } if cfg!(target_arch = "wasm32") => {
+            let (json, raw, problem) = match parse(&raw) {
+                Some(v) => (Some(to_pyjson(&v)), None, None),
+                None => (None, Some(raw), Some("not JSON".to_owned())),
+            };
+            mudsb::Decoded::Gmcp {
+                package,
+                json,
+                raw,
+                problem,
+            }
+        }
+        other => other,
+    }
 }
 
 /// A parsed JSON value as the engine's [`Value`] (for a stored record's tables). Whole

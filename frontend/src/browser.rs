@@ -480,10 +480,8 @@ async fn an_unverified_certificate_is_a_sentence_with_a_retry() {
     );
 }
 
-#[wasm_bindgen_test]
-async fn decode_as_rerenders_the_banner_from_its_bytes() {
-    // A CP437 box sent to a session left at ascii (shown as latin-1).
-    let bytes = b"\xc9\xcd\xcd\xbb\r\n\xc8\xcd\xcd\xbc\r\n";
+/// A finished scan of `bytes` in a session left at ascii, with "Decode as" set to `enc`.
+async fn decode_as(bytes: &[u8], enc: &str) -> Element {
     let report = report_after(bytes);
     let root = mount_canned(
         vec![
@@ -498,18 +496,53 @@ async fn decode_as_rerenders_the_banner_from_its_bytes() {
         Callback::noop(),
     )
     .await;
-    assert!(text(&root, ".encoding-line").contains("looks like cp437"));
-    assert!(!text(&root, "pre.banner").contains('\u{2554}'));
     let select: HtmlSelectElement = root
         .query_selector("#decode-as")
         .unwrap()
         .expect("Decode as")
         .unchecked_into();
-    select.set_value("cp437");
+    select.set_value(enc);
     fire(&select, "change");
+    settle().await;
+    root
+}
+
+#[wasm_bindgen_test]
+async fn decode_as_rerenders_the_banner_from_its_bytes() {
+    // A CP437 box sent to a session left at ascii (shown as latin-1). The cp437 table is not
+    // in the app: choosing it fetches it, and the banner stays latin-1 until it is here.
+    let (held, _restore) = hold_tables();
+    // (" Modem " keeps it from being valid big5, which another test installs.)
+    let bytes = b"\xc9\xcd\xcd\xbb\r\n\xba Modem \xba\r\n\xc8\xcd\xcd\xbc\r\n";
+    let root = decode_as(bytes, "cp437").await;
+    assert!(text(&root, ".encoding-line").contains("looks like cp437"));
+    assert!(text(&root, ".encoding-line").contains("shown as latin-1"));
+    assert!(text(&root, "pre.banner").starts_with("\u{c9}\u{cd}\u{cd}\u{bb}"));
+    assert_eq!(held.borrow().len(), 1, "one fetch, of /codecs/cp437.bin");
+    release(&held);
+    settle().await;
     settle().await;
     assert!(
         text(&root, "pre.banner").starts_with("\u{2554}\u{2550}\u{2550}\u{2557}"),
+        "{}",
+        text(&root, "pre.banner")
+    );
+    assert!(!text(&root, ".encoding-line").contains("shown as latin-1"));
+}
+
+#[wasm_bindgen_test]
+async fn decode_as_big5_fetches_its_table_then_redraws() {
+    // "中文" in big5: latin-1 until /codecs/big5.bin has been fetched and installed.
+    let (held, _restore) = hold_tables();
+    let root = decode_as(b"\xa4\xa4\xa4\xe5\r\n", "big5").await;
+    assert!(text(&root, "pre.banner").starts_with("\u{a4}\u{a4}\u{a4}\u{e5}"));
+    assert!(!iacscope_shared::codec::is_exact("big5"));
+    release(&held);
+    settle().await;
+    settle().await;
+    assert!(iacscope_shared::codec::is_exact("big5"));
+    assert!(
+        text(&root, "pre.banner").starts_with("中文"),
         "{}",
         text(&root, "pre.banner")
     );
@@ -948,6 +981,68 @@ fn stub_fetch(answers: Vec<(u16, &'static str)>) -> (Rc<RefCell<usize>>, impl Dr
     (calls, Restore { real, _fake: fake })
 }
 
+/// Fetches of `/codecs/*.bin` waiting for [`release`]: the resolver and the answer of each.
+type Held = Rc<RefCell<Vec<(js_sys::Function, web_sys::Response)>>>;
+
+/// Replaces `window.fetch` so that `/codecs/cp437.bin` and `/codecs/big5.bin` are answered
+/// from the repository's table files, and only when the test calls [`release`] (any other
+/// codec table: 404); other URLs go to the real fetch. Returns the held fetches and a guard
+/// that restores the real fetch.
+fn hold_tables() -> (Held, impl Drop) {
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsValue;
+    struct Restore {
+        real: JsValue,
+        _fake: Closure<dyn FnMut(JsValue, JsValue) -> js_sys::Promise>,
+    }
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = js_sys::Reflect::set(&gloo::utils::window(), &"fetch".into(), &self.real);
+        }
+    }
+    let window = gloo::utils::window();
+    let real = js_sys::Reflect::get(&window, &"fetch".into()).unwrap();
+    let held: Held = Rc::default();
+    let (queue, real_fetch) = (
+        held.clone(),
+        real.clone().unchecked_into::<js_sys::Function>(),
+    );
+    let fake = Closure::<dyn FnMut(JsValue, JsValue) -> js_sys::Promise>::new(
+        move |url: JsValue, init: JsValue| {
+            let path = url.as_string().unwrap_or_default();
+            let Some(name) = path.strip_prefix("/codecs/") else {
+                return real_fetch
+                    .call2(&gloo::utils::window(), &url, &init)
+                    .unwrap()
+                    .unchecked_into();
+            };
+            let body: Option<&[u8]> = match name {
+                "cp437.bin" => Some(include_bytes!("../../shared/src/codec/data/cp437.bin")),
+                "big5.bin" => Some(include_bytes!("../../shared/src/codec/data/big5.bin")),
+                _ => None,
+            };
+            let init = web_sys::ResponseInit::new();
+            init.set_status(if body.is_some() { 200 } else { 404 });
+            let mut body = body.unwrap_or_default().to_vec();
+            let resp: web_sys::Response =
+                web_sys::Response::new_with_opt_u8_array_and_init(Some(&mut body), &init).unwrap();
+            let queue = queue.clone();
+            js_sys::Promise::new(&mut |resolve, _reject| {
+                queue.borrow_mut().push((resolve, Clone::clone(&resp)));
+            })
+        },
+    );
+    js_sys::Reflect::set(&window, &"fetch".into(), fake.as_ref()).unwrap();
+    (held, Restore { real, _fake: fake })
+}
+
+/// Answers every held codec table fetch.
+fn release(held: &Held) {
+    for (resolve, resp) in held.take() {
+        resolve.call1(&wasm_bindgen::JsValue::NULL, &resp).unwrap();
+    }
+}
+
 #[wasm_bindgen_test]
 async fn a_save_retries_while_the_session_is_open() {
     use crate::hook::save_scan;
@@ -1003,4 +1098,40 @@ async fn a_save_retries_while_the_session_is_open() {
         other => panic!("{other:?}"),
     }
     assert_eq!(*calls.borrow(), crate::state::SAVE_RETRIES as usize + 1);
+}
+
+#[wasm_bindgen_test]
+fn gmcp_bodies_are_parsed_by_the_browser() {
+    // In wasm the engine leaves GMCP JSON to the browser's JSON.parse (`api::parse_gmcp`).
+    let sb = |payload: &[u8]| iacscope_shared::Event {
+        at: Timestamp(1_000),
+        kind: EventKind::Subnegotiation {
+            dir: Dir::Recv,
+            opt: TelOpt::GMCP,
+            payload: payload.to_vec(),
+            meaning: String::new(),
+        },
+    };
+    let s = ScanState::replay([
+        Action::Start(req()),
+        connected(),
+        Action::Step {
+            now: Timestamp(2_000),
+            phase: Phase::Negotiating,
+            events: vec![
+                sb(br#"Char.Vitals {"hp": 1, "name": "Zed", "ok": [true, null, 1.5]}"#),
+                sb(b"Char.Name {not json"),
+                sb(b"Core.Ping"),
+            ],
+        },
+    ]);
+    let lines: Vec<String> = s.live.decoded.iter().map(|(_, d)| d.to_line()).collect();
+    assert_eq!(
+        lines,
+        [
+            r#"Char.Vitals {"hp":1,"name":"Zed","ok":[true,null,1.5]}"#,
+            "Char.Name {not json (not JSON)",
+            "Core.Ping",
+        ]
+    );
 }

@@ -1,9 +1,10 @@
-//! Codec tables on demand. The engine's CJK tables (gbk, gb18030, big5hkscs, euc_jp,
-//! shift_jis, euc_kr, … : `shared/src/codec/data/*.bin`, about 144 KB gzipped together) are
-//! not compiled into the web app, to keep the bundle within its budget; Trunk copies them to
-//! `dist/codecs/` (`index.html`) and the page fetches one when a scan or a permalink needs it,
-//! then hands it to `codec::install_table`. Until then the engine decodes that codec as
-//! latin-1 (`codec::is_exact` says so).
+//! Codec tables on demand. The engine's decoding tables (`shared/src/codec/data/*.bin`: one
+//! per charmap codec, cp437, koi8-r, petscii, … of about 300 bytes each, and the CJK ones, big5,
+//! gbk, gb18030, euc_jp, shift_jis, euc_kr, … of 10 to 33 KB, about 179 KB gzipped together)
+//! are not compiled into the web app, to keep the bundle within its budget; Trunk copies them
+//! to `dist/codecs/` (`index.html`) and the page fetches one when a scan, a permalink or
+//! "Decode as" needs it, then hands it to `codec::install_table`. Until then the engine
+//! decodes that codec as latin-1 (`codec::is_exact` says so).
 
 use iacscope_shared::codec;
 use std::cell::RefCell;
@@ -30,8 +31,8 @@ pub fn missing<'a>(encodings: impl IntoIterator<Item = &'a str>) -> Vec<&'static
 }
 
 thread_local! {
-    /// Tables being fetched, so a scan that keeps running does not ask twice (at most the
-    /// ten table codecs; a `Vec` costs the bundle less than a `HashSet`).
+    /// Tables being fetched, so a scan that keeps running does not ask twice (a few at a
+    /// time; a `Vec` costs the bundle less than a `HashSet`).
     static IN_FLIGHT: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -106,7 +107,9 @@ mod tests {
     fn tables_are_named_by_codec() {
         assert_eq!(table_url("gbk"), "/codecs/gbk.bin");
         // Natively every table is compiled in: nothing is missing.
-        assert!(missing(["GBK", "shift_jis", "utf-8", "bogus"]).is_empty());
+        assert!(missing(["GBK", "shift_jis", "utf-8", "bogus", "IBM437", "big5"]).is_empty());
         assert_eq!(codec::table_name("cp936"), Some("gbk"));
+        assert_eq!(codec::table_name("IBM437"), Some("cp437"));
+        assert_eq!(codec::table_name("Latin-1"), None);
     }
 }

@@ -91,8 +91,15 @@ fn ws_url(req: &ScanRequest) -> String {
     format!("{scheme}//{host}/ws?{}", req.ws_query())
 }
 
+thread_local! {
+    /// Counts scans started and stopped, so a scan that waited for a codec table does not
+    /// connect after it was cancelled or replaced.
+    static TICKET: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
 /// Ends the current scan, if any: handlers off, timer dropped, socket closed.
 fn stop(slot: &Slot) {
+    TICKET.with(|t| t.set(t.get().wrapping_add(1)));
     if let Some(live) = slot.borrow_mut().take() {
         detach(&live.ws);
         let _ = live.ws.close();
@@ -114,6 +121,27 @@ fn start(slot: &Slot, dispatch: &Dispatch, req: ScanRequest) {
             Some(&format!("/?{}", req.deep_link_query())),
         )
     });
+    // An explicit encoding decodes exactly from the first byte: its codec table (if it needs
+    // one) is fetched before the scan connects.
+    let encoding = req.config().encoding;
+    if codecs::missing([encoding.as_str()]).is_empty() {
+        connect(slot, dispatch, req);
+        return;
+    }
+    let ticket = TICKET.with(std::cell::Cell::get);
+    let (slot, dispatch) = (slot.clone(), dispatch.clone());
+    yew::platform::spawn_local(async move {
+        for sentence in codecs::ensure([encoding.as_str()]).await {
+            codecs::warn(&sentence);
+        }
+        if TICKET.with(std::cell::Cell::get) == ticket {
+            connect(&slot, &dispatch, req);
+        }
+    });
+}
+
+/// Opens the scan's socket and wires its handlers.
+fn connect(slot: &Slot, dispatch: &Dispatch, req: ScanRequest) {
     let ws = match WebSocket::new(&ws_url(&req)) {
         Ok(ws) => ws,
         Err(_) => {
@@ -122,11 +150,6 @@ fn start(slot: &Slot, dispatch: &Dispatch, req: ScanRequest) {
         }
     };
     ws.set_binary_type(BinaryType::Arraybuffer);
-    // An explicit encoding's table can be on its way before the server says anything.
-    let encoding = req.config().encoding;
-    for name in codecs::missing([encoding.as_str()]) {
-        load_table(slot, dispatch, name);
-    }
     let on_message = {
         let (slot, dispatch) = (slot.clone(), dispatch.clone());
         Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {

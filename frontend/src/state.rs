@@ -635,7 +635,7 @@ impl Reducible for ScanState {
                             ..
                         } if s.live.decoded.len() < MAX_DECODED => {
                             if let Some(d) = iacscope_shared::mudsb::decode(*opt, payload) {
-                                s.live.decoded.push((*opt, d));
+                                s.live.decoded.push((*opt, crate::api::parse_gmcp(d)));
                             }
                         }
                         EventKind::Closed if current != Phase::Done => {

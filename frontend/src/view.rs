@@ -3,6 +3,7 @@
 //! things mean. Server text is only ever a text node (or, for MSSP http(s) values, a link).
 
 use crate::banner;
+use crate::codecs;
 use crate::dom::{el, link, El};
 use crate::protocols::MsspRow;
 use crate::request::{parse_target, ScanMode, ScanRequest, TlsMode};
@@ -666,6 +667,8 @@ pub fn BannerCard(props: &BannerProps) -> Html {
     let copied = use_state(String::new);
     // `None`: the session encoding at 80 columns, as the scan drew it.
     let choice = use_state(|| None::<(String, usize)>);
+    // Draws the card again when a codec table fetched for "Decode as" lands.
+    let redraw = use_force_update();
     let decode = props
         .report
         .as_ref()
@@ -673,12 +676,15 @@ pub fn BannerCard(props: &BannerProps) -> Html {
     let screen = {
         let (choice, report) = ((*choice).clone(), decode.cloned());
         let live = props.screen.clone();
-        use_memo((choice, report, live), |(choice, report, live)| {
-            match (choice, report) {
+        // Whether the chosen codec decodes exactly yet: the banner is redrawn once it does.
+        let exact = choice.as_ref().is_some_and(|(enc, _)| codec::is_exact(enc));
+        use_memo(
+            (choice, report, live, exact),
+            |(choice, report, live, _)| match (choice, report) {
                 (Some((enc, cols)), Some(r)) => Rc::new(ansi::render_with(&r.banner, enc, *cols)),
                 _ => live.clone(),
-            }
-        })
+            },
+        )
     };
     let on_copy = {
         let (screen, copied) = ((*screen).clone(), copied.clone());
@@ -700,10 +706,21 @@ pub fn BannerCard(props: &BannerProps) -> Html {
             }
         }
         let on_enc = {
-            let choice = choice.clone();
+            let (choice, redraw) = (choice.clone(), redraw.clone());
             let cols = cols_now;
             Callback::from(move |e: Event| {
                 let v = e.target_unchecked_into::<HtmlSelectElement>().value();
+                // A codec whose table is not here yet is drawn as latin-1 until it is, then
+                // again.
+                if let Some(name) = codec::missing_table(&v).filter(|&n| codecs::claim(n)) {
+                    let redraw = redraw.clone();
+                    yew::platform::spawn_local(async move {
+                        match codecs::fetch_table(name).await {
+                            Ok(()) => redraw.force_update(),
+                            Err(sentence) => codecs::warn(&sentence),
+                        }
+                    });
+                }
                 choice.set(Some((v, cols)));
             })
         };

@@ -2,19 +2,18 @@
 //! `bytes.decode(name, errors=…)` give with telnetlib3 5.0.1's retro codecs registered, for the
 //! places where telnetlib3-fingerprint turns bytes into text (banner, cursor, MSSP, CHARSET).
 //!
-//! Exact for utf-8, utf-8-sig, ascii, latin-1, every charmap (single-byte) codec and big5, whose
-//! tables are generated from Python into `codec/tables.rs` and `codec/big5.rs`; for utf-16 and
-//! utf-32 (all byte orders, `codec/utf16_32.rs`); and for gbk, gb2312, gb18030, big5hkscs,
-//! cp950, euc_jp, shift_jis, cp932, euc_kr and cp949 (`codec/cjk.rs`, tables generated from
-//! Python into `codec/data/*.bin`, see `shared/gen/gen_codecs.py`). Those ten tables are
-//! compiled into native builds only: in wasm a codec is exact once the web app has fetched its
-//! table and called [`install_table`], and decoded as latin-1 before. Not exact (decoded as
+//! Exact for utf-8, utf-8-sig, ascii and latin-1; for utf-16 and utf-32 (all byte orders,
+//! `codec/utf16_32.rs`); for every charmap (single-byte) codec (cp437, koi8-r, petscii, …) and
+//! for big5, gbk, gb2312, gb18030, big5hkscs, cp950, euc_jp, shift_jis, cp932, euc_kr and cp949
+//! (`codec/cjk.rs` decodes both kinds, from tables generated from Python into
+//! `codec/data/<codec>.bin`, see `shared/gen/gen_codecs.py`). Those tables are compiled into
+//! native builds only: in wasm a codec is exact once the web app has fetched its table and
+//! called [`install_table`], and decoded as latin-1 before. Not exact (decoded as
 //! latin-1, marked `FIXME`): the other multi-byte codecs (euc_jis_2004, shift_jis_2004,
 //! iso-2022-*, hz, johab, telnetlib3's big5bbs, …), utf-7, idna, punycode, unicode-escape,
 //! raw-unicode-escape and undefined ([`is_exact`] tells which). JSON writing of the resulting
 //! [`PyStr`] lives in `pyjson`.
 
-mod big5;
 mod cjk;
 mod tables;
 mod utf16_32;
@@ -109,12 +108,8 @@ enum Kind {
     Utf8Sig,
     Ascii,
     Latin1,
-    /// Bytes 0x00..=0x7F are ASCII; the table holds the 128 characters for 0x80..=0xFF.
-    HighCharmap(&'static str),
-    /// The table holds all 256 characters.
-    FullCharmap(&'static str),
-    /// CPython's `big5` (`_codecs_tw.c`), table in `codec/big5.rs`.
-    Big5,
+    /// A single-byte codec, table `codec/data/<tables::CHARMAPS[i]>.bin` (`codec/cjk.rs`).
+    Charmap(u8),
     /// A table-driven CJK codec (`codec/cjk.rs`).
     MultiByte(Cjk),
     /// utf-16, utf-16-le, utf-16-be.
@@ -127,9 +122,6 @@ enum Kind {
     /// A text codec iacscope does not implement (iso-2022-*, hz, johab, utf-7, …).
     Unsupported,
 }
-
-/// A charmap table entry Python cannot decode.
-const UNDEFINED: char = '\u{FFFE}';
 
 /// `str.strip()` whitespace within ASCII (charset names are ASCII by the time they are stripped).
 const PY_ASCII_WHITESPACE: &[char] = &[
@@ -203,8 +195,8 @@ pub fn lookup(name: &str) -> Option<&'static str> {
 pub fn is_exact(encoding: &str) -> bool {
     match find(encoding) {
         Some((_, Kind::Unsupported)) => false,
-        Some(&(_, Kind::MultiByte(codec))) => codec.table().is_some(),
-        _ => true,
+        Some(&(_, kind)) => cjk::table_of(kind).is_none_or(|(_, table)| table.is_some()),
+        None => true,
     }
 }
 
@@ -304,106 +296,6 @@ fn decode_utf8(bytes: &[u8], errors: Errors) -> Result<PyStr, DecodeRaised> {
     }
 }
 
-fn decode_charmap(
-    table: &str,
-    high_only: bool,
-    bytes: &[u8],
-    errors: Errors,
-) -> Result<PyStr, DecodeRaised> {
-    let chars: Vec<char> = table.chars().collect();
-    let mut out = PyStr(Vec::with_capacity(bytes.len()));
-    for &b in bytes {
-        let c = if high_only {
-            if b < 0x80 {
-                Some(char::from(b))
-            } else {
-                chars.get(usize::from(b - 0x80)).copied()
-            }
-        } else {
-            chars.get(usize::from(b)).copied()
-        };
-        match c {
-            Some(c) if c != UNDEFINED => out.push(u32::from(c)),
-            _ => on_error(&mut out, &[b], errors)?,
-        }
-    }
-    Ok(out)
-}
-
-/// big5's code points, row after row, expanded on first use from the generated zigzag
-/// varint deltas (`big5::DELTAS`: under half the gzipped size of a `u16` array in the
-/// browser bundle). A value that does not fit (a generator bug) ends the table early, so a
-/// lookup past it is an undecodable pair rather than a wrong character.
-fn big5_data() -> &'static [u16] {
-    static DATA: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
-    DATA.get_or_init(|| {
-        let mut out = Vec::with_capacity(big5::DATA_LEN);
-        let (mut prev, mut acc, mut shift) = (0i64, 0u64, 0u32);
-        for &b in big5::DELTAS {
-            acc |= u64::from(b & 0x7F) << shift.min(56);
-            if b & 0x80 != 0 {
-                shift += 7;
-                continue;
-            }
-            let delta = (acc >> 1) as i64 ^ -((acc & 1) as i64);
-            prev += delta;
-            let Ok(cp) = u16::try_from(prev) else { break };
-            out.push(cp);
-            (acc, shift) = (0, 0);
-        }
-        out
-    })
-}
-
-/// The character of the big5 pair `lead trail`, or `None` where CPython reports "illegal
-/// multibyte sequence".
-fn big5_pair(lead: u8, trail: u8) -> Option<u32> {
-    let &(offset, len) = big5::ROWS.get(usize::from(lead.checked_sub(big5::LEAD_FIRST)?))?;
-    let mut column = 0;
-    for &(lo, hi) in big5::TRAILS {
-        if (lo..=hi).contains(&trail) {
-            column += usize::from(trail - lo);
-            return if column < usize::from(len) {
-                big5_data()
-                    .get(usize::from(offset) + column)
-                    .map(|&cp| u32::from(cp))
-            } else {
-                None
-            };
-        }
-        column += usize::from(hi - lo) + 1;
-    }
-    None
-}
-
-/// CPython's big5 decoder (`_codecs_tw.c`): a byte below 0x80 is ASCII, any other byte leads a
-/// pair. Every error covers the lead byte only and decoding resumes at the next byte, both for
-/// an illegal pair (so `A4 7F` gives an error, then DEL) and for a lead byte that ends the
-/// input ("incomplete multibyte sequence"). Errors are always bytes >= 0x80, so
-/// "surrogateescape" never raises here.
-fn decode_big5(bytes: &[u8], errors: Errors) -> Result<PyStr, DecodeRaised> {
-    let mut out = PyStr(Vec::with_capacity(bytes.len()));
-    let mut rest = bytes;
-    while let Some((&lead, after)) = rest.split_first() {
-        if lead < 0x80 {
-            out.push(u32::from(lead));
-            rest = after;
-            continue;
-        }
-        match after.first().and_then(|&trail| big5_pair(lead, trail)) {
-            Some(cp) => {
-                out.push(cp);
-                rest = after.get(1..).unwrap_or_default();
-            }
-            None => {
-                on_error(&mut out, &[lead], errors)?;
-                rest = after;
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// `bytes.decode(encoding, errors)` for "strict", "replace" and "surrogateescape" (`None`:
 /// raised), for tests.
 #[cfg(test)]
@@ -446,12 +338,14 @@ fn py_decode(encoding: &str, bytes: &[u8], errors: Errors) -> Outcome {
             res.map(|()| out)
         }
         Kind::Latin1 => Ok(PyStr::from_latin1(bytes)),
-        Kind::HighCharmap(t) => decode_charmap(t, true, bytes, errors),
-        Kind::FullCharmap(t) => decode_charmap(t, false, bytes, errors),
-        Kind::Big5 => decode_big5(bytes, errors),
-        Kind::MultiByte(codec) => match codec.table() {
-            Some(table) => cjk::decode(codec, table, bytes, errors),
+        Kind::Charmap(i) => match cjk::charmap_table(i) {
+            Some(table) => cjk::decode(None, table, bytes, errors),
             // Only in wasm, before the web app installed the table: not exact (is_exact).
+            None => Ok(PyStr::from_latin1(bytes)),
+        },
+        Kind::MultiByte(codec) => match codec.table() {
+            Some(table) => cjk::decode(Some(codec), table, bytes, errors),
+            // As for charmaps.
             None => Ok(PyStr::from_latin1(bytes)),
         },
         Kind::Utf16(order) => utf16_32::decode_utf16(order, bytes, errors),
@@ -501,7 +395,10 @@ pub fn format_banner(encoding: &str, bytes: &[u8]) -> Result<PyStr, DecodeRaised
         Outcome::Lookup => PyStr::from_latin1(bytes),
         Outcome::Raised => return Err(DecodeRaised),
     };
-    if !PETSCII_NAMES.contains(&encoding.to_lowercase().as_str()) {
+    // Python's `lower()` and ASCII lowercasing differ only for characters outside ASCII, which
+    // (but for KELVIN SIGN, to "k") stay outside it: no name here can match either way. (Full
+    // Unicode lowercasing would add its 12 KB table to the browser bundle.)
+    if !PETSCII_NAMES.contains(&encoding.to_ascii_lowercase().as_str()) {
         return Ok(text);
     }
     let mut out = PyStr(Vec::with_capacity(text.len()));
@@ -645,44 +542,31 @@ pub fn charset_lang(offer: &str) -> Option<String> {
 /// other two names leave the reply unchanged.
 const RETRO_EOL_ENCODINGS: &[&str] = &["atascii", "atari8bit", "atari_8bit"];
 
-/// ATASCII end of line, what `\n` (and CR / CR LF) encode to.
-const ATASCII_EOL: u8 = 0x9B;
-
 /// server_fingerprinting.py `_reencode_prompt`: for ATASCII sessions the ASCII prompt reply is
 /// re-encoded through the codec (CR LF / CR → LF → byte 0x9B); otherwise, or when Python
 /// would raise, the reply is returned unchanged.
 pub fn reencode_prompt(response: &[u8], encoding: &str) -> Vec<u8> {
-    let normalized = encoding.to_lowercase().replace('-', "_");
+    // ASCII lowercasing, as in `format_banner` (no "k" in these names).
+    let normalized = encoding.to_ascii_lowercase().replace('-', "_");
     if !RETRO_EOL_ENCODINGS.contains(&normalized.as_str()) {
         return response.to_vec();
     }
-    let Some((_, Kind::FullCharmap(table))) = find(encoding) else {
-        return response.to_vec();
-    };
-    if !response.is_ascii() {
+    // Only "atascii" of those names is a codec in a fresh process (see `lookup`).
+    if lookup(encoding) != Some("atascii") || !response.is_ascii() {
         return response.to_vec();
     }
     let text = String::from_utf8_lossy(response)
         .replace("\r\n", "\n")
         .replace('\r', "\n");
-    let chars: Vec<char> = table.chars().collect();
-    // atascii's encoding table: charmap_build keeps the last byte for each character, then
-    // the bytes 0x00..=0x7F are written over it in order (so the last low byte wins), then
-    // '\n' is forced to the EOL byte.
-    let encode_one = |c: char| -> Option<u8> {
-        if c == '\n' {
-            return Some(ATASCII_EOL);
-        }
-        let last_in = |range: std::ops::Range<usize>| {
-            range
-                .rev()
-                .find(|&i| chars.get(i) == Some(&c))
-                .and_then(|i| u8::try_from(i).ok())
-        };
-        last_in(0..0x80).or_else(|| last_in(0x80..chars.len()))
-    };
-    text.chars()
-        .map(encode_one)
+    // The encoding of each ASCII character, generated from Python (no table needed, so this
+    // is exact in the browser before any table is fetched); 0 where Python raises.
+    text.bytes()
+        .map(|b| {
+            tables::ATASCII_ENCODE
+                .get(usize::from(b))
+                .copied()
+                .filter(|&e| e != 0)
+        })
         .collect::<Option<Vec<u8>>>()
         .unwrap_or_else(|| response.to_vec())
 }
@@ -699,13 +583,12 @@ mod tests {
     }
 
     #[test]
-    fn big5_table_expands_whole() {
-        let data = big5_data();
-        assert_eq!(data.len(), big5::DATA_LEN);
+    fn big5_table_row_ends() {
         // The first and last rows' ends, as CPython decodes them.
-        assert_eq!(big5_pair(0xA1, 0x40), Some(0x3000));
-        assert_eq!(big5_pair(0xA1, 0x41), Some(0xFF0C));
-        assert_eq!(big5_pair(0xF9, 0xD5), Some(0x9F98));
+        assert_eq!(
+            decode_surrogateescape("big5", b"\xa1\x40\xa1\x41\xf9\xd5\xf9\xd6"),
+            PyStr(vec![0x3000, 0xFF0C, 0x9F98, 0xDCF9, 0xD6 + 0xDC00])
+        );
     }
 
     #[test]

@@ -244,7 +244,7 @@ pub fn check(mssp: Option<&Dict>, ctx: &Context<'_>) -> Vec<Finding> {
                 match v.trim().parse::<i64>() {
                     Ok(n) => numeric_range(&key, n, ctx, &mut say, &mut ports),
                     Err(_) => {
-                        let what = if v.trim().parse::<f64>().is_ok() {
+                        let what = if decimal(v.trim()).is_some() {
                             "a decimal number"
                         } else if v.trim().is_empty() {
                             "empty"
@@ -260,7 +260,7 @@ pub fn check(mssp: Option<&Dict>, ctx: &Context<'_>) -> Vec<Finding> {
                             ),
                         );
                         if key == "UPTIME" {
-                            if let Ok(f) = v.trim().parse::<f64>() {
+                            if let Some(f) = decimal(v.trim()) {
                                 if f.is_finite() {
                                     numeric_range(&key, f as i64, ctx, &mut say, &mut ports);
                                 }
@@ -348,6 +348,66 @@ pub fn check_record(
 }
 
 /// Range checks of a whole-number variable.
+/// `s.parse::<f64>()` without Rust's float parser (its tables would weigh on the browser
+/// bundle): the same grammar (`[+-]` then `inf`, `infinity`, `nan` in any case, or digits with
+/// an optional `.` and `e`/`E` exponent), the same value where the digits fit 2^53 and the
+/// exponent is within ±22 (every whole or short decimal), a close one elsewhere.
+fn decimal(s: &str) -> Option<f64> {
+    let (negative, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let special = match body.to_ascii_lowercase().as_str() {
+        "inf" | "infinity" => Some(f64::INFINITY),
+        "nan" => Some(f64::NAN),
+        _ => None,
+    };
+    let magnitude = match special {
+        Some(v) => v,
+        None => {
+            let (mantissa, exp) = body.split_once(['e', 'E']).unwrap_or((body, "0"));
+            let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+            let exp_digits = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+            let all_digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+            if int.len() + frac.len() == 0
+                || !all_digits(int)
+                || !all_digits(frac)
+                || exp_digits.is_empty()
+                || !all_digits(exp_digits)
+            {
+                return None;
+            }
+            let mut m = 0u64;
+            let mut scale = 0i64;
+            for (i, b) in int.bytes().chain(frac.bytes()).enumerate() {
+                if i >= int.len() {
+                    scale -= 1;
+                }
+                if m < 1 << 60 {
+                    m = m * 10 + u64::from(b - b'0');
+                } else {
+                    scale += 1;
+                }
+            }
+            let e: i64 = exp_digits
+                .bytes()
+                .fold(0i64, |e, b| (e * 10 + i64::from(b - b'0')).min(1_000_000));
+            let e = if exp.starts_with('-') { -e } else { e } + scale;
+            let mut pow = 1.0f64;
+            for _ in 0..e.unsigned_abs().min(400) {
+                pow *= 10.0;
+            }
+            if e < 0 {
+                m as f64 / pow
+            } else {
+                m as f64 * pow
+            }
+        }
+    };
+    Some(if negative { -magnitude } else { magnitude })
+}
+
 fn numeric_range(
     key: &str,
     n: i64,
@@ -439,6 +499,63 @@ pub fn warnings(findings: &[Finding]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_numbers_as_rust_parses_them() {
+        for text in [
+            "1.5",
+            "-1.5",
+            "+2.",
+            ".5",
+            "5.",
+            ".",
+            "",
+            "-",
+            "+",
+            "1e5",
+            "1E+5",
+            "2.5e-3",
+            "1e",
+            "1e+",
+            "e5",
+            "inf",
+            "-Infinity",
+            "NaN",
+            "+nan",
+            "infin",
+            "1.2.3",
+            "1,5",
+            " 1",
+            "0x10",
+            "1_000",
+            "123456789012345678901234567890",
+            "1e400",
+            "1e-400",
+            "00012.500",
+            "1700000000.0",
+            "1700000000.5",
+            "-0.0",
+            "٣",
+            "1.5 ",
+        ] {
+            let ours = decimal(text);
+            let rust = text.parse::<f64>().ok();
+            assert_eq!(ours.is_some(), rust.is_some(), "{text:?}");
+            if let (Some(a), Some(b)) = (ours, rust) {
+                if b.is_nan() {
+                    assert!(a.is_nan(), "{text:?}");
+                } else if b.abs() < 1e300 && b.abs() > 1e-300 {
+                    assert!((a - b).abs() <= b.abs() * 1e-15, "{text:?}: {a} {b}");
+                } else {
+                    assert_eq!(a.is_finite(), b.is_finite(), "{text:?}");
+                }
+            }
+        }
+        // Whole and short decimals come out exactly.
+        assert_eq!(decimal("1700000000.5"), Some(1_700_000_000.5));
+        assert_eq!(decimal("0.1"), Some(0.1));
+        assert_eq!(decimal("-86400"), Some(-86400.0));
+    }
     use crate::codec::PyStr;
 
     const NOW: i64 = 1_764_900_000; // 2025-12-05

@@ -292,24 +292,47 @@ fn shortest_digits(x: f64) -> (String, i32) {
         return (digits, exp);
     }
     // The two candidates around the midpoint: the exact digits cut to `n`, and one more in
-    // the last place. Python keeps the even one (when it reads back as `x`, as both do for
-    // a shortest tie).
+    // the last place. Python keeps the even one when it reads back as `x` (the one above
+    // always does; the one below almost always, see `lower_reads_back`).
     let lower = &exact[..n];
     let last_even = |d: &str| d.bytes().last().is_some_and(|b| (b - b'0') & 1 == 0);
     if digits == lower || last_even(&digits) || !last_even(lower) {
         return (digits, exp);
     }
-    let mut candidate = String::with_capacity(n + 4);
-    candidate.push_str(&lower[..1]);
-    if n > 1 {
-        candidate.push('.');
-        candidate.push_str(&lower[1..]);
+    if lower_reads_back(x, exp - n as i32) {
+        (lower.to_owned(), exp)
+    } else {
+        (digits, exp)
     }
-    let _ = write!(candidate, "e{exp}");
-    match candidate.parse::<f64>() {
-        Ok(v) if v == x => (lower.to_owned(), exp),
-        _ => (digits, exp),
+}
+
+/// Whether the decimal just below `x` at a shortest-repr tie, `x - 5 * 10^a` (`a`: the
+/// exponent of the exact expansion's last digit, the 5), reads back as `x`. The decimal above,
+/// `x + 5 * 10^a`, does (it is Rust's shortest answer). Where the doubles around `x` are
+/// equally far away, the two are alike: so for every `x` but a power of two, whose lower
+/// neighbour is half as far (`ulp / 2`). There the decimal below reads back when it is within
+/// half of that, `5 * 10^a <= 2^(k - 54)` for `x = 2^k` (equal: the tie goes to `x`, whose
+/// mantissa is even). No float parsing (its tables would weigh on the browser bundle).
+///
+/// Only 2^-1..=2^-25 can tie (a power of two's expansion ends in 5 only below 1, and it has at
+/// most 18 digits only up to 5^25); a case outside what the integers below hold keeps Rust's.
+fn lower_reads_back(x: f64, a: i32) -> bool {
+    let bits = x.to_bits();
+    let (mantissa, biased) = (bits & ((1 << 52) - 1), (bits >> 52) as i32);
+    if mantissa != 0 || biased <= 1 {
+        return true;
     }
+    let k = biased - 1023;
+    // 5 * 10^a <= 2^(k - 54)  <=>  5 * 2^(54 - k) <= 10^(-a), for a < 0 and k < 54.
+    let (Ok(shift), Ok(pow)) = (u32::try_from(54 - k), u32::try_from(-a)) else {
+        return false;
+    };
+    if shift > 120 {
+        return false;
+    }
+    10u128
+        .checked_pow(pow)
+        .is_none_or(|ten| 5u128 << shift <= ten)
 }
 
 /// `json` string escaping with `ensure_ascii=True`: `\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`

@@ -1,20 +1,22 @@
 //! CPython 3.11's multi-byte CJK decoders (`Modules/cjkcodecs/_codecs_{cn,hk,jp,kr,tw}.c`) for
-//! gbk, gb2312, gb18030, big5hkscs, cp950, euc_jp, shift_jis, cp932, euc_kr and cp949, driven
-//! by tables generated from CPython (`shared/gen/gen_codecs.py`, files `codec/data/*.bin`).
+//! big5, gbk, gb2312, gb18030, big5hkscs, cp950, euc_jp, shift_jis, cp932, euc_kr and cp949,
+//! driven by tables generated from CPython (`shared/gen/gen_codecs.py`, files
+//! `codec/data/*.bin`).
 //!
 //! Natively the tables are compiled in (`include_bytes!`). In the browser they are not (they
-//! would cost about 144 KB gzipped of a 250 KB bundle): the web app fetches the file of a codec
+//! would cost about 159 KB gzipped of a 250 KB bundle): the web app fetches the file of a codec
 //! it needs and hands it to [`install_table`]; until then that codec is decoded as latin-1 and
-//! `codec::is_exact` says false. Big5 (`codec/big5.rs`) is compiled in everywhere and is not
-//! handled here.
+//! `codec::is_exact` says false.
 
-use super::{py_error, DecodeRaised, Errors, PyStr};
+use super::tables::CHARMAPS;
+use super::{py_error, DecodeRaised, Errors, Kind, PyStr};
 use std::fmt;
 use std::sync::OnceLock;
 
 /// The multi-byte codecs whose tables live in `codec/data/<name>.bin`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Cjk {
+    Big5,
     Big5Hkscs,
     Cp932,
     Cp949,
@@ -28,7 +30,8 @@ pub(crate) enum Cjk {
 }
 
 /// Every [`Cjk`] codec, in the order of [`SLOTS`].
-const ALL: [Cjk; 10] = [
+const ALL: [Cjk; 11] = [
+    Cjk::Big5,
     Cjk::Big5Hkscs,
     Cjk::Cp932,
     Cjk::Cp949,
@@ -42,12 +45,55 @@ const ALL: [Cjk; 10] = [
 ];
 
 /// The parsed table of each codec, once loaded (natively) or installed (wasm).
-static SLOTS: [OnceLock<Table>; 10] = [const { OnceLock::new() }; 10];
+static SLOTS: [OnceLock<Table>; 11] = [const { OnceLock::new() }; 11];
+
+/// The parsed table of each charmap codec (`tables::CHARMAPS`), likewise.
+static CHARMAP_SLOTS: [OnceLock<Table>; CHARMAPS.len()] =
+    [const { OnceLock::new() }; CHARMAPS.len()];
+
+/// The table in `slot`: natively parsed from `bytes` on first use (`None` only if the
+/// compiled-in file does not parse, which the tests rule out); in wasm there once installed.
+fn load(
+    slot: &'static OnceLock<Table>,
+    name: &str,
+    bytes: impl FnOnce() -> &'static [u8],
+) -> Option<&'static Table> {
+    if let Some(t) = slot.get() {
+        return Some(t);
+    }
+    if cfg!(target_arch = "wasm32") {
+        return None;
+    }
+    let table = Table::parse(name, bytes()).ok()?;
+    Some(slot.get_or_init(|| table))
+}
+
+/// The table of charmap `i` (`tables::CHARMAPS`), as [`Cjk::table`] for the CJK codecs.
+pub(super) fn charmap_table(i: u8) -> Option<&'static Table> {
+    let i = usize::from(i);
+    let (slot, name) = (CHARMAP_SLOTS.get(i)?, CHARMAPS.get(i)?);
+    #[cfg(not(target_arch = "wasm32"))]
+    let bytes = || super::tables::charmap_bytes(i);
+    #[cfg(target_arch = "wasm32")]
+    let bytes = || -> &'static [u8] { &[] };
+    load(slot, name, bytes)
+}
+
+/// The table file a codec decodes with, for the codecs that need one: the file's stem and
+/// the table if it is loaded (natively: always) or installed.
+pub(super) fn table_of(kind: Kind) -> Option<(&'static str, Option<&'static Table>)> {
+    match kind {
+        Kind::MultiByte(codec) => Some((codec.name(), codec.table())),
+        Kind::Charmap(i) => Some((*CHARMAPS.get(usize::from(i))?, charmap_table(i))),
+        _ => None,
+    }
+}
 
 impl Cjk {
     /// Python's canonical codec name, which is also the table file's stem (`gbk.bin`).
     pub(crate) fn name(self) -> &'static str {
         match self {
+            Cjk::Big5 => "big5",
             Cjk::Big5Hkscs => "big5hkscs",
             Cjk::Cp932 => "cp932",
             Cjk::Cp949 => "cp949",
@@ -71,6 +117,7 @@ impl Cjk {
     #[cfg(not(target_arch = "wasm32"))]
     fn bytes(self) -> &'static [u8] {
         match self {
+            Cjk::Big5 => include_bytes!("data/big5.bin"),
             Cjk::Big5Hkscs => include_bytes!("data/big5hkscs.bin"),
             Cjk::Cp932 => include_bytes!("data/cp932.bin"),
             Cjk::Cp949 => include_bytes!("data/cp949.bin"),
@@ -84,22 +131,14 @@ impl Cjk {
         }
     }
 
-    /// The table, parsed on first use. `None` only if the compiled-in file does not parse,
-    /// which the tests rule out.
-    #[cfg(not(target_arch = "wasm32"))]
+    /// The table, parsed on first use natively, once the web app has installed it with
+    /// [`install_table`] in wasm.
     pub(super) fn table(self) -> Option<&'static Table> {
-        let slot = self.slot();
-        if let Some(t) = slot.get() {
-            return Some(t);
-        }
-        let table = Table::parse(self.name(), self.bytes()).ok()?;
-        Some(slot.get_or_init(|| table))
-    }
-
-    /// The table, once the web app has installed it with [`install_table`].
-    #[cfg(target_arch = "wasm32")]
-    pub(super) fn table(self) -> Option<&'static Table> {
-        self.slot().get()
+        #[cfg(not(target_arch = "wasm32"))]
+        let bytes = || self.bytes();
+        #[cfg(target_arch = "wasm32")]
+        let bytes = || -> &'static [u8] { &[] };
+        load(self.slot(), self.name(), bytes)
     }
 
     fn from_name(name: &str) -> Option<Cjk> {
@@ -137,13 +176,20 @@ impl std::error::Error for TableError {}
 /// from now on. Installing a table that is already there is a no-op. Native builds have every
 /// table compiled in and need no call; the browser calls this after fetching the file.
 pub fn install_table(name: &str, bytes: &[u8]) -> Result<(), TableError> {
-    let codec = Cjk::from_name(name).ok_or(TableError::UnknownCodec)?;
-    if codec.slot().get().is_some() {
+    let slot = match Cjk::from_name(name) {
+        Some(codec) => codec.slot(),
+        None => CHARMAPS
+            .iter()
+            .position(|&n| n == name)
+            .and_then(|i| CHARMAP_SLOTS.get(i))
+            .ok_or(TableError::UnknownCodec)?,
+    };
+    if slot.get().is_some() {
         return Ok(());
     }
     let table = Table::parse(name, bytes)?;
     // A concurrent install of the same codec wins the race with an equal table.
-    let _ = codec.slot().set(table);
+    let _ = slot.set(table);
     Ok(())
 }
 
@@ -151,23 +197,21 @@ pub fn install_table(name: &str, bytes: &[u8]) -> Result<(), TableError> {
 /// alias) needs and that is not installed yet; `None` when decoding `encoding` needs no table
 /// or has it (always `None` natively).
 pub fn missing_table(encoding: &str) -> Option<&'static str> {
-    match super::find(encoding) {
-        Some(&(_, super::Kind::MultiByte(codec))) if codec.table().is_none() => Some(codec.name()),
-        _ => None,
+    match table_of(super::find(encoding)?.1)? {
+        (name, None) => Some(name),
+        (_, Some(_)) => None,
     }
 }
 
 /// The table file stem a codec needs (`"gbk"` for `GB-2312`'s alias `chinese` it is `gb2312`),
 /// whether or not it is installed; `None` for codecs that need none.
 pub fn table_name(encoding: &str) -> Option<&'static str> {
-    match super::find(encoding) {
-        Some(&(_, super::Kind::MultiByte(codec))) => Some(codec.name()),
-        _ => None,
-    }
+    table_of(super::find(encoding)?.1).map(|(name, _)| name)
 }
 
-/// Magic and version at the start of a table file.
-const MAGIC: &[u8; 8] = b"IACSCJK\x01";
+/// Magic at the start of a table file, then a version byte: 1 (bytes below 0x80 are ASCII),
+/// 2 (a single for every byte: the charmap codecs whose low half is not ASCII).
+const MAGIC: &[u8; 7] = b"IACSCJK";
 
 /// What a byte >= 0x80 is when it starts a sequence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,8 +230,8 @@ const ROWS: usize = 256;
 /// A parsed table file.
 #[derive(Debug)]
 pub(super) struct Table {
-    /// Bytes 0x80..=0xFF.
-    singles: [Single; 128],
+    /// Every byte (in a version 1 file, bytes below 0x80 are themselves).
+    singles: [Single; 256],
     /// Per plane and lead byte (`plane * 256 + lead`): first trail byte, number of cells,
     /// offset into `cells`. Plane 0: lead + trail pairs; plane 1 (euc_jp only): the two
     /// bytes after 0x8F.
@@ -267,8 +311,9 @@ const MAX_CP: u32 = 0x10_FFFF;
 impl Table {
     /// Parse a table file (`cjk_blob` in gen_codecs.py writes it). Layout, varints unsigned
     /// LEB128:
-    /// - `IACSCJK\x01`; varint length + the canonical codec name;
-    /// - 128 varints for bytes 0x80..=0xFF: 0 illegal, 1 lead, n >= 2 the character n - 2;
+    /// - `IACSCJK` and the version (1 or 2); varint length + the canonical codec name;
+    /// - 128 varints for bytes 0x80..=0xFF (version 2: 256 for every byte): 0 illegal,
+    ///   1 lead, n >= 2 the character n - 2;
     /// - varint plane count (1 or 2); per plane a varint row count, per row `lead lo hi`
     ///   bytes then `hi - lo + 1` varints: 0 for no character, else zigzag(code point -
     ///   previous code point of the plane) + 1;
@@ -284,12 +329,14 @@ impl Table {
         if fnv1a(body) != u64::from_le_bytes(*sum) {
             return Err(TableError::Malformed("checksum mismatch"));
         }
-        if !body.starts_with(MAGIC) {
-            return Err(TableError::Malformed("not an iacscope codec table"));
-        }
+        let low = match body.strip_prefix(MAGIC).and_then(|b| b.first()) {
+            Some(1) => 128,
+            Some(2) => 0,
+            _ => return Err(TableError::Malformed("not an iacscope codec table")),
+        };
         let mut r = Reader {
             bytes: body,
-            pos: MAGIC.len(),
+            pos: MAGIC.len() + 1,
             bad: false,
         };
         let name_len = r.count(64) as usize;
@@ -298,17 +345,21 @@ impl Table {
         if body.get(start..r.pos) != Some(name.as_bytes()) {
             return Err(TableError::WrongCodec);
         }
-        let mut singles = [Single::Illegal; 128];
-        for single in &mut singles {
+        let mut singles = [Single::Illegal; 256];
+        for (b, single) in singles.iter_mut().enumerate().take(low) {
+            *single = Single::Char(b as u32);
+        }
+        for single in singles.iter_mut().skip(low) {
             *single = match r.varint() {
                 0 => Single::Illegal,
                 1 => Single::Lead,
                 n => Single::Char(r.cp(i64::from(n) - 2)),
             };
         }
-        let mut rows = vec![(0u8, 0u16, 0u32); 2 * ROWS];
+        let planes = r.count(2) as usize;
+        let mut rows = vec![(0u8, 0u16, 0u32); planes * ROWS];
         let mut cells = Vec::new();
-        for plane in 0..r.count(2) as usize {
+        for plane in 0..planes {
             let mut prev = 0i64;
             for _ in 0..r.count(ROWS as u32) {
                 let (lead, lo, hi) = (r.byte(), r.byte(), r.byte());
@@ -472,17 +523,12 @@ fn gb18030_four<'a>(table: &'a Table, rest: &[u8]) -> Step<'a> {
     cp.map_or(Step::Error(1), |cp| Step::Char(cp, 4))
 }
 
-/// One step of `codec` at the start of `rest` (not empty).
-fn step<'a>(codec: Cjk, table: &'a Table, rest: &[u8]) -> Step<'a> {
+/// One step of `codec` (`None`: a charmap codec) at the start of `rest` (not empty).
+fn step<'a>(codec: Option<Cjk>, table: &'a Table, rest: &[u8]) -> Step<'a> {
     let Some(&lead) = rest.first() else {
         return Step::Error(0);
     };
-    let Some(&single) = lead
-        .checked_sub(0x80)
-        .and_then(|i| table.singles.get(usize::from(i)))
-    else {
-        return Step::Char(u32::from(lead), 1);
-    };
+    let single = table.singles[usize::from(lead)];
     match single {
         Single::Illegal => return Step::Error(1),
         Single::Char(cp) => return Step::Char(cp, 1),
@@ -493,8 +539,8 @@ fn step<'a>(codec: Cjk, table: &'a Table, rest: &[u8]) -> Step<'a> {
         return Step::Error(rest.len());
     };
     match codec {
-        Cjk::Gb18030 if (0x30..=0x39).contains(&trail) => return gb18030_four(table, rest),
-        Cjk::EucJp if lead == 0x8F => {
+        Some(Cjk::Gb18030) if (0x30..=0x39).contains(&trail) => return gb18030_four(table, rest),
+        Some(Cjk::EucJp) if lead == 0x8F => {
             // JIS X 0212 after 0x8F; REQUIRE_INBUF(3) first.
             let Some(&third) = rest.get(2) else {
                 return Step::Error(rest.len());
@@ -503,7 +549,7 @@ fn step<'a>(codec: Cjk, table: &'a Table, rest: &[u8]) -> Step<'a> {
                 .cell(1, trail, third)
                 .map_or(Step::Error(1), |cp| Step::Char(cp, 3));
         }
-        Cjk::EucKr if lead == EUCKR_JAMO_LEAD && trail == EUCKR_JAMO_FILLER => {
+        Some(Cjk::EucKr) if lead == EUCKR_JAMO_LEAD && trail == EUCKR_JAMO_FILLER => {
             return euckr_jamo(rest)
         }
         _ => {}
@@ -522,9 +568,9 @@ fn step<'a>(codec: Cjk, table: &'a Table, rest: &[u8]) -> Step<'a> {
     }
 }
 
-/// `bytes.decode(codec, errors)` with the codec's table.
+/// `bytes.decode(codec, errors)` with the codec's table (`None`: a charmap codec).
 pub(super) fn decode(
-    codec: Cjk,
+    codec: Option<Cjk>,
     table: &Table,
     bytes: &[u8],
     errors: Errors,
@@ -556,6 +602,13 @@ mod tests {
     fn every_table_parses() {
         for codec in ALL {
             assert!(codec.table().is_some(), "{}", codec.name());
+        }
+        for (i, name) in CHARMAPS.iter().enumerate() {
+            let table = charmap_table(i as u8);
+            assert!(table.is_some(), "{name}");
+            // A charmap table has no pairs: every byte is a character or illegal alone.
+            let singles = table.map(|t| t.singles).unwrap_or([Single::Lead; 256]);
+            assert!(!singles.contains(&Single::Lead), "{name}");
         }
     }
 
@@ -789,7 +842,7 @@ mod tests {
                 bad.extend_from_slice(&sum);
                 if let Ok(table) = Table::parse(codec.name(), &bad) {
                     for errors in [Errors::Strict, Errors::Replace, Errors::SurrogateEscape] {
-                        let _ = decode(codec, &table, &input, errors);
+                        let _ = decode(Some(codec), &table, &input, errors);
                     }
                 }
             }

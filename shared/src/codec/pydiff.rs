@@ -46,6 +46,7 @@ const HANDLERS: [(Errors, &str); 3] = [
 
 /// Every codec under test, by a name Python and `find` both know.
 const CODECS: &[&str] = &[
+    "big5",
     "gbk",
     "gb2312",
     "gb18030",
@@ -350,4 +351,41 @@ fn decoders_match_cpython_on_every_short_input() {
             .sum()
     });
     assert!(checked > CODECS.len() * 65_536);
+}
+
+/// The charmap codecs (their tables are `codec/data/<name>.bin` now, like the CJK ones): every
+/// 1-byte input and seeded random inputs of every stdlib charmap codec (telnetlib3's own,
+/// atarist, atascii and petscii, are pinned by `vectors.rs`: plain Python lacks them).
+#[test]
+fn charmaps_match_cpython() {
+    let Some(exe) = python() else {
+        eprintln!("SKIPPED charmaps_match_cpython: no python3 (set IACSCOPE_PYTHON)");
+        return;
+    };
+    let mut rng = Rng(0x0123_4567_89AB_CDEF);
+    let mut inputs: Vec<Vec<u8>> = vec![Vec::new(), (0..=255u8).collect()];
+    inputs.extend((0..=255u8).map(|a| vec![a]));
+    for _ in 0..300 {
+        let len = rng.below(12) as usize;
+        inputs.push((0..len).map(|_| rng.byte()).collect());
+    }
+    let mut checked = 0;
+    for &codec in &super::tables::CHARMAPS {
+        if ["atarist", "atascii", "petscii"].contains(&codec) {
+            continue;
+        }
+        let answers = ask_python(&exe, codec, &inputs);
+        for (input, expected) in inputs.iter().zip(&answers) {
+            for ((errors, errors_name), want) in HANDLERS.iter().zip(expected) {
+                let got = match py_decode(codec, input, *errors) {
+                    Outcome::Text(PyStr(cps)) => Some(cps),
+                    Outcome::Raised => None,
+                    Outcome::Lookup => panic!("{codec} not found"),
+                };
+                assert_eq!(&got, want, "{codec} {errors_name} {input:02x?}");
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, super::tables::CHARMAPS.len() - 3);
 }

@@ -723,3 +723,40 @@ const RECORD_CULLED: &str = r###"{
   ]
 }"###;
 const RECORD_HASH: &str = "f02872adbb81775a";
+
+/// `shortest_digits`, checking with a float parser that a lower tie candidate it chose reads
+/// back as `x` (which `lower_reads_back` decides without one).
+fn shortest_digits_checked(x: f64) -> (String, i32) {
+    let (digits, exp) = shortest_digits(x);
+    let back: f64 = format!("0.{digits}e{}", exp + 1).parse().unwrap();
+    assert_eq!(back, x, "{x:e}: {digits} e{exp}");
+    (digits, exp)
+}
+
+#[test]
+fn ties_at_powers_of_two_match_python() {
+    // Python: repr(2.0**-24), repr(2.0**-25): the lower candidate of -24 does not read back
+    // (a power of two's lower neighbour is closer), that of -25 does.
+    assert_eq!(float_repr(2f64.powi(-24)), "5.960464477539063e-08");
+    assert_eq!(float_repr(2f64.powi(-25)), "2.9802322387695312e-08");
+    assert_eq!(float_repr(1.123_939_514_160_156_3), "1.1239395141601562");
+    for k in -1074..=1023 {
+        shortest_digits_checked(2f64.powi(k));
+    }
+    // Doubles with few significant bits have short expansions, so ties among them are common:
+    // each choice reads back, and a tie keeps the even candidate when it can.
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut lower_kept = 0;
+    for _ in 0..20_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let x = ((state >> 44) as f64) * 2f64.powi((state % 90) as i32 - 80);
+        let (digits, exp) = shortest_digits_checked(x);
+        let rust = format!("{x:e}");
+        if !rust.replace('.', "").starts_with(&digits) || !rust.ends_with(&format!("e{exp}")) {
+            lower_kept += 1;
+        }
+    }
+    assert!(lower_kept > 0, "the sample holds ties");
+}
