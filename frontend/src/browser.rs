@@ -891,6 +891,82 @@ async fn a_fingerprint_lists_its_servers_with_links() {
 }
 
 #[wasm_bindgen_test]
+async fn the_census_page_and_a_servers_changes() {
+    use crate::directory::{server_changes, stats_page, History, Stats};
+    let stats = Stats {
+        generated: "2026-12-05T00:00:00+00:00".into(),
+        servers: 10,
+        answering: 8,
+        with_mssp: 4,
+        unique_fingerprints: 3,
+        players_online: 42,
+        tls_servers: 2,
+        tls_answering: 1,
+        protocols: vec![("MSSP".into(), Some((4, 0.5))), ("MCP".into(), None)],
+        codebases: vec![("<Evennia>".into(), 3)],
+        encodings: vec![("utf-8".into(), 5)],
+    };
+    let root = new_root();
+    root.append_child(&stats_page(&stats).0).unwrap();
+    let facts = text(&root, "dl.census");
+    assert!(facts.contains("Answering8 (80.0%)"), "{facts}");
+    assert!(facts.contains("With MSSP4 (50.0%)"), "{facts}");
+    assert!(facts.contains("Players online (MSSP)42"), "{facts}");
+    let support: Vec<String> = all(&root, "table.support tbody tr")
+        .iter()
+        .map(|t| t.text_content().unwrap())
+        .collect();
+    assert_eq!(support, ["MSSP450.0%", "MCP\u{2014}not in records"]);
+    assert_eq!(
+        text(&root, "table.codebases tbody td"),
+        "<Evennia>",
+        "server text stays text"
+    );
+
+    let history = History {
+        points: vec![
+            ("2026-12-01".into(), true, "ok".into(), "".into()),
+            (
+                "2026-12-02".into(),
+                false,
+                "timeout".into(),
+                "no answer in 30 s".into(),
+            ),
+            ("2026-12-03".into(), true, "ok".into(), "".into()),
+        ],
+        fingerprints: vec![
+            (
+                "a1b2c3d4e5f60718".into(),
+                "2026-12-01".into(),
+                "2026-12-01".into(),
+                1,
+            ),
+            (
+                "0011223344556677".into(),
+                "2026-12-03".into(),
+                "2026-12-03".into(),
+                1,
+            ),
+        ],
+    };
+    let root = new_root();
+    root.append_child(&server_changes(&history).0).unwrap();
+    assert_eq!(text(&root, "p.uptime"), "Answered 2 of 3 attempts (66%).");
+    let results: Vec<String> = all(&root, "table.attempts tbody tr")
+        .iter()
+        .map(|t| t.text_content().unwrap())
+        .collect();
+    assert_eq!(results[0], "2026-12-03up", "newest first");
+    assert_eq!(results[1], "2026-12-02timeoutno answer in 30 s");
+    let changes = all(&root, "table.fingerprint-changes a.fp");
+    assert_eq!(changes.len(), 2);
+    assert_eq!(
+        changes[0].get_attribute("href").as_deref(),
+        Some("/fingerprints/0011223344556677")
+    );
+}
+
+#[wasm_bindgen_test]
 async fn a_server_page_charts_numeric_players_and_marks_missing_ones() {
     // (The chart's elements are SVG elements: `svg.chart` only matches in that namespace.)
     use crate::directory::{server_history, ServerScan};

@@ -1,6 +1,7 @@
 //! The directory pages: the servers that share a fingerprint (`/fingerprints/<hash>`), one
-//! server's scans over time with a chart of its MSSP players (`/servers/<host>/<port>`), and
-//! the search (`/search?q=`). Each page fetches one API answer ([`fetch`]) and renders it
+//! server's scans over time with a chart of its MSSP players, its up/down history and its
+//! fingerprint changes (`/servers/<host>/<port>`), the census (`/stats`) and the search
+//! (`/search?q=`). Each page fetches one API answer ([`fetch`]) and renders it
 //! once ([`render`]) with the small DOM builder (`dom`), so browser tests render them from
 //! canned rows. The chart is an inline SVG (no chart library); its scaling is pure and
 //! tested natively.
@@ -161,11 +162,115 @@ pub enum Listing {
     /// The servers sharing a fingerprint.
     Fingerprint(String, Vec<ServerRef>),
     /// A server's scans, oldest first, and its latest MSSP name.
-    Server(String, u16, Vec<ServerScan>, Option<String>),
+    Server(String, u16, Vec<ServerScan>, Option<String>, History),
+    /// The census.
+    Stats(Stats),
     /// A search's hits.
     Search(String, Vec<ServerRef>),
     /// An empty search (the page only offers the box).
     EmptySearch,
+}
+
+/// A server's history beside its scans: every attempt (up or down, with the reason) and
+/// which fingerprint it had from when to when.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct History {
+    /// Attempts, oldest first (`date`, up, outcome, detail).
+    pub points: Vec<(String, bool, String, String)>,
+    /// Fingerprint runs, oldest first (`fingerprint`, from, to, scans).
+    pub fingerprints: Vec<(String, String, String, i64)>,
+}
+
+/// Attempts the page lists (the newest ones).
+pub const MAX_POINTS_SHOWN: usize = 50;
+
+impl History {
+    fn from_json(v: &JsValue) -> History {
+        let h = api::field(v, "history");
+        History {
+            points: api::list_field(&h, "points")
+                .iter()
+                .map(|p| {
+                    (
+                        api::text_field(p, "date"),
+                        api::field(p, "up").as_bool() == Some(true),
+                        api::text_field(p, "outcome"),
+                        api::text_field(p, "detail"),
+                    )
+                })
+                .collect(),
+            fingerprints: api::list_field(&h, "fingerprints")
+                .iter()
+                .map(|c| {
+                    (
+                        api::text_field(c, "fingerprint"),
+                        api::text_field(c, "from"),
+                        api::text_field(c, "to"),
+                        api::int_field(c, "scans").unwrap_or(0),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The census numbers (`/api/stats`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Stats {
+    pub generated: String,
+    pub servers: i64,
+    pub answering: i64,
+    pub with_mssp: i64,
+    pub unique_fingerprints: i64,
+    pub players_online: i64,
+    pub tls_servers: i64,
+    pub tls_answering: i64,
+    /// (protocol, servers, share 0–1); `None` share: not measurable from records.
+    pub protocols: Vec<(String, Option<(i64, f64)>)>,
+    /// (codebase, servers), most first.
+    pub codebases: Vec<(String, i64)>,
+    /// (encoding, servers), most first.
+    pub encodings: Vec<(String, i64)>,
+}
+
+impl Stats {
+    fn from_json(v: &JsValue) -> Stats {
+        let int = |k: &str| api::int_field(v, k).unwrap_or(0);
+        let tls = api::field(v, "tls");
+        let protocols = api::field(v, "protocols");
+        let named = |k: &str, name: &str| -> Vec<(String, i64)> {
+            api::list_field(v, k)
+                .iter()
+                .map(|e| {
+                    (
+                        api::text_field(e, name),
+                        api::int_field(e, "servers").unwrap_or(0),
+                    )
+                })
+                .collect()
+        };
+        Stats {
+            generated: api::text_field(v, "generated"),
+            servers: int("servers"),
+            answering: int("answering"),
+            with_mssp: int("with_mssp"),
+            unique_fingerprints: int("unique_fingerprints"),
+            players_online: int("players_online"),
+            tls_servers: api::int_field(&tls, "servers").unwrap_or(0),
+            tls_answering: api::int_field(&tls, "answering").unwrap_or(0),
+            protocols: crate::protocols::PROTOCOLS
+                .iter()
+                .map(|p| {
+                    let e = api::field(&protocols, p);
+                    let n = api::int_field(&e, "servers");
+                    let share = api::field(&e, "share").as_f64();
+                    ((*p).to_owned(), n.map(|n| (n, share.unwrap_or(0.0))))
+                })
+                .collect(),
+            codebases: named("codebases", "codebase"),
+            encodings: named("encodings", "encoding"),
+        }
+    }
 }
 
 fn read_servers(v: &JsValue, fingerprint: &str) -> Vec<ServerRef> {
@@ -195,6 +300,7 @@ pub async fn fetch(route: &Route) -> Option<Result<Listing, String>> {
             format!("/api/servers/{}/{port}", crate::route::encode(host)),
             "this server",
         ),
+        Route::Stats => ("/api/stats".to_owned(), "the census"),
         Route::Search(q) if q.is_empty() => return Some(Ok(Listing::EmptySearch)),
         Route::Search(q) => (
             format!("/api/search?q={}", crate::route::encode(q)),
@@ -216,7 +322,9 @@ pub async fn fetch(route: &Route) -> Option<Result<Listing, String>> {
                 .filter_map(ServerScan::from_json)
                 .collect(),
             api::mssp_text(&api::field(&v, "name")),
+            History::from_json(&v),
         ),
+        Route::Stats => Listing::Stats(Stats::from_json(&v)),
         Route::Search(q) => Listing::Search(q.clone(), read_servers(&v, "")),
         _ => return None,
     }))
@@ -228,6 +336,7 @@ pub fn title(route: &Route) -> String {
         Route::Fingerprint(h) => format!("Fingerprint {h}"),
         Route::Server { host, port } => format!("Server {}", target(host, *port)),
         Route::Search(q) if !q.is_empty() => format!("Servers matching \u{201c}{q}\u{201d}"),
+        Route::Stats => "Census".into(),
         _ => "Search saved servers by name or host (the box above)".into(),
     }
 }
@@ -403,6 +512,127 @@ pub fn server_history(scans: &[ServerScan], name: Option<&str>) -> El {
         )))
 }
 
+/// A server's up/down history and fingerprint changes (from crawls, schedules and visits).
+pub fn server_changes(h: &History) -> El {
+    let mut out = el("div");
+    if !h.points.is_empty() {
+        let up = h.points.iter().filter(|p| p.1).count();
+        let shown = h.points.len().min(MAX_POINTS_SHOWN);
+        out = out.child(
+            card("uptime-h", "Up and down")
+                .child(el("p").class("uptime").text(&format!(
+                    "Answered {up} of {} attempts ({}%).",
+                    h.points.len(),
+                    up * 100 / h.points.len()
+                )))
+                .child(table(
+                    "attempts",
+                    &["Date", "Result", "Why"],
+                    h.points
+                        .iter()
+                        .rev()
+                        .take(shown)
+                        .map(|(date, up, outcome, detail)| {
+                            vec![
+                                el("span").text(date),
+                                el("span")
+                                    .class(if *up { "up" } else { "down" })
+                                    .text(if *up { "up" } else { outcome }),
+                                el("span").text(detail),
+                            ]
+                        }),
+                )),
+        );
+    }
+    if !h.fingerprints.is_empty() {
+        out = out.child(card("changes-h", "Fingerprint changes").child(table(
+            "fingerprint-changes",
+            &["Fingerprint", "From", "To", "Scans"],
+            h.fingerprints.iter().rev().map(|(fp, from, to, n)| {
+                vec![
+                    link(&Route::Fingerprint(fp.clone()).href(), "")
+                        .class("fp")
+                        .child(code(fp)),
+                    el("span").text(from),
+                    el("span").text(to),
+                    el("span").text(&n.to_string()),
+                ]
+            }),
+        )));
+    }
+    out
+}
+
+/// `0.421` as `42.1%`.
+fn percent(share: f64) -> String {
+    format!("{:.1}%", share * 100.0)
+}
+
+/// The census page.
+pub fn stats_page(s: &Stats) -> El {
+    let fact = |k: &str, v: String| [el("dt").text(k), el("dd").text(&v)];
+    let of = |n: i64, all: i64| {
+        if all > 0 {
+            format!("{n} ({})", percent(n as f64 / all as f64))
+        } else {
+            n.to_string()
+        }
+    };
+    let mut facts = el("dl").class("facts census");
+    for [dt, dd] in [
+        fact("Servers known", s.servers.to_string()),
+        fact("Answering", of(s.answering, s.servers)),
+        fact("With MSSP", of(s.with_mssp, s.answering)),
+        fact("Unique fingerprints", s.unique_fingerprints.to_string()),
+        fact("Players online (MSSP)", s.players_online.to_string()),
+        fact(
+            "TLS",
+            format!("{} known, {} answering", s.tls_servers, s.tls_answering),
+        ),
+    ] {
+        facts = facts.child(dt).child(dd);
+    }
+    let counted = |rows: &[(String, i64)]| -> Vec<Vec<El>> {
+        rows.iter()
+            .map(|(k, n)| vec![el("span").text(k), el("span").text(&n.to_string())])
+            .collect()
+    };
+    el("div")
+        .child(
+            card("census-h", "Census")
+                .child(facts)
+                .child(el("p").class("muted").text(&format!(
+                    "Computed {} from the latest scan of every server in this store.",
+                    s.generated
+                ))),
+        )
+        .child(card("support-h", "Protocol support").child(table(
+            "support",
+            &["Protocol", "Servers", "Share"],
+            s.protocols.iter().map(|(p, n)| {
+                let (n, share) = match n {
+                    Some((n, share)) => (n.to_string(), percent(*share)),
+                    None => ("\u{2014}".into(), "not in records".into()),
+                };
+                vec![
+                    el("span").text(p),
+                    el("span").text(&n),
+                    el("span").text(&share),
+                ]
+            }),
+        )))
+        .child(card("codebases-h", "Codebases (MSSP)").child(table(
+            "codebases",
+            &["Codebase", "Servers"],
+            counted(&s.codebases),
+        )))
+        .child(card("encodings-h", "Encodings").child(table(
+            "encodings",
+            &["Encoding", "Servers"],
+            counted(&s.encodings),
+        )))
+}
+
 /// The body of a directory page.
 pub fn render(listing: &Listing) -> El {
     match listing {
@@ -416,7 +646,10 @@ pub fn render(listing: &Listing) -> El {
                 false,
                 "No stored scan has this fingerprint.",
             )),
-        Listing::Server(_, _, scans, name) => server_history(scans, name.as_deref()),
+        Listing::Server(_, _, scans, name, history) => {
+            server_history(scans, name.as_deref()).child(server_changes(history))
+        }
+        Listing::Stats(s) => stats_page(s),
         Listing::Search(_, servers) => server_list(servers, true, "No stored server matches."),
         Listing::EmptySearch => el("div"),
     }

@@ -103,7 +103,7 @@ pub fn App() -> Html {
     // The tab's title: the server's MSSP name once a result has one, the page's subject on
     // directory pages.
     let title = match &*route {
-        Route::Fingerprint(_) | Route::Server { .. } | Route::Search(_) => {
+        Route::Fingerprint(_) | Route::Server { .. } | Route::Search(_) | Route::Stats => {
             format!("{} \u{b7} iacscope", directory::title(&route))
         }
         _ => state
@@ -122,7 +122,7 @@ pub fn App() -> Html {
         Some(Err(why)) => html! { <p class="failure" role="alert">{ why.clone() }</p> },
     });
     match &*route {
-        Route::Fingerprint(_) | Route::Server { .. } | Route::Search(_) => html! {
+        Route::Fingerprint(_) | Route::Server { .. } | Route::Search(_) | Route::Stats => html! {
             <main class="app directory">
                 { view::site_header() }
                 <h2 class="page-title">{ directory::title(&route) }</h2>

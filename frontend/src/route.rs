@@ -28,6 +28,8 @@ pub enum Route {
     Server { host: String, port: u16 },
     /// A search by name or host (the text may be empty: the page then only shows the box).
     Search(String),
+    /// The census: what the store knows about all servers (`/stats`).
+    Stats,
     /// Any other address.
     NotFound(String),
 }
@@ -55,6 +57,7 @@ impl Route {
                 },
                 _ => Route::NotFound(path.to_owned()),
             },
+            ["stats"] => Route::Stats,
             ["search"] => Route::Search(
                 q.unwrap_or_default()
                     .trim()
@@ -74,6 +77,7 @@ impl Route {
             Route::Fingerprint(h) => format!("/fingerprints/{}", encode(h)),
             Route::Server { host, port } => format!("/servers/{}/{port}", encode(host)),
             Route::Search(q) => format!("/search?q={}", encode(q)),
+            Route::Stats => "/stats".into(),
         }
     }
 }
@@ -129,6 +133,13 @@ mod tests {
     use super::*;
 
     const ID: &str = "0123456789abcdef0123456789ABCDEF";
+
+    #[test]
+    fn the_census_has_its_own_page() {
+        assert_eq!(Route::parse("/stats", None), Route::Stats);
+        assert_eq!(Route::parse("/stats/", None), Route::Stats);
+        assert_eq!(Route::Stats.href(), "/stats");
+    }
 
     #[test]
     fn paths_name_pages() {

@@ -483,6 +483,7 @@ pub fn site_header() -> Html {
             </div>
             <nav aria-label="Site">
                 <a href="/">{ "Scan" }</a>
+                <a href="/stats">{ "Census" }</a>
                 <form class="search-form" role="search" aria-label="Search saved servers" onsubmit={on_submit}>
                     <input id="site-search" type="search" aria-label="Server name or host"
                         placeholder="Search servers" maxlength="100" autocomplete="off" />

@@ -484,6 +484,58 @@ fn check_permalink(
             if embed_ok { "shows" } else { "does not show" }
         );
     }
+    // The census and the server's own page count this scan.
+    let server_href = browser
+        .execute(
+            "return document.querySelector('a.server-link')?.href ?? null;",
+            vec![],
+        )?
+        .as_str()
+        .map(str::to_owned);
+    browser.goto(&permalink.replace(&format!("/s/{id}"), "/stats"))?;
+    let census = browser.wait_for(
+        "the census page (dl.census)",
+        "const d = document.querySelector('dl.census');
+         const t = document.querySelector('table.support');
+         return d && t ? [d.textContent, t.textContent] : null;",
+        Duration::from_secs(20),
+    );
+    match census {
+        Ok(v) => {
+            let (facts, support) = (v[0].as_str().unwrap_or(""), v[1].as_str().unwrap_or(""));
+            check(
+                facts.contains("Servers known1") && facts.contains("With MSSP1 (100.0%)"),
+                format!("/stats facts: {facts}"),
+            );
+            check(
+                support.contains("MSSP1100.0%"),
+                format!("/stats protocol support: {support}"),
+            );
+        }
+        Err(e) => check(false, format!("/stats did not render: {e:#}")),
+    }
+    match server_href {
+        Some(href) => {
+            browser.goto(&href)?;
+            let changes = browser.wait_for(
+                "the server page's fingerprint changes",
+                "const t = document.querySelector('table.fingerprint-changes');
+                 return t ? t.textContent : null;",
+                Duration::from_secs(20),
+            );
+            check(
+                changes
+                    .as_ref()
+                    .is_ok_and(|t| t.as_str().is_some_and(|t| t.contains(fingerprint))),
+                format!("{href}: fingerprint changes {changes:?}"),
+            );
+        }
+        None => check(
+            false,
+            "the permalink page has no link to the server's page".into(),
+        ),
+    }
+    eprintln!("e2e: /stats and the server page checked");
     if !problems.is_empty() {
         bail!(
             "permalink checks failed (screenshot: {}):\n  {}",
