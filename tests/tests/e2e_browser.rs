@@ -366,6 +366,14 @@ fn check_permalink(
     }
     let page = browser.execute(COLLECT, vec![])?;
     let shown = shown.with_context(|| format!("permalink page: {page:#}"))?;
+    // Read now: the checks below leave this page.
+    let server_href = browser
+        .execute(
+            "return document.querySelector('a.server-link')?.href ?? null;",
+            vec![],
+        )?
+        .as_str()
+        .map(str::to_owned);
     let sessions_after = sessions_total(browser)?;
     let mut problems = Vec::new();
     let mut check = |ok: bool, what: String| {
@@ -485,13 +493,6 @@ fn check_permalink(
         );
     }
     // The census and the server's own page count this scan.
-    let server_href = browser
-        .execute(
-            "return document.querySelector('a.server-link')?.href ?? null;",
-            vec![],
-        )?
-        .as_str()
-        .map(str::to_owned);
     browser.goto(&permalink.replace(&format!("/s/{id}"), "/stats"))?;
     let census = browser.wait_for(
         "the census page (dl.census)",
