@@ -10,6 +10,10 @@
 //! `IACSCOPE_E2E_DIST` (the Trunk build), `IACSCOPE_E2E_CHROMIUM`, `IACSCOPE_E2E_CHROMEDRIVER`;
 //! optional `IACSCOPE_E2E_OUT` (default `<workspace>/target/e2e`) and `IACSCOPE_BIN`.
 //! Everything listens on 127.0.0.1 and every process started here is killed on drop.
+//!
+//! A second test scans the same fake server behind a TLS terminator with a self-signed
+//! certificate: the verifying scan must end in the proxy's sentence and a "Scan again
+//! without verification" button, and the retry must connect and show the verdict.
 
 #[allow(dead_code)]
 #[path = "../../xtask/src/webdriver.rs"]
@@ -541,6 +545,135 @@ fn check_permalink(
         bail!(
             "permalink checks failed (screenshot: {}):\n  {}",
             png.display(),
+            problems.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+/// A TLS terminator on 127.0.0.1 with a fresh self-signed certificate, in front of
+/// 127.0.0.1:`upstream`; runs on its own runtime until the process ends.
+fn start_tls_terminator(upstream: u16) -> Result<u16> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+    let cert = CertificateDer::from(ck.cert.der().to_vec());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = std_listener.local_addr()?.port();
+    std_listener.set_nonblocking(true)?;
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else {
+                return;
+            };
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    if let Ok(mut plain) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                    }
+                });
+            }
+        });
+    });
+    Ok(port)
+}
+
+#[test]
+fn a_self_signed_server_gets_a_verdict_and_a_retry_without_verification() -> Result<()> {
+    let dist = env_path("IACSCOPE_E2E_DIST", "the Trunk-built web app (dist/)")?;
+    let tools = Tools {
+        chromium: env_path("IACSCOPE_E2E_CHROMIUM", "the Chromium binary")?,
+        chromedriver: env_path("IACSCOPE_E2E_CHROMEDRIVER", "the chromedriver binary")?,
+    };
+    let out = std::env::var_os("IACSCOPE_E2E_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| harness::workspace_root().join("target/e2e"))
+        .join("tls");
+    std::fs::create_dir_all(&out)?;
+    let bin = harness::iacscope_bin()?;
+    let (_fake, telnet_port) = start_fake("mush")?;
+    let tls_port = start_tls_terminator(telnet_port)?;
+    let data_dir = out.join("data");
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let (_serve, http_port) = start_serve(&bin, &dist, &data_dir)?;
+    let browser = Browser::launch(&tools, &out.join("chromium-profile"))?;
+    browser.goto(&format!("http://127.0.0.1:{http_port}/"))?;
+    browser.wait_for(
+        "the app to mount (data-ready on <html>)",
+        "return document.documentElement.dataset.ready ?? null;",
+        Duration::from_secs(20),
+    )?;
+    let input = browser.find("#target")?;
+    browser.send_keys(&input, &format!("127.0.0.1:{tls_port}"))?;
+    let tls = browser.find("#tls")?;
+    browser.click(&tls)?;
+    let submit = browser.find("form.scan-form button[type=submit]")?;
+    browser.click(&submit)?;
+    let alert = browser.wait_for(
+        "the certificate's verdict as a sentence",
+        "const a = document.querySelector('[role=alert]');
+         return a && document.querySelector('button.retry-insecure') ? a.textContent : null;",
+        SCAN_TIMEOUT,
+    )?;
+    let alert = alert.as_str().unwrap_or_default().to_owned();
+    let mut problems = Vec::new();
+    if !alert.starts_with("The certificate is self-signed (CN=") || alert.contains("Error") {
+        problems.push(format!("the refusal reads {alert:?}"));
+    }
+    let retry = browser.find("button.retry-insecure")?;
+    browser.click(&retry)?;
+    let finished = browser.wait_for(
+        "the scan without verification to finish",
+        "const s = document.querySelector('p.status')?.textContent ?? '';
+         return /^(Done|Failed|Cancelled):/.test(s) ? s : null;",
+        SCAN_TIMEOUT,
+    )?;
+    let page = browser.execute(
+        "return {
+            connection: document.querySelector('p.connection')?.textContent ?? '',
+            tls: [...document.querySelectorAll('.summary dl.facts dt')]
+                .find(dt => dt.textContent === 'TLS')?.nextElementSibling?.textContent ?? '',
+            fingerprint: document.querySelector('dl.fingerprint dd.hash code')?.textContent ?? '',
+        };",
+        vec![],
+    )?;
+    if let Ok(png) = browser.screenshot() {
+        std::fs::write(out.join("tls.png"), png)?;
+    }
+    if !finished.as_str().is_some_and(|s| s.starts_with("Done:")) {
+        problems.push(format!("the retry ended as {finished}"));
+    }
+    let tls_fact = page["tls"].as_str().unwrap_or_default();
+    if !tls_fact.contains("TLSv1.") || !tls_fact.contains("self-signed") {
+        problems.push(format!("summary TLS fact: {tls_fact:?}"));
+    }
+    if page["fingerprint"].as_str().is_none_or(str::is_empty) {
+        problems.push(format!("no fingerprint after the retry: {page}"));
+    }
+    eprintln!("e2e: TLS refusal {alert:?}; after the retry the summary says {tls_fact:?}");
+    if !problems.is_empty() {
+        bail!(
+            "TLS checks failed (screenshot {}):\n  {}",
+            out.join("tls.png").display(),
             problems.join("\n  ")
         );
     }
