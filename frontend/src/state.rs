@@ -290,6 +290,8 @@ pub struct Report {
     pub encoding_source: String,
     /// The scanned host (for the MSSP TLS-port check).
     pub host: String,
+    /// Ports the MSSP names as speaking TLS (`mssp_check::tls_ports`).
+    pub tls_claims: Vec<(String, u16)>,
     /// The record as telnetlib3 saves it.
     pub json: String,
     /// `<fingerprint>/<session-hash>.json`, the record's place in a data directory.
@@ -404,6 +406,7 @@ impl Report {
                 .unwrap_or_default(),
             encoding_source: "record".into(),
             host: session.host.clone(),
+            tls_claims: mssp_check::tls_ports(session_data),
             json,
             path: format!("{fingerprint}/{session_hash}.json"),
             file_name: format!("{session_hash}.json"),

@@ -1048,8 +1048,8 @@ pub fn ReportView(props: &ReportProps) -> Html {
             <section class="card" aria-labelledby="mssp-h">
                 <h2 id="mssp-h">{ "MSSP" }</h2>
                 { mssp_summary(&r.mssp_findings) }
-                { for tls_claims(r).into_iter().map(|(var, port)| html! {
-                    <TlsClaim host={r.host.clone()} {port} {var} />
+                { for r.tls_claims.iter().map(|(var, port)| html! {
+                    <TlsClaim host={r.host.clone()} port={*port} var={var.clone()} />
                 }) }
                 if !r.mssp.is_empty() {
                     <table class="mssp">
@@ -1069,23 +1069,6 @@ pub fn ReportView(props: &ReportProps) -> Html {
             <pre class="json" tabindex="0" aria-label="JSON record">{ r.json.clone() }</pre>
         </section>
     </> }
-}
-
-/// Ports the server's MSSP says speak TLS (`SSL`, `TLS`; at most 2 are checked).
-fn tls_claims(r: &Report) -> Vec<(String, u16)> {
-    let mut out = Vec::new();
-    for row in &r.mssp {
-        if matches!(row.name.as_str(), "SSL" | "TLS") {
-            for (v, _) in &row.values {
-                if let Ok(p) = v.trim().parse::<u16>() {
-                    if p != 0 && out.len() < 2 && !out.iter().any(|(_, q)| *q == p) {
-                        out.push((row.name.clone(), p));
-                    }
-                }
-            }
-        }
-    }
-    out
 }
 
 #[derive(Properties, PartialEq)]

@@ -321,37 +321,6 @@ pub struct Finished {
     pub tls_claims: Vec<String>,
 }
 
-/// Ports the MSSP names as speaking TLS (`SSL`, `TLS`), at most two.
-fn mssp_tls_ports(session_data: &Value) -> Vec<(String, u16)> {
-    let mut out: Vec<(String, u16)> = Vec::new();
-    let Some(m) = session_data
-        .as_dict()
-        .and_then(|d| d.get("mssp"))
-        .and_then(Value::as_dict)
-    else {
-        return out;
-    };
-    for var in ["SSL", "TLS"] {
-        let values: Vec<&Value> = match m.get(var) {
-            Some(Value::List(l)) => l.iter().collect(),
-            Some(v) => vec![v],
-            None => continue,
-        };
-        for v in values {
-            let port = v
-                .as_pystr()
-                .and_then(|p| p.to_string_lossy().trim().parse::<u16>().ok())
-                .filter(|p| *p != 0);
-            if let Some(p) = port {
-                if out.len() < 2 && !out.iter().any(|(_, q)| *q == p) {
-                    out.push((var.to_owned(), p));
-                }
-            }
-        }
-    }
-    out
-}
-
 /// One TLS handshake with `addr`'s `port` (no scan), as a line for the summary.
 async fn check_tls_claim(host: &str, ip: std::net::IpAddr, var: &str, port: u16) -> String {
     let head = format!("MSSP {var} claims TLS on port {port}:");
@@ -451,7 +420,7 @@ async fn run(args: &ScanArgs) -> Result<(), ScanError> {
     // that was scanned.
     let mut tls_claims = Vec::new();
     if !args.json && !args.silent {
-        for (var, port) in mssp_tls_ports(&scanner.outcome().session_data) {
+        for (var, port) in mssp_check::tls_ports(&scanner.outcome().session_data) {
             tls_claims.push(check_tls_claim(&args.host, addr.ip(), &var, port).await);
         }
     }
@@ -692,21 +661,4 @@ pub fn summary(f: &Finished, rec: &Value, color: bool) -> String {
     let _ = Phase::Done;
     let _ = std::io::stdout().flush();
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mssp_tls_ports_are_read_from_ssl_and_tls() {
-        let sd = pyjson::parse(
-            r#"{"mssp": {"NAME": "X", "SSL": ["4001", "4001", "x"], "TLS": "0", "PORT": "4000"}}"#,
-        )
-        .expect("json");
-        assert_eq!(mssp_tls_ports(&sd), vec![("SSL".to_owned(), 4001)]);
-        let many = pyjson::parse(r#"{"mssp": {"SSL": ["1", "2", "3"]}}"#).expect("json");
-        assert_eq!(mssp_tls_ports(&many).len(), 2, "at most two handshakes");
-        assert!(mssp_tls_ports(&Value::Null).is_empty());
-    }
 }

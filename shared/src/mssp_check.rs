@@ -347,6 +347,41 @@ pub fn check_record(
     check(mssp, &ctx)
 }
 
+/// At most this many MSSP TLS ports are tried (a server may list many).
+pub const MAX_TLS_CLAIMS: usize = 2;
+
+/// Ports a record's MSSP names as speaking TLS (`SSL`, `TLS`; whole numbers 1–65535), each
+/// once, at most [`MAX_TLS_CLAIMS`]: the ports the report tries with one handshake.
+pub fn tls_ports(session_data: &Value) -> Vec<(String, u16)> {
+    let mut out: Vec<(String, u16)> = Vec::new();
+    let Some(m) = session_data
+        .as_dict()
+        .and_then(|d| d.get("mssp"))
+        .and_then(Value::as_dict)
+    else {
+        return out;
+    };
+    for var in ["SSL", "TLS"] {
+        let values: Vec<&Value> = match m.get(var) {
+            Some(Value::List(l)) => l.iter().collect(),
+            Some(v) => vec![v],
+            None => continue,
+        };
+        for v in values {
+            let port = v
+                .as_pystr()
+                .and_then(|p| p.to_string_lossy().trim().parse::<u16>().ok())
+                .filter(|p| *p != 0);
+            if let Some(p) = port {
+                if out.len() < MAX_TLS_CLAIMS && !out.iter().any(|(_, q)| *q == p) {
+                    out.push((var.to_owned(), p));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Range checks of a whole-number variable.
 /// `s.parse::<f64>()` without Rust's float parser (its tables would weigh on the browser
 /// bundle): the same grammar (`[+-]` then `inf`, `infinity`, `nan` in any case, or digits with
@@ -678,6 +713,18 @@ mod tests {
         assert!(t.iter().any(|l| l.contains("UPTIME is required")));
         assert!(t.iter().any(|l| l.contains("Sent 2 values")));
         assert!(t.iter().any(|l| l.contains("CRAWL DELAY is hours")));
+    }
+
+    #[test]
+    fn tls_ports_are_read_from_ssl_and_tls() {
+        let sd = crate::pyjson::parse(
+            r#"{"mssp": {"NAME": "X", "SSL": ["4001", "4001", "x"], "TLS": "0", "PORT": "4000"}}"#,
+        )
+        .expect("json");
+        assert_eq!(tls_ports(&sd), vec![("SSL".to_owned(), 4001)]);
+        let many = crate::pyjson::parse(r#"{"mssp": {"SSL": ["1", "2", "3"]}}"#).expect("json");
+        assert_eq!(tls_ports(&many).len(), 2, "at most two handshakes");
+        assert!(tls_ports(&Value::Null).is_empty());
     }
 
     #[test]
