@@ -160,9 +160,18 @@ return {
 };
 "#;
 
-#[test]
-fn mush_scan_in_the_browser_matches_the_cli() -> Result<()> {
-    let started = Instant::now();
+/// What every end-to-end test needs: the built app, the browser tools, an output folder and
+/// the `iacscope` binary.
+struct Setup {
+    dist: PathBuf,
+    tools: Tools,
+    out: PathBuf,
+    bin: PathBuf,
+}
+
+/// Reads the environment (failing, not skipping, when something is missing) and makes the
+/// output folder (`$IACSCOPE_E2E_OUT`, else `target/e2e`, then `sub`).
+fn setup(sub: &str) -> Result<Setup> {
     let dist = env_path("IACSCOPE_E2E_DIST", "the Trunk-built web app (dist/)")?;
     let tools = Tools {
         chromium: env_path("IACSCOPE_E2E_CHROMIUM", "the Chromium binary")?,
@@ -176,9 +185,46 @@ fn mush_scan_in_the_browser_matches_the_cli() -> Result<()> {
     }
     let out = std::env::var_os("IACSCOPE_E2E_OUT")
         .map(PathBuf::from)
-        .unwrap_or_else(|| harness::workspace_root().join("target/e2e"));
+        .unwrap_or_else(|| harness::workspace_root().join("target/e2e"))
+        .join(sub);
     std::fs::create_dir_all(&out)?;
     let bin = harness::iacscope_bin()?;
+    Ok(Setup {
+        dist,
+        tools,
+        out,
+        bin,
+    })
+}
+
+/// Waits for the app to mount (`data-ready` on `<html>`).
+fn wait_mounted(browser: &Browser) -> Result<Value> {
+    browser.wait_for(
+        "the app to mount (data-ready on <html>)",
+        "return document.documentElement.dataset.ready ?? null;",
+        Duration::from_secs(20),
+    )
+}
+
+/// Waits for the page's scan to end; returns its status line.
+fn wait_scan_over(browser: &Browser, what: &str) -> Result<Value> {
+    browser.wait_for(
+        what,
+        "const s = document.querySelector('p.status')?.textContent ?? '';
+         return /^(Done|Failed|Cancelled):/.test(s) ? s : null;",
+        SCAN_TIMEOUT,
+    )
+}
+
+#[test]
+fn mush_scan_in_the_browser_matches_the_cli() -> Result<()> {
+    let started = Instant::now();
+    let Setup {
+        dist,
+        tools,
+        out,
+        bin,
+    } = setup("")?;
 
     let (_fake, telnet_port) = start_fake("mush")?;
     // The proxy's scan store goes under the output folder, never into the source tree.
@@ -192,22 +238,16 @@ fn mush_scan_in_the_browser_matches_the_cli() -> Result<()> {
     let browser = Browser::launch(&tools, &out.join("chromium-profile"))?;
     eprintln!("e2e: browser up after {:.1?}", started.elapsed());
     browser.goto(&format!("http://127.0.0.1:{http_port}/"))?;
-    browser.wait_for(
-        "the app to mount (data-ready on <html>)",
-        "return document.documentElement.dataset.ready ?? null;",
-        Duration::from_secs(20),
-    )?;
+    wait_mounted(&browser)?;
     eprintln!("e2e: page ready after {:.1?}", started.elapsed());
     let input = browser.find("#target")?;
     browser.send_keys(&input, &format!("127.0.0.1:{telnet_port}"))?;
     let submit = browser.find("form.scan-form button[type=submit]")?;
     browser.click(&submit)?;
 
-    let finished = browser.wait_for(
+    let finished = wait_scan_over(
+        &browser,
         "the scan to finish (status `Done:`/`Failed:`/`Cancelled:`)",
-        "const s = document.querySelector('p.status')?.textContent ?? '';
-         return /^(Done|Failed|Cancelled):/.test(s) ? s : null;",
-        SCAN_TIMEOUT,
     );
     eprintln!("e2e: page scan over after {:.1?}", started.elapsed());
     // The screenshot is the artifact to look at when a check fails, so take it first.
@@ -599,17 +639,12 @@ fn start_tls_terminator(upstream: u16) -> Result<u16> {
 
 #[test]
 fn a_self_signed_server_gets_a_verdict_and_a_retry_without_verification() -> Result<()> {
-    let dist = env_path("IACSCOPE_E2E_DIST", "the Trunk-built web app (dist/)")?;
-    let tools = Tools {
-        chromium: env_path("IACSCOPE_E2E_CHROMIUM", "the Chromium binary")?,
-        chromedriver: env_path("IACSCOPE_E2E_CHROMEDRIVER", "the chromedriver binary")?,
-    };
-    let out = std::env::var_os("IACSCOPE_E2E_OUT")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| harness::workspace_root().join("target/e2e"))
-        .join("tls");
-    std::fs::create_dir_all(&out)?;
-    let bin = harness::iacscope_bin()?;
+    let Setup {
+        dist,
+        tools,
+        out,
+        bin,
+    } = setup("tls")?;
     let (_fake, telnet_port) = start_fake("mush")?;
     let tls_port = start_tls_terminator(telnet_port)?;
     let data_dir = out.join("data");
@@ -617,11 +652,7 @@ fn a_self_signed_server_gets_a_verdict_and_a_retry_without_verification() -> Res
     let (_serve, http_port) = start_serve(&bin, &dist, &data_dir)?;
     let browser = Browser::launch(&tools, &out.join("chromium-profile"))?;
     browser.goto(&format!("http://127.0.0.1:{http_port}/"))?;
-    browser.wait_for(
-        "the app to mount (data-ready on <html>)",
-        "return document.documentElement.dataset.ready ?? null;",
-        Duration::from_secs(20),
-    )?;
+    wait_mounted(&browser)?;
     let input = browser.find("#target")?;
     browser.send_keys(&input, &format!("127.0.0.1:{tls_port}"))?;
     let tls = browser.find("#tls")?;
@@ -641,12 +672,7 @@ fn a_self_signed_server_gets_a_verdict_and_a_retry_without_verification() -> Res
     }
     let retry = browser.find("button.retry-insecure")?;
     browser.click(&retry)?;
-    let finished = browser.wait_for(
-        "the scan without verification to finish",
-        "const s = document.querySelector('p.status')?.textContent ?? '';
-         return /^(Done|Failed|Cancelled):/.test(s) ? s : null;",
-        SCAN_TIMEOUT,
-    )?;
+    let finished = wait_scan_over(&browser, "the scan without verification to finish")?;
     let page = browser.execute(
         "return {
             connection: document.querySelector('p.connection')?.textContent ?? '',
