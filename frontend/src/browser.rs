@@ -1025,21 +1025,39 @@ async fn a_server_page_charts_numeric_players_and_marks_missing_ones() {
 
 /// Replaces `window.fetch` with canned answers `(status, body)` in order (the last one
 /// repeats); returns the number of calls so far and a guard that restores the real fetch.
+/// A stand-in for `window.fetch`.
+type FakeFetch = wasm_bindgen::closure::Closure<
+    dyn FnMut(wasm_bindgen::JsValue, wasm_bindgen::JsValue) -> js_sys::Promise,
+>;
+
+/// The real `window.fetch` and the fake that replaced it (kept alive until the real one is
+/// back); dropping it restores the real one.
+struct FetchRestore {
+    real: wasm_bindgen::JsValue,
+    _fake: FakeFetch,
+}
+
+impl Drop for FetchRestore {
+    fn drop(&mut self) {
+        let _ = js_sys::Reflect::set(&gloo::utils::window(), &"fetch".into(), &self.real);
+    }
+}
+
+/// The real `window.fetch`, before a fake replaces it.
+fn real_fetch() -> wasm_bindgen::JsValue {
+    js_sys::Reflect::get(&gloo::utils::window(), &"fetch".into()).unwrap()
+}
+
+/// Installs `fake` as `window.fetch`; the guard puts `real` back.
+fn replace_fetch(real: wasm_bindgen::JsValue, fake: FakeFetch) -> FetchRestore {
+    js_sys::Reflect::set(&gloo::utils::window(), &"fetch".into(), fake.as_ref()).unwrap();
+    FetchRestore { real, _fake: fake }
+}
+
 fn stub_fetch(answers: Vec<(u16, &'static str)>) -> (Rc<RefCell<usize>>, impl Drop) {
     use wasm_bindgen::closure::Closure;
     use wasm_bindgen::JsValue;
-    /// The real fetch, and the fake (kept alive until the real one is back).
-    struct Restore {
-        real: JsValue,
-        _fake: Closure<dyn FnMut(JsValue, JsValue) -> js_sys::Promise>,
-    }
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let _ = js_sys::Reflect::set(&gloo::utils::window(), &"fetch".into(), &self.real);
-        }
-    }
-    let window = gloo::utils::window();
-    let real = js_sys::Reflect::get(&window, &"fetch".into()).unwrap();
+    let real = real_fetch();
     let calls = Rc::new(RefCell::new(0usize));
     let counter = calls.clone();
     let fake = Closure::<dyn FnMut(JsValue, JsValue) -> js_sys::Promise>::new(
@@ -1053,8 +1071,7 @@ fn stub_fetch(answers: Vec<(u16, &'static str)>) -> (Rc<RefCell<usize>>, impl Dr
             js_sys::Promise::resolve(&JsValue::from(resp))
         },
     );
-    js_sys::Reflect::set(&window, &"fetch".into(), fake.as_ref()).unwrap();
-    (calls, Restore { real, _fake: fake })
+    (calls, replace_fetch(real, fake))
 }
 
 /// Fetches of `/codecs/*.bin` waiting for [`release`]: the resolver and the answer of each.
@@ -1067,17 +1084,7 @@ type Held = Rc<RefCell<Vec<(js_sys::Function, web_sys::Response)>>>;
 fn hold_tables() -> (Held, impl Drop) {
     use wasm_bindgen::closure::Closure;
     use wasm_bindgen::JsValue;
-    struct Restore {
-        real: JsValue,
-        _fake: Closure<dyn FnMut(JsValue, JsValue) -> js_sys::Promise>,
-    }
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let _ = js_sys::Reflect::set(&gloo::utils::window(), &"fetch".into(), &self.real);
-        }
-    }
-    let window = gloo::utils::window();
-    let real = js_sys::Reflect::get(&window, &"fetch".into()).unwrap();
+    let real = real_fetch();
     let held: Held = Rc::default();
     let (queue, real_fetch) = (
         held.clone(),
@@ -1108,8 +1115,7 @@ fn hold_tables() -> (Held, impl Drop) {
             })
         },
     );
-    js_sys::Reflect::set(&window, &"fetch".into(), fake.as_ref()).unwrap();
-    (held, Restore { real, _fake: fake })
+    (held, replace_fetch(real, fake))
 }
 
 /// Answers every held codec table fetch.
