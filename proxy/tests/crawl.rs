@@ -683,18 +683,27 @@ async fn a_mute_server_is_a_scan() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A fresh PostgreSQL schema `name` for a test (`IACSCOPE_TEST_DATABASE_URL`), or `None`
+/// (the test is skipped, and says so) when none is configured; fails when one is required
+/// (`IACSCOPE_REQUIRE_POSTGRES=1`) but missing or unusable.
+fn postgres_url(name: &str) -> Option<String> {
+    match iacscope::directory::db::test_database_url(name) {
+        Ok(Some(url)) => Some(url),
+        Ok(None) => {
+            eprintln!("{name}: skipped (IACSCOPE_TEST_DATABASE_URL unset)");
+            None
+        }
+        Err(e) => panic!("PostgreSQL crawl test {name}: {e}"),
+    }
+}
+
 /// The same crawl into a PostgreSQL store (`IACSCOPE_TEST_DATABASE_URL`; skipped when unset,
 /// failed when `IACSCOPE_REQUIRE_POSTGRES=1`): records and history as with SQLite, and a
 /// rerun resumes.
 #[tokio::test]
 async fn crawl_into_postgres() {
-    let url = match iacscope::directory::db::test_database_url("crawl_into_postgres") {
-        Ok(Some(url)) => url,
-        Ok(None) => {
-            eprintln!("crawl_into_postgres: skipped (IACSCOPE_TEST_DATABASE_URL unset)");
-            return;
-        }
-        Err(e) => panic!("PostgreSQL crawl test: {e}"),
+    let Some(url) = postgres_url("crawl_into_postgres") else {
+        return;
     };
     let dir = workdir("pg");
     let data = dir.join("unused");
@@ -749,13 +758,8 @@ async fn crawl_into_postgres() {
 #[tokio::test]
 async fn workers_share_a_round_and_a_killed_workers_lease_expires() {
     const LEASE: u64 = 3;
-    let url = match iacscope::directory::db::test_database_url("crawl_workers_share") {
-        Ok(Some(url)) => url,
-        Ok(None) => {
-            eprintln!("workers_share_a_round: skipped (IACSCOPE_TEST_DATABASE_URL unset)");
-            return;
-        }
-        Err(e) => panic!("PostgreSQL crawl test: {e}"),
+    let Some(url) = postgres_url("crawl_workers_share") else {
+        return;
     };
     let dir = workdir("workers");
     let data = dir.join("unused");
@@ -1141,13 +1145,8 @@ async fn server_api_shows_history_and_incomplete_scans() {
 /// waiting for the (120 s) lease to expire.
 #[tokio::test]
 async fn a_stopped_worker_gives_its_leases_back() {
-    let url = match iacscope::directory::db::test_database_url("crawl_release_leases") {
-        Ok(Some(url)) => url,
-        Ok(None) => {
-            eprintln!("a_stopped_worker_gives_its_leases_back: skipped (no PostgreSQL)");
-            return;
-        }
-        Err(e) => panic!("PostgreSQL crawl test: {e}"),
+    let Some(url) = postgres_url("crawl_release_leases") else {
+        return;
     };
     let dir = workdir("release");
     let data = dir.join("unused");
