@@ -215,33 +215,7 @@ pub fn run(args: &[String]) -> Result<()> {
     if !oracle.is_file() {
         bail!("{} not found", oracle.display());
     }
-    let target = crate::util::target_dir();
-    eprintln!("building iacscope and fake-telnetd (release)…");
-    let status = crate::util::cargo()
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "iacscope",
-            "--bin",
-            "iacscope",
-            "-p",
-            "iacscope-tests",
-            "--bin",
-            "fake-telnetd",
-        ])
-        .arg("--target-dir")
-        .arg(&target)
-        .status()?;
-    if !status.success() {
-        bail!("cargo build failed");
-    }
-    let exe = |name: &str| {
-        target
-            .join("release")
-            .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
-    };
-    let (iacscope, fake) = (exe("iacscope"), exe("fake-telnetd"));
+    let (target, iacscope, fake) = crate::util::build_scan_bins()?;
     let work = target.join("bench-crawl");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(work.join("py"))?;

@@ -138,36 +138,7 @@ pub fn run(args: &[String]) -> Result<()> {
             oracle.display()
         );
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root.join("target"), |d| root.join(PathBuf::from(d)));
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("building iacscope and fake-telnetd (release)…");
-    let status = Command::new(&cargo)
-        .current_dir(&root)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "iacscope",
-            "--bin",
-            "iacscope",
-            "-p",
-            "iacscope-tests",
-            "--bin",
-            "fake-telnetd",
-        ])
-        .arg("--target-dir")
-        .arg(&target)
-        .status()?;
-    if !status.success() {
-        bail!("cargo build failed");
-    }
-    let iacscope = target
-        .join("release")
-        .join(format!("iacscope{}", std::env::consts::EXE_SUFFIX));
-    let fake = target
-        .join("release")
-        .join(format!("fake-telnetd{}", std::env::consts::EXE_SUFFIX));
+    let (target, iacscope, fake) = crate::util::build_scan_bins()?;
     let work = target.join("bench-scan");
     std::fs::create_dir_all(&work)?;
 

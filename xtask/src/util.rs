@@ -204,3 +204,36 @@ pub fn fmt_duration(d: Duration) -> String {
         format!("{secs:.1}s")
     }
 }
+
+/// Builds `iacscope` and `fake-telnetd` in release mode into [`target_dir`] (what the scan
+/// and crawl benchmarks run); returns the target directory and the two binaries.
+pub fn build_scan_bins() -> anyhow::Result<(PathBuf, PathBuf, PathBuf)> {
+    let target = target_dir();
+    eprintln!("building iacscope and fake-telnetd (release)…");
+    let status = cargo()
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "iacscope",
+            "--bin",
+            "iacscope",
+            "-p",
+            "iacscope-tests",
+            "--bin",
+            "fake-telnetd",
+        ])
+        .arg("--target-dir")
+        .arg(&target)
+        .status()?;
+    if !status.success() {
+        anyhow::bail!("cargo build failed");
+    }
+    let exe = |name: &str| {
+        target
+            .join("release")
+            .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+    };
+    let (iacscope, fake) = (exe("iacscope"), exe("fake-telnetd"));
+    Ok((target, iacscope, fake))
+}
