@@ -207,7 +207,7 @@ pub fn fmt_duration(d: Duration) -> String {
 
 /// Builds `iacscope` and `fake-telnetd` in release mode into [`target_dir`] (what the scan
 /// and crawl benchmarks run); returns the target directory and the two binaries.
-pub fn build_scan_bins() -> anyhow::Result<(PathBuf, PathBuf, PathBuf)> {
+pub fn build_scan_bins() -> Result<(PathBuf, PathBuf, PathBuf)> {
     let target = target_dir();
     eprintln!("building iacscope and fake-telnetd (release)…");
     let status = cargo()
@@ -227,7 +227,7 @@ pub fn build_scan_bins() -> anyhow::Result<(PathBuf, PathBuf, PathBuf)> {
         .arg(&target)
         .status()?;
     if !status.success() {
-        anyhow::bail!("cargo build failed");
+        bail!("cargo build failed");
     }
     let exe = |name: &str| {
         target
