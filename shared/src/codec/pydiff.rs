@@ -45,7 +45,7 @@ const HANDLERS: [(Errors, &str); 3] = [
 ];
 
 /// Every codec under test, by a name Python and `find` both know.
-const CODECS: &[&str] = &[
+pub(super) const CODECS: &[&str] = &[
     "big5",
     "gbk",
     "gb2312",
