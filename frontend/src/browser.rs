@@ -26,7 +26,7 @@ struct HarnessProps {
 }
 
 /// The page over a state built from canned actions.
-#[function_component]
+#[component]
 fn Harness(p: &HarnessProps) -> Html {
     let actions = p.actions.clone();
     let state =
@@ -69,8 +69,12 @@ async fn mount_with_cancel(
     root
 }
 
+/// Lets Yew's scheduler run until the page is still: a render can run effects whose state
+/// changes schedule another render (Yew 0.23 runs those on a later turn), so a few turns.
 async fn settle() {
-    yew::platform::time::sleep(std::time::Duration::ZERO).await;
+    for _ in 0..3 {
+        yew::platform::time::sleep(std::time::Duration::ZERO).await;
+    }
 }
 
 fn input(root: &Element, selector: &str) -> HtmlInputElement {

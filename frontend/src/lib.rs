@@ -64,7 +64,7 @@ fn current_route() -> Route {
 /// bundle). The scanner's state and hook exist on every page but do nothing until a scan
 /// starts; a deep link starts its scan at once; a permalink loads the stored scan instead
 /// (never opening the websocket); a directory page fetches its listing.
-#[function_component]
+#[component]
 pub fn App() -> Html {
     let route = use_memo((), |_| current_route());
     let state = use_reducer(ScanState::default);

@@ -39,7 +39,7 @@ pub struct PageProps {
 }
 
 /// The whole page for a given state.
-#[function_component]
+#[component]
 pub fn Page(props: &PageProps) -> Html {
     let state = &props.state;
     let request = state.request.clone();
@@ -335,7 +335,7 @@ fn select_value(e: &Event) -> String {
 
 /// The timeline card: direction and option filters, hex bytes on demand, and paging back
 /// through older rows [`TIMELINE_ROWS`] at a time so the DOM stays bounded.
-#[function_component]
+#[component]
 pub fn TimelineView(props: &TimelineProps) -> Html {
     let t = &props.timeline;
     let filter = use_state(|| RowFilter {
@@ -591,7 +591,7 @@ pub fn saved_card(s: &Saved, origin: &str) -> El {
 
 /// A saved result: permalink with a copy button, the fingerprint's directory line, and the
 /// share snippets. Built once per save; one click handler serves every copy button.
-#[function_component]
+#[component]
 pub fn SavedCard(props: &SavedProps) -> Html {
     let origin = if props.origin.is_empty() {
         crate::api::origin()
@@ -663,7 +663,7 @@ const DECODE_AS: &[&str] = &[
 const WIDTHS: &[usize] = &[80, 100, 120];
 
 /// The banner card: the rendered banner and a button that copies it as plain text.
-#[function_component]
+#[component]
 pub fn BannerCard(props: &BannerProps) -> Html {
     let copied = use_state(String::new);
     // `None`: the session encoding at 80 columns, as the scan drew it.
@@ -778,7 +778,7 @@ pub struct BannerViewProps {
 /// runs, and diffing them through Yew's virtual DOM cost more than the 50 ms budget; so the
 /// `<pre>` is built straight into the DOM (text nodes and class names only, never markup) and
 /// kept until the screen changes, and a re-render with the same screen touches nothing.
-#[function_component]
+#[component]
 pub fn BannerView(props: &BannerViewProps) -> Html {
     let pre = use_memo(props.screen.clone(), |screen| banner_pre(screen));
     Html::VRef((*pre).clone())
@@ -967,7 +967,7 @@ pub struct EvidenceProps {
 
 /// "Copy as evidence": the negotiation lines, TLS, MSSP and the permalink as plain text, for
 /// a game directory's listing request.
-#[function_component]
+#[component]
 pub fn EvidenceCard(props: &EvidenceProps) -> Html {
     let copied = use_state(String::new);
     let text = props.text.clone();
@@ -1001,7 +1001,7 @@ pub struct ReportProps {
 }
 
 /// The finished scan: fingerprint, protocol and MSSP tables, the JSON record.
-#[function_component]
+#[component]
 pub fn ReportView(props: &ReportProps) -> Html {
     let r = &props.report;
     let copied = use_state(String::new);
@@ -1080,7 +1080,7 @@ pub struct TlsClaimProps {
 
 /// Whether the TLS port the MSSP names speaks TLS: one handshake through the proxy
 /// (`/api/tls-check`), no scan.
-#[function_component]
+#[component]
 pub fn TlsClaim(props: &TlsClaimProps) -> Html {
     let answer = use_state(|| None::<String>);
     {
