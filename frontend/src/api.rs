@@ -111,10 +111,10 @@ pub async fn post_json(url: &str, body: &str) -> Result<JsValue, Failure> {
     parse(&fetch(url, Some(body)).await?).ok_or_else(not_json)
 }
 
-/// In the browser the engine leaves a GMCP body unparsed (`mudsb::decode`): parse it here with
-/// `JSON.parse` into the engine's [`Value`], as natively the engine's own parser does (an
-/// object's integer-like keys come first, as JavaScript orders them). Other messages, and
-/// native builds, pass through.
+/// In the browser the engine leaves a GMCP body unparsed (`mudsb::decode`): check it here
+/// with `JSON.parse` and keep it as sent, laid out by [`mudsb::reindent_json`] (a parsed
+/// value would show JavaScript's key order and rounded integers, not the server's). Other
+/// messages, and native builds, pass through.
 pub fn parse_gmcp(d: mudsb::Decoded) -> mudsb::Decoded {
     match d {
         mudsb::Decoded::Gmcp {
@@ -123,14 +123,14 @@ pub fn parse_gmcp(d: mudsb::Decoded) -> mudsb::Decoded {
             raw: Some(raw),
             problem: None,
         } if cfg!(target_arch = "wasm32") => {
-            let (json, raw, problem) = match parse(&raw) {
-                Some(v) => (Some(to_pyjson(&v)), None, None),
-                None => (None, Some(raw), Some("not JSON".to_owned())),
+            let (raw, problem) = match parse(&raw) {
+                Some(_) => (mudsb::reindent_json(&raw), None),
+                None => (raw, Some("not JSON".to_owned())),
             };
             mudsb::Decoded::Gmcp {
                 package,
-                json,
-                raw,
+                json: None,
+                raw: Some(raw),
                 problem,
             }
         }

@@ -6,6 +6,7 @@ use crate::request::{ScanMode, ScanRequest, TlsMode};
 use crate::state::{Action, Report, ScanState};
 use crate::view::Page;
 use crate::{App, ENGINE_VERSION};
+use iacscope_shared::mudsb;
 use iacscope_shared::telopt::{TelOpt, Verb};
 use iacscope_shared::{transcript, Dir, EventKind, Phase, Timestamp};
 use std::cell::RefCell;
@@ -1187,8 +1188,9 @@ async fn a_save_retries_while_the_session_is_open() {
 }
 
 #[wasm_bindgen_test]
-fn gmcp_bodies_are_parsed_by_the_browser() {
-    // In wasm the engine leaves GMCP JSON to the browser's JSON.parse (`api::parse_gmcp`).
+fn gmcp_bodies_are_checked_by_the_browser_and_kept_as_sent() {
+    // In wasm the engine leaves GMCP JSON to the browser's JSON.parse (`api::parse_gmcp`),
+    // which only checks it: the page shows the server's key order and integers.
     let sb = |payload: &[u8]| iacscope_shared::Event {
         at: Timestamp(1_000),
         kind: EventKind::Subnegotiation {
@@ -1205,19 +1207,30 @@ fn gmcp_bodies_are_parsed_by_the_browser() {
             now: Timestamp(2_000),
             phase: Phase::Negotiating,
             events: vec![
-                sb(br#"Char.Vitals {"hp": 1, "name": "Zed", "ok": [true, null, 1.5]}"#),
+                sb(br#"Char.Vitals {"hp": 1, "2": 9007199254740993, "ok": [true, null]}"#),
                 sb(b"Char.Name {not json"),
                 sb(b"Core.Ping"),
             ],
         },
     ]);
-    let lines: Vec<String> = s.live.decoded.iter().map(|(_, d)| d.to_line()).collect();
+    let shown: Vec<(Option<String>, Option<String>)> = s
+        .live
+        .decoded
+        .iter()
+        .map(|(_, d)| match d {
+            mudsb::Decoded::Gmcp { raw, problem, .. } => (raw.clone(), problem.clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
     assert_eq!(
-        lines,
+        shown,
         [
-            r#"Char.Vitals {"hp":1,"name":"Zed","ok":[true,null,1.5]}"#,
-            "Char.Name {not json (not JSON)",
-            "Core.Ping",
+            (
+                Some("{\n  \"hp\": 1,\n  \"2\": 9007199254740993,\n  \"ok\": [\n    true,\n    null\n  ]\n}".into()),
+                None
+            ),
+            (Some("{not json".into()), Some("not JSON".into())),
+            (None, None),
         ]
     );
 }

@@ -926,6 +926,10 @@ fn mud_data_card(decoded: &[(TelOpt, mudsb::Decoded)]) -> Html {
                     (Some(v), _) => {
                         html! { <pre class="json">{ iacscope_shared::pyjson::to_pretty(v) }</pre> }
                     }
+                    // A body the browser checked (`api::parse_gmcp`), laid out as sent.
+                    (None, Some(r)) if problem.is_none() => {
+                        html! { <pre class="json">{ r.clone() }</pre> }
+                    }
                     (None, Some(r)) => html! { <code>{ r.clone() }</code> },
                     (None, None) => html! {},
                 },

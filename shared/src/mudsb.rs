@@ -83,7 +83,8 @@ pub enum Decoded {
         package: String,
         /// The JSON body, when there is one and it parses.
         json: Option<Value>,
-        /// The body as sent, when it does not parse (or is too large to).
+        /// The body as sent, when it does not parse (or is too large to); in the browser,
+        /// also a body that parses, laid out by [`reindent_json`] (`problem` is then `None`).
         raw: Option<String>,
         problem: Option<String>,
     },
@@ -202,6 +203,68 @@ pub fn gmcp(payload: &[u8]) -> Decoded {
         raw,
         problem,
     }
+}
+
+/// Deepest nesting [`reindent_json`] indents; deeper lines keep this indent, so a body of
+/// `[[[[…` costs its own length in output, not its length times its depth.
+pub const MAX_INDENT_DEPTH: usize = 32;
+
+/// A JSON text laid out two spaces an indent, every token kept as sent: member order and
+/// numbers exactly as the server wrote them (a parser would reorder JavaScript's
+/// integer-like keys and round integers past 2^53). Only whitespace outside strings
+/// changes; it never fails, so call it on text a parser accepted.
+pub fn reindent_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 4);
+    let mut depth = 0usize;
+    let (mut in_string, mut escaped) = (false, false);
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.extend(std::iter::repeat_n("  ", depth.min(MAX_INDENT_DEPTH)));
+    };
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                out.push(c);
+                while chars.next_if(|c| c.is_ascii_whitespace()).is_some() {}
+                if chars
+                    .next_if(|&n| n == '}' || n == ']')
+                    .map(|n| out.push(n))
+                    .is_none()
+                {
+                    depth += 1;
+                    newline(&mut out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_ascii_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// MSDP: `(VAR name (VAL value)+)*`, values being text, tables or arrays.
@@ -414,6 +477,28 @@ mod tests {
             "Core.Hello {bad (not JSON: expected a string key at byte 1)"
         );
         assert!(line(TelOpt::GMCP, b"X \xff").contains("invalid UTF-8 replaced"));
+    }
+
+    #[test]
+    fn reindented_json_keeps_every_token_as_sent() {
+        // JSON.parse would put "2" before "b" and round the big integer.
+        let raw = r#"{"b": 1, "2":[ ], "n" :9007199254740993,"s":"a,{\"}[:", "o":{}}"#;
+        assert_eq!(
+            reindent_json(raw),
+            "{\n  \"b\": 1,\n  \"2\": [],\n  \"n\": 9007199254740993,\n  \"s\": \"a,{\\\"}[:\",\n  \"o\": {}\n}"
+        );
+        assert_eq!(reindent_json("[1,[2]]"), "[\n  1,\n  [\n    2\n  ]\n]");
+        assert_eq!(reindent_json("7"), "7");
+        // Deep nesting is indented at most MAX_INDENT_DEPTH levels: linear output.
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let out = reindent_json(&deep);
+        assert!(
+            out.len() < deep.len() * (2 * MAX_INDENT_DEPTH + 2),
+            "{}",
+            out.len()
+        );
+        // Garbage is laid out, never a panic (callers pass parsed text; this is a guard).
+        let _ = reindent_json("}}]],,\"\\");
     }
 
     #[test]
