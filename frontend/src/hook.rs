@@ -49,9 +49,30 @@ struct Live {
     closed_msg: bool,
     /// The scan is over; nothing more is driven.
     ended: bool,
+    /// While the session encoding's codec table is being fetched: the server's bytes, a
+    /// timer that fired and an end that came meanwhile, all handed to the engine once the
+    /// table is installed, so that it decodes them exactly (`release`).
+    held: Option<Held>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_close: Closure<dyn FnMut(CloseEvent)>,
 }
+
+/// What waits for a codec table (`Live::held`).
+#[derive(Default)]
+struct Held {
+    chunks: Vec<Vec<u8>>,
+    bytes: usize,
+    timeout: bool,
+    eof: bool,
+    /// Releases the hold if the table takes longer than [`HOLD_MAX_MS`].
+    _guard: Option<Timeout>,
+}
+
+/// Longest the engine waits for a codec table before going on without it (latin-1); the
+/// table is a same-origin static file of at most 33 KB, normally here in milliseconds.
+const HOLD_MAX_MS: u32 = 2_000;
+/// Most bytes held for a codec table; past this the hold ends at once.
+const HOLD_MAX_BYTES: usize = 1 << 20;
 
 type Slot = Rc<RefCell<Option<Live>>>;
 type Dispatch = UseReducerDispatcher<ScanState>;
@@ -161,7 +182,13 @@ fn connect(slot: &Slot, dispatch: &Dispatch, req: ScanRequest) {
             } else if let Some(buf) = data.dyn_ref::<js_sys::ArrayBuffer>() {
                 let bytes = js_sys::Uint8Array::new(buf).to_vec();
                 with_live(&slot, &dispatch, |live, out| {
-                    if let Some(d) = live.driver.as_mut() {
+                    if let Some(h) = live.held.as_mut() {
+                        h.bytes += bytes.len();
+                        h.chunks.push(bytes);
+                        if h.bytes > HOLD_MAX_BYTES {
+                            release(live, &slot, &dispatch, out);
+                        }
+                    } else if let Some(d) = live.driver.as_mut() {
                         let now = clock(live.t0);
                         let step = d.input(now, &bytes);
                         process(live, &slot, &dispatch, now, step, out);
@@ -196,6 +223,7 @@ fn connect(slot: &Slot, dispatch: &Dispatch, req: ScanRequest) {
         phase: None,
         closed_msg: false,
         ended: false,
+        held: None,
         _on_message: on_message,
         _on_close: on_close,
     });
@@ -292,6 +320,10 @@ fn eof(live: &mut Live, slot: &Slot, dispatch: &Dispatch, out: &mut Vec<Action>)
     if live.ended {
         return;
     }
+    if let Some(h) = live.held.as_mut() {
+        h.eof = true;
+        return;
+    }
     if let Some(d) = live.driver.as_mut() {
         let now = clock(live.t0);
         let step = d.eof(now);
@@ -301,28 +333,83 @@ fn eof(live: &mut Live, slot: &Slot, dispatch: &Dispatch, out: &mut Vec<Action>)
     }
 }
 
-/// Fetches codec table `name` (unless already under way) and, once installed, renders the
-/// current scan's banner again, now decoded exactly.
-fn load_table(slot: &Slot, dispatch: &Dispatch, name: &'static str) {
-    if !codecs::claim(name) {
+/// The session encoding became codec `name`, whose table is not loaded: fetch it, holding
+/// the server's next bytes (and the engine's timer) until it is installed or
+/// [`HOLD_MAX_MS`] passed, so the engine decodes them exactly (`_VirtualCursor` columns,
+/// answered in cursor position reports, depend on it). When another fetch of it is already
+/// under way (a "Decode as"), nothing is held: text until it lands decodes as latin-1.
+fn hold_for_table(live: &mut Live, slot: &Slot, dispatch: &Dispatch, name: &'static str) {
+    if live.held.is_some() || !codecs::claim(name) {
         return;
     }
-    let (slot, dispatch) = (slot.clone(), dispatch.clone());
-    yew::platform::spawn_local(async move {
-        match codecs::fetch_table(name).await {
-            Ok(()) => with_live(&slot, &dispatch, |live, out| {
-                if let Some(d) = live.driver.as_ref() {
-                    let sc = d.scanner();
-                    let (before, after) = sc.banner_bytes();
-                    out.push(Action::Banner {
-                        bytes: banner::combine(&before, &after),
-                        encoding: sc.encoding().to_owned(),
-                    });
+    let t0 = live.t0;
+    let end_hold = {
+        let (slot, dispatch) = (slot.clone(), dispatch.clone());
+        move || {
+            let slot2 = slot.clone();
+            with_live(&slot, &dispatch, |live, out| {
+                if live.t0 == t0 {
+                    release(live, &slot2, &dispatch, out);
                 }
-            }),
-            Err(sentence) => codecs::warn(&sentence),
+            });
         }
+    };
+    live.held = Some(Held {
+        _guard: Some(Timeout::new(HOLD_MAX_MS, end_hold.clone())),
+        ..Held::default()
     });
+    yew::platform::spawn_local(async move {
+        if let Err(sentence) = codecs::fetch_table(name).await {
+            codecs::warn(&sentence);
+        }
+        end_hold();
+    });
+}
+
+/// Ends a hold (`hold_for_table`): the banner re-rendered with the table, then the held
+/// bytes, timer and end handed to the engine in order. A held chunk that switches to yet
+/// another missing codec starts a new hold, which keeps the rest.
+fn release(live: &mut Live, slot: &Slot, dispatch: &Dispatch, out: &mut Vec<Action>) {
+    let Some(held) = live.held.take() else {
+        return;
+    };
+    if let Some(d) = live.driver.as_ref() {
+        let sc = d.scanner();
+        let (before, after) = sc.banner_bytes();
+        out.push(Action::Banner {
+            bytes: banner::combine(&before, &after),
+            encoding: sc.encoding().to_owned(),
+        });
+    }
+    let mut chunks = held.chunks.into_iter();
+    for chunk in chunks.by_ref() {
+        let Some(d) = live.driver.as_mut().filter(|_| !live.ended) else {
+            return;
+        };
+        let now = clock(live.t0);
+        let step = d.input(now, &chunk);
+        process(live, slot, dispatch, now, step, out);
+        if live.held.is_some() {
+            break;
+        }
+    }
+    if let Some(h) = live.held.as_mut() {
+        h.chunks.extend(chunks);
+        h.bytes = h.chunks.iter().map(Vec::len).sum();
+        h.timeout |= held.timeout;
+        h.eof |= held.eof;
+        return;
+    }
+    if held.timeout && !live.ended {
+        if let Some(d) = live.driver.as_mut() {
+            let now = clock(live.t0);
+            let step = d.timeout(now);
+            process(live, slot, dispatch, now, step, out);
+        }
+    }
+    if held.eof {
+        eof(live, slot, dispatch, out);
+    }
 }
 
 /// How often the elapsed time moves while nothing else happens.
@@ -362,13 +449,12 @@ fn process(
             encoding: scanner.encoding().to_owned(),
         });
     }
-    // The session encoding became a codec whose table is not loaded: fetch it. Text the
-    // engine decodes before it arrives (the banner is re-rendered after) is latin-1.
     let missing = codec::missing_table(scanner.encoding());
-    if let Some(name) = missing {
-        load_table(slot, dispatch, name);
+    let done = d.is_done();
+    if let Some(name) = missing.filter(|_| !done) {
+        hold_for_table(live, slot, dispatch, name);
     }
-    if d.is_done() {
+    if done {
         live.ended = true;
         live.timer = None;
         live.ticker = None;
@@ -401,6 +487,10 @@ fn process(
             let slot2 = slot.clone();
             with_live(&slot, &dispatch, |live, out| {
                 if live.ended {
+                    return;
+                }
+                if let Some(h) = live.held.as_mut() {
+                    h.timeout = true;
                     return;
                 }
                 if let Some(d) = live.driver.as_mut() {

@@ -705,3 +705,61 @@ fn a_self_signed_server_gets_a_verdict_and_a_retry_without_verification() -> Res
     }
     Ok(())
 }
+
+/// The `big5-prompt-cursor` server makes the client switch to big5 (a GB / BIG5 prompt),
+/// then asks where the cursor is right away. The page has no big5 table yet: it must hold the server's bytes until the
+/// table is fetched (`hook::hold_for_table`), or it answers the column latin-1 gives and the
+/// server draws another banner than it does for `iacscope scan` and telnetlib3.
+#[test]
+fn a_charset_switch_mid_scan_decodes_exactly_in_the_browser() -> Result<()> {
+    let Setup {
+        dist,
+        tools,
+        out,
+        bin,
+    } = setup("charset")?;
+    let (_fake, telnet_port) = start_fake("big5-prompt-cursor")?;
+    let data_dir = out.join("data");
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let (_serve, http_port) = start_serve(&bin, &dist, &data_dir)?;
+    let cli_record = out.join("charset-cli.json");
+    let cli = start_cli_scan(&bin, telnet_port, &cli_record)?;
+    let browser = Browser::launch(&tools, &out.join("chromium-profile"))?;
+    browser.goto(&format!("http://127.0.0.1:{http_port}/"))?;
+    wait_mounted(&browser)?;
+    let input = browser.find("#target")?;
+    browser.send_keys(&input, &format!("127.0.0.1:{telnet_port}"))?;
+    let submit = browser.find("form.scan-form button[type=submit]")?;
+    browser.click(&submit)?;
+    let finished = wait_scan_over(&browser, "the big5 scan to finish")?;
+    let page = browser.execute(COLLECT, vec![])?;
+    if let Ok(png) = browser.screenshot() {
+        std::fs::write(out.join("charset.png"), png)?;
+    }
+    let expected = cli_fingerprint(cli, &cli_record)?;
+    let cli_banner = std::fs::read_to_string(&cli_record)?;
+    let mut problems = Vec::new();
+    if !finished.as_str().is_some_and(|s| s.starts_with("Done:")) {
+        problems.push(format!("the scan ended as {finished}"));
+    }
+    if !cli_banner.contains("cursor at column 2 (big5)") {
+        problems.push("iacscope scan's record lacks the big5 cursor answer".into());
+    }
+    let banner = page["banner"].as_str().unwrap_or_default();
+    if !banner.contains("cursor at column 2 (big5)") {
+        problems.push(format!(
+            "the page answered the cursor probe as another codec: banner {banner:?}"
+        ));
+    }
+    if page["fingerprint"] != expected.as_str() {
+        problems.push(format!(
+            "page fingerprint {} != iacscope scan's {expected}",
+            page["fingerprint"]
+        ));
+    }
+    eprintln!("e2e: big5 switch scanned; banner {banner:?}");
+    if !problems.is_empty() {
+        bail!("big5 checks failed:\n  {}", problems.join("\n  "));
+    }
+    Ok(())
+}
