@@ -1408,8 +1408,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(&root);
     }
 
-    /// A live save whose server has more than [`crate::directory::db::MAX_LIST`] older scans
-    /// (so it is not in the first page of `Db::server`), imported back: already present.
+    /// A live save whose server has more than [`crate::directory::db::MAX_LIST`] newer scans
+    /// (so it is not among the scans `Db::server` lists), imported back: already present.
     fn long_history(db: &Db, root: &Path) {
         let live = record("live", "1", vec![entry("c.test", 4002, T1)]);
         let fp = record_fingerprint(&live).expect("fp");
@@ -1419,16 +1419,16 @@ mod tests {
             .rows
             .remove(0)
             .scan;
-        let older: Vec<NewScan> = (0..crate::directory::db::MAX_LIST)
+        let newer: Vec<NewScan> = (0..crate::directory::db::MAX_LIST)
             .map(|i| {
                 let mut old = row.clone();
                 old.id = format!("{i:032x}");
-                old.created -= 1000 + i;
+                old.created += 1000 + i;
                 old.source = SOURCE_IMPORT.into();
                 old
             })
             .collect();
-        assert_eq!(db.insert_many(&older).expect("history"), older.len());
+        assert_eq!(db.insert_many(&newer).expect("history"), newer.len());
         row.id = "f".repeat(crate::directory::save::ID_HEX_LEN);
         row.source = crate::directory::db::SOURCE_LIVE.into();
         assert!(db.insert(&row).expect("insert"));
@@ -1437,7 +1437,7 @@ mod tests {
                 .expect("server")
                 .iter()
                 .any(|s| s.id == row.id),
-            "the live save is past the first listing page"
+            "the live save is older than every listed scan"
         );
         let src = root.join("src");
         let path = src.join("server").join(&fp).join(format!("{sh}.json"));

@@ -270,6 +270,8 @@ pub struct ServerScan {
     pub complete: bool,
     /// The telnetlib3-fingerprint version the hash reproduces.
     pub compat: String,
+    /// Whether it was over TLS (config word [`TLS_WORD`]).
+    pub tls: bool,
 }
 
 /// The outcome word of a history point whose scan was stored.
@@ -318,7 +320,8 @@ pub struct CensusEntry {
     pub target: CrawlTarget,
     /// Unix seconds of its last scan or history point, if any.
     pub last_at: Option<i64>,
-    /// Its latest stored scan (whose MSSP may ask for a `CRAWL DELAY`).
+    /// Its latest complete scan, else its latest scan (whose MSSP may ask for a `CRAWL
+    /// DELAY`: a scan cut short before MSSP does not forget the delay).
     pub latest_id: Option<String>,
 }
 
@@ -584,7 +587,7 @@ impl Db {
         dispatch!(self, b => b.purge_before(created_before))
     }
 
-    /// A server's scans, oldest first (at most [`MAX_LIST`]).
+    /// A server's newest scans (at most [`MAX_LIST`]), oldest first.
     pub fn server(&self, host: &str, port: u16) -> DbResult<Vec<ServerScan>> {
         dispatch!(self, b => b.server(host, port))
     }
@@ -1418,6 +1421,37 @@ mod tests {
                     .collect::<Vec<_>>(),
                 [("c1", true), ("c2", false)]
             );
+            // The census names the complete scan too (the schedule reads its CRAWL DELAY).
+            let census = db.census(10).expect("census");
+            let x = census
+                .iter()
+                .find(|e| e.target.host == "x.test")
+                .expect("x.test");
+            assert_eq!((x.latest_id.as_deref(), x.last_at), (Some("c1"), Some(20)));
+        });
+    }
+
+    /// A server's scans are its newest [`MAX_LIST`], oldest first, each with its TLS.
+    #[test]
+    fn a_server_lists_its_newest_scans() {
+        on_both("a_server_lists_its_newest", |open| {
+            let db = open();
+            let n = MAX_LIST + 2;
+            let rows: Vec<NewScan> = (0..n)
+                .map(|i| {
+                    let mut s = scan(&format!("s{i:04}"), "x.test", "fp", 1000 + i);
+                    if i == n - 1 {
+                        s.config = format!("scan-type=quick {TLS_WORD}");
+                    }
+                    s
+                })
+                .collect();
+            assert_eq!(db.insert_many(&rows).expect("insert"), rows.len());
+            let s = db.server("x.test", 23).expect("server");
+            assert_eq!(s.len() as i64, MAX_LIST);
+            assert_eq!(s[0].id, "s0002", "the two oldest are left out");
+            assert_eq!(s[s.len() - 1].id, format!("s{:04}", n - 1));
+            assert!(s[s.len() - 1].tls && !s[0].tls);
         });
     }
 

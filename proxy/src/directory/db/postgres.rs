@@ -637,9 +637,13 @@ impl Postgres {
         let host = host.to_owned();
         self.run(move |c| {
             let rows = c.query(
-                "SELECT id, fingerprint, created, mssp_players, mssp_uptime, complete, compat
-                 FROM scans WHERE host = $1 AND port = $2 ORDER BY created, id LIMIT $3",
-                &[&host, &i32::from(port), &MAX_LIST],
+                "SELECT * FROM (
+                    SELECT id, fingerprint, created, mssp_players, mssp_uptime, complete, compat,
+                        CASE WHEN (' ' || config || ' ') LIKE $4 THEN 1 ELSE 0 END AS tls
+                    FROM scans WHERE host = $1 AND port = $2
+                    ORDER BY created DESC, id DESC LIMIT $3) newest
+                 ORDER BY created, id",
+                &[&host, &i32::from(port), &MAX_LIST, &format!("% {TLS_WORD} %")],
             )?;
             rows.iter()
                 .map(|r| {
@@ -651,6 +655,7 @@ impl Postgres {
                         uptime: r.try_get(4)?,
                         complete: r.try_get::<_, i32>(5)? != 0,
                         compat: r.try_get(6)?,
+                        tls: r.try_get::<_, i32>(7)? != 0,
                     })
                 })
                 .collect()
@@ -887,7 +892,8 @@ impl Postgres {
                             (SELECT MAX(created) FROM scans s WHERE s.host = t.host
                             AND s.port = t.port AND {tls} = t.tls)),
                         (SELECT id FROM scans s WHERE s.host = t.host AND s.port = t.port
-                            AND {tls} = t.tls ORDER BY created DESC, id DESC LIMIT 1)
+                            AND {tls} = t.tls
+                            ORDER BY complete DESC, created DESC, id DESC LIMIT 1)
                      FROM t ORDER BY t.host, t.port, t.tls LIMIT $2"
                 ),
                 &[&format!("% {TLS_WORD} %"), &limit],

@@ -495,10 +495,14 @@ impl Sqlite {
     pub(super) fn server(&self, host: &str, port: u16) -> rusqlite::Result<Vec<ServerScan>> {
         let c = self.conn();
         let mut q = c.prepare(
-            "SELECT id, fingerprint, created, mssp_players, mssp_uptime, complete, compat
-             FROM scans WHERE host = ?1 AND port = ?2 ORDER BY created, id LIMIT ?3",
+            "SELECT * FROM (
+                SELECT id, fingerprint, created, mssp_players, mssp_uptime, complete, compat,
+                    (' ' || config || ' ') LIKE ?4 AS tls
+                FROM scans WHERE host = ?1 AND port = ?2 ORDER BY created DESC, id DESC LIMIT ?3)
+             ORDER BY created, id",
         )?;
-        let rows = q.query_map(params![host, port, MAX_LIST], |r| {
+        let tls = format!("% {TLS_WORD} %");
+        let rows = q.query_map(params![host, port, MAX_LIST, tls], |r| {
             Ok(ServerScan {
                 id: r.get(0)?,
                 fingerprint: r.get(1)?,
@@ -507,6 +511,7 @@ impl Sqlite {
                 uptime: r.get(4)?,
                 complete: r.get(5)?,
                 compat: r.get(6)?,
+                tls: r.get(7)?,
             })
         })?;
         rows.collect()
@@ -619,7 +624,7 @@ impl Sqlite {
                     AND s.port = t.port AND ((' ' || s.config || ' ') LIKE ?1) = t.tls), -1)),
                 (SELECT id FROM scans s WHERE s.host = t.host AND s.port = t.port
                     AND ((' ' || s.config || ' ') LIKE ?1) = t.tls
-                    ORDER BY created DESC, id DESC LIMIT 1)
+                    ORDER BY complete DESC, created DESC, id DESC LIMIT 1)
              FROM t ORDER BY t.host, t.port, t.tls LIMIT ?2",
         )?;
         let rows = q.query_map(params![format!("% {TLS_WORD} %"), limit], |r| {
