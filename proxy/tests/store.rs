@@ -405,6 +405,71 @@ async fn two_instances_share_one_store(cfg: Config) {
     let _ = std::fs::remove_dir_all(&cfg.data_dir);
 }
 
+/// `GET /api/servers/<host>/<port>` lists what changed in the server's MSSP between its
+/// complete scans (PLAYERS left out; a scan cut short is skipped), and each scan's TLS.
+async fn a_servers_mssp_changes(cfg: Config) {
+    let server = start(cfg.clone()).await;
+    let record = |mssp: &str| {
+        format!("{{\"server-probe\": {{\"session_data\": {{\"mssp\": {{{mssp}}}}}}}}}")
+    };
+    let rows = [
+        (
+            100,
+            true,
+            r#""NAME": "Old", "CODEBASE": "Evennia", "PLAYERS": "1""#,
+        ),
+        (
+            200,
+            true,
+            r#""NAME": "Old", "CODEBASE": "Evennia", "PLAYERS": "5""#,
+        ),
+        (250, false, ""),
+        (300, true, r#""NAME": "New", "PLAYERS": "2", "SSL": "4443""#),
+    ];
+    for (i, (at, complete, mssp)) in rows.iter().enumerate() {
+        let mut row = plain_row(&format!("{i:032}"), "mssp.test", 4000, "fp", *at);
+        row.record_json = record(mssp).into();
+        row.complete = *complete;
+        server.state.db.insert(&row).expect("insert");
+    }
+    let (status, v) = get_json(server.addr, "/api/servers/mssp.test/4000").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["scans"][0]["tls"], false, "{v}");
+    let changes = v["history"]["mssp_changes"].as_array().expect("list");
+    let seen: Vec<(&Value, &Value, &Value)> = changes
+        .iter()
+        .map(|c| (&c["variable"], &c["from"], &c["to"]))
+        .collect();
+    let (name, ssl, codebase) = (
+        Value::from("NAME"),
+        Value::from("SSL"),
+        Value::from("CODEBASE"),
+    );
+    let (old, new, port, evennia) = (
+        Value::from("Old"),
+        Value::from("New"),
+        Value::from("4443"),
+        Value::from("Evennia"),
+    );
+    assert_eq!(
+        seen,
+        [
+            (&name, &old, &new),
+            (&ssl, &Value::Null, &port),
+            (&codebase, &evennia, &Value::Null),
+        ],
+        "only NAME, SSL and CODEBASE (PLAYERS left out): {v}"
+    );
+    for c in changes {
+        assert_eq!(c["scan"], format!("{:032}", 3));
+        assert_eq!(
+            c["since"], "1970-01-01T00:03:20+00:00",
+            "compared with the complete one"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&cfg.data_dir);
+}
+
 /// A PostgreSQL test config with a fresh schema for `test`, or `None` (skipped) when no
 /// server is configured; panics (fails) when one is required but missing or unusable.
 fn pg_config(test: &str) -> Option<Config> {
@@ -451,4 +516,5 @@ on_both_stores!(
     forged_result_is_ignored,
     saves_are_rate_limited_and_size_limited,
     two_instances_share_one_store,
+    a_servers_mssp_changes,
 );

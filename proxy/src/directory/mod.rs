@@ -5,12 +5,14 @@
 //! the save path; `widget` is what the iframe `embed` and the SVG `badge` share; `crawl`
 //! (`iacscope crawl`, and `serve`'s schedule in `crawl::schedule`) runs many such scans from
 //! seed lists or the census and records each server's history; `census` turns the store into
-//! numbers (`/api/stats`) and directory files (`export --format telix|csv`); `tlscheck` tries
-//! one TLS handshake with a port a server's MSSP names.
+//! numbers (`/api/stats`) and directory files (`export --format telix|csv`); `changes` lists
+//! what changed in a server's MSSP between scans; `tlscheck` tries one TLS handshake with a
+//! port a server's MSSP names.
 //!
 //! Imports go one way: `badge` and `embed` use `widget` and `livescan`; `widget` uses
 //! `livescan`; `crawl` uses `livescan`, `save` and `db`; `census` uses `db`; `livescan`
-//! uses `save` and `db`; none of them uses `badge`, `embed`, `crawl` or `census`. The
+//! uses `save` and `db`; `save` uses `changes` and `db`; none of them uses `badge`, `embed`,
+//! `crawl` or `census`, and `changes` uses none of them. The
 //! directory may use the relay (`policy` for SSRF checks, `limits`, `tls`, `sniff`,
 //! `session::connect`, `store`); the relay never uses the directory.
 
@@ -21,6 +23,7 @@ use std::sync::Arc;
 
 pub mod badge;
 pub mod census;
+pub mod changes;
 pub mod crawl;
 pub mod db;
 pub mod embed;

@@ -6,6 +6,7 @@
 //! record and transcript under an id derived from their content. A fingerprint the browser
 //! reports is only compared (and a difference logged). Storage is in [`super::db`].
 
+use super::changes;
 use super::db::{
     HistoryPoint, NewScan, ServerHit, ServerScan, SharedBy, COMPAT_VERSION, SOURCE_LIVE,
 };
@@ -521,12 +522,21 @@ async fn server_handler(
     };
     let found = read(&st, move |db| {
         let name = db.latest(&h, port)?.and_then(|l| l.name);
-        Ok((db.server(&h, port)?, name, db.history(&h, port)?))
+        let scans = db.server(&h, port)?;
+        // The MSSP of the newest complete scans, oldest first (one record read each).
+        let complete: Vec<&ServerScan> = scans.iter().filter(|s| s.complete).collect();
+        let mut mssp = Vec::new();
+        for s in &complete[complete.len().saturating_sub(changes::MAX_DIFFED_SCANS)..] {
+            let m = db.record(&s.id)?.and_then(|r| changes::mssp_of(&r));
+            mssp.push((s.created, s.id.clone(), m));
+        }
+        let mssp_changes = changes::mssp_changes(&mssp);
+        Ok((scans, name, db.history(&h, port)?, mssp_changes))
     })
     .await;
     let date = |secs: i64| isoformat_utc(secs.saturating_mul(1_000_000));
     match found {
-        Ok((scans, name, mut history)) => {
+        Ok((scans, name, mut history, mssp_changes)) => {
             history.reverse(); // oldest first, as the scans
             Json(json!({
                 "host": host,
@@ -542,6 +552,7 @@ async fn server_handler(
                     "uptime": parse(&s.uptime),
                     "complete": s.complete,
                     "compat": s.compat,
+                    "tls": s.tls,
                 })).collect::<Vec<_>>(),
                 "history": {
                     // Every attempt: up (a stored scan) or down, with why.
@@ -564,6 +575,9 @@ async fn server_handler(
                         "to": date(c.to),
                         "scans": c.scans,
                     })).collect::<Vec<_>>(),
+                    // What changed in its MSSP between complete scans (PLAYERS and UPTIME
+                    // left out: `players` above, each scan's `uptime`).
+                    "mssp_changes": changes::to_json(&mssp_changes),
                 },
             }))
             .into_response()

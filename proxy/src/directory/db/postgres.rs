@@ -643,7 +643,12 @@ impl Postgres {
                     FROM scans WHERE host = $1 AND port = $2
                     ORDER BY created DESC, id DESC LIMIT $3) newest
                  ORDER BY created, id",
-                &[&host, &i32::from(port), &MAX_LIST, &format!("% {TLS_WORD} %")],
+                &[
+                    &host,
+                    &i32::from(port),
+                    &MAX_LIST,
+                    &format!("% {TLS_WORD} %"),
+                ],
             )?;
             rows.iter()
                 .map(|r| {
