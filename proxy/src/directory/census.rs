@@ -8,15 +8,23 @@
 //! (`fingerprint-data`, `session_data.mssp`, `session_data.encoding`); nothing is taken from
 //! a client. `/api/stats` is computed off the async threads and cached for
 //! [`STATS_CACHE_FOR`].
+//!
+//! Its `trend` (and a `trend` beside each protocol, codebase and encoding) gives the same
+//! figures as they stood at the end of each of the last [`MAX_TREND_ROUNDS`] crawl rounds
+//! (`iacscope crawl` rounds and schedule passes, by the time of their last history point):
+//! the census rows as of that moment (each server's last attempt and latest complete scan up
+//! to then) counted as now. A round's figures are
+//! kept in [`StatsCache`] until the round changes (a point added), so a recomputation reads
+//! the records of new rounds only.
 
-use crate::directory::db::{CrawlTarget, Db, DbResult, ScanSummary, OUTCOME_OK};
+use crate::directory::db::{CrawlTarget, Db, DbResult, HistoryPoint, ServerScan, OUTCOME_OK};
 use crate::serve::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use iacscope_shared::pyjson::{self, Value};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,6 +41,8 @@ pub const PROTOCOLS: &[&str] = &[
 ];
 /// Longest text (name, codebase) a census row keeps.
 const MAX_TEXT: usize = 120;
+/// Most crawl rounds the `/api/stats` trend covers (the newest).
+pub const MAX_TREND_ROUNDS: usize = 12;
 
 /// One server of the census.
 #[derive(Clone, Debug)]
@@ -45,7 +55,7 @@ pub struct Row {
     /// Unix seconds of its last visit.
     pub last_at: Option<i64>,
     /// Its latest complete scan (or latest scan when none is complete).
-    pub scan: Option<ScanSummary>,
+    pub scan: Option<ServerScan>,
     /// What that scan's record says.
     pub facts: Facts,
 }
@@ -124,30 +134,209 @@ fn text(v: &Value) -> Option<String> {
     }
 }
 
-/// The census rows (blocking: run off the async threads).
-pub fn rows(db: &Db, limit: i64) -> DbResult<Vec<Row>> {
+/// One server of the census with what its rows are made of: its attempts and its scans
+/// over the same TLS setting (each the newest [`crate::directory::db::MAX_LIST`]).
+struct Known {
+    target: CrawlTarget,
+    last_at: Option<i64>,
+    points: Vec<HistoryPoint>,
+    scans: Vec<ServerScan>,
+}
+
+/// Every server of the census, at most `limit` (blocking).
+fn known(db: &Db, limit: i64) -> DbResult<Vec<Known>> {
     let mut out = Vec::new();
     for e in db.census(limit)? {
         let t = &e.target;
-        let history = db.history(&t.host, t.port)?;
-        let up = match history.iter().find(|p| p.tls == t.tls) {
-            Some(p) => p.outcome == OUTCOME_OK,
-            None => e.latest_id.is_some(),
-        };
-        let scan = db.latest_with_tls(&t.host, t.port, t.tls)?;
-        let facts = match &scan {
-            Some(s) => db.record(&s.id)?.map(|r| facts(&r)).unwrap_or_default(),
-            None => Facts::default(),
-        };
-        out.push(Row {
+        let mut points = db.history(&t.host, t.port)?;
+        points.retain(|p| p.tls == t.tls);
+        let mut scans = db.server(&t.host, t.port)?;
+        scans.retain(|s| s.tls == t.tls);
+        out.push(Known {
             target: e.target,
-            up,
             last_at: e.last_at,
-            scan,
-            facts,
+            points,
+            scans,
         });
     }
     Ok(out)
+}
+
+/// Record facts read so far in one computation, by scan id.
+type FactsRead = HashMap<String, Facts>;
+
+/// `k`'s census row as of `at` (Unix seconds; `None`: now), or `None` when nothing of it
+/// was known then. Up: its last attempt by then was `ok` (without one, whether it had a
+/// scan); its scan: the latest complete one by then, else the latest.
+fn row_at(db: &Db, k: &Known, at: Option<i64>, read: &mut FactsRead) -> DbResult<Option<Row>> {
+    let by = |t: i64| at.is_none_or(|at| t <= at);
+    // Points are newest first, scans oldest first.
+    let point = k.points.iter().find(|p| by(p.at));
+    let scans: Vec<&ServerScan> = k.scans.iter().filter(|s| by(s.created)).collect();
+    if point.is_none() && scans.is_empty() {
+        return Ok(None);
+    }
+    let up = point.map_or(!scans.is_empty(), |p| p.outcome == OUTCOME_OK);
+    let scan = scans
+        .iter()
+        .rev()
+        .find(|s| s.complete)
+        .or(scans.last())
+        .map(|s| (*s).clone());
+    let facts = match &scan {
+        Some(s) => match read.get(&s.id) {
+            Some(f) => f.clone(),
+            None => {
+                let f = db.record(&s.id)?.map(|r| facts(&r)).unwrap_or_default();
+                read.insert(s.id.clone(), f.clone());
+                f
+            }
+        },
+        None => Facts::default(),
+    };
+    Ok(Some(Row {
+        target: k.target.clone(),
+        up,
+        last_at: match at {
+            None => k.last_at,
+            Some(_) => point.map(|p| p.at).max(scans.last().map(|s| s.created)),
+        },
+        scan,
+        facts,
+    }))
+}
+
+/// The census rows (blocking: run off the async threads).
+pub fn rows(db: &Db, limit: i64) -> DbResult<Vec<Row>> {
+    let mut read = FactsRead::new();
+    let mut out = Vec::new();
+    for k in known(db, limit)? {
+        out.extend(row_at(db, &k, None, &mut read)?);
+    }
+    Ok(out)
+}
+
+/// The newest crawl rounds (at most [`MAX_TREND_ROUNDS`]), oldest first: (round, its
+/// points, the time of its last point).
+fn rounds(known: &[Known]) -> Vec<(String, usize, i64)> {
+    let mut by_round: HashMap<&str, (usize, i64)> = HashMap::new();
+    for p in known.iter().flat_map(|k| &k.points) {
+        if let Some(c) = &p.crawl {
+            let e = by_round.entry(c).or_insert((0, p.at));
+            e.0 += 1;
+            e.1 = e.1.max(p.at);
+        }
+    }
+    let mut list: Vec<(String, usize, i64)> = by_round
+        .into_iter()
+        .map(|(c, (n, at))| (c.to_owned(), n, at))
+        .collect();
+    list.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| b.0.cmp(&a.0)));
+    list.truncate(MAX_TREND_ROUNDS);
+    list.reverse();
+    list
+}
+
+/// `/api/stats` with its `trend` (blocking): the census now, and as of the end of each
+/// recent crawl round (reused from `cache` while the round is unchanged).
+pub fn stats_with_trend(db: &Db, now: i64, cache: &StatsCache) -> DbResult<serde_json::Value> {
+    let known = known(db, MAX_CENSUS)?;
+    let mut read = FactsRead::new();
+    let mut current = Vec::new();
+    for k in &known {
+        current.extend(row_at(db, k, None, &mut read)?);
+    }
+    let mut out = stats(&current, now);
+    let rounds = rounds(&known);
+    let kept: HashMap<String, Snapshot> = std::mem::take(&mut *cache.lock_rounds());
+    let mut snapshots: Vec<(String, i64, Arc<serde_json::Value>)> = Vec::new();
+    let mut keep = HashMap::new();
+    for (round, points, at) in rounds {
+        let figures = match kept.get(&round) {
+            Some(s) if s.points == points && s.at == at => Arc::clone(&s.figures),
+            _ => {
+                let mut rows = Vec::new();
+                for k in &known {
+                    rows.extend(row_at(db, k, Some(at), &mut read)?);
+                }
+                Arc::new(stats(&rows, at))
+            }
+        };
+        keep.insert(
+            round.clone(),
+            Snapshot {
+                points,
+                at,
+                figures: Arc::clone(&figures),
+            },
+        );
+        snapshots.push((round, at, figures));
+    }
+    *cache.lock_rounds() = keep;
+    add_trend(&mut out, &snapshots);
+    Ok(out)
+}
+
+/// Adds the trend to `out` (an answer of [`stats`]): `trend` holds the rounds and each
+/// figure as a list over them (oldest first); each protocol (its share), codebase and
+/// encoding gets its own `trend` list beside its numbers (a codebase or encoding counts 0
+/// in a round where it was not among that round's [`MAX_LISTED`]).
+fn add_trend(out: &mut serde_json::Value, snapshots: &[(String, i64, Arc<serde_json::Value>)]) {
+    let series = |f: &dyn Fn(&serde_json::Value) -> serde_json::Value| {
+        serde_json::Value::Array(snapshots.iter().map(|(_, _, s)| f(s)).collect())
+    };
+    let mut t = serde_json::Map::new();
+    t.insert(
+        "rounds".into(),
+        json!(snapshots
+            .iter()
+            .map(|(r, at, _)| json!({
+                "crawl": r,
+                "date": iacscope_shared::record::isoformat_utc(at.saturating_mul(1_000_000)),
+            }))
+            .collect::<Vec<_>>()),
+    );
+    for k in [
+        "servers",
+        "answering",
+        "scanned_complete",
+        "with_mssp",
+        "mssp_share",
+        "unique_fingerprints",
+        "players_online",
+    ] {
+        t.insert(k.into(), series(&|s| s[k].clone()));
+    }
+    for k in ["servers", "answering"] {
+        t.insert(format!("tls_{k}"), series(&|s| s["tls"][k].clone()));
+    }
+    for p in PROTOCOLS {
+        if let Some(e) = out["protocols"][*p].as_object_mut() {
+            e.insert(
+                "trend".into(),
+                series(&|s| s["protocols"][*p]["share"].clone()),
+            );
+        }
+    }
+    for (list, key) in [("codebases", "codebase"), ("encodings", "encoding")] {
+        for e in out[list].as_array_mut().into_iter().flatten() {
+            let name = e[key].clone();
+            let v = series(&|s| {
+                let found = s[list].as_array().and_then(|l| {
+                    l.iter()
+                        .find(|x| x[key] == name)
+                        .map(|x| x["servers"].clone())
+                });
+                found.unwrap_or(json!(0))
+            });
+            if let Some(e) = e.as_object_mut() {
+                e.insert("trend".into(), v);
+            }
+        }
+    }
+    if let Some(map) = out.as_object_mut() {
+        map.insert("trend".into(), t.into());
+    }
 }
 
 /// `/api/stats` from the rows.
@@ -219,9 +408,29 @@ pub fn stats(rows: &[Row], now: i64) -> serde_json::Value {
     })
 }
 
-/// The cached `/api/stats` answer.
+/// The cached `/api/stats` answer, and the figures of recent crawl rounds.
 #[derive(Debug, Default)]
-pub struct StatsCache(Mutex<Option<(Instant, Arc<str>)>>);
+pub struct StatsCache(
+    Mutex<Option<(Instant, Arc<str>)>>,
+    Mutex<HashMap<String, Snapshot>>,
+);
+
+/// A crawl round's figures as of its last point, kept while the round is unchanged.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Points the round had.
+    points: usize,
+    /// Time of its last point (Unix seconds).
+    at: i64,
+    /// `stats` as of `at`.
+    figures: Arc<serde_json::Value>,
+}
+
+impl StatsCache {
+    fn lock_rounds(&self) -> std::sync::MutexGuard<'_, HashMap<String, Snapshot>> {
+        self.1.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// `GET /api/stats`.
 pub async fn stats_handler(State(st): State<Arc<AppState>>) -> Response {
@@ -237,8 +446,9 @@ pub async fn stats_handler(State(st): State<Arc<AppState>>) -> Response {
         Some(b) => b,
         None => {
             let now = crate::relay::store::unix_micros().div_euclid(1_000_000);
+            let state = Arc::clone(&st);
             let computed = crate::directory::db::off_thread(&st.db, move |db| {
-                Ok(stats(&rows(db, MAX_CENSUS)?, now).to_string())
+                Ok(stats_with_trend(db, now, &state.stats)?.to_string())
             })
             .await;
             match computed {
@@ -359,19 +569,15 @@ mod tests {
             },
             up,
             last_at: Some(0),
-            scan: Some(ScanSummary {
+            scan: Some(ServerScan {
                 id: "id".into(),
-                host: host.into(),
-                port: 23,
-                ip: "192.0.2.1".into(),
                 fingerprint: "ab".into(),
                 created: 0,
-                config: String::new(),
-                name: None,
                 players: None,
-                source: "live".into(),
+                uptime: None,
                 complete,
                 compat: "5.0.1".into(),
+                tls: false,
             }),
             facts: facts(RECORD),
         }
@@ -419,5 +625,126 @@ mod tests {
         assert_eq!(lines.len(), 4, "{c}");
         assert!(lines[1].contains("\"Fake, \"\"MUD\"\"\""), "{c}");
         assert!(lines[1].contains(",'=cmd()"), "formula defused: {c}");
+    }
+
+    /// A scan of `host` at `at` with `record`, stored with its point in crawl round
+    /// `round` (or as a visitor's scan without a point).
+    fn put(db: &Db, host: &str, at: i64, record: &str, complete: bool, round: Option<&str>) {
+        use crate::directory::db::{NewScan, COMPAT_VERSION, SOURCE_LIVE};
+        let id = format!("{host}-{at}");
+        let scan = NewScan {
+            id: id.clone(),
+            host: host.into(),
+            port: 23,
+            ip: "192.0.2.1".into(),
+            fingerprint: format!("fp-{}", record.len()),
+            created: at,
+            record_json: record.into(),
+            transcript_text: String::new(),
+            config: "scan-type=quick".into(),
+            mssp_players: None,
+            mssp_uptime: None,
+            mssp_name: None,
+            source: SOURCE_LIVE.into(),
+            complete,
+            compat: COMPAT_VERSION.into(),
+        };
+        match round {
+            Some(r) => {
+                let p = point(host, at, OUTCOME_OK, Some(id), r);
+                db.insert_with_history(&scan, &p).expect("insert");
+            }
+            None => {
+                db.insert(&scan).expect("insert");
+            }
+        }
+    }
+
+    fn point(
+        host: &str,
+        at: i64,
+        outcome: &str,
+        scan: Option<String>,
+        round: &str,
+    ) -> HistoryPoint {
+        HistoryPoint {
+            host: host.into(),
+            port: 23,
+            tls: false,
+            at,
+            outcome: outcome.into(),
+            detail: String::new(),
+            scan_id: scan,
+            crawl: Some(round.into()),
+        }
+    }
+
+    /// Issue 10: each figure with its trend across crawl rounds, as of each round's end; a
+    /// round's figures are kept until it changes.
+    #[test]
+    fn trend_across_crawl_rounds() {
+        let dir =
+            std::env::temp_dir().join(format!("iacscope-census-trend-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = Db::connect(None, &dir).expect("open");
+        let quiet = r#"{"server-probe": {"fingerprint-data": {"offered-options": ["MSSP"]}, "session_data": {"mssp": {"PLAYERS": "3"}}}, "sessions": []}"#;
+        // Round 1: a answers with GMCP and 7 players, b times out.
+        put(&db, "a.test", 100, RECORD, true, Some("c/1"));
+        db.add_history(&point("b.test", 110, "timeout", None, "c/1"))
+            .expect("point");
+        // Round 2: a no longer offers GMCP (3 players), b answers as a did.
+        put(&db, "a.test", 200, quiet, true, Some("c/2"));
+        put(&db, "b.test", 210, RECORD, true, Some("c/2"));
+        // A visitor's scan cut short later changes nothing.
+        put(&db, "a.test", 300, "{}", false, None);
+        let cache = StatsCache::default();
+        let s = stats_with_trend(&db, 400, &cache).expect("stats");
+        let t = &s["trend"];
+        assert_eq!(t["rounds"][0]["crawl"], "c/1", "{t}");
+        assert_eq!(t["rounds"][1]["date"], "1970-01-01T00:03:30+00:00", "{t}");
+        assert_eq!(t["servers"], json!([2, 2]), "{t}");
+        assert_eq!(t["answering"], json!([1, 2]), "{t}");
+        assert_eq!(t["players_online"], json!([7, 10]), "{t}");
+        assert_eq!(s["protocols"]["GMCP"]["trend"], json!([1.0, 0.5]), "{s}");
+        assert_eq!(s["protocols"]["MCP"], serde_json::Value::Null);
+        assert_eq!(t["mssp_share"], json!([1.0, 1.0]), "{t}");
+        assert_eq!(s["codebases"][0]["codebase"], "=cmd()", "{s}");
+        assert_eq!(s["codebases"][0]["trend"], json!([1, 1]), "{s}");
+        assert_eq!(s["encodings"][0]["trend"], json!([1, 1]), "{s}");
+        // Now: the same as the last round (the cut-short scan does not replace a's).
+        assert_eq!(
+            (s["answering"].clone(), s["players_online"].clone()),
+            (json!(2), json!(10))
+        );
+        assert_eq!(cache.lock_rounds().len(), 2);
+        // Round 2 grows: its figures are recomputed; round 1's are kept as they were.
+        put(&db, "c.test", 220, RECORD, true, Some("c/2"));
+        cache.lock_rounds().get_mut("c/1").expect("kept").figures =
+            Arc::new(json!({"servers": 99}));
+        let t = stats_with_trend(&db, 400, &cache).expect("stats")["trend"].clone();
+        assert_eq!(t["servers"], json!([99, 3]), "{t}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Rounds are the newest by their last point, at most [`MAX_TREND_ROUNDS`].
+    #[test]
+    fn rounds_are_the_newest() {
+        let points: Vec<HistoryPoint> = (0..20)
+            .map(|i| point("a.test", 1000 - i, "timeout", None, &format!("r{i:02}")))
+            .collect();
+        let k = Known {
+            target: CrawlTarget {
+                host: "a.test".into(),
+                port: 23,
+                tls: false,
+            },
+            last_at: Some(1000),
+            points,
+            scans: Vec::new(),
+        };
+        let r = rounds(&[k]);
+        assert_eq!(r.len(), MAX_TREND_ROUNDS);
+        assert_eq!(r[0].0, "r11", "oldest of the newest 12 first");
+        assert_eq!(r[MAX_TREND_ROUNDS - 1], ("r00".to_owned(), 1, 1000));
     }
 }
