@@ -898,30 +898,78 @@ async fn a_fingerprint_lists_its_servers_with_links() {
 #[wasm_bindgen_test]
 async fn the_census_page_and_a_servers_changes() {
     use crate::directory::{server_changes, stats_page, History, Stats};
-    let stats = Stats {
-        generated: "2026-12-05T00:00:00+00:00".into(),
-        servers: 10,
-        answering: 8,
-        with_mssp: 4,
-        unique_fingerprints: 3,
-        players_online: 42,
-        tls_servers: 2,
-        tls_answering: 1,
-        protocols: vec![("MSSP".into(), Some((4, 0.5))), ("MCP".into(), None)],
-        codebases: vec![("<Evennia>".into(), 3)],
-        encodings: vec![("utf-8".into(), 5)],
-    };
+    // As `/api/stats` sends it: two crawl rounds; no trend for MCP (not in records).
+    let api = crate::api::parse(
+        r#"{"generated": "2026-12-05T00:00:00+00:00", "servers": 10, "answering": 8,
+            "with_mssp": 4, "unique_fingerprints": 3, "players_online": 42,
+            "tls": {"servers": 2, "answering": 1},
+            "trend": {"servers": [9, 10], "answering": [8, 8], "mssp_share": [0.4, 0.5],
+                "unique_fingerprints": [4, 3], "players_online": [40, 42], "tls_answering": [1, 1]},
+            "protocols": {"MSSP": {"servers": 4, "share": 0.5, "trend": [0.25, 0.5, 0.5]},
+                "MCP": null},
+            "codebases": [{"codebase": "<Evennia>", "servers": 3, "trend": [3, 3]}],
+            "encodings": [{"encoding": "utf-8", "servers": 5, "trend": [6, 5]}]}"#,
+    )
+    .unwrap();
+    let stats = Stats::from_json(&api);
+    let root = new_root();
+    root.append_child(&stats_page(&stats).0).unwrap();
+    let trends: Vec<String> = all(&root, "dl.census .trend")
+        .iter()
+        .map(|t| t.text_content().unwrap())
+        .collect();
+    assert_eq!(
+        trends,
+        [
+            "\u{25b2} was 9",
+            "= was 8",
+            "\u{25b2} was 40.0%",
+            "\u{25bc} was 4",
+            "\u{25b2} was 40",
+            "= was 1",
+        ]
+    );
+    // A bar per round, its height from the least (l0) to the greatest (l4).
+    let bars: Vec<String> = all(&root, "dl.census .spark i")
+        .iter()
+        .map(|b| b.get_attribute("class").unwrap())
+        .collect();
+    assert_eq!(
+        bars[..4],
+        ["l0", "l4", "l2", "l2"],
+        "servers 9 -> 10, answering 8 = 8"
+    );
+    let support: Vec<String> = all(&root, "table.support tbody tr")
+        .iter()
+        .map(|t| t.text_content().unwrap())
+        .collect();
+    assert_eq!(
+        support[..2],
+        ["MSSP450.0%= was 50.0%", "GMCP\u{2014}not in records"],
+        "MSSP's trend; GMCP absent from the answer"
+    );
+    assert_eq!(
+        all(&root, "table.support tbody tr")[0]
+            .query_selector_all(".spark i")
+            .unwrap()
+            .length(),
+        3
+    );
+    // One round: a value, no trend.
+    let one = crate::api::parse(r#"{"servers": 10, "trend": {"servers": [10]}}"#).unwrap();
+    let root = new_root();
+    root.append_child(&stats_page(&Stats::from_json(&one)).0)
+        .unwrap();
+    assert!(all(&root, ".trend")
+        .iter()
+        .all(|t| t.text_content().unwrap().is_empty()));
+    assert!(all(&root, ".spark").is_empty());
     let root = new_root();
     root.append_child(&stats_page(&stats).0).unwrap();
     let facts = text(&root, "dl.census");
     assert!(facts.contains("Answering8 (80.0%)"), "{facts}");
     assert!(facts.contains("With MSSP4 (50.0%)"), "{facts}");
     assert!(facts.contains("Players online (MSSP)42"), "{facts}");
-    let support: Vec<String> = all(&root, "table.support tbody tr")
-        .iter()
-        .map(|t| t.text_content().unwrap())
-        .collect();
-    assert_eq!(support, ["MSSP450.0%", "MCP\u{2014}not in records"]);
     assert_eq!(
         text(&root, "table.codebases tbody td"),
         "<Evennia>",
@@ -953,9 +1001,42 @@ async fn the_census_page_and_a_servers_changes() {
                 1,
             ),
         ],
+        mssp: Vec::new(),
+    };
+    // MSSP changes as the server API sends them.
+    let api = crate::api::parse(
+        r#"{"history": {"mssp_changes": [
+            {"date": "D1", "sent": true, "variable": "NAME", "from": "Old", "to": "<New>"},
+            {"date": "D1", "sent": true, "variable": "PORT", "from": null, "to": "4000, 4001"},
+            {"date": "D2", "sent": false, "variable": null, "from": null, "to": null},
+            {"date": "D3", "sent": true, "variable": "SSL", "from": "4443", "to": null}]}}"#,
+    )
+    .unwrap();
+    let history = History {
+        mssp: History::from_json(&api).mssp,
+        ..history
     };
     let root = new_root();
     root.append_child(&server_changes(&history).0).unwrap();
+    let mssp: Vec<String> = all(&root, "table.mssp-changes tbody tr")
+        .iter()
+        .map(|t| t.text_content().unwrap())
+        .collect();
+    assert_eq!(
+        mssp,
+        [
+            "D3SSL4443",
+            "D2MSSP not sent",
+            "D1PORT4000, 4001",
+            "D1NAMEOld<New>",
+        ],
+        "newest first, server text as text (empty cells get a dash from the style sheet)"
+    );
+    assert_eq!(all(&root, "table.mssp-changes span:empty").len(), 4);
+    // The up/down strip: a bar per attempt.
+    let bars = all(&root, ".updown i");
+    assert_eq!(bars.len(), 3);
+    assert_eq!(bars[1].get_attribute("class").as_deref(), Some("down"));
     assert_eq!(text(&root, "p.uptime"), "Answered 2 of 3 attempts (66%).");
     let results: Vec<String> = all(&root, "table.attempts tbody tr")
         .iter()

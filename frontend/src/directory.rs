@@ -1,10 +1,11 @@
 //! The directory pages: the servers that share a fingerprint (`/fingerprints/<hash>`), one
-//! server's scans over time with a chart of its MSSP players, its up/down history and its
-//! fingerprint changes (`/servers/<host>/<port>`), the census (`/stats`) and the search
+//! server's scans over time with a chart of its MSSP players, its up/down history (a bar
+//! strip and a table), its fingerprint and MSSP changes (`/servers/<host>/<port>`), the
+//! census with each figure's trend across crawl rounds (`/stats`) and the search
 //! (`/search?q=`). Each page fetches one API answer ([`fetch`]) and renders it
 //! once ([`render`]) with the small DOM builder (`dom`), so browser tests render them from
-//! canned rows. The chart is an inline SVG (no chart library); its scaling is pure and
-//! tested natively.
+//! canned rows. Charts are inline SVG (no chart library); the players chart's scaling is
+//! pure and tested natively.
 
 use crate::api::{self, Failure};
 use crate::dom::{el, link, svg, table, El};
@@ -171,21 +172,45 @@ pub enum Listing {
     EmptySearch,
 }
 
-/// A server's history beside its scans: every attempt (up or down, with the reason) and
-/// which fingerprint it had from when to when.
+/// A server's history beside its scans: every attempt (up or down, with the reason),
+/// which fingerprint it had from when to when, and what changed in its MSSP.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct History {
     /// Attempts, oldest first (`date`, up, outcome, detail).
     pub points: Vec<(String, bool, String, String)>,
     /// Fingerprint runs, oldest first (`fingerprint`, from, to, scans).
     pub fingerprints: Vec<(String, String, String, i64)>,
+    /// MSSP changes, oldest first, four strings a row: date, variable, before, after
+    /// (empty: none).
+    pub mssp: Vec<String>,
+}
+
+/// MSSP change rows the page lists (the newest ones).
+pub const MAX_MSSP_ROWS_SHOWN: usize = 100;
+
+/// `mssp_changes` as rows of four (date, variable, before, after; empty: none), oldest
+/// first. A scan that stopped sending MSSP is a row of its own ("MSSP not sent").
+fn mssp_rows(h: &JsValue) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in api::list_field(h, "mssp_changes") {
+        out.push(api::text_field(&c, "date"));
+        out.push(if api::field(&c, "sent").as_bool() == Some(false) {
+            "MSSP not sent".to_owned()
+        } else {
+            api::text_field(&c, "variable")
+        });
+        out.push(api::text_field(&c, "from"));
+        out.push(api::text_field(&c, "to"));
+    }
+    out
 }
 
 /// Attempts the page lists (the newest ones).
 pub const MAX_POINTS_SHOWN: usize = 50;
 
 impl History {
-    fn from_json(v: &JsValue) -> History {
+    /// Reads the server API's answer.
+    pub fn from_json(v: &JsValue) -> History {
         let h = api::field(v, "history");
         History {
             points: api::list_field(&h, "points")
@@ -210,6 +235,7 @@ impl History {
                     )
                 })
                 .collect(),
+            mssp: mssp_rows(&h),
         }
     }
 }
@@ -231,10 +257,13 @@ pub struct Stats {
     pub codebases: Vec<(String, i64)>,
     /// (encoding, servers), most first.
     pub encodings: Vec<(String, i64)>,
+    /// The answer itself: the page reads each figure's `trend` from it when it renders.
+    pub raw: JsValue,
 }
 
 impl Stats {
-    fn from_json(v: &JsValue) -> Stats {
+    /// Reads `/api/stats`.
+    pub fn from_json(v: &JsValue) -> Stats {
         let int = |k: &str| api::int_field(v, k).unwrap_or(0);
         let tls = api::field(v, "tls");
         let protocols = api::field(v, "protocols");
@@ -269,8 +298,31 @@ impl Stats {
                 .collect(),
             codebases: named("codebases", "codebase"),
             encodings: named("encodings", "encoding"),
+            raw: v.clone(),
         }
     }
+}
+
+/// The census figures with a trend (`trend.<figure>` in `/api/stats`), in the order the
+/// page lists them.
+pub const FIGURES: [&str; 6] = [
+    "servers",
+    "answering",
+    "mssp_share",
+    "unique_fingerprints",
+    "players_online",
+    "tls_answering",
+];
+
+/// The numbers of the list `v[k]` (others are skipped).
+fn numbers(v: &JsValue, k: &str) -> Vec<f64> {
+    let mut out = Vec::new();
+    for n in api::list_field(v, k) {
+        if let Some(x) = n.as_f64() {
+            out.push(x);
+        }
+    }
+    out
 }
 
 fn read_servers(v: &JsValue, fingerprint: &str) -> Vec<ServerRef> {
@@ -471,6 +523,77 @@ pub fn players_chart(scans: &[ServerScan]) -> El {
     chart
 }
 
+/// A bar chart drawn by the style sheet: one `<i>` per bar, its class giving its colour or
+/// height (the CSP allows no inline style). Bars, not SVG: nothing to scale or format, which
+/// keeps the bundle small, and it reads the same at any width. Hidden from screen readers:
+/// the text beside it says the same.
+fn bars(class: &str, classes: &[&str]) -> El {
+    let mut out = el("span").class(class).attr("aria-hidden", "true");
+    for c in classes {
+        out = out.child(el("i").class(c));
+    }
+    out
+}
+
+/// Up and down over the newest [`CHART_MAX_POINTS`] attempts: a tall green bar per answer,
+/// a short red one per failure (the sentence above it counts them, the table below lists
+/// each attempt with its date and why).
+pub fn updown_chart(points: &[(String, bool, String, String)]) -> El {
+    let mut classes = Vec::new();
+    for p in &points[points.len().saturating_sub(CHART_MAX_POINTS)..] {
+        classes.push(if p.1 { "up" } else { "down" });
+    }
+    bars("updown", &classes)
+}
+
+/// Heights of a sparkline's bars, as classes.
+const BAR_LEVELS: [&str; 5] = ["l0", "l1", "l2", "l3", "l4"];
+
+/// A sparkline of `values` (oldest first): a bar per value, from the least (lowest) to the
+/// greatest (highest).
+pub fn sparkline(values: &[f64]) -> El {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for &v in values {
+        if v < lo {
+            lo = v;
+        }
+        if v > hi {
+            hi = v;
+        }
+    }
+    let mut classes = Vec::new();
+    for v in values {
+        // Rounded to the nearest level (a cast, not `f64::round`: no libm in the bundle).
+        let level = if hi > lo {
+            ((v - lo) / (hi - lo) * 4.0 + 0.5) as usize
+        } else {
+            2
+        };
+        classes.push(BAR_LEVELS[level.min(4)]);
+    }
+    bars("spark", &classes)
+}
+
+/// A figure's trend across crawl rounds: the change between the last two (arrow, delta,
+/// the value before) and a sparkline. `share`: the values are shares (shown as points of a
+/// percentage). Empty with fewer than two rounds.
+pub fn trend(values: &[f64], share: bool) -> El {
+    let out = el("span").class("trend");
+    let [.., before, last] = values else {
+        return out;
+    };
+    // Down, same, up.
+    let arrow =
+        ["\u{25bc}", "=", "\u{25b2}"][usize::from(last >= before) + usize::from(last > before)];
+    let was = if share {
+        percent(*before)
+    } else {
+        before.to_string()
+    };
+    out.text(&format!("{arrow} was {was}"))
+        .child(sparkline(values))
+}
+
 /// A server's history: its latest scan, the players chart, then every scan newest first.
 pub fn server_history(scans: &[ServerScan], name: Option<&str>) -> El {
     let Some(latest) = scans.last() else {
@@ -525,6 +648,7 @@ pub fn server_changes(h: &History) -> El {
                     h.points.len(),
                     up * 100 / h.points.len()
                 )))
+                .child(updown_chart(&h.points))
                 .child(table(
                     "attempts",
                     &["Date", "Result", "Why"],
@@ -543,6 +667,21 @@ pub fn server_changes(h: &History) -> El {
                         }),
                 )),
         );
+    }
+    if !h.mssp.is_empty() {
+        let mut rows = Vec::new();
+        for r in h.mssp.rchunks(4).take(MAX_MSSP_ROWS_SHOWN) {
+            let mut cells = Vec::new();
+            for t in r {
+                cells.push(el("span").text(t));
+            }
+            rows.push(cells);
+        }
+        out = out.child(card("mssp-h", "MSSP changes").child(table(
+            "mssp-changes",
+            &["Date", "Variable", "Before", "After"],
+            rows,
+        )));
     }
     if !h.fingerprints.is_empty() {
         out = out.child(card("changes-h", "Fingerprint changes").child(table(
@@ -570,7 +709,6 @@ fn percent(share: f64) -> String {
 
 /// The census page.
 pub fn stats_page(s: &Stats) -> El {
-    let fact = |k: &str, v: String| [el("dt").text(k), el("dd").text(&v)];
     let of = |n: i64, all: i64| {
         if all > 0 {
             format!("{n} ({})", percent(n as f64 / all as f64))
@@ -578,37 +716,45 @@ pub fn stats_page(s: &Stats) -> El {
             n.to_string()
         }
     };
+    let trends = api::field(&s.raw, "trend");
     let mut facts = el("dl").class("facts census");
-    for [dt, dd] in [
-        fact("Servers known", s.servers.to_string()),
-        fact("Answering", of(s.answering, s.servers)),
-        fact("With MSSP", of(s.with_mssp, s.answering)),
-        fact("Unique fingerprints", s.unique_fingerprints.to_string()),
-        fact("Players online (MSSP)", s.players_online.to_string()),
-        fact(
+    let values = [
+        ("Servers known", s.servers.to_string()),
+        ("Answering", of(s.answering, s.servers)),
+        ("With MSSP", of(s.with_mssp, s.answering)),
+        ("Unique fingerprints", s.unique_fingerprints.to_string()),
+        ("Players online (MSSP)", s.players_online.to_string()),
+        (
             "TLS",
             format!("{} known, {} answering", s.tls_servers, s.tls_answering),
         ),
-    ] {
-        facts = facts.child(dt).child(dd);
+    ];
+    for ((k, v), key) in values.iter().zip(FIGURES) {
+        facts = facts.child(el("dt").text(k)).child(
+            el("dd")
+                .text(v)
+                .child(trend(&numbers(&trends, key), key == "mssp_share")),
+        );
     }
     let counted = |rows: &[(String, i64)]| -> Vec<Vec<El>> {
         rows.iter()
             .map(|(k, n)| vec![el("span").text(k), el("span").text(&n.to_string())])
             .collect()
     };
+    let protocols = api::field(&s.raw, "protocols");
     el("div")
         .child(
             card("census-h", "Census")
                 .child(facts)
                 .child(el("p").class("muted").text(&format!(
-                    "Computed {} from the latest scan of every server in this store.",
+                    "Computed {} from the latest scan of every server in this store; \
+                     each trend is over the last crawl rounds.",
                     s.generated
                 ))),
         )
         .child(card("support-h", "Protocol support").child(table(
             "support",
-            &["Protocol", "Servers", "Share"],
+            &["Protocol", "Servers", "Share", "Trend"],
             s.protocols.iter().map(|(p, n)| {
                 let (n, share) = match n {
                     Some((n, share)) => (n.to_string(), percent(*share)),
@@ -618,6 +764,7 @@ pub fn stats_page(s: &Stats) -> El {
                     el("span").text(p),
                     el("span").text(&n),
                     el("span").text(&share),
+                    trend(&numbers(&api::field(&protocols, p), "trend"), true),
                 ]
             }),
         )))
