@@ -936,9 +936,10 @@ async fn mssp_mud(ip: &'static str, crawl_delay: Option<&'static str>) -> Mud {
     }
 }
 
-/// `serve --crawl-every 2s` rescans every known server on schedule: history points appear
-/// for servers without a `CRAWL DELAY` (or with `-1`, the crawler's default), and a server
-/// whose MSSP asks for a 1-hour `CRAWL DELAY` is left alone.
+/// `serve --crawl-every 2s` wires the schedule to the real crawl: a rescan over TCP makes
+/// history points for servers without a `CRAWL DELAY` (or with `-1`, the crawler's
+/// default), and a server whose MSSP asks for a 1-hour `CRAWL DELAY` is left alone. (Hours
+/// of passes, delays and cut-short scans are `schedule.rs`'s test on paused time.)
 #[tokio::test]
 async fn serve_rescans_on_schedule_and_honours_crawl_delay() {
     let dir = workdir("schedule");
@@ -977,7 +978,7 @@ async fn serve_rescans_on_schedule_and_honours_crawl_delay() {
             let db = store(&data);
             if [&plain, &default]
                 .iter()
-                .all(|m| history(&db, m.ip, m.port).len() >= 3)
+                .all(|m| history(&db, m.ip, m.port).len() >= 2)
             {
                 return;
             }
@@ -985,13 +986,13 @@ async fn serve_rescans_on_schedule_and_honours_crawl_delay() {
         }
     })
     .await
-    .expect("two scheduled rescans");
+    .expect("a scheduled rescan");
     server.stop();
     assert_eq!(delayed.count(), 1, "CRAWL DELAY 1 (hour) honoured");
     let db = store(&data);
     for m in [&plain, &default] {
         let points = history(&db, m.ip, m.port);
-        assert!(points.len() >= 3, "{points:?}");
+        assert!(points.len() >= 2, "{points:?}");
         assert!(
             points[0]
                 .crawl

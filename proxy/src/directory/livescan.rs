@@ -554,39 +554,49 @@ pub(crate) async fn record_connected(
     tls_word: &str,
     save_config: &SaveConfig,
 ) -> Result<Recorded, Failure> {
+    // `up.target` (the target slot) stays held until the scan is recorded.
+    match up.stream {
+        Stream::Plain(mut tcp) => {
+            let to = (up.addr, up.connected_at);
+            record_stream(st, host, &mut tcp, to, tls_word, save_config).await
+        }
+        Stream::Tls(mut tls) => {
+            let to = (up.addr, up.connected_at);
+            record_stream(st, host, &mut *tls, to, tls_word, save_config).await
+        }
+    }
+}
+
+/// [`record_connected`] over any byte stream connected to `to` (the address and the
+/// instant of the connect): the crawl's and the schedule's tests drive it over in-memory
+/// streams on paused time.
+pub(crate) async fn record_stream<S: AsyncRead + AsyncWrite + Unpin>(
+    st: &AppState,
+    host: &crate::relay::policy::Host,
+    stream: &mut S,
+    (addr, t0): (std::net::SocketAddr, Instant),
+    tls_word: &str,
+    save_config: &SaveConfig,
+) -> Result<Recorded, Failure> {
     let cfg = save_config
         .to_scan_config(tls_word != "0")
         .map_err(|e| Failure::new("internal", e))?;
     let mut tr = Transcript::new();
     tr.set_meta("host", host.to_string());
-    tr.set_meta("port", up.addr.port().to_string());
-    tr.set_meta("ip", up.addr.ip().to_string());
+    tr.set_meta("port", addr.port().to_string());
+    tr.set_meta("ip", addr.ip().to_string());
     tr.set_meta("tls", tls_word);
     let limit = st.config.transcript_max_bytes;
-    let deadline = up.connected_at + MAX_LIVE_SCAN.min(st.config.max_session_duration);
-    let t0 = up.connected_at;
+    let deadline = t0 + MAX_LIVE_SCAN.min(st.config.max_session_duration);
     // The whole drive is under the deadline and the shutdown, writes included: a server
     // that stops reading (a zero window) while the engine answers its requests would
     // otherwise hold the scan's slots for good.
-    let driven = match up.stream {
-        Stream::Plain(mut tcp) => {
-            bounded(
-                st,
-                deadline,
-                drive(st, &mut tcp, cfg, t0, &mut tr, limit, deadline),
-            )
-            .await
-        }
-        Stream::Tls(mut tls) => {
-            bounded(
-                st,
-                deadline,
-                drive(st, &mut *tls, cfg, t0, &mut tr, limit, deadline),
-            )
-            .await
-        }
-    };
-    let server_closed = driven?;
+    let server_closed = bounded(
+        st,
+        deadline,
+        drive(st, stream, cfg, t0, &mut tr, limit, deadline),
+    )
+    .await?;
     let closed_at = crate::relay::store::unix_micros();
     let prepared = save::prepare(&tr, save_config, st.config.max_saved_transcript_bytes).map_err(
         |r| match r {

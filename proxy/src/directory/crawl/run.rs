@@ -622,9 +622,10 @@ async fn scan_once(
     Ok((recorded, detail))
 }
 
-/// The history point of `seed` in round `round`.
+/// The history point of `seed` in round `round`, at `at` (Unix seconds).
 fn point(
     seed: &Seed,
+    at: i64,
     outcome: &str,
     detail: String,
     scan_id: Option<String>,
@@ -634,7 +635,7 @@ fn point(
         host: seed.target.host.clone(),
         port: seed.target.port,
         tls: seed.target.tls,
-        at: crate::relay::store::unix_micros().div_euclid(1_000_000),
+        at,
         outcome: outcome.to_owned(),
         detail,
         scan_id,
@@ -642,9 +643,9 @@ fn point(
     }
 }
 
-/// Replays and stores a recorded scan as a save does, with its history point, in one
-/// transaction.
-async fn store_scan(
+/// Replays and stores a recorded scan as a save does, with its history point (at the scan's
+/// end, as its record's `connected`), in one transaction.
+pub(crate) async fn store_scan(
     db: &Arc<Db>,
     seed: &Seed,
     recorded: livescan::Recorded,
@@ -665,7 +666,15 @@ async fn store_scan(
             recorded.closed_at,
             &label,
         );
-        let p = point(&seed, OUTCOME_OK, detail, Some(saved.id.clone()), &round);
+        let at = recorded.closed_at.div_euclid(1_000_000);
+        let p = point(
+            &seed,
+            at,
+            OUTCOME_OK,
+            detail,
+            Some(saved.id.clone()),
+            &round,
+        );
         db.insert_with_history(&row, &p)
             .map(|_| saved.id)
             .map_err(|e| e.to_string())
@@ -686,7 +695,8 @@ async fn store_scan(
 
 /// Stores a failure as a history point (no scan).
 async fn store_failure(db: &Arc<Db>, seed: &Seed, f: &Failure, round: &str) -> Done {
-    let p = point(seed, f.code, f.message.clone(), None, round);
+    let now = crate::relay::store::unix_micros().div_euclid(1_000_000);
+    let p = point(seed, now, f.code, f.message.clone(), None, round);
     let code = f.code;
     let db = Arc::clone(db);
     match tokio::task::spawn_blocking(move || db.add_history(&p)).await {

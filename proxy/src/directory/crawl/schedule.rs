@@ -16,6 +16,7 @@ use crate::directory::db::{off_thread, CensusEntry};
 use crate::serve::AppState;
 use iacscope_shared::pyjson;
 use serde::Deserialize;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::{sleep_until, Instant};
@@ -87,8 +88,54 @@ impl ScheduleConfig {
     }
 }
 
+/// Where the schedule's "now" comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum Clock {
+    /// The system clock, which history points and scans are stamped with.
+    System,
+    /// The system clock as it read at `at`, moved on by tokio's clock since: on paused time
+    /// (`tokio::time::advance`) a test's schedule lives through hours in a moment.
+    Tokio {
+        /// Unix microseconds at `at`.
+        unix_micros: i64,
+        /// The tokio instant it was read at.
+        at: Instant,
+    },
+}
+
+impl Clock {
+    /// A [`Clock::Tokio`] starting now.
+    pub fn tokio() -> Clock {
+        Clock::Tokio {
+            unix_micros: crate::relay::store::unix_micros(),
+            at: Instant::now(),
+        }
+    }
+
+    /// Unix microseconds now.
+    pub fn unix_micros(self) -> i64 {
+        match self {
+            Clock::System => crate::relay::store::unix_micros(),
+            Clock::Tokio { unix_micros, at } => {
+                let since = i64::try_from(at.elapsed().as_micros()).unwrap_or(i64::MAX);
+                unix_micros.saturating_add(since)
+            }
+        }
+    }
+}
+
 /// The schedule's task: a pass at start-up and one every period, until the shutdown.
 pub async fn task(st: Arc<AppState>) {
+    run(st, Clock::System, crawl_round).await;
+}
+
+/// The schedule's loop with its clock and the function that rescans one pass's due servers
+/// (`crawl_round`; tests put in-memory servers there).
+pub async fn run<F, Fut>(st: Arc<AppState>, clock: Clock, mut rescan: F)
+where
+    F: FnMut(Arc<AppState>, String, Vec<Seed>) -> Fut,
+    Fut: Future<Output = Result<Progress, String>>,
+{
     let Some(every) = st.config.crawl.every else {
         return;
     };
@@ -99,7 +146,7 @@ pub async fn task(st: Arc<AppState>) {
             () = st.shutdown.cancelled() => return,
         }
         let started = Instant::now();
-        match pass(&st).await {
+        match pass(&st, clock, &mut rescan).await {
             Ok(p) => tracing::info!(
                 "scheduled crawl: {} due, {} stored, {} failed",
                 p.total,
@@ -112,11 +159,14 @@ pub async fn task(st: Arc<AppState>) {
     }
 }
 
-/// One pass: rescans every due server; returns the pass's progress.
-pub async fn pass(st: &Arc<AppState>) -> Result<Progress, String> {
-    let cfg = st.config.crawl.clone();
-    let every = cfg.every.ok_or("the schedule is off")?;
-    let now = crate::relay::store::unix_micros().div_euclid(1_000_000);
+/// One pass: finds the due servers and has `rescan` scan them as one crawl round.
+async fn pass<F, Fut>(st: &Arc<AppState>, clock: Clock, rescan: &mut F) -> Result<Progress, String>
+where
+    F: FnMut(Arc<AppState>, String, Vec<Seed>) -> Fut,
+    Fut: Future<Output = Result<Progress, String>>,
+{
+    let every = st.config.crawl.every.ok_or("the schedule is off")?;
+    let now = clock.unix_micros().div_euclid(1_000_000);
     let secs = every.as_secs().max(1) as i64;
     let round = format!("schedule/{secs}/{}", now / secs);
     let census = off_thread(&st.db, |db| db.census(MAX_SEEDS as i64)).await?;
@@ -129,13 +179,20 @@ pub async fn pass(st: &Arc<AppState>) -> Result<Progress, String> {
             });
         }
     }
+    if due.is_empty() {
+        return Ok(Progress::default());
+    }
+    rescan(Arc::clone(st), round, due).await
+}
+
+/// Scans one pass's due servers on the crawl's path ([`run::crawl`]) as crawl round `round`:
+/// from the round's shared queue on a PostgreSQL store, else from memory.
+async fn crawl_round(st: Arc<AppState>, round: String, due: Vec<Seed>) -> Result<Progress, String> {
+    let cfg = st.config.crawl.clone();
     let mut progress = Progress {
         total: due.len(),
         ..Progress::default()
     };
-    if due.is_empty() {
-        return Ok(progress);
-    }
     let source = if st.db.shares_crawls() {
         let queue: Vec<_> = due.into_iter().map(|s| (s.target, s.encoding)).collect();
         let key = round.clone();
@@ -155,7 +212,7 @@ pub async fn pass(st: &Arc<AppState>) -> Result<Progress, String> {
         retries: 1,
         retry_backoff: Duration::from_secs(5),
     };
-    run::crawl(Arc::clone(st), round, source, opts, &mut progress, |_| {}).await;
+    run::crawl(Arc::clone(&st), round, source, opts, &mut progress, |_| {}).await;
     Ok(progress)
 }
 
@@ -250,5 +307,242 @@ mod tests {
             ..ScheduleConfig::default()
         };
         assert!(c.check().is_err());
+    }
+
+    use crate::directory::db::{HistoryPoint, OUTCOME_OK};
+    use crate::directory::livescan;
+    use crate::relay::policy::Host;
+    use crate::serve::Config;
+    use iacscope_shared::relay::SaveConfig;
+    use std::collections::HashMap;
+    use std::net::{IpAddr, SocketAddr};
+    use std::sync::Mutex;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    const HOUR: Duration = Duration::from_secs(3600);
+    /// Answers MSSP with a 2-hour CRAWL DELAY.
+    const DELAYED: &str = "192.0.2.1";
+    /// Sends no MSSP: due every period.
+    const PLAIN: &str = "192.0.2.2";
+
+    /// A fake server's behaviour on one connection.
+    #[derive(Clone, Copy, Debug)]
+    enum Script {
+        /// Offers MSSP (with `CRAWL DELAY` when given) and stays until the scan closes: the
+        /// probes run, a complete scan.
+        Complete(Option<&'static str>),
+        /// Greets and closes 100 ms later, inside the first banner window: cut short.
+        CutShort,
+    }
+
+    /// Plays `script` on the server's end of an in-memory connection.
+    async fn serve(mut s: DuplexStream, script: Script) {
+        let mut buf = [0u8; 1024];
+        match script {
+            Script::CutShort => {
+                let _ = s.write_all(b"Welcome!\r\n").await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Script::Complete(delay) => {
+                let _ = s.write_all(b"\xff\xfb\x46Welcome!\r\n").await;
+                let mut mssp = b"\xff\xfa\x46\x01NAME\x02Fake\x01PLAYERS\x023".to_vec();
+                if let Some(d) = delay {
+                    mssp.extend_from_slice(b"\x01CRAWL DELAY\x02");
+                    mssp.extend_from_slice(d.as_bytes());
+                }
+                mssp.extend_from_slice(b"\xff\xf0");
+                let mut seen = Vec::new();
+                loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            let had = seen.windows(3).any(|w| w == b"\xff\xfd\x46");
+                            seen.extend_from_slice(&buf[..n]);
+                            if !had && seen.windows(3).any(|w| w == b"\xff\xfd\x46") {
+                                let _ = s.write_all(&mssp).await;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// What each server does on its `n`th connection (from 1): the delayed server and the
+    /// plain one are cut short once each (the plain one on its 2nd, the delayed one on its
+    /// 2nd, in the 2-hour pass).
+    fn script(host: &str, n: usize) -> Script {
+        match (host, n) {
+            (_, 2) => Script::CutShort,
+            (DELAYED, _) => Script::Complete(Some("2")),
+            _ => Script::Complete(None),
+        }
+    }
+
+    /// Connections per server, and the passes done: (round, hosts, tokio time since the
+    /// start when the pass began).
+    type Log = Arc<Mutex<(HashMap<String, usize>, Vec<(String, Vec<String>, Duration)>)>>;
+
+    /// A pass's rescan on in-memory servers: each due server scanned by the crawl's own
+    /// recording and storing path (`livescan::record_stream`, `run::store_scan`), stamped
+    /// with the schedule's clock.
+    async fn fake_round(
+        st: Arc<AppState>,
+        round: String,
+        due: Vec<Seed>,
+        clock: Clock,
+        start: Instant,
+        log: Log,
+    ) -> Result<Progress, String> {
+        let (hosts, began) = (
+            due.iter().map(|s| s.target.host.clone()).collect(),
+            start.elapsed(),
+        );
+        let mut progress = Progress::default();
+        for seed in due {
+            let n = {
+                let mut l = log.lock().expect("log");
+                let c = l.0.entry(seed.target.host.clone()).or_default();
+                *c += 1;
+                *c
+            };
+            let (mut client, server) = tokio::io::duplex(1 << 16);
+            tokio::spawn(serve(server, script(&seed.target.host, n)));
+            let ip: IpAddr = seed.target.host.parse().map_err(|_| "an address")?;
+            let to = (SocketAddr::new(ip, seed.target.port), Instant::now());
+            let mut recorded = livescan::record_stream(
+                &st,
+                &Host::Ip(ip),
+                &mut client,
+                to,
+                "0",
+                &SaveConfig::default(),
+            )
+            .await
+            .map_err(|f| f.message)?;
+            recorded.closed_at = clock.unix_micros();
+            match run::store_scan(&st.db, &seed, recorded, String::new(), &round).await {
+                run::Done::Stored(_) => progress.stored += 1,
+                other => return Err(format!("{other:?}")),
+            }
+        }
+        log.lock().expect("log").1.push((round, hosts, began));
+        Ok(progress)
+    }
+
+    /// Issue 10: the schedule on paused time. Every hour each due server is rescanned and
+    /// gets a history point of the pass's round; one whose MSSP asks for a 2-hour `CRAWL
+    /// DELAY` is skipped at the 1-hour pass and rescanned at 2 hours; a scan cut short is
+    /// stored but neither replaces the server's last complete fingerprint nor makes it
+    /// forget its delay (the delayed server, cut short at 2 hours, waits until 4).
+    #[tokio::test(start_paused = true)]
+    async fn rescans_on_paused_time_honour_crawl_delay_and_keep_complete_scans() {
+        let dir =
+            std::env::temp_dir().join(format!("iacscope-schedule-paused-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let st = AppState::new(Config {
+            data_dir: dir.clone(),
+            static_dir: "/nonexistent/iacscope-test-dist".into(),
+            crawl: ScheduleConfig {
+                every: Some(HOUR),
+                ..ScheduleConfig::default()
+            },
+            ..Config::default()
+        })
+        .expect("state");
+        let clock = Clock::tokio();
+        let day_ago = clock.unix_micros().div_euclid(1_000_000) - 86_400;
+        // The census knows both servers from a failed attempt a day ago.
+        for host in [DELAYED, PLAIN] {
+            st.db
+                .add_history(&HistoryPoint {
+                    host: host.into(),
+                    port: 23,
+                    tls: false,
+                    at: day_ago,
+                    outcome: "timeout".into(),
+                    detail: String::new(),
+                    scan_id: None,
+                    crawl: None,
+                })
+                .expect("point");
+        }
+        let log: Log = Arc::default();
+        let start = Instant::now();
+        let l = Arc::clone(&log);
+        let schedule = tokio::spawn(run(Arc::clone(&st), clock, move |st, round, due| {
+            fake_round(st, round, due, clock, start, Arc::clone(&l))
+        }));
+        let passes = |n: usize| {
+            let log = Arc::clone(&log);
+            async move {
+                while log.lock().expect("log").1.len() < n {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        let hosts = |n: usize| log.lock().expect("log").1[n].1.clone();
+        let latest = |host: &str| st.db.latest(host, 23).expect("latest").expect("a scan");
+
+        // At start-up: both.
+        passes(1).await;
+        assert_eq!(hosts(0), [DELAYED, PLAIN]);
+        // Nothing more before the hour.
+        tokio::time::advance(HOUR - Duration::from_secs(60)).await;
+        assert_eq!(
+            log.lock().expect("log").1.len(),
+            1,
+            "no pass before the hour"
+        );
+        let first_plain = latest(PLAIN);
+        assert!(first_plain.complete);
+
+        // 1 h: the plain server only (the delayed one asked for 2 h); it is cut short.
+        passes(2).await;
+        assert_eq!(hosts(1), [PLAIN]);
+        let plain_scans = st.db.server(PLAIN, 23).expect("scans");
+        assert_eq!(plain_scans.len(), 2);
+        assert!(!plain_scans[1].complete, "stored, marked incomplete");
+        assert_eq!(
+            latest(PLAIN).id,
+            first_plain.id,
+            "not replaced by the cut-short scan"
+        );
+        assert_eq!(
+            crate::directory::save::fingerprint_changes(&plain_scans).len(),
+            1,
+            "no fingerprint change from a cut-short scan"
+        );
+
+        // 2 h: both; the delayed server is cut short this time (no MSSP).
+        passes(3).await;
+        assert_eq!(hosts(2), [DELAYED, PLAIN]);
+        let delayed_first = st.db.server(DELAYED, 23).expect("scans")[0].id.clone();
+        assert_eq!(latest(DELAYED).id, delayed_first);
+        assert!(latest(PLAIN).complete);
+        // 3 h: its delay still counts (from its last complete scan's MSSP).
+        passes(4).await;
+        assert_eq!(hosts(3), [PLAIN]);
+        // 4 h: both again.
+        passes(5).await;
+        assert_eq!(hosts(4), [DELAYED, PLAIN]);
+
+        let log = log.lock().expect("log").clone();
+        let hours: Vec<u64> = log.1.iter().map(|p| p.2.as_secs() / 3600).collect();
+        assert_eq!(hours, [0, 1, 2, 3, 4], "a pass on every hour: {log:?}");
+        assert_eq!((log.0[DELAYED], log.0[PLAIN]), (3, 5));
+        // Every rescan is a history point of its pass's round, up.
+        let every = HOUR.as_secs() as i64;
+        let plain = st.db.history(PLAIN, 23).expect("history");
+        assert_eq!(plain.len(), 6, "five passes and the first point: {plain:?}");
+        for (p, pass) in plain.iter().zip(log.1.iter().rev()) {
+            assert_eq!(p.outcome, OUTCOME_OK);
+            assert_eq!(p.crawl.as_deref(), Some(pass.0.as_str()));
+            assert!(pass.0.starts_with(&format!("schedule/{every}/")));
+        }
+        assert_eq!(st.db.history(DELAYED, 23).expect("history").len(), 4);
+        st.shutdown.cancel();
+        schedule.await.expect("the schedule ends at shutdown");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
