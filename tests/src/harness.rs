@@ -32,8 +32,22 @@ impl FakeServer {
         Self::start_with(scenario, Some(Default::default()))
     }
 
+    /// As [`FakeServer::start`] on 127.0.0.1:`port` (a server another one just left: the
+    /// same host and port, new behaviour).
+    pub fn start_on_port(scenario: Scenario, port: u16) -> Result<Self> {
+        Self::start_with_at(scenario, None, port)
+    }
+
     fn start_with(scenario: Scenario, capture: Option<crate::server::Captured>) -> Result<Self> {
-        let std_listener = TcpListener::bind("127.0.0.1:0")?;
+        Self::start_with_at(scenario, capture, 0)
+    }
+
+    fn start_with_at(
+        scenario: Scenario,
+        capture: Option<crate::server::Captured>,
+        port: u16,
+    ) -> Result<Self> {
+        let std_listener = TcpListener::bind(("127.0.0.1", port))?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -226,7 +226,7 @@ fn mush_scan_in_the_browser_matches_the_cli() -> Result<()> {
         bin,
     } = setup("")?;
 
-    let (_fake, telnet_port) = start_fake("mush")?;
+    let (fake, telnet_port) = start_fake("mush")?;
     // The proxy's scan store goes under the output folder, never into the source tree.
     let data_dir = out.join("data");
     let _ = std::fs::remove_dir_all(&data_dir);
@@ -348,7 +348,52 @@ fn mush_scan_in_the_browser_matches_the_cli() -> Result<()> {
             problems.join("\n  ")
         );
     }
-    check_permalink(&browser, &out, &page, &expected, started)
+    let server_href = check_permalink(&browser, &out, &page, &expected, started)?;
+    // The server is upgraded (its MSSP CODEBASE changes) and crawled twice: two crawl
+    // rounds for the census trend, a second complete scan for the MSSP change list.
+    drop(fake);
+    let upgraded = upgraded_mush()?;
+    let _upgraded = harness::FakeServer::start_on_port(upgraded, telnet_port)?;
+    let list = out.join("crawl.txt");
+    std::fs::write(&list, format!("127.0.0.1 {telnet_port}\n"))?;
+    for restart in [false, true] {
+        let mut cmd = Command::new(&bin);
+        cmd.arg("crawl")
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .arg("--allow-private")
+            .args(restart.then_some("--restart"))
+            .arg(&list)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let run = harness::run_with_timeout(&mut cmd, SCAN_TIMEOUT)?;
+        if !run.status.is_some_and(|s| s.success()) {
+            bail!("iacscope crawl failed or timed out ({:?})", run.status);
+        }
+    }
+    eprintln!("e2e: two crawl rounds after {:.1?}", started.elapsed());
+    check_census(&browser, &out, http_port, server_href, &expected)
+}
+
+/// The `mush` scenario after an upgrade: MSSP `CODEBASE` `PennMUSH 1.8.9` (was 1.8.8).
+fn upgraded_mush() -> Result<iacscope_tests::Scenario> {
+    let mut mush = iacscope_tests::scenario("mush").context("the mush scenario")?;
+    let (from, to) = (b"PennMUSH 1.8.8", b"PennMUSH 1.8.9");
+    let mut found = false;
+    for step in &mut mush.steps {
+        if let iacscope_tests::script::Step::Send(bytes) = step {
+            if let Some(at) = iacscope_tests::server::find(bytes, from) {
+                bytes[at..at + to.len()].copy_from_slice(to);
+                found = true;
+            }
+        }
+    }
+    if !found {
+        bail!("the mush scenario no longer sends CODEBASE {from:?}");
+    }
+    Ok(mush)
 }
 
 /// The proxy's `iacscope_sessions_total` (sessions it has relayed or scanned), read from
@@ -366,14 +411,15 @@ fn sessions_total(browser: &Browser) -> Result<u64> {
         .with_context(|| format!("no iacscope_sessions_total in /metrics: {text:?}"))
 }
 
-/// Waits for the save, opens the permalink and the embed widget, and checks what they show.
+/// Waits for the save, opens the permalink and the embed widget, and checks what they show;
+/// returns the permalink page's link to the server's page.
 fn check_permalink(
     browser: &Browser,
     out: &std::path::Path,
     live: &Value,
     fingerprint: &str,
     started: Instant,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let permalink = browser
         .wait_for(
             "the permalink after the save (a.permalink, or a save failure)",
@@ -536,13 +582,52 @@ fn check_permalink(
             if embed_ok { "shows" } else { "does not show" }
         );
     }
-    // The census and the server's own page count this scan.
-    browser.goto(&permalink.replace(&format!("/s/{id}"), "/stats"))?;
+    if !problems.is_empty() {
+        bail!(
+            "permalink checks failed (screenshot: {}):\n  {}",
+            png.display(),
+            problems.join("\n  ")
+        );
+    }
+    Ok(server_href)
+}
+
+/// A phone's width in CSS pixels, for the census pages' screenshots and overflow checks.
+const PHONE_WIDTH: u32 = 390;
+
+/// Whether anything on the page reaches past the window's right edge (SVG charts
+/// included), as a list of what does.
+const OVERFLOW: &str = "const w = window.innerWidth;
+    return Array.from(document.querySelectorAll('main *'))
+        .filter(e => e.getBoundingClientRect().right > w + 1)
+        .map(e => e.tagName + '.' + (e.getAttribute('class') ?? '')).slice(0, 10);";
+
+/// After the browser's scan and two crawl rounds of the upgraded server: `/stats` counts
+/// the server, with each figure's trend over the two rounds, and the server's page shows
+/// the up/down strip, the players chart, its fingerprint and its MSSP change (the
+/// CODEBASE upgrade). Both are also opened at a phone's width: nothing sticks out.
+fn check_census(
+    browser: &Browser,
+    out: &std::path::Path,
+    http_port: u16,
+    server_href: Option<String>,
+    fingerprint: &str,
+) -> Result<()> {
+    let mut problems = Vec::new();
+    let mut check = |ok: bool, what: String| {
+        if !ok {
+            problems.push(what);
+        }
+    };
+    browser.goto(&format!("http://127.0.0.1:{http_port}/stats"))?;
     let census = browser.wait_for(
         "the census page (dl.census)",
         "const d = document.querySelector('dl.census');
          const t = document.querySelector('table.support');
-         return d && t ? [d.textContent, t.textContent] : null;",
+         return d && t ? [d.textContent, t.textContent,
+             Array.from(document.querySelectorAll('dl.census .trend')).map(e => e.textContent),
+             document.querySelectorAll('dl.census .spark').length,
+             document.querySelector('table.support tbody tr')?.textContent ?? ''] : null;",
         Duration::from_secs(20),
     );
     match census {
@@ -556,24 +641,85 @@ fn check_permalink(
                 support.contains("MSSP1100.0%"),
                 format!("/stats protocol support: {support}"),
             );
+            // The two rounds saw the same census: every figure is unchanged.
+            check(
+                v[2].as_array()
+                    .is_some_and(|t| t.len() == 6 && t[0] == "= was 1" && t[2] == "= was 100.0%"),
+                format!("/stats trends: {}", v[2]),
+            );
+            check(v[3] == 6, format!("/stats sparklines: {}", v[3]));
+            check(
+                v[4] == "MSSP1100.0%= was 100.0%",
+                format!("/stats MSSP support with its trend: {}", v[4]),
+            );
         }
         Err(e) => check(false, format!("/stats did not render: {e:#}")),
     }
+    browser.set_window_size(PHONE_WIDTH, 1600)?;
+    if let Ok(bytes) = browser.screenshot() {
+        std::fs::write(out.join("stats-phone.png"), bytes)?;
+    }
+    let over = browser.execute(OVERFLOW, vec![])?;
+    check(
+        over.as_array().is_some_and(Vec::is_empty),
+        format!("/stats at {PHONE_WIDTH} px: past the edge: {over}"),
+    );
+    browser.set_window_size(1200, 1600)?;
     match server_href {
         Some(href) => {
             browser.goto(&href)?;
-            let changes = browser.wait_for(
-                "the server page's fingerprint changes",
-                "const t = document.querySelector('table.fingerprint-changes');
-                 return t ? t.textContent : null;",
+            let page = browser.wait_for(
+                "the server page's MSSP changes",
+                "const t = document.querySelector('table.mssp-changes');
+                 const f = document.querySelector('table.fingerprint-changes');
+                 return t && f ? {
+                     mssp: Array.from(t.querySelectorAll('tbody tr')).map(r => r.textContent),
+                     fingerprints: f.textContent,
+                     bars: document.querySelectorAll('.updown i').length,
+                     downs: document.querySelectorAll('.updown i.down').length,
+                     players: document.querySelectorAll('svg.chart circle.point').length,
+                 } : null;",
                 Duration::from_secs(20),
             );
+            match page {
+                Ok(p) => {
+                    check(
+                        p["fingerprints"]
+                            .as_str()
+                            .is_some_and(|t| t.contains(fingerprint)),
+                        format!("{href}: fingerprint changes {}", p["fingerprints"]),
+                    );
+                    check(
+                        p["mssp"].as_array().is_some_and(|rows| {
+                            rows.iter().any(|r| {
+                                r.as_str().is_some_and(|r| {
+                                    r.ends_with("CODEBASEPennMUSH 1.8.8PennMUSH 1.8.9")
+                                })
+                            })
+                        }),
+                        format!("{href}: MSSP changes {}", p["mssp"]),
+                    );
+                    check(
+                        p["bars"].as_u64().is_some_and(|n| n >= 2) && p["downs"] == 0,
+                        format!("{href}: up/down bars {} ({} down)", p["bars"], p["downs"]),
+                    );
+                    check(
+                        p["players"].as_u64().is_some_and(|n| n >= 3),
+                        format!("{href}: players chart points {}", p["players"]),
+                    );
+                }
+                Err(e) => check(false, format!("{href} did not render: {e:#}")),
+            }
+            browser.set_window_size(PHONE_WIDTH, 1600)?;
+            if let Ok(bytes) = browser.screenshot() {
+                std::fs::write(out.join("server-phone.png"), bytes)?;
+            }
+            let over = browser.execute(OVERFLOW, vec![])?;
             check(
-                changes
-                    .as_ref()
-                    .is_ok_and(|t| t.as_str().is_some_and(|t| t.contains(fingerprint))),
-                format!("{href}: fingerprint changes {changes:?}"),
+                over.as_array().is_some_and(Vec::is_empty),
+                format!("{href} at {PHONE_WIDTH} px: past the edge: {over}"),
             );
+            browser.set_window_size(1200, 1600)?;
         }
         None => check(
             false,
@@ -583,8 +729,8 @@ fn check_permalink(
     eprintln!("e2e: /stats and the server page checked");
     if !problems.is_empty() {
         bail!(
-            "permalink checks failed (screenshot: {}):\n  {}",
-            png.display(),
+            "census checks failed (screenshots: {}):\n  {}",
+            out.display(),
             problems.join("\n  ")
         );
     }
