@@ -376,7 +376,7 @@ async fn crawl_main(args: CrawlArgs, opts: CrawlOptions) -> Result<ExitCode, Str
         .map(|(k, n)| format!("{n} {k}"))
         .collect();
     eprintln!(
-        "{} in {:.1} s: {} stored, {} failed{}{}{}{}",
+        "{} in {:.1} s: {} stored, {} failed{}{}{}{}{}",
         progress.line(started.elapsed()),
         started.elapsed().as_secs_f64(),
         progress.stored,
@@ -407,10 +407,14 @@ async fn crawl_main(args: CrawlArgs, opts: CrawlOptions) -> Result<ExitCode, Str
         } else {
             String::new()
         },
+        match &progress.gave_up {
+            Some(why) => format!("; stopped early: {why}; rerun the same command to resume"),
+            None => String::new(),
+        },
     );
     Ok(if interrupted {
         ExitCode::from(EXIT_INTERRUPTED)
-    } else if progress.store_errors > 0 {
+    } else if progress.store_errors > 0 || progress.gave_up.is_some() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

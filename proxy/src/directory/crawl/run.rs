@@ -61,20 +61,49 @@ struct Shared {
     next_claim: Instant,
     /// When this worker's leases are renewed next.
     next_renew: Instant,
+    /// Queue calls (claim, renew, count) the store refused in a row, and the last error.
+    failures: (u32, String),
 }
 
 impl Shared {
-    /// How often an idle worker asks the queue again: a quarter lease, at most 1 s.
+    /// How often an idle worker asks the queue again: a quarter lease, at most 1 s; after
+    /// store errors, twice as long for each one in a row, at most [`MAX_QUEUE_BACKOFF`].
     fn poll(&self) -> Duration {
-        (self.leases.lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(1))
+        let poll =
+            (self.leases.lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        poll.saturating_mul(1 << self.failures.0.min(16))
+            .min(MAX_QUEUE_BACKOFF.max(poll))
     }
 
+    /// Targets this worker may still take: none after [`MAX_QUEUE_FAILURES`] store errors
+    /// in a row (it finishes what it holds and stops).
     fn budget(&self) -> usize {
+        if self.gave_up() {
+            return 0;
+        }
         self.leases
             .limit
             .map_or(usize::MAX, |l| l.saturating_sub(self.taken))
     }
+
+    fn gave_up(&self) -> bool {
+        self.failures.0 >= MAX_QUEUE_FAILURES
+    }
+
+    /// Notes how a queue call went.
+    fn note<T>(&mut self, r: &Result<T, String>) {
+        match r {
+            Ok(_) => self.failures = (0, String::new()),
+            Err(e) => self.failures = (self.failures.0.saturating_add(1), e.clone()),
+        }
+    }
 }
+
+/// Store errors in a row on the shared queue after which a worker stops taking targets
+/// (it finishes the ones it holds, gives its leases back, and says why it stopped).
+pub const MAX_QUEUE_FAILURES: u32 = 8;
+/// Longest wait between two queue calls after store errors.
+pub const MAX_QUEUE_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Longest backoff between two tries of one target.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -124,6 +153,9 @@ pub struct Progress {
     pub abandoned: usize,
     /// Targets this worker claimed after another worker's lease on them expired.
     pub reclaimed: usize,
+    /// Why this worker stopped taking targets from the shared queue before the round was
+    /// over (the store failed [`MAX_QUEUE_FAILURES`] times in a row), if it did.
+    pub gave_up: Option<String>,
 }
 
 impl Progress {
@@ -261,6 +293,7 @@ pub async fn crawl(
                     taken: 0,
                     next_claim: now,
                     next_renew,
+                    failures: (0, String::new()),
                 }),
             )
         }
@@ -310,11 +343,21 @@ pub async fn crawl(
         if tasks.is_empty() {
             let Some(sh) = shared.as_mut() else { break };
             if st.shutdown.is_cancelled() || sh.budget() == 0 {
+                if sh.gave_up() {
+                    progress.gave_up = Some(format!(
+                        "the store refused the shared queue {} times in a row (last: {})",
+                        sh.failures.0, sh.failures.1
+                    ));
+                    tracing::error!(
+                        "crawl: stopping: {}",
+                        progress.gave_up.as_deref().unwrap_or("")
+                    );
+                }
                 break;
             }
             // Nothing running and nothing to claim: the round is over, or other workers
             // hold its last targets (until they finish them or their leases expire).
-            match queue_left(&st, &round_key, progress).await {
+            match queue_left(&st, &round_key, sh, progress).await {
                 Some(0) => break,
                 _ => {
                     renew(&st, &round_key, sh).await;
@@ -335,7 +378,7 @@ pub async fn crawl(
                 if let Some(sh) = shared.as_mut() {
                     if Instant::now() >= sh.next_renew {
                         renew(&st, &round_key, sh).await;
-                        queue_left(&st, &round_key, progress).await;
+                        queue_left(&st, &round_key, sh, progress).await;
                     }
                 }
                 tick(progress);
@@ -406,6 +449,7 @@ async fn claim(
     let got =
         crate::directory::db::off_thread(&st.db, move |db| db.crawl_claim(&r, &w, n as i64, secs))
             .await;
+    sh.note(&got);
     match got {
         Ok(claimed) if claimed.is_empty() => sh.next_claim = Instant::now() + sh.poll(),
         Ok(claimed) => {
@@ -437,18 +481,26 @@ async fn renew(st: &Arc<AppState>, round: &str, sh: &mut Shared) {
     let (r, w) = (round.to_owned(), sh.leases.worker.clone());
     let secs = sh.leases.lease.as_secs().max(1) as i64;
     sh.next_renew = Instant::now() + sh.leases.lease / 3;
-    if let Err(e) =
-        crate::directory::db::off_thread(&st.db, move |db| db.crawl_renew(&r, &w, secs)).await
-    {
+    let got =
+        crate::directory::db::off_thread(&st.db, move |db| db.crawl_renew(&r, &w, secs)).await;
+    sh.note(&got);
+    if let Err(e) = got {
         tracing::error!("crawl: renewing leases: {e}");
     }
 }
 
 /// Targets of the shared round not done yet (`None` when the store did not answer); brings
 /// `progress` up to date with what every worker has done.
-async fn queue_left(st: &Arc<AppState>, round: &str, progress: &mut Progress) -> Option<i64> {
+async fn queue_left(
+    st: &Arc<AppState>,
+    round: &str,
+    sh: &mut Shared,
+    progress: &mut Progress,
+) -> Option<i64> {
     let r = round.to_owned();
-    match crate::directory::db::off_thread(&st.db, move |db| db.crawl_left(&r)).await {
+    let got = crate::directory::db::off_thread(&st.db, move |db| db.crawl_left(&r)).await;
+    sh.note(&got);
+    match got {
         Ok((total, left)) => {
             progress.total = usize::try_from(total).unwrap_or(0);
             let done = usize::try_from(total - left).unwrap_or(0);
@@ -742,5 +794,58 @@ mod tests {
             slots,
             [0, 250, 500, 750].map(Duration::from_millis).to_vec()
         );
+    }
+
+    /// A worker whose store keeps refusing the shared queue backs off (doubling, at most
+    /// [`MAX_QUEUE_BACKOFF`]) and stops after [`MAX_QUEUE_FAILURES`] errors in a row,
+    /// saying why, instead of polling for ever. (A SQLite store refuses every queue call.)
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_store_stops_a_shared_worker() {
+        let dir = std::env::temp_dir().join(format!("iacscope-run-queue-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let st = AppState::new(crate::serve::Config {
+            data_dir: dir.clone(),
+            static_dir: "/nonexistent/iacscope-test-dist".into(),
+            ..crate::serve::Config::default()
+        })
+        .expect("state");
+        assert!(!st.db.shares_crawls());
+        let leases = Leases {
+            worker: "test".into(),
+            lease: Duration::from_secs(120),
+            limit: None,
+        };
+        let opts = CrawlOptions {
+            concurrency: 4,
+            connect_rate: 10.0,
+            connect_timeout: Duration::from_secs(5),
+            retries: 0,
+            retry_backoff: Duration::from_secs(1),
+        };
+        let mut progress = Progress::default();
+        let started = Instant::now();
+        let run = crawl(
+            Arc::clone(&st),
+            "r/1".into(),
+            Source::Shared(leases),
+            opts,
+            &mut progress,
+            |_| {},
+        );
+        tokio::time::timeout(Duration::from_secs(3600), run)
+            .await
+            .expect("the worker stops");
+        let why = progress.gave_up.clone().expect("stopped early");
+        assert!(
+            why.contains("times in a row") && why.contains("PostgreSQL"),
+            "{why}"
+        );
+        // 1 s polls doubling per error: 8 s, then 30 s (the cap) twice.
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_secs(60) && waited <= Duration::from_secs(120),
+            "{waited:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -148,10 +148,13 @@ where
         let started = Instant::now();
         match pass(&st, clock, &mut rescan).await {
             Ok(p) => tracing::info!(
-                "scheduled crawl: {} due, {} stored, {} failed",
+                "scheduled crawl: {} due, {} stored, {} failed{}",
                 p.total,
                 p.stored,
-                p.failures()
+                p.failures(),
+                p.gave_up
+                    .map(|why| format!("; stopped early: {why}"))
+                    .unwrap_or_default()
             ),
             Err(e) => tracing::warn!("scheduled crawl: {e}"),
         }
