@@ -606,6 +606,11 @@ impl Db {
         dispatch!(self, b => b.add_history(point))
     }
 
+    /// Deletes the history points before `before` (Unix seconds); returns how many.
+    pub fn purge_history_before(&self, before: i64) -> DbResult<usize> {
+        dispatch!(self, b => b.purge_history_before(before))
+    }
+
     /// A server's history points, newest first (at most [`MAX_LIST`]).
     pub fn history(&self, host: &str, port: u16) -> DbResult<Vec<HistoryPoint>> {
         dispatch!(self, b => b.history(host, port))
@@ -711,25 +716,45 @@ fn no_leases() -> DbError {
 /// How often the retention task purges (it also purges once at start-up).
 pub const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 
-/// Deletes the scans older than `retention` at `now`; returns how many.
-pub fn purge_expired(db: &Db, retention: Duration, now: SystemTime) -> DbResult<usize> {
+/// What a retention task deletes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purged {
+    /// Stored scans (`scan_retention`), and the texts no scan references any more.
+    Scans,
+    /// History points (`[crawl] keep_history`).
+    History,
+}
+
+/// Deletes the scans (or history points) older than `retention` at `now`; returns how many.
+pub fn purge_expired(
+    db: &Db,
+    what: Purged,
+    retention: Duration,
+    now: SystemTime,
+) -> DbResult<usize> {
     let now = now
         .duration_since(UNIX_EPOCH)
         .map_err(|_| DbError::new("the clock is before 1970"))?;
-    let cutoff = now.saturating_sub(retention).as_secs();
-    db.purge_before(i64::try_from(cutoff).unwrap_or(i64::MAX))
+    let cutoff = i64::try_from(now.saturating_sub(retention).as_secs()).unwrap_or(i64::MAX);
+    match what {
+        Purged::Scans => db.purge_before(cutoff),
+        Purged::History => db.purge_history_before(cutoff),
+    }
 }
 
-/// The retention task: purges scans older than `retention` now and every
-/// [`PURGE_INTERVAL`], until `stop` is cancelled. Runs the deletes off the async threads.
-pub async fn purge_task(db: Arc<Db>, retention: Duration, stop: CancellationToken) {
+/// The retention task: purges scans (or history points) older than `retention` now and
+/// every [`PURGE_INTERVAL`], until `stop` is cancelled. Runs the deletes off the async
+/// threads.
+pub async fn purge_task(db: Arc<Db>, what: Purged, retention: Duration, stop: CancellationToken) {
     loop {
         let d = Arc::clone(&db);
-        match tokio::task::spawn_blocking(move || purge_expired(&d, retention, SystemTime::now()))
-            .await
+        match tokio::task::spawn_blocking(move || {
+            purge_expired(&d, what, retention, SystemTime::now())
+        })
+        .await
         {
             Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!("retention: purged {n} scans older than {retention:?}"),
+            Ok(Ok(n)) => tracing::info!("retention: purged {n} {what:?} older than {retention:?}"),
             Ok(Err(e)) => tracing::error!("retention purge failed: {e}"),
             Err(e) => tracing::error!("retention purge failed: {e}"),
         }
@@ -1290,8 +1315,14 @@ mod tests {
             db.insert(&scan("new", "x.test", "fp", 100_000 - 10))
                 .expect("insert");
             let hour = Duration::from_secs(3600);
-            assert_eq!(purge_expired(&db, hour, now).expect("purge"), 1);
-            assert_eq!(purge_expired(&db, hour, now).expect("again"), 0);
+            assert_eq!(
+                purge_expired(&db, Purged::Scans, hour, now).expect("purge"),
+                1
+            );
+            assert_eq!(
+                purge_expired(&db, Purged::Scans, hour, now).expect("again"),
+                0
+            );
             let left: Vec<String> = db
                 .server("x.test", 23)
                 .expect("server")
@@ -1317,6 +1348,7 @@ mod tests {
         let stop = CancellationToken::new();
         let task = tokio::spawn(purge_task(
             Arc::clone(&db),
+            Purged::Scans,
             Duration::from_secs(86_400),
             stop.clone(),
         ));
@@ -1428,6 +1460,42 @@ mod tests {
                 .find(|e| e.target.host == "x.test")
                 .expect("x.test");
             assert_eq!((x.latest_id.as_deref(), x.last_at), (Some("c1"), Some(20)));
+        });
+    }
+
+    /// `[crawl] keep_history`: points older than the cutoff go, the rest stay.
+    #[test]
+    fn history_is_purged_before_a_time() {
+        on_both("history_is_purged", |open| {
+            let db = open();
+            for at in [5, 10, 20] {
+                db.add_history(&HistoryPoint {
+                    host: "x.test".into(),
+                    port: 23,
+                    tls: false,
+                    at,
+                    outcome: "timeout".into(),
+                    detail: String::new(),
+                    scan_id: None,
+                    crawl: None,
+                })
+                .expect("point");
+            }
+            assert_eq!(db.purge_history_before(10).expect("purge"), 1);
+            let left: Vec<i64> = db
+                .history("x.test", 23)
+                .expect("history")
+                .iter()
+                .map(|p| p.at)
+                .collect();
+            assert_eq!(left, [20, 10]);
+            let now = UNIX_EPOCH + Duration::from_secs(1000);
+            let keep = Duration::from_secs(985);
+            assert_eq!(
+                purge_expired(&db, Purged::History, keep, now).expect("purge"),
+                1,
+                "older than 15 s"
+            );
         });
     }
 

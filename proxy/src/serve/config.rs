@@ -433,10 +433,22 @@ mod tests {
         assert_eq!(c.crawl.every, None, "off by default");
         let path =
             std::env::temp_dir().join(format!("iacscope-crawl-cfg-{}.toml", std::process::id()));
-        std::fs::write(&path, "[crawl]\nevery = \"6h\"\nconcurrency = 8\n").expect("write");
+        assert_eq!(
+            c.crawl.keep_history, None,
+            "history kept for ever by default"
+        );
+        std::fs::write(
+            &path,
+            "[crawl]\nevery = \"6h\"\nconcurrency = 8\nkeep_history = \"365d\"\n",
+        )
+        .expect("write");
         let file = path.to_str().expect("path");
         let c = parse(&["--config", file]);
         assert_eq!(c.crawl.every, Some(Duration::from_secs(6 * 3600)));
+        assert_eq!(
+            c.crawl.keep_history,
+            Some(Duration::from_secs(365 * 86_400))
+        );
         assert_eq!(c.crawl.concurrency, 8);
         let c = parse(&["--config", file, "--crawl-every", "0"]);
         assert_eq!(c.crawl.every, None, "0 on the command line turns it off");

@@ -660,7 +660,16 @@ pub async fn serve(listener: TcpListener, st: Arc<AppState>, shutdown: impl Futu
     if let Some(retention) = st.config.scan_retention {
         tokio::spawn(db::purge_task(
             st.db.clone(),
+            db::Purged::Scans,
             retention,
+            st.shutdown.clone(),
+        ));
+    }
+    if let Some(keep) = st.config.crawl.keep_history {
+        tokio::spawn(db::purge_task(
+            st.db.clone(),
+            db::Purged::History,
+            keep,
             st.shutdown.clone(),
         ));
     }

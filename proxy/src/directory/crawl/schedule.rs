@@ -41,7 +41,16 @@ pub struct ScheduleConfig {
     /// A shared (PostgreSQL) pass: seconds an instance's lease on a server lasts unless
     /// renewed, so a dead instance's servers are scanned by the others.
     pub lease_secs: u64,
+    /// History points (every crawl's and schedule's attempts) older than this are deleted,
+    /// at start-up and every hour (`365d`); unset or `0`: kept for ever (the default). At
+    /// least [`MIN_KEEP_HISTORY`], so a running round keeps its done marks. Scans are kept
+    /// by `scan_retention`.
+    #[serde(with = "crate::serve::config::opt_dur")]
+    pub keep_history: Option<Duration>,
 }
+
+/// Shortest `keep_history`.
+pub const MIN_KEEP_HISTORY: Duration = Duration::from_secs(86_400);
 
 impl Default for ScheduleConfig {
     fn default() -> Self {
@@ -50,6 +59,7 @@ impl Default for ScheduleConfig {
             concurrency: 64,
             connect_rate: 10.0,
             lease_secs: 120,
+            keep_history: None,
         }
     }
 }
@@ -64,6 +74,9 @@ impl ScheduleConfig {
                     MIN_EVERY.as_secs()
                 ));
             }
+        }
+        if self.keep_history.is_some_and(|k| k < MIN_KEEP_HISTORY) {
+            return Err("crawl keep_history must be at least 1 day (or 0: for ever)".into());
         }
         if self.concurrency == 0 || self.concurrency > super::MAX_CONCURRENCY {
             return Err(format!(
@@ -310,6 +323,11 @@ mod tests {
             ..ScheduleConfig::default()
         };
         assert!(c.check().is_err());
+        let c = ScheduleConfig {
+            keep_history: Some(Duration::from_secs(3600)),
+            ..ScheduleConfig::default()
+        };
+        assert!(c.check().is_err(), "a running round's done marks are kept");
     }
 
     use crate::directory::db::{HistoryPoint, OUTCOME_OK};

@@ -694,6 +694,13 @@ impl Postgres {
         })
     }
 
+    pub(super) fn purge_history_before(&self, before: i64) -> Result<usize, DbError> {
+        self.run(move |c| {
+            let n = c.execute("DELETE FROM history WHERE at < $1", &[&before])?;
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        })
+    }
+
     pub(super) fn history(&self, host: &str, port: u16) -> Result<Vec<HistoryPoint>, DbError> {
         let host = host.to_owned();
         self.run(move |c| {

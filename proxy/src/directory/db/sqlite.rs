@@ -542,6 +542,11 @@ impl Sqlite {
         Ok(n == 1)
     }
 
+    pub(super) fn purge_history_before(&self, before: i64) -> rusqlite::Result<usize> {
+        self.conn()
+            .execute("DELETE FROM history WHERE at < ?1", [before])
+    }
+
     pub(super) fn history(&self, host: &str, port: u16) -> rusqlite::Result<Vec<HistoryPoint>> {
         let c = self.conn();
         let mut q = c.prepare(
