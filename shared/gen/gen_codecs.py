@@ -137,19 +137,25 @@ CJK_CODECS = {
     "cp932": (),
     "cp949": (),
     "cp950": (),
+    "euc_jis_2004": ("eucjp-8f",),
+    "euc_jisx0213": ("eucjp-8f",),
     "euc_jp": ("eucjp-8f",),
     "euc_kr": ("euckr-jamo",),
     "gb18030": ("gb18030-4",),
     "gb2312": (),
     "gbk": (),
+    "johab": (),
     "shift_jis": (),
+    "shift_jis_2004": (),
+    "shift_jisx0213": (),
 }
 
 # The `cjk::Cjk` variant of each table codec.
 CJK_VARIANTS = {
     "big5": "Big5", "big5hkscs": "Big5Hkscs", "cp932": "Cp932", "cp949": "Cp949", "cp950": "Cp950",
-    "euc_jp": "EucJp", "euc_kr": "EucKr", "gb18030": "Gb18030", "gb2312": "Gb2312", "gbk": "Gbk",
-    "shift_jis": "ShiftJis",
+    "euc_jis_2004": "EucJis2004", "euc_jisx0213": "EucJisx0213", "euc_jp": "EucJp",
+    "euc_kr": "EucKr", "gb18030": "Gb18030", "gb2312": "Gb2312", "gbk": "Gbk", "johab": "Johab",
+    "shift_jis": "ShiftJis", "shift_jis_2004": "ShiftJis2004", "shift_jisx0213": "ShiftJisx0213",
 }
 
 CJK_MAGIC = b"IACSCJK\x01"
@@ -190,7 +196,8 @@ def py_decode_strict(data, name):
 
 def cjk_plane(name, prefix, leads, special):
     """Rows for `prefix + lead + trail` over every lead in `leads` and every trail byte:
-    {lead: {trail: code point}}, plus {(lead, trail): text} for pairs giving two characters.
+    {lead: {trail: code point}}, plus {(lead, trail): text} for pairs giving two characters
+    (or "" for a pair that is one error of two bytes).
     `special(lead, trail)` says the decoder takes the pair as the start of a longer sequence."""
     rows, multi = {}, {}
     for lead in leads:
@@ -206,6 +213,10 @@ def cjk_plane(name, prefix, leads, special):
                     multi[(lead, trail)] = text
             elif (r[1], r[2]) == (0, 1):
                 pass  # illegal: the error covers the lead byte only
+            elif not prefix and (r[1], r[2], r[3]) == (0, 2, "illegal multibyte sequence"):
+                # One error over both bytes: the JIS X 0213:2004 additions in euc_jisx0213
+                # and shift_jisx0213 (CPython's EMULATE_JISX0213_2000_DECODE_PLANE1).
+                multi[(lead, trail)] = ""
             else:
                 assert (r[1], r[2], r[3]) == (0, len(prefix) + 2, "incomplete multibyte sequence"), \
                     (name, prefix, lead, trail, r)
@@ -217,29 +228,31 @@ def cjk_table(name, specials):
     """Ask CPython's `name` codec about every byte and byte pair (and the longer sequences its
     decoder has) and check the decoder model of cjk.rs:
 
-    - a byte < 0x80 is ASCII;
-    - a byte >= 0x80 alone is a character, an illegal byte (one error of one byte), or a lead;
+    - a byte alone is a character, an illegal byte (one error of one byte), or a lead; bytes
+      < 0x80 are characters (ASCII, but for shift_jis_2004/shift_jisx0213, whose low half is
+      JIS X 0201 Roman: 0x5C is U+00A5, 0x7E U+203E), and then the table has all 256 singles;
     - a lead with a trail decodes to one or two characters, or is one error covering the lead
       only (decoding resumes at the trail), unless the pair starts one of `specials`;
     - a lead at the end of the input is an "incomplete multibyte sequence" (the rest).
     """
+    low_is_ascii = all(py_decode_strict(bytes([b]), name) == ("ok", chr(b)) for b in range(0x80))
+    first = 0x80 if low_is_ascii else 0
     singles = []
-    for b in range(0x80):
-        assert py_decode_strict(bytes([b]), name) == ("ok", chr(b)), (name, b)
-    for b in range(0x80, 0x100):
+    for b in range(first, 0x100):
         r = py_decode_strict(bytes([b]), name)
         if r[0] == "ok":
             assert len(r[1]) == 1, (name, b, r)
             singles.append(("char", ord(r[1])))
         elif r[3] == "incomplete multibyte sequence":
+            assert b >= 0x80, (name, b, r)
             singles.append(("lead",))
         else:
             assert (r[1], r[2]) == (0, 1), (name, b, r)
             singles.append(("illegal",))
     # A byte that is illegal alone must be illegal before any trail too, and a character
     # before anything is itself.
-    for b in range(0x80, 0x100):
-        kind = singles[b - 0x80]
+    for b in range(first, 0x100):
+        kind = singles[b - first]
         if kind[0] == "lead":
             continue
         head = chr(kind[1]) if kind[0] == "char" else None
@@ -254,7 +267,7 @@ def cjk_table(name, specials):
                 or ("eucjp-8f" in specials and lead == 0x8F)
                 or ("euckr-jamo" in specials and (lead, trail) == (0xA4, 0xD4)))
 
-    leads = [0x80 + i for i, k in enumerate(singles) if k[0] == "lead"]
+    leads = [first + i for i, k in enumerate(singles) if k[0] == "lead"]
     planes = [cjk_plane(name, b"", leads, special)]
     if "eucjp-8f" in specials:
         # 8F b c: JIS X 0212; `cjk_plane` with the prefix keeps the row of every second byte.
@@ -287,7 +300,7 @@ def cjk_blob(name, singles, planes, ranges):
         out += varint({"illegal": 0, "lead": 1}[kind[0]] if kind[0] != "char" else kind[1] + 2)
     out += varint(len(planes))
     multis = []
-    for rows, multi in planes:
+    for plane, (rows, multi) in enumerate(planes):
         out += varint(len(rows))
         prev = 0
         for lead in sorted(rows):
@@ -301,10 +314,10 @@ def cjk_blob(name, singles, planes, ranges):
                 else:
                     out += varint(zigzag(cp - prev) + 1)
                     prev = cp
-        multis += sorted(multi.items())
+        multis += [(plane, pair, text) for pair, text in sorted(multi.items())]
     out += varint(len(multis))
-    for (lead, trail), text in multis:
-        out += bytes([lead, trail]) + varint(len(text))
+    for plane, (lead, trail), text in multis:
+        out += bytes([plane, lead, trail]) + varint(len(text))
         for ch in text:
             out += varint(ord(ch))
     out += varint(len(ranges))

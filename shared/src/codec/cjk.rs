@@ -1,7 +1,9 @@
 //! CPython 3.11's multi-byte CJK decoders (`Modules/cjkcodecs/_codecs_{cn,hk,jp,kr,tw}.c`) for
-//! big5, gbk, gb2312, gb18030, big5hkscs, cp950, euc_jp, shift_jis, cp932, euc_kr and cp949,
+//! big5, gbk, gb2312, gb18030, big5hkscs, cp950, euc_jp, shift_jis, cp932, euc_kr, cp949, johab
+//! and the JIS X 0213 codecs (euc_jis_2004, euc_jisx0213, shift_jis_2004, shift_jisx0213),
 //! driven by tables generated from CPython (`shared/gen/gen_codecs.py`, files
-//! `codec/data/*.bin`).
+//! `codec/data/*.bin`); the tables of the stateful ISO-2022 codecs and hz too (their decoders
+//! are `codec/iso2022.rs`).
 //!
 //! Natively the tables are compiled in (`include_bytes!`). In the browser they are not (they
 //! would cost about 159 KB gzipped of a 250 KB bundle): the web app fetches the file of a codec
@@ -21,31 +23,41 @@ pub(crate) enum Cjk {
     Cp932,
     Cp949,
     Cp950,
+    EucJis2004,
+    EucJisx0213,
     EucJp,
     EucKr,
     Gb18030,
     Gb2312,
     Gbk,
+    Johab,
     ShiftJis,
+    ShiftJis2004,
+    ShiftJisx0213,
 }
 
 /// Every [`Cjk`] codec, in the order of [`SLOTS`].
-const ALL: [Cjk; 11] = [
+const ALL: [Cjk; 16] = [
     Cjk::Big5,
     Cjk::Big5Hkscs,
     Cjk::Cp932,
     Cjk::Cp949,
     Cjk::Cp950,
+    Cjk::EucJis2004,
+    Cjk::EucJisx0213,
     Cjk::EucJp,
     Cjk::EucKr,
     Cjk::Gb18030,
     Cjk::Gb2312,
     Cjk::Gbk,
+    Cjk::Johab,
     Cjk::ShiftJis,
+    Cjk::ShiftJis2004,
+    Cjk::ShiftJisx0213,
 ];
 
 /// The parsed table of each codec, once loaded (natively) or installed (wasm).
-static SLOTS: [OnceLock<Table>; 11] = [const { OnceLock::new() }; 11];
+static SLOTS: [OnceLock<Table>; ALL.len()] = [const { OnceLock::new() }; ALL.len()];
 
 /// The parsed table of each charmap codec (`tables::CHARMAPS`), likewise.
 static CHARMAP_SLOTS: [OnceLock<Table>; CHARMAPS.len()] =
@@ -98,12 +110,17 @@ impl Cjk {
             Cjk::Cp932 => "cp932",
             Cjk::Cp949 => "cp949",
             Cjk::Cp950 => "cp950",
+            Cjk::EucJis2004 => "euc_jis_2004",
+            Cjk::EucJisx0213 => "euc_jisx0213",
             Cjk::EucJp => "euc_jp",
             Cjk::EucKr => "euc_kr",
             Cjk::Gb18030 => "gb18030",
             Cjk::Gb2312 => "gb2312",
             Cjk::Gbk => "gbk",
+            Cjk::Johab => "johab",
             Cjk::ShiftJis => "shift_jis",
+            Cjk::ShiftJis2004 => "shift_jis_2004",
+            Cjk::ShiftJisx0213 => "shift_jisx0213",
         }
     }
 
@@ -122,12 +139,17 @@ impl Cjk {
             Cjk::Cp932 => include_bytes!("data/cp932.bin"),
             Cjk::Cp949 => include_bytes!("data/cp949.bin"),
             Cjk::Cp950 => include_bytes!("data/cp950.bin"),
+            Cjk::EucJis2004 => include_bytes!("data/euc_jis_2004.bin"),
+            Cjk::EucJisx0213 => include_bytes!("data/euc_jisx0213.bin"),
             Cjk::EucJp => include_bytes!("data/euc_jp.bin"),
             Cjk::EucKr => include_bytes!("data/euc_kr.bin"),
             Cjk::Gb18030 => include_bytes!("data/gb18030.bin"),
             Cjk::Gb2312 => include_bytes!("data/gb2312.bin"),
             Cjk::Gbk => include_bytes!("data/gbk.bin"),
+            Cjk::Johab => include_bytes!("data/johab.bin"),
             Cjk::ShiftJis => include_bytes!("data/shift_jis.bin"),
+            Cjk::ShiftJis2004 => include_bytes!("data/shift_jis_2004.bin"),
+            Cjk::ShiftJisx0213 => include_bytes!("data/shift_jisx0213.bin"),
         }
     }
 
@@ -210,7 +232,8 @@ pub fn table_name(encoding: &str) -> Option<&'static str> {
 }
 
 /// Magic at the start of a table file, then a version byte: 1 (bytes below 0x80 are ASCII),
-/// 2 (a single for every byte: the charmap codecs whose low half is not ASCII).
+/// 2 (a single for every byte: the charmap codecs whose low half is not ASCII, and
+/// shift_jis_2004 and shift_jisx0213, whose 0x5C and 0x7E are JIS X 0201 Roman's ¥ and ‾).
 const MAGIC: &[u8; 7] = b"IACSCJK";
 
 /// What a byte >= 0x80 is when it starts a sequence.
@@ -238,9 +261,10 @@ pub(super) struct Table {
     rows: Vec<(u8, u16, u32)>,
     /// Code points of every row, 0 where the pair decodes to nothing.
     cells: Vec<u32>,
-    /// Pairs that decode to two characters (big5hkscs' four), checked where plane 0 has no
-    /// character.
-    multi: Vec<(u8, u8, [u32; 2])>,
+    /// Pairs of a plane that have no cell but decode to two characters (big5hkscs' four, the
+    /// JIS X 0213 kana and accents with a combining mark), or (`None`) are one error over both
+    /// bytes (the JIS X 0213:2004 additions in the 2000 codecs), as `(plane, lead, trail)`.
+    multi: Vec<(u8, u8, u8, Option<[u32; 2]>)>,
     /// gb18030: `(first linear index, first code point)` of each run of 4-byte sequences
     /// mapping to consecutive BMP code points; a run ends where the next begins.
     pub(super) ranges: Vec<(u32, u32)>,
@@ -317,8 +341,8 @@ impl Table {
     /// - varint plane count (1 or 2); per plane a varint row count, per row `lead lo hi`
     ///   bytes then `hi - lo + 1` varints: 0 for no character, else zigzag(code point -
     ///   previous code point of the plane) + 1;
-    /// - varint count of two-character pairs; each `lead trail`, varint 2, 2 varint code
-    ///   points;
+    /// - varint count of special pairs; each `plane lead trail`, then varint 2 and 2 varint
+    ///   code points (two characters), or varint 0 (one error over both bytes);
     /// - varint count of gb18030 runs, each two varints (first index, first code point),
     ///   increasing; then a varint for where the last run ends;
     /// - the FNV-1a 64 of everything before, 8 bytes little-endian.
@@ -380,12 +404,20 @@ impl Table {
             }
         }
         let mut multi = Vec::new();
-        for _ in 0..r.count(ROWS as u32) {
-            let (lead, trail) = (r.byte(), r.byte());
-            r.bad |= r.varint() != 2;
-            let pair = [r.varint(), r.varint()];
-            let pair = pair.map(|cp| r.cp(i64::from(cp)));
-            multi.push((lead, trail, pair));
+        for _ in 0..r.count(1024) {
+            let (plane, lead, trail) = (r.byte(), r.byte(), r.byte());
+            let pair = match r.varint() {
+                0 => None,
+                2 => {
+                    let pair = [r.varint(), r.varint()];
+                    Some(pair.map(|cp| r.cp(i64::from(cp))))
+                }
+                _ => {
+                    r.bad = true;
+                    None
+                }
+            };
+            multi.push((plane, lead, trail, pair));
         }
         let mut ranges: Vec<(u32, u32)> = Vec::new();
         for _ in 0..r.count(4096) {
@@ -409,8 +441,24 @@ impl Table {
         })
     }
 
+    /// The special pair `lead trail` of `plane` (see `multi`), if it is one.
+    pub(super) fn pair(&self, plane: u8, lead: u8, trail: u8) -> Option<&Option<[u32; 2]>> {
+        self.multi
+            .iter()
+            .find(|&&(p, l, t, _)| (p, l, t) == (plane, lead, trail))
+            .map(|(_, _, _, pair)| pair)
+    }
+
+    /// What byte `b` is alone: a character or not (an illegal byte or a lead byte).
+    pub(super) fn single(&self, b: u8) -> Option<u32> {
+        match self.singles[usize::from(b)] {
+            Single::Char(cp) => Some(cp),
+            Single::Illegal | Single::Lead => None,
+        }
+    }
+
     /// The character of `trail` in `lead`'s row of `plane`, if any.
-    fn cell(&self, plane: usize, lead: u8, trail: u8) -> Option<u32> {
+    pub(super) fn cell(&self, plane: usize, lead: u8, trail: u8) -> Option<u32> {
         let &(lo, n, offset) = self.rows.get(plane * ROWS + usize::from(lead))?;
         let column = trail.checked_sub(lo)?;
         if u16::from(column) >= n {
@@ -436,7 +484,7 @@ impl Table {
 enum Step<'a> {
     /// A character from this many bytes.
     Char(u32, usize),
-    /// Two characters from a pair (big5hkscs).
+    /// Two characters from a pair (big5hkscs, the JIS X 0213 codecs).
     Chars(&'a [u32]),
     /// An error covering this many bytes, for the error handler.
     Error(usize),
@@ -540,8 +588,9 @@ fn step<'a>(codec: Option<Cjk>, table: &'a Table, rest: &[u8]) -> Step<'a> {
     };
     match codec {
         Some(Cjk::Gb18030) if (0x30..=0x39).contains(&trail) => return gb18030_four(table, rest),
-        Some(Cjk::EucJp) if lead == 0x8F => {
-            // JIS X 0212 after 0x8F; REQUIRE_INBUF(3) first.
+        Some(Cjk::EucJp | Cjk::EucJis2004 | Cjk::EucJisx0213) if lead == 0x8F => {
+            // JIS X 0212 (euc_jp), JIS X 0213 plane 2 then JIS X 0212 (the others) after 0x8F;
+            // REQUIRE_INBUF(3) first.
             let Some(&third) = rest.get(2) else {
                 return Step::Error(rest.len());
             };
@@ -557,12 +606,9 @@ fn step<'a>(codec: Option<Cjk>, table: &'a Table, rest: &[u8]) -> Step<'a> {
     if let Some(cp) = table.cell(0, lead, trail) {
         return Step::Char(cp, 2);
     }
-    match table
-        .multi
-        .iter()
-        .find(|(l, t, _)| (*l, *t) == (lead, trail))
-    {
-        Some((_, _, cps)) => Step::Chars(cps),
+    match table.pair(0, lead, trail) {
+        Some(Some(cps)) => Step::Chars(cps),
+        Some(None) => Step::Error(2),
         // "illegal multibyte sequence": the error covers the lead byte only.
         None => Step::Error(1),
     }

@@ -57,6 +57,11 @@ pub(super) const CODECS: &[&str] = &[
     "cp932",
     "euc_kr",
     "cp949",
+    "johab",
+    "euc_jis_2004",
+    "euc_jisx0213",
+    "shift_jis_2004",
+    "shift_jisx0213",
     "utf-16",
     "utf-16-le",
     "utf-16-be",
@@ -160,7 +165,7 @@ fn inputs_for(codec: &str) -> Vec<Vec<u8>> {
     inputs.extend((0..=255u8).flat_map(|a| (0..=255u8).map(move |b| vec![a, b])));
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ codec.len() as u64);
     match codec {
-        "euc_jp" => {
+        "euc_jp" | "euc_jis_2004" | "euc_jisx0213" => {
             inputs.extend((0..=255u8).flat_map(|b| (0..=255u8).map(move |c| vec![0x8F, b, c])));
             for seq in [&b"\x8f\xb0\xa1"[..], b"\x8e\xa1", b"\xa4\xa2"] {
                 with_truncations(&mut inputs, seq);
