@@ -152,7 +152,7 @@ CJK_CODECS = {
 
 # The `cjk::Cjk` variant of each table codec.
 CJK_VARIANTS = {
-    "big5": "Big5", "big5hkscs": "Big5Hkscs", "cp932": "Cp932", "cp949": "Cp949", "cp950": "Cp950",
+    "big5": "Big5", "big5bbs": "Big5Bbs", "big5hkscs": "Big5Hkscs", "cp932": "Cp932", "cp949": "Cp949", "cp950": "Cp950",
     "euc_jis_2004": "EucJis2004", "euc_jisx0213": "EucJisx0213", "euc_jp": "EucJp",
     "euc_kr": "EucKr", "gb18030": "Gb18030", "gb2312": "Gb2312", "gbk": "Gbk", "johab": "Johab",
     "shift_jis": "ShiftJis", "shift_jis_2004": "ShiftJis2004", "shift_jisx0213": "ShiftJisx0213",
@@ -328,12 +328,137 @@ def cjk_blob(name, singles, planes, ranges):
     return bytes(out)
 
 
+# ------------------------------------------------------------------------------------------
+# The stateful ISO-2022 codecs and hz (shared/src/codec/iso2022.rs). Their double-byte sets are
+# looked up in a table file as `plane, (first | 0x80), (second | 0x80)`: iso2022_jp, _1 and _ext
+# in euc_jp.bin (plane 0 JIS X 0208, plane 1 JIS X 0212), iso2022_kr in euc_kr.bin (but for
+# KS X 1001 0x2454, which euc_kr only decodes inside its 8-byte make-up sequences), hz in
+# gb2312.bin; iso2022_jp_2, _2004 and _3 have files of their own (`ISO2022_TABLES`).
+# `check_iso2022` asks Python about every byte pair after every designation of every codec and
+# checks the table it is looked up in.
+
+# The `iso2022::Iso2022` variant of each codec.
+ISO2022_VARIANTS = {
+    "iso2022_jp": "Jp", "iso2022_jp_1": "Jp1", "iso2022_jp_2": "Jp2", "iso2022_jp_2004": "Jp2004",
+    "iso2022_jp_3": "Jp3", "iso2022_jp_ext": "JpExt", "iso2022_kr": "Kr", "hz": "Hz",
+}
+
+# Codec -> (escape sequence selecting a double-byte set into G0 (G1 + SO for iso2022_kr,
+# "~{" for hz), the table file, its plane, exceptions {(first, second): text}) for every
+# double-byte set the codec designates.
+ISO2022_SETS = {
+    "iso2022_jp": [(b"\x1b$B", "euc_jp", 0, {}), (b"\x1b$@", "euc_jp", 0, {})],
+    "iso2022_jp_1": [(b"\x1b$B", "euc_jp", 0, {}), (b"\x1b$@", "euc_jp", 0, {}),
+                     (b"\x1b$(D", "euc_jp", 1, {})],
+    "iso2022_jp_ext": [(b"\x1b$B", "euc_jp", 0, {}), (b"\x1b$@", "euc_jp", 0, {}),
+                       (b"\x1b$(D", "euc_jp", 1, {})],
+    "iso2022_jp_2": [(b"\x1b$B", "iso2022_jp_2", 0, {}), (b"\x1b$@", "iso2022_jp_2", 0, {}),
+                     (b"\x1b$(D", "iso2022_jp_2", 1, {}), (b"\x1b$(C", "iso2022_jp_2", 2, {}),
+                     (b"\x1b$A", "iso2022_jp_2", 3, {})],
+    "iso2022_jp_2004": [(b"\x1b$B", "iso2022_jp_2004", 0, {}), (b"\x1b$(Q", "iso2022_jp_2004", 1, {}),
+                        (b"\x1b$(P", "iso2022_jp_2004", 2, {})],
+    "iso2022_jp_3": [(b"\x1b$B", "iso2022_jp_3", 0, {}), (b"\x1b$(O", "iso2022_jp_3", 1, {}),
+                     (b"\x1b$(P", "iso2022_jp_3", 2, {})],
+    "iso2022_kr": [(b"\x1b$)C\x0e", "euc_kr", 0, {(0x24, 0x54): "\u3164"}),
+                   (b"\x1b$(C", "euc_kr", 0, {(0x24, 0x54): "\u3164"})],
+}
+
+# The files of their own: (codec, the designations of its planes in order, whether the
+# singles hold ISO 8859-7 for single shifts (ESC N) with G2 = ESC . F).
+ISO2022_TABLES = {
+    "iso2022_jp_2": (["\x1b$B", "\x1b$(D", "\x1b$(C", "\x1b$A"], True),
+    "iso2022_jp_2004": (["\x1b$B", "\x1b$(Q", "\x1b$(P"], False),
+    "iso2022_jp_3": (["\x1b$B", "\x1b$(O", "\x1b$(P"], False),
+}
+
+
+def iso2022_pairs(codec, esc):
+    """{(first, second): text or None (an error over both)} after `esc` for first 0x20..=0x7F
+    (what reaches a double-byte set: iso2022.rs) and every second byte."""
+    out = {}
+    for c1 in range(0x20, 0x80):
+        for c2 in range(0x100):
+            r = py_decode_strict(esc + bytes([c1, c2]), codec)
+            if r[0] == "ok":
+                assert 0x21 <= c1 <= 0x7E and 0x21 <= c2 <= 0x7E and 1 <= len(r[1]) <= 2, \
+                    (codec, esc, c1, c2, r)
+                out[(c1, c2)] = r[1]
+            else:
+                assert (r[1], r[2], r[3]) == (len(esc), len(esc) + 2, "illegal multibyte sequence"), \
+                    (codec, esc, c1, c2, r)
+                out[(c1, c2)] = None
+    return out
+
+
+def iso2022_table(codec, escs, greek):
+    singles = [("illegal",)] * 128
+    if greek:
+        singles = []
+        for x in range(0x80):
+            r = py_decode_strict(b"\x1b.F\x1bN" + bytes([x]), codec)
+            if r[0] == "ok":
+                assert len(r[1]) == 1, (x, r)
+                singles.append(("char", ord(r[1])))
+            else:
+                assert (r[1], r[2]) == (3, 6), (x, r)
+                singles.append(("illegal",))
+    planes = []
+    for esc in escs:
+        rows, multi = {}, {}
+        for (c1, c2), text in iso2022_pairs(codec, esc.encode("latin-1")).items():
+            if text is None:
+                continue
+            if len(text) == 1:
+                rows.setdefault(c1 | 0x80, {})[c2 | 0x80] = ord(text)
+            else:
+                multi[(c1 | 0x80, c2 | 0x80)] = text
+        planes.append((rows, multi))
+    return singles, planes, []
+
+
+def check_iso2022(tables):
+    """Every double-byte set of every ISO-2022 codec and hz is what iso2022.rs looks up in its
+    table file: `plane, first | 0x80, second | 0x80` for a second byte < 0x80, else nothing."""
+    def lookup(table, plane, c1, c2):
+        if c2 >= 0x80:
+            return None
+        singles, planes, _ = table
+        rows, multi = planes[plane]
+        cp = rows.get(c1 | 0x80, {}).get(c2 | 0x80)
+        if cp is not None:
+            return chr(cp)
+        return multi.get((c1 | 0x80, c2 | 0x80)) or None
+    for codec, sets in ISO2022_SETS.items():
+        for esc, file, plane, exceptions in sets:
+            for (c1, c2), text in iso2022_pairs(codec, esc).items():
+                want = exceptions.get((c1, c2), lookup(tables[file], plane, c1, c2))
+                assert text == want, (codec, esc, c1, c2, text, want)
+    # hz: in GB mode ("~{") a byte < 0x80 other than "~" and the next one are a GB 2312 pair
+    # or an error of one byte.
+    for c1 in range(0x80):
+        if c1 == 0x7E:
+            continue
+        for c2 in range(0x100):
+            r = py_decode_strict(b"~{" + bytes([c1, c2]), "hz")
+            want = lookup(tables["gb2312"], 0, c1, c2)
+            if r[0] == "ok":
+                assert r[1] == want, (c1, c2, r, want)
+            else:
+                assert want is None and (r[1], r[2]) == (2, 3), (c1, c2, r)
+
+
 def write_cjk():
     os.makedirs(CJK_DIR, exist_ok=True)
     total_raw = total_gz = 0
-    for name, specials in sorted(CJK_CODECS.items()):
+    tables = {}
+    jobs = [(name, lambda name=name, sp=specials: cjk_table(name, sp))
+            for name, specials in CJK_CODECS.items()]
+    jobs += [(name, lambda name=name, t=t: iso2022_table(name, *t))
+             for name, t in ISO2022_TABLES.items()]
+    for name, make in sorted(jobs):
         assert codecs.lookup(name).name == name, name
-        blob = cjk_blob(name, *cjk_table(name, specials))
+        tables[name] = make()
+        blob = cjk_blob(name, *tables[name])
         path = os.path.join(CJK_DIR, name + ".bin")
         with open(path, "wb") as f:
             f.write(blob)
@@ -342,6 +467,42 @@ def write_cjk():
         total_gz += gz
         print("wrote", os.path.relpath(path), len(blob), "bytes,", gz, "gzipped")
     print("CJK tables:", total_raw, "bytes,", total_gz, "gzipped")
+    check_iso2022(tables)
+
+
+def big5bbs_table():
+    """telnetlib3's big5bbs (its own Python decoder, which never raises): bytes < 0x80 are
+    ASCII; a byte >= 0x80 alone is one character (cp437 for 0xA1..=0xFE, latin-1 else); a pair
+    is one character where it is a Big5 character, else its first byte alone and decoding goes
+    on at the second. The table: those singles and the pairs (plane 0), as cjk.rs reads them."""
+    name = "big5bbs"
+    for b in range(0x80):
+        assert bytes([b]).decode(name) == chr(b), b
+    singles = []
+    for b in range(0x80, 0x100):
+        text = bytes([b]).decode(name)
+        assert len(text) == 1, (b, text)
+        singles.append(("char", ord(text)))
+    rows = {}
+    for lead in range(0x100):
+        head = bytes([lead]).decode(name)
+        for trail in range(0x100):
+            text = bytes([lead, trail]).decode(name)
+            for errors in ("replace", "surrogateescape"):
+                assert bytes([lead, trail]).decode(name, errors) == text
+            if text != head + bytes([trail]).decode(name):
+                assert len(text) == 1 and 0xA1 <= lead <= 0xFE, (lead, trail, text)
+                rows.setdefault(lead, {})[trail] = ord(text)
+    return singles, [(rows, {})], []
+
+
+def write_big5bbs():
+    blob = cjk_blob("big5bbs", *big5bbs_table())
+    path = os.path.join(CJK_DIR, "big5bbs.bin")
+    with open(path, "wb") as f:
+        f.write(blob)
+    print("wrote", os.path.relpath(path), len(blob), "bytes,", len(gzip.compress(blob, mtime=0)),
+          "gzipped")
 
 
 def write_charmap(name, table):
@@ -372,6 +533,7 @@ def atascii_encode():
 def main():
     import_telnetlib3()
     write_cjk()
+    write_big5bbs()
     alias_keys, modules = candidate_keys()
     names = {}  # key -> (canonical, is_alias)
     for key in sorted(alias_keys | modules):
@@ -389,7 +551,9 @@ def main():
             kinds[name] = "NonText"
         elif name in NATIVE:
             kinds[name] = NATIVE[name]
-        elif name in CJK_CODECS:
+        elif name in ISO2022_VARIANTS:
+            kinds[name] = "Iso2022(Iso2022::%s)" % ISO2022_VARIANTS[name]
+        elif name in CJK_VARIANTS:
             kinds[name] = "MultiByte(Cjk::%s)" % CJK_VARIANTS[name]
         else:
             table = charmap_table(info)
@@ -408,7 +572,7 @@ def main():
         "//! `/work/main/target/py/bin/python shared/gen/gen_codecs.py && cargo fmt -p iacscope-shared`.",
         "",
         "use super::Kind::{self, *};",
-        "use super::{Cjk, Order};",
+        "use super::{Cjk, Iso2022, Order};",
         "",
         "/// Canonical codec names (Python's `CodecInfo.name`) and how iacscope decodes them.",
         "pub(super) const CODECS: &[(&str, Kind)] = &[",

@@ -15,10 +15,12 @@
 //! [`PyStr`] lives in `pyjson`.
 
 mod cjk;
+mod iso2022;
 mod tables;
 mod utf16_32;
 
 use cjk::Cjk;
+use iso2022::Iso2022;
 pub use cjk::{install_table, missing_table, table_name, TableError};
 use utf16_32::Order;
 
@@ -112,6 +114,8 @@ enum Kind {
     Charmap(u8),
     /// A table-driven CJK codec (`codec/cjk.rs`).
     MultiByte(Cjk),
+    /// A stateful ISO-2022 codec or hz (`codec/iso2022.rs`).
+    Iso2022(Iso2022),
     /// utf-16, utf-16-le, utf-16-be.
     Utf16(Order),
     /// utf-32, utf-32-le, utf-32-be.
@@ -212,6 +216,23 @@ enum Errors {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeRaised;
 
+/// What `bytes.decode` raised, where the callers catch differently (mud.py's
+/// `_decode_best_effort` catches UnicodeDecodeError only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Raised {
+    /// UnicodeDecodeError: "strict", or an error "surrogateescape" cannot take.
+    UnicodeDecode,
+    /// Anything else: UnicodeError (undefined, idna, punycode), RuntimeError (iso2022_jp_2's
+    /// "internal codec error").
+    Other,
+}
+
+impl From<DecodeRaised> for Raised {
+    fn from(DecodeRaised: DecodeRaised) -> Self {
+        Raised::UnicodeDecode
+    }
+}
+
 /// CPython's error handling for one error range: the first `esize` bytes of `rest` (the input
 /// from the error's start). Returns how many bytes of `rest` the decoder moves past:
 /// - "strict" raises;
@@ -303,7 +324,7 @@ fn decode3(encoding: &str, bytes: &[u8]) -> [Option<Vec<u32>>; 3] {
     [Errors::Strict, Errors::Replace, Errors::SurrogateEscape].map(|errors| {
         match py_decode(encoding, bytes, errors) {
             Outcome::Text(text) => Some(text.0),
-            Outcome::Lookup | Outcome::Raised => None,
+            Outcome::Lookup | Outcome::Raised(_) => None,
         }
     })
 }
@@ -314,16 +335,19 @@ enum Outcome {
     /// LookupError: unknown name, or a non-text codec.
     Lookup,
     /// Any other exception.
-    Raised,
+    Raised(Raised),
 }
 
 fn py_decode(encoding: &str, bytes: &[u8], errors: Errors) -> Outcome {
     let Some(&(_, kind)) = find(encoding) else {
         return Outcome::Lookup;
     };
-    let result = match kind {
-        Kind::Utf8 => decode_utf8(bytes, errors),
-        Kind::Utf8Sig => decode_utf8(bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes), errors),
+    let result: Result<PyStr, Raised> = match kind {
+        Kind::Utf8 => decode_utf8(bytes, errors).map_err(Raised::from),
+        Kind::Utf8Sig => {
+            decode_utf8(bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes), errors)
+                .map_err(Raised::from)
+        }
         Kind::Ascii => {
             let mut out = PyStr(Vec::with_capacity(bytes.len()));
             let mut res = Ok(());
@@ -335,21 +359,26 @@ fn py_decode(encoding: &str, bytes: &[u8], errors: Errors) -> Outcome {
                     break;
                 }
             }
-            res.map(|()| out)
+            res.map(|()| out).map_err(Raised::from)
         }
         Kind::Latin1 => Ok(PyStr::from_latin1(bytes)),
         Kind::Charmap(i) => match cjk::charmap_table(i) {
-            Some(table) => cjk::decode(None, table, bytes, errors),
+            Some(table) => cjk::decode(None, table, bytes, errors).map_err(Raised::from),
             // Only in wasm, before the web app installed the table: not exact (is_exact).
             None => Ok(PyStr::from_latin1(bytes)),
         },
         Kind::MultiByte(codec) => match codec.table() {
-            Some(table) => cjk::decode(Some(codec), table, bytes, errors),
+            Some(table) => cjk::decode(Some(codec), table, bytes, errors).map_err(Raised::from),
             // As for charmaps.
             None => Ok(PyStr::from_latin1(bytes)),
         },
-        Kind::Utf16(order) => utf16_32::decode_utf16(order, bytes, errors),
-        Kind::Utf32(order) => utf16_32::decode_utf32(order, bytes, errors),
+        Kind::Iso2022(codec) => match codec.table_file().table() {
+            Some(table) => iso2022::decode(codec, table, bytes, errors),
+            // As for charmaps.
+            None => Ok(PyStr::from_latin1(bytes)),
+        },
+        Kind::Utf16(order) => utf16_32::decode_utf16(order, bytes, errors).map_err(Raised::from),
+        Kind::Utf32(order) => utf16_32::decode_utf32(order, bytes, errors).map_err(Raised::from),
         Kind::NonText => return Outcome::Lookup,
         // FIXME: the multi-byte codecs without a decoder here (iso-2022-*, hz, johab,
         // euc_jis_2004, shift_jis_2004, big5bbs, …), utf-7, idna, punycode, *-escape and
@@ -358,7 +387,7 @@ fn py_decode(encoding: &str, bytes: &[u8], errors: Errors) -> Outcome {
     };
     match result {
         Ok(text) => Outcome::Text(text),
-        Err(DecodeRaised) => Outcome::Raised,
+        Err(raised) => Outcome::Raised(raised),
     }
 }
 
@@ -368,7 +397,7 @@ pub fn decode_lossy(encoding: &str, bytes: &[u8]) -> String {
     match py_decode(encoding, bytes, Errors::Replace) {
         // "replace" never produces surrogates.
         Outcome::Text(text) => text.to_string_lossy(),
-        Outcome::Lookup | Outcome::Raised => bytes.iter().map(|&b| char::from(b)).collect(),
+        Outcome::Lookup | Outcome::Raised(_) => bytes.iter().map(|&b| char::from(b)).collect(),
     }
 }
 
@@ -393,7 +422,7 @@ pub fn format_banner(encoding: &str, bytes: &[u8]) -> Result<PyStr, DecodeRaised
     let text = match py_decode(encoding, bytes, Errors::SurrogateEscape) {
         Outcome::Text(text) => text,
         Outcome::Lookup => PyStr::from_latin1(bytes),
-        Outcome::Raised => return Err(DecodeRaised),
+        Outcome::Raised(_) => return Err(DecodeRaised),
     };
     // Python's `lower()` and ASCII lowercasing differ only for characters outside ASCII, which
     // (but for KELVIN SIGN, to "k") stay outside it: no name here can match either way. (Full
@@ -437,7 +466,7 @@ pub fn decode_mssp_field(encoding: &str, bytes: &[u8]) -> PyStr {
     };
     match py_decode(encoding, bytes, Errors::Strict) {
         Outcome::Text(text) => text,
-        Outcome::Lookup | Outcome::Raised => PyStr::from_latin1(bytes),
+        Outcome::Lookup | Outcome::Raised(_) => PyStr::from_latin1(bytes),
     }
 }
 

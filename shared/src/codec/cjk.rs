@@ -19,6 +19,8 @@ use std::sync::OnceLock;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Cjk {
     Big5,
+    /// telnetlib3's big5bbs: Big5 pairs, any other byte alone (cp437 above 0xA0).
+    Big5Bbs,
     Big5Hkscs,
     Cp932,
     Cp949,
@@ -30,6 +32,11 @@ pub(crate) enum Cjk {
     Gb18030,
     Gb2312,
     Gbk,
+    /// The tables of iso2022_jp_2, iso2022_jp_2004 and iso2022_jp_3 (`codec/iso2022.rs`
+    /// decodes them; the other ISO-2022 codecs and hz use euc_jp's, euc_kr's and gb2312's).
+    Iso2022Jp2,
+    Iso2022Jp2004,
+    Iso2022Jp3,
     Johab,
     ShiftJis,
     ShiftJis2004,
@@ -37,8 +44,9 @@ pub(crate) enum Cjk {
 }
 
 /// Every [`Cjk`] codec, in the order of [`SLOTS`].
-const ALL: [Cjk; 16] = [
+const ALL: [Cjk; 20] = [
     Cjk::Big5,
+    Cjk::Big5Bbs,
     Cjk::Big5Hkscs,
     Cjk::Cp932,
     Cjk::Cp949,
@@ -50,6 +58,9 @@ const ALL: [Cjk; 16] = [
     Cjk::Gb18030,
     Cjk::Gb2312,
     Cjk::Gbk,
+    Cjk::Iso2022Jp2,
+    Cjk::Iso2022Jp2004,
+    Cjk::Iso2022Jp3,
     Cjk::Johab,
     Cjk::ShiftJis,
     Cjk::ShiftJis2004,
@@ -96,6 +107,10 @@ pub(super) fn charmap_table(i: u8) -> Option<&'static Table> {
 pub(super) fn table_of(kind: Kind) -> Option<(&'static str, Option<&'static Table>)> {
     match kind {
         Kind::MultiByte(codec) => Some((codec.name(), codec.table())),
+        Kind::Iso2022(codec) => {
+            let file = codec.table_file();
+            Some((file.name(), file.table()))
+        }
         Kind::Charmap(i) => Some((*CHARMAPS.get(usize::from(i))?, charmap_table(i))),
         _ => None,
     }
@@ -106,6 +121,7 @@ impl Cjk {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Cjk::Big5 => "big5",
+            Cjk::Big5Bbs => "big5bbs",
             Cjk::Big5Hkscs => "big5hkscs",
             Cjk::Cp932 => "cp932",
             Cjk::Cp949 => "cp949",
@@ -117,6 +133,9 @@ impl Cjk {
             Cjk::Gb18030 => "gb18030",
             Cjk::Gb2312 => "gb2312",
             Cjk::Gbk => "gbk",
+            Cjk::Iso2022Jp2 => "iso2022_jp_2",
+            Cjk::Iso2022Jp2004 => "iso2022_jp_2004",
+            Cjk::Iso2022Jp3 => "iso2022_jp_3",
             Cjk::Johab => "johab",
             Cjk::ShiftJis => "shift_jis",
             Cjk::ShiftJis2004 => "shift_jis_2004",
@@ -135,6 +154,7 @@ impl Cjk {
     fn bytes(self) -> &'static [u8] {
         match self {
             Cjk::Big5 => include_bytes!("data/big5.bin"),
+            Cjk::Big5Bbs => include_bytes!("data/big5bbs.bin"),
             Cjk::Big5Hkscs => include_bytes!("data/big5hkscs.bin"),
             Cjk::Cp932 => include_bytes!("data/cp932.bin"),
             Cjk::Cp949 => include_bytes!("data/cp949.bin"),
@@ -146,6 +166,9 @@ impl Cjk {
             Cjk::Gb18030 => include_bytes!("data/gb18030.bin"),
             Cjk::Gb2312 => include_bytes!("data/gb2312.bin"),
             Cjk::Gbk => include_bytes!("data/gbk.bin"),
+            Cjk::Iso2022Jp2 => include_bytes!("data/iso2022_jp_2.bin"),
+            Cjk::Iso2022Jp2004 => include_bytes!("data/iso2022_jp_2004.bin"),
+            Cjk::Iso2022Jp3 => include_bytes!("data/iso2022_jp_3.bin"),
             Cjk::Johab => include_bytes!("data/johab.bin"),
             Cjk::ShiftJis => include_bytes!("data/shift_jis.bin"),
             Cjk::ShiftJis2004 => include_bytes!("data/shift_jis_2004.bin"),
@@ -250,6 +273,9 @@ enum Single {
 /// Row slots per plane: one per lead byte.
 const ROWS: usize = 256;
 
+/// The most planes a table file has (iso2022_jp_2's four double-byte sets).
+const MAX_PLANES: u32 = 4;
+
 /// A parsed table file.
 #[derive(Debug)]
 pub(super) struct Table {
@@ -338,7 +364,7 @@ impl Table {
     /// - `IACSCJK` and the version (1 or 2); varint length + the canonical codec name;
     /// - 128 varints for bytes 0x80..=0xFF (version 2: 256 for every byte): 0 illegal,
     ///   1 lead, n >= 2 the character n - 2;
-    /// - varint plane count (1 or 2); per plane a varint row count, per row `lead lo hi`
+    /// - varint plane count (at most `MAX_PLANES`); per plane a varint row count, per row `lead lo hi`
     ///   bytes then `hi - lo + 1` varints: 0 for no character, else zigzag(code point -
     ///   previous code point of the plane) + 1;
     /// - varint count of special pairs; each `plane lead trail`, then varint 2 and 2 varint
@@ -380,7 +406,7 @@ impl Table {
                 n => Single::Char(r.cp(i64::from(n) - 2)),
             };
         }
-        let planes = r.count(2) as usize;
+        let planes = r.count(MAX_PLANES) as usize;
         let mut rows = vec![(0u8, 0u16, 0u32); planes * ROWS];
         let mut cells = Vec::new();
         for plane in 0..planes {
@@ -576,6 +602,14 @@ fn step<'a>(codec: Option<Cjk>, table: &'a Table, rest: &[u8]) -> Step<'a> {
     let Some(&lead) = rest.first() else {
         return Step::Error(0);
     };
+    if codec == Some(Cjk::Big5Bbs) {
+        // telnetlib3's big5bbs decoder (its own Python, with no errors): a lead byte and the
+        // next one make a character when Big5 defines the pair (the only pairs its table has);
+        // else the byte is one character alone and decoding goes on at the next.
+        if let Some(cp) = rest.get(1).and_then(|&trail| table.cell(0, lead, trail)) {
+            return Step::Char(cp, 2);
+        }
+    }
     let single = table.singles[usize::from(lead)];
     match single {
         Single::Illegal => return Step::Error(1),

@@ -1,22 +1,30 @@
-//! Differential tests of the utf-16/32 and table-driven CJK decoders against the CPython on
-//! the machine (`python3`, or `$IACSCOPE_PYTHON`; the reference is 3.11): every 1- and 2-byte
-//! input, the longer sequences each decoder has (euc_jp's 3-byte JIS X 0212, every gb18030
-//! 4-byte run boundary and a dense sample between, euc_kr's 8-byte make-up sequences, UTF-16
-//! surrogate combinations) with their truncations, and seeded random inputs, each decoded with
-//! "strict", "replace" and "surrogateescape". One Python process per codec reads all inputs
-//! from stdin and writes all answers to stdout. Skipped, with a message, when there is no
-//! Python.
+//! Differential tests of the decoders against the CPython on the machine (`python3`, or
+//! `$IACSCOPE_PYTHON`; the reference is 3.11, with telnetlib3 for its big5bbs): every 1- and
+//! 2-byte input, the longer sequences each decoder has (euc_jp's 3-byte JIS X 0212, every
+//! gb18030 4-byte run boundary and a dense sample between, euc_kr's 8-byte make-up sequences,
+//! UTF-16 surrogate combinations) with their truncations, and seeded random inputs, each
+//! decoded with "strict", "replace" and "surrogateescape"; for the stateful codecs (ISO-2022,
+//! hz, utf-7, the escape codecs, punycode, idna) also every 3-byte input after their shift
+//! byte and seeded random mixes of their sequences (see `stateful_inputs`). Which exception
+//! Python raises counts too (UnicodeDecodeError or another). One Python process per codec
+//! reads all inputs from stdin and writes all answers to stdout. Skipped, with a message,
+//! when there is no Python.
 
-use super::{py_decode, Errors, Outcome, PyStr};
+use super::{py_decode, Errors, Outcome, PyStr, Raised};
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
 /// Decodes every input it is given with the three handlers. Input: u32 count, then per input
 /// u32 length + bytes. Output per input and handler: u32 0xFFFFFFFF when Python raises
-/// UnicodeDecodeError, else u32 length + the code points as u32 (little-endian throughout).
+/// UnicodeDecodeError, 0xFFFFFFFE when it raises anything else, else u32 length + the code
+/// points as u32 (little-endian throughout).
 const PY_SCRIPT: &str = r#"
 import struct, sys
 from array import array
+try:
+    import telnetlib3.encodings  # big5bbs
+except ImportError:
+    pass
 name = sys.argv[1]
 data = sys.stdin.buffer.read()
 (n,) = struct.unpack_from("<I", data, 0)
@@ -32,6 +40,9 @@ for _ in range(n):
             s = b.decode(name, errors)
         except UnicodeDecodeError:
             out += b"\xff\xff\xff\xff"
+            continue
+        except Exception:
+            out += b"\xfe\xff\xff\xff"
             continue
         out += struct.pack("<I", len(s))
         out += array("I", map(ord, s)).tobytes()
@@ -62,6 +73,7 @@ pub(super) const CODECS: &[&str] = &[
     "euc_jisx0213",
     "shift_jis_2004",
     "shift_jisx0213",
+    "big5bbs",
     "utf-16",
     "utf-16-le",
     "utf-16-be",
@@ -70,14 +82,40 @@ pub(super) const CODECS: &[&str] = &[
     "utf-32-be",
 ];
 
+/// The stateful codecs, with inputs of their own (`stateful_inputs`) besides the short ones.
+pub(super) const STATEFUL: &[&str] = &[
+    "iso2022_jp",
+    "iso2022_jp_1",
+    "iso2022_jp_2",
+    "iso2022_jp_2004",
+    "iso2022_jp_3",
+    "iso2022_jp_ext",
+    "iso2022_kr",
+    "hz",
+];
+
+/// telnetlib3's codecs: compared only when the Python has telnetlib3.
+const TELNETLIB3: &[&str] = &["big5bbs", "atarist", "atascii", "petscii"];
+
 fn python() -> Option<String> {
     let exe = std::env::var("IACSCOPE_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = Command::new(&exe).arg("--version").output().ok()?;
     out.status.success().then_some(exe)
 }
 
-/// Python's answers for `inputs`, per input the three handlers' results (`None`: raised).
-fn ask_python(exe: &str, codec: &str, inputs: &[Vec<u8>]) -> Vec<[Option<Vec<u32>>; 3]> {
+/// Whether `exe` has telnetlib3 (for its codecs).
+fn has_telnetlib3(exe: &str) -> bool {
+    Command::new(exe)
+        .args(["-c", "import telnetlib3.encodings"])
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+/// One decode's result: the code points, or what was raised.
+type Answer = Result<Vec<u32>, Raised>;
+
+/// Python's answers for `inputs`, per input the three handlers' results.
+fn ask_python(exe: &str, codec: &str, inputs: &[Vec<u8>]) -> Vec<[Answer; 3]> {
     let mut payload = Vec::new();
     payload.extend_from_slice(&u32::try_from(inputs.len()).unwrap().to_le_bytes());
     for input in inputs {
@@ -101,12 +139,13 @@ fn ask_python(exe: &str, codec: &str, inputs: &[Vec<u8>]) -> Vec<[Option<Vec<u32
         .map(|c| u32::from_le_bytes(c.try_into().unwrap()));
     let mut answers = Vec::with_capacity(inputs.len());
     for _ in inputs {
-        let mut one = [None, None, None];
+        let mut one = [const { Err(Raised::Other) }; 3];
         for slot in &mut one {
-            let len = words.next().expect("short python output");
-            if len != u32::MAX {
-                *slot = Some(words.by_ref().take(len as usize).collect());
-            }
+            *slot = match words.next().expect("short python output") {
+                u32::MAX => Err(Raised::UnicodeDecode),
+                0xFFFF_FFFE => Err(Raised::Other),
+                len => Ok(words.by_ref().take(len as usize).collect()),
+            };
         }
         answers.push(one);
     }
@@ -296,26 +335,132 @@ fn inputs_for(codec: &str) -> Vec<Vec<u8>> {
     inputs
 }
 
-fn show(text: &Option<Vec<u32>>) -> String {
+/// The escape sequences and shift bytes of a stateful codec, whether it takes them or not.
+fn tokens(codec: &str) -> Vec<Vec<u8>> {
+    if codec == "hz" {
+        return [&b"~{"[..], b"~}", b"~~", b"~\n", b"~", b"~x", b"~\x80", b"\n", b"{", b"}"]
+            .iter()
+            .map(|t| t.to_vec())
+            .collect();
+    }
+    let mut tokens: Vec<Vec<u8>> = Vec::new();
+    for inter in [&b"("[..], b")", b".", b"$", b"&", b"$(", b"$)", b"$.", b"$$"] {
+        for fin in (b'@'..=b'Z').chain([b'0', b'a']) {
+            tokens.push([&b"\x1b"[..], inter, &[fin]].concat());
+        }
+    }
+    for t in [
+        &b"\x1b&@\x1b$B"[..],
+        b"\x1b&@X$B",
+        b"\x1b&@\x1b$A",
+        b"\x1b&@",
+        b"\x1b(\x1b(B",
+        b"\x1b$(((((((((((((((B",
+        b"\x1b$((((((((((((((B",
+        b"\x1bN",
+        b"\x1bNA",
+        b"\x1bN\xe1",
+        b"\x1bN\x20",
+        b"\x1b",
+        b"\x1b[0m",
+        b"\x1b[1;31m",
+        b"\x1b]0;t\x07",
+        b"\x0e",
+        b"\x0f",
+        b"\n",
+        b"\r\n",
+        b"@",
+        b"Z",
+    ] {
+        tokens.push(t.to_vec());
+    }
+    tokens
+}
+
+/// Inputs for the stateful codecs (`STATEFUL`), besides the short ones: every 3-byte input
+/// starting with the escape byte (ESC, or `~` for hz); after every designation the codec
+/// takes (as iacscope sees it: each is also compared alone), every pair of bytes 0x20..=0x7F
+/// and each of those bytes before a control, ESC or a byte >= 0x80; each token's
+/// truncations; and seeded random mixes of tokens, text and bytes.
+fn stateful_inputs(codec: &str) -> Vec<Vec<u8>> {
+    let mut inputs: Vec<Vec<u8>> = Vec::new();
+    let lead = if codec == "hz" { b'~' } else { 0x1B };
+    inputs.extend((0..=255u8).flat_map(|a| (0..=255u8).map(move |b| vec![lead, a, b])));
+    let tokens = tokens(codec);
+    let mut designations: Vec<Vec<u8>> = tokens
+        .iter()
+        .filter(|t| {
+            t.first() == Some(&0x1B)
+                && t.len() > 2
+                && t.get(1) != Some(&b'N')
+                && ours(codec, t, Errors::Strict) == Ok(Vec::new())
+        })
+        .map(|t| if codec == "iso2022_kr" { [t, &b"\x0e"[..]].concat() } else { t.clone() })
+        .collect();
+    if codec == "hz" {
+        designations.push(b"~{".to_vec());
+    }
+    for d in &designations {
+        for c1 in 0x20..=0x7Fu8 {
+            let seconds = (0x20..=0x7Fu8).chain([0x00, 0x0A, 0x0E, 0x1B, 0x80, 0xA1, 0xFF]);
+            inputs.extend(seconds.map(|c2| [&d[..], &[c1, c2]].concat()));
+            inputs.push([&d[..], &[c1]].concat());
+        }
+    }
+    for t in &tokens {
+        with_truncations(&mut inputs, t);
+    }
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03 ^ codec.len() as u64);
+    for _ in 0..6000 {
+        let mut seq = Vec::new();
+        for _ in 0..1 + rng.below(16) {
+            match rng.below(8) {
+                0..=2 => seq.extend(&tokens[rng.below(tokens.len() as u64) as usize]),
+                3 | 4 => seq.extend([0x21 + rng.byte() % 0x5E, 0x21 + rng.byte() % 0x5E]),
+                5 => seq.push(0x20 + rng.byte() % 0x60),
+                6 => seq.push(rng.byte() | 0x80),
+                _ => seq.push(rng.byte()),
+            }
+        }
+        inputs.push(seq);
+    }
+    inputs
+}
+
+fn show(text: &Answer) -> String {
     match text {
-        None => "raises".into(),
-        Some(cps) => format!("{:04x?}", cps),
+        Err(Raised::UnicodeDecode) => "raises UnicodeDecodeError".into(),
+        Err(Raised::Other) => "raises another exception".into(),
+        Ok(cps) => format!("{:04x?}", cps),
+    }
+}
+
+/// iacscope's answer.
+fn ours(codec: &str, input: &[u8], errors: Errors) -> Answer {
+    match py_decode(codec, input, errors) {
+        Outcome::Text(PyStr(cps)) => Ok(cps),
+        Outcome::Raised(raised) => Err(raised),
+        Outcome::Lookup => panic!("{codec} not found"),
     }
 }
 
 /// Decode `inputs` with `codec` and every handler and compare with Python; returns the number
 /// of inputs checked.
 fn check_codec(exe: &str, codec: &str) -> usize {
-    let inputs = inputs_for(codec);
-    let answers = ask_python(exe, codec, &inputs);
+    let mut inputs = inputs_for(codec);
+    if STATEFUL.contains(&codec) {
+        inputs.extend(stateful_inputs(codec));
+    }
+    compare(exe, codec, &inputs)
+}
+
+/// Compare iacscope's answers for `inputs` with Python's; returns how many inputs.
+fn compare(exe: &str, codec: &str, inputs: &[Vec<u8>]) -> usize {
+    let answers = ask_python(exe, codec, inputs);
     let mut failures = Vec::new();
     for (input, expected) in inputs.iter().zip(&answers) {
         for ((errors, errors_name), want) in HANDLERS.iter().zip(expected) {
-            let got = match py_decode(codec, input, *errors) {
-                Outcome::Text(PyStr(cps)) => Some(cps),
-                Outcome::Raised => None,
-                Outcome::Lookup => panic!("{codec} not found"),
-            };
+            let got = ours(codec, input, *errors);
             if &got != want && failures.len() < 12 {
                 failures.push(format!(
                     "{codec} {errors_name} {input:02x?}: python {}, iacscope {}",
@@ -338,10 +483,19 @@ fn decoders_match_cpython_on_every_short_input() {
         );
         return;
     };
+    let t3 = has_telnetlib3(&exe);
+    if !t3 {
+        eprintln!("decoders_match_cpython_on_every_short_input: no telnetlib3, big5bbs skipped");
+    }
+    let codecs: Vec<&str> = CODECS
+        .iter()
+        .copied()
+        .filter(|c| t3 || !TELNETLIB3.contains(c))
+        .collect();
     // Two codecs at a time: one Python process each, the Rust side compares while the next
     // Python runs.
     let checked: usize = std::thread::scope(|s| {
-        CODECS
+        codecs
             .chunks(2)
             .flat_map(|pair| {
                 let handles: Vec<_> = pair
@@ -355,12 +509,38 @@ fn decoders_match_cpython_on_every_short_input() {
             })
             .sum()
     });
-    assert!(checked > CODECS.len() * 65_536);
+    assert!(checked > codecs.len() * 65_536);
+}
+
+/// The stateful codecs (`STATEFUL`): the short inputs and `stateful_inputs`.
+#[test]
+fn stateful_decoders_match_cpython() {
+    let Some(exe) = python() else {
+        eprintln!("SKIPPED stateful_decoders_match_cpython: no python3 (set IACSCOPE_PYTHON)");
+        return;
+    };
+    let checked: usize = std::thread::scope(|s| {
+        STATEFUL
+            .chunks(2)
+            .flat_map(|pair| {
+                let handles: Vec<_> = pair
+                    .iter()
+                    .map(|&codec| s.spawn(|| check_codec(&exe, codec)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .sum()
+    });
+    eprintln!("stateful_decoders_match_cpython: {checked} inputs, 3 handlers each");
+    assert!(checked > STATEFUL.len() * 2 * 65_536);
 }
 
 /// The charmap codecs (their tables are `codec/data/<name>.bin` now, like the CJK ones): every
-/// 1-byte input and seeded random inputs of every stdlib charmap codec (telnetlib3's own,
-/// atarist, atascii and petscii, are pinned by `vectors.rs`: plain Python lacks them).
+/// 1-byte input and seeded random inputs of every charmap codec (telnetlib3's own, atarist,
+/// atascii and petscii, when the Python has telnetlib3; `vectors.rs` pins them too).
 #[test]
 fn charmaps_match_cpython() {
     let Some(exe) = python() else {
@@ -374,23 +554,14 @@ fn charmaps_match_cpython() {
         let len = rng.below(12) as usize;
         inputs.push((0..len).map(|_| rng.byte()).collect());
     }
+    let t3 = has_telnetlib3(&exe);
     let mut checked = 0;
     for &codec in &super::tables::CHARMAPS {
-        if ["atarist", "atascii", "petscii"].contains(&codec) {
+        if !t3 && TELNETLIB3.contains(&codec) {
             continue;
         }
-        let answers = ask_python(&exe, codec, &inputs);
-        for (input, expected) in inputs.iter().zip(&answers) {
-            for ((errors, errors_name), want) in HANDLERS.iter().zip(expected) {
-                let got = match py_decode(codec, input, *errors) {
-                    Outcome::Text(PyStr(cps)) => Some(cps),
-                    Outcome::Raised => None,
-                    Outcome::Lookup => panic!("{codec} not found"),
-                };
-                assert_eq!(&got, want, "{codec} {errors_name} {input:02x?}");
-            }
-        }
+        compare(&exe, codec, &inputs);
         checked += 1;
     }
-    assert_eq!(checked, super::tables::CHARMAPS.len() - 3);
+    assert_eq!(checked, super::tables::CHARMAPS.len() - if t3 { 0 } else { 3 });
 }

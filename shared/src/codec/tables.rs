@@ -3,7 +3,7 @@
 //! `/work/main/target/py/bin/python shared/gen/gen_codecs.py && cargo fmt -p iacscope-shared`.
 
 use super::Kind::{self, *};
-use super::{Cjk, Order};
+use super::{Cjk, Iso2022, Order};
 
 /// Canonical codec names (Python's `CodecInfo.name`) and how iacscope decodes them.
 pub(super) const CODECS: &[(&str, Kind)] = &[
@@ -12,7 +12,7 @@ pub(super) const CODECS: &[(&str, Kind)] = &[
     ("atascii", Charmap(1)),
     ("base64", NonText),
     ("big5", MultiByte(Cjk::Big5)),
-    ("big5bbs", Unsupported),
+    ("big5bbs", MultiByte(Cjk::Big5Bbs)),
     ("big5hkscs", MultiByte(Cjk::Big5Hkscs)),
     ("bz2", NonText),
     ("charmap", Latin1),
@@ -65,15 +65,15 @@ pub(super) const CODECS: &[(&str, Kind)] = &[
     ("gbk", MultiByte(Cjk::Gbk)),
     ("hex", NonText),
     ("hp-roman8", Charmap(39)),
-    ("hz", Unsupported),
+    ("hz", Iso2022(Iso2022::Hz)),
     ("idna", Unsupported),
-    ("iso2022_jp", Unsupported),
-    ("iso2022_jp_1", Unsupported),
-    ("iso2022_jp_2", Unsupported),
-    ("iso2022_jp_2004", Unsupported),
-    ("iso2022_jp_3", Unsupported),
-    ("iso2022_jp_ext", Unsupported),
-    ("iso2022_kr", Unsupported),
+    ("iso2022_jp", Iso2022(Iso2022::Jp)),
+    ("iso2022_jp_1", Iso2022(Iso2022::Jp1)),
+    ("iso2022_jp_2", Iso2022(Iso2022::Jp2)),
+    ("iso2022_jp_2004", Iso2022(Iso2022::Jp2004)),
+    ("iso2022_jp_3", Iso2022(Iso2022::Jp3)),
+    ("iso2022_jp_ext", Iso2022(Iso2022::JpExt)),
+    ("iso2022_kr", Iso2022(Iso2022::Kr)),
     ("iso8859-1", Latin1),
     ("iso8859-10", Charmap(40)),
     ("iso8859-11", Charmap(41)),
