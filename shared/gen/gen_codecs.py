@@ -59,6 +59,12 @@ NATIVE = {
     "utf-32": "Utf32(Order::Bom)",
     "utf-32-le": "Utf32(Order::Le)",
     "utf-32-be": "Utf32(Order::Be)",
+    "utf-7": "Utf7",
+    "unicode-escape": "UnicodeEscape",
+    "raw-unicode-escape": "RawUnicodeEscape",
+    "punycode": "Punycode",
+    "idna": "Idna",
+    "undefined": "Undefined",
 }
 
 

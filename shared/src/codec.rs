@@ -2,26 +2,33 @@
 //! `bytes.decode(name, errors=…)` give with telnetlib3 5.0.1's retro codecs registered, for the
 //! places where telnetlib3-fingerprint turns bytes into text (banner, cursor, MSSP, CHARSET).
 //!
-//! Exact for utf-8, utf-8-sig, ascii and latin-1; for utf-16 and utf-32 (all byte orders,
-//! `codec/utf16_32.rs`); for every charmap (single-byte) codec (cp437, koi8-r, petscii, …) and
-//! for big5, gbk, gb2312, gb18030, big5hkscs, cp950, euc_jp, shift_jis, cp932, euc_kr and cp949
-//! (`codec/cjk.rs` decodes both kinds, from tables generated from Python into
-//! `codec/data/<codec>.bin`, see `shared/gen/gen_codecs.py`). Those tables are compiled into
-//! native builds only: in wasm a codec is exact once the web app has fetched its table and
-//! called [`install_table`], and decoded as latin-1 before. Not exact (decoded as
-//! latin-1, marked `FIXME`): the other multi-byte codecs (euc_jis_2004, shift_jis_2004,
-//! iso-2022-*, hz, johab, telnetlib3's big5bbs, …), utf-7, idna, punycode, unicode-escape,
-//! raw-unicode-escape and undefined ([`is_exact`] tells which). JSON writing of the resulting
-//! [`PyStr`] lives in `pyjson`.
+//! Every text codec Python has decodes here as in Python: utf-8, utf-8-sig, ascii and latin-1;
+//! utf-16 and utf-32, all byte orders (`codec/utf16_32.rs`); every charmap (single-byte)
+//! codec (cp437, koi8-r, petscii, …), the CJK codecs (big5, gbk, gb2312, gb18030, big5hkscs,
+//! cp950, euc_jp, shift_jis, cp932, euc_kr, cp949, johab, euc_jis_2004, euc_jisx0213,
+//! shift_jis_2004, shift_jisx0213) and telnetlib3's big5bbs (`codec/cjk.rs`); the stateful
+//! iso2022_jp, _1, _2, _2004, _3, _ext, iso2022_kr and hz (`codec/iso2022.rs`); utf-7
+//! (`codec/utf7.rs`); unicode-escape and raw-unicode-escape (`codec/escape.rs`); punycode
+//! and idna (`codec/punycode.rs`); undefined, which always raises. The table-driven ones
+//! read tables generated from Python into `codec/data/<file>.bin` (`shared/gen/gen_codecs.py`),
+//! compiled into native builds only: in wasm a codec is exact once the web app has fetched
+//! its table and called [`install_table`], and decoded as latin-1 before ([`is_exact`]).
+//! Two corners are not exact (FIXME where they are): unicode-escape's `\N{name}` (no Unicode
+//! name list here: every name is taken as unknown) and idna's nameprep of an `xn--` label
+//! that decodes to non-ASCII (approximated). JSON writing of the resulting [`PyStr`] lives in
+//! `pyjson`.
 
 mod cjk;
+mod escape;
 mod iso2022;
+mod punycode;
 mod tables;
 mod utf16_32;
+mod utf7;
 
 use cjk::Cjk;
-use iso2022::Iso2022;
 pub use cjk::{install_table, missing_table, table_name, TableError};
+use iso2022::Iso2022;
 use utf16_32::Order;
 
 #[cfg(test)]
@@ -120,11 +127,19 @@ enum Kind {
     Utf16(Order),
     /// utf-32, utf-32-le, utf-32-be.
     Utf32(Order),
+    /// `codec/utf7.rs`.
+    Utf7,
+    /// unicode-escape and raw-unicode-escape (`codec/escape.rs`).
+    UnicodeEscape,
+    RawUnicodeEscape,
+    /// punycode and idna (`codec/punycode.rs`).
+    Punycode,
+    Idna,
+    /// "undefined": every decode raises UnicodeError.
+    Undefined,
     /// `bytes.decode` refuses it with LookupError ("is not a text encoding"): hex, base64,
     /// rot-13, zlib, …
     NonText,
-    /// A text codec iacscope does not implement (iso-2022-*, hz, johab, utf-7, …).
-    Unsupported,
 }
 
 /// `str.strip()` whitespace within ASCII (charset names are ASCII by the time they are stripped).
@@ -192,13 +207,12 @@ pub fn lookup(name: &str) -> Option<&'static str> {
     find(name).map(|&(canonical, _)| canonical)
 }
 
-/// Whether iacscope decodes `encoding` exactly as Python does. False for codecs that are
-/// decoded as latin-1 instead (see the module doc), including, in wasm, a table codec whose
-/// table is not installed yet ([`missing_table`]); true for unknown and non-text names, where
-/// telnetlib3 itself falls back to latin-1.
+/// Whether iacscope decodes `encoding` exactly as Python does: false only in wasm, for a
+/// codec whose table is not installed yet ([`missing_table`]; it decodes as latin-1 until
+/// then); true for unknown and non-text names, where telnetlib3 itself falls back to latin-1.
+/// (The two corners of the module doc's FIXME do not count.)
 pub fn is_exact(encoding: &str) -> bool {
     match find(encoding) {
-        Some((_, Kind::Unsupported)) => false,
         Some(&(_, kind)) => cjk::table_of(kind).is_none_or(|(_, table)| table.is_some()),
         None => true,
     }
@@ -339,15 +353,17 @@ enum Outcome {
 }
 
 fn py_decode(encoding: &str, bytes: &[u8], errors: Errors) -> Outcome {
+    // `PyUnicode_Decode` answers `b""` with `""` before it looks the codec up.
+    if bytes.is_empty() {
+        return Outcome::Text(PyStr::new());
+    }
     let Some(&(_, kind)) = find(encoding) else {
         return Outcome::Lookup;
     };
     let result: Result<PyStr, Raised> = match kind {
         Kind::Utf8 => decode_utf8(bytes, errors).map_err(Raised::from),
-        Kind::Utf8Sig => {
-            decode_utf8(bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes), errors)
-                .map_err(Raised::from)
-        }
+        Kind::Utf8Sig => decode_utf8(bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes), errors)
+            .map_err(Raised::from),
         Kind::Ascii => {
             let mut out = PyStr(Vec::with_capacity(bytes.len()));
             let mut res = Ok(());
@@ -379,11 +395,16 @@ fn py_decode(encoding: &str, bytes: &[u8], errors: Errors) -> Outcome {
         },
         Kind::Utf16(order) => utf16_32::decode_utf16(order, bytes, errors).map_err(Raised::from),
         Kind::Utf32(order) => utf16_32::decode_utf32(order, bytes, errors).map_err(Raised::from),
+        Kind::Utf7 => utf7::decode(bytes, errors).map_err(Raised::from),
+        Kind::UnicodeEscape => escape::decode_unicode_escape(bytes, errors).map_err(Raised::from),
+        Kind::RawUnicodeEscape => {
+            escape::decode_raw_unicode_escape(bytes, errors).map_err(Raised::from)
+        }
+        Kind::Punycode => punycode::decode_punycode(bytes, errors),
+        Kind::Idna => punycode::decode_idna(bytes, errors),
+        // encodings/undefined.py: `raise UnicodeError("undefined encoding")`, even for b"".
+        Kind::Undefined => Err(Raised::Other),
         Kind::NonText => return Outcome::Lookup,
-        // FIXME: the multi-byte codecs without a decoder here (iso-2022-*, hz, johab,
-        // euc_jis_2004, shift_jis_2004, big5bbs, …), utf-7, idna, punycode, *-escape and
-        // "undefined" are decoded as latin-1; Python decodes (or raises) differently.
-        Kind::Unsupported => Ok(PyStr::from_latin1(bytes)),
     };
     match result {
         Ok(text) => Outcome::Text(text),
@@ -458,15 +479,36 @@ pub fn decode_surrogateescape(encoding: &str, bytes: &[u8]) -> PyStr {
 /// One MSSP name or value (mud.py `_decode_best_effort`): strict decode with the session
 /// encoding at the time the SB arrived (`environ_encoding or "utf-8"`: only `""` means utf-8),
 /// latin-1 when that raises UnicodeDecodeError or LookupError.
-pub fn decode_mssp_field(encoding: &str, bytes: &[u8]) -> PyStr {
+///
+/// `Err` where Python raises anything else, which `_decode_best_effort` does not catch
+/// (UnicodeError from undefined, punycode or idna; iso2022_jp_2's RuntimeError): the
+/// sub-negotiation being decoded is then dropped.
+pub fn try_decode_mssp_field(encoding: &str, bytes: &[u8]) -> Result<PyStr, DecodeRaised> {
     let encoding = if encoding.is_empty() {
         "utf-8"
     } else {
         encoding
     };
     match py_decode(encoding, bytes, Errors::Strict) {
-        Outcome::Text(text) => text,
-        Outcome::Lookup | Outcome::Raised(_) => PyStr::from_latin1(bytes),
+        Outcome::Text(text) => Ok(text),
+        Outcome::Lookup | Outcome::Raised(Raised::UnicodeDecode) => Ok(PyStr::from_latin1(bytes)),
+        Outcome::Raised(Raised::Other) => Err(DecodeRaised),
+    }
+}
+
+/// [`try_decode_mssp_field`] with latin-1 where Python raises out of `_decode_best_effort`,
+/// for display. FIXME: that case has no Python equivalent (the sub-negotiation is dropped).
+pub fn decode_mssp_field(encoding: &str, bytes: &[u8]) -> PyStr {
+    try_decode_mssp_field(encoding, bytes).unwrap_or_else(|DecodeRaised| PyStr::from_latin1(bytes))
+}
+
+/// `bytes.decode(encoding, "replace")` where nothing catches what it raises (NEW_ENVIRON's
+/// `_decode_env_buf`): `None` where Python raises, LookupError included (unknown and non-text
+/// codecs, idna, undefined, iso2022_jp_2's RuntimeError).
+pub fn try_decode_replace(encoding: &str, bytes: &[u8]) -> Option<PyStr> {
+    match py_decode(encoding, bytes, Errors::Replace) {
+        Outcome::Text(text) => Some(text),
+        Outcome::Lookup | Outcome::Raised(_) => None,
     }
 }
 
@@ -724,15 +766,59 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_codecs_are_latin1_for_now() {
-        // FIXME: Python decodes these properly; iacscope falls back to latin-1.
-        for enc in ["big5bbs", "hz", "iso2022_jp", "utf-7"] {
-            assert!(!is_exact(enc), "{enc}");
-            assert_eq!(
-                decode_surrogateescape(enc, b"\xa4\x40"),
-                PyStr(vec![0xA4, 0x40])
-            );
+    fn every_text_codec_decodes_like_python() {
+        // (encoding, bytes, `_format_banner` (None: raises), mud.py `_decode_best_effort`
+        // (None: raises)), from CPython 3.11 with telnetlib3 5.0.1.
+        type Case = (
+            &'static str,
+            &'static [u8],
+            Option<&'static str>,
+            Option<&'static str>,
+        );
+        let cases: &[Case] = &[
+            (
+                "big5bbs",
+                b"\xa4\xa4\xa4\xe5\xf9\xf9\x1b[m",
+                Some("中文∙∙\x1b[m"),
+                Some("中文∙∙\x1b[m"),
+            ),
+            ("hz", b"~{VPND~}", Some("中文"), Some("中文")),
+            (
+                "iso2022_jp",
+                b"\x1b$BF|K\\8l\x1b(B",
+                Some("日本語"),
+                Some("日本語"),
+            ),
+            ("iso2022_kr", b"\x1b$)C\x0eGQ\x0f", Some("한"), Some("한")),
+            ("johab", b"\xd0e", Some("한"), Some("한")),
+            (
+                "euc_jis_2004",
+                b"\xa4\xf7",
+                Some("か\u{309a}"),
+                Some("か\u{309a}"),
+            ),
+            ("utf-7", b"+ZeVnLIqe-", Some("日本語"), Some("日本語")),
+            ("unicode_escape", b"\\u00e9", Some("é"), Some("é")),
+            ("raw_unicode_escape", b"\\u00e9", Some("é"), Some("é")),
+            ("punycode", b"bcher-kva", None, Some("bücher")),
+            ("idna", b"xn--bcher-kva", None, Some("bücher")),
+            ("undefined", b"x", None, None),
+        ];
+        for &(enc, bytes, banner, mssp) in cases {
+            assert!(is_exact(enc), "{enc}");
+            let banner = banner.map(PyStr::from).ok_or(DecodeRaised);
+            assert_eq!(format_banner(enc, bytes), banner, "{enc}");
+            let mssp = mssp.map(PyStr::from).ok_or(DecodeRaised);
+            assert_eq!(try_decode_mssp_field(enc, bytes), mssp, "{enc}");
         }
+        // UnicodeDecodeError is caught: latin-1. Other exceptions are not.
+        assert_eq!(
+            try_decode_mssp_field("punycode", b"\xe9-a"),
+            Ok(PyStr::from_latin1(b"\xe9-a"))
+        );
+        assert_eq!(try_decode_mssp_field("punycode", b"a-!"), Err(DecodeRaised));
+        // b"" is "" whatever the codec (even undefined), before the codec is looked up.
+        assert_eq!(format_banner("undefined", b""), Ok(PyStr::new()));
         assert!(is_exact("utf-8") && is_exact("cp437") && is_exact("hex") && is_exact("bogus"));
         // Natively every table codec is exact under each of its names.
         for enc in [
@@ -749,6 +835,10 @@ mod tests {
             "jisx0213",
             "ShiftJIS2004",
             "s_jisx0213",
+            "csISO2022JP",
+            "iso-2022-jp-2",
+            "hz-gb-2312",
+            "big5bbs",
         ] {
             assert!(is_exact(enc), "{enc}");
             assert_eq!(missing_table(enc), None, "{enc}");
@@ -756,6 +846,12 @@ mod tests {
         assert_eq!(table_name("chinese"), Some("gb2312"));
         assert_eq!(table_name("ms_kanji"), Some("cp932"));
         assert_eq!(table_name("utf-16"), None);
+        // The ISO-2022 codecs and hz share the EUC codecs' tables where the sets are the same.
+        assert_eq!(table_name("iso2022_jp"), Some("euc_jp"));
+        assert_eq!(table_name("iso2022_kr"), Some("euc_kr"));
+        assert_eq!(table_name("hz"), Some("gb2312"));
+        assert_eq!(table_name("iso2022_jp_2"), Some("iso2022_jp_2"));
+        assert_eq!(table_name("utf-7"), None);
     }
 
     #[test]

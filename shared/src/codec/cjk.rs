@@ -857,13 +857,23 @@ mod tests {
             state ^= state << 17;
             state
         };
-        // The codecs the differential test covers (big5 included).
-        let names = crate::codec::pydiff::CODECS;
-        for round in 0..3000 {
+        // The codecs the differential tests cover.
+        let names: Vec<&str> = crate::codec::pydiff::CODECS
+            .iter()
+            .chain(crate::codec::pydiff::STATEFUL)
+            .copied()
+            .collect();
+        // Where Python itself breaks the rules below: undefined always raises, idna takes
+        // "strict" only, punycode not "surrogateescape".
+        let lawless = ["undefined", "idna", "punycode"];
+        for round in 0..4000 {
             let len = (next() % 64) as usize;
             let bytes: Vec<u8> = (0..len).map(|_| next().to_le_bytes()[2]).collect();
             let enc = names[round % names.len()];
             let [strict, replace, escape] = super::super::decode3(enc, &bytes);
+            if lawless.contains(&enc) {
+                continue;
+            }
             if let Some(text) = strict {
                 assert_eq!(Some(&text), replace.as_ref(), "{enc} {bytes:02x?}");
                 assert_eq!(Some(&text), escape.as_ref(), "{enc} {bytes:02x?}");

@@ -264,7 +264,10 @@ fn double(
         out.push(cp);
         return Ok(2);
     }
-    match u8::try_from(plane).ok().and_then(|p| table.pair(p, lead, trail)) {
+    match u8::try_from(plane)
+        .ok()
+        .and_then(|p| table.pair(p, lead, trail))
+    {
         Some(Some(cps)) => {
             out.0.extend_from_slice(cps);
             Ok(2)
@@ -328,12 +331,7 @@ fn designate(codec: Iso2022, state: &mut State, rest: &[u8]) -> Result<usize, Fa
 }
 
 /// `iso2022processg2`: `ESC N x`, one character from G2 (iso2022_jp_2).
-fn single_shift(
-    table: &Table,
-    state: &State,
-    rest: &[u8],
-    out: &mut PyStr,
-) -> Result<usize, Fail> {
+fn single_shift(table: &Table, state: &State, rest: &[u8], out: &mut PyStr) -> Result<usize, Fail> {
     let Some(&x) = rest.get(2) else {
         return Err(Fail::Error(rest.len()));
     };
@@ -437,7 +435,13 @@ mod tests {
                 [
                     None,
                     s("\x1b[1;31mRed\u{fffd}"),
-                    Some("\x1b[1;31mRed".chars().map(u32::from).chain([0xDCFF]).collect()),
+                    Some(
+                        "\x1b[1;31mRed"
+                            .chars()
+                            .map(u32::from)
+                            .chain([0xDCFF])
+                            .collect(),
+                    ),
                 ],
             ),
             (
@@ -448,7 +452,11 @@ mod tests {
             (
                 "hz",
                 b"~{<:Ky2;S{#,NpGn~}~~ ~\nx~{",
-                [s("己所不欲，勿穷~ x"), s("己所不欲，勿穷~ x"), s("己所不欲，勿穷~ x")],
+                [
+                    s("己所不欲，勿穷~ x"),
+                    s("己所不欲，勿穷~ x"),
+                    s("己所不欲，勿穷~ x"),
+                ],
             ),
             ("hz", b"a~", [None, s("a\u{fffd}"), None]),
             (
