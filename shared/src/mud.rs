@@ -30,22 +30,15 @@ const MSSP_VAR: u8 = 1;
 const MSSP_VAL: u8 = 2;
 
 /// `mssp_decode`: names and values, a repeated name or value turning the entry into a list.
-/// Each field is decoded on its own with `encoding`, falling back to latin-1 (for display: a
-/// field whose decoding raises out of Python is latin-1 too, see [`try_mssp_decode`]).
+/// Each field is decoded on its own with `encoding`, falling back to latin-1.
 pub fn mssp_decode(buf: &[u8], encoding: &str) -> Dict {
-    mssp_decode_with(buf, |field| Ok(codec::decode_mssp_field(encoding, field))).unwrap_or_default()
+    try_mssp_decode(buf, encoding).unwrap_or_default()
 }
 
 /// [`mssp_decode`] as telnetlib3 runs it: `Err` where decoding a field raises out of
-/// `_decode_best_effort` (`codec::try_decode_mssp_field`), which drops the sub-negotiation.
+/// `_decode_best_effort` (`codec::try_decode_mssp_field`), which drops the sub-negotiation
+/// ([`mssp_decode`] then shows nothing, as telnetlib3 records nothing).
 pub fn try_mssp_decode(buf: &[u8], encoding: &str) -> Result<Dict, DecodeRaised> {
-    mssp_decode_with(buf, |field| codec::try_decode_mssp_field(encoding, field))
-}
-
-fn mssp_decode_with(
-    buf: &[u8],
-    decode: impl Fn(&[u8]) -> Result<PyStr, DecodeRaised>,
-) -> Result<Dict, DecodeRaised> {
     let mut result = Dict::new();
     let mut current: Option<PyStr> = None;
     let mut i = 0;
@@ -57,7 +50,7 @@ fn mssp_decode_with(
             while i < buf.len() && buf[i] != MSSP_VAR && buf[i] != MSSP_VAL {
                 i += 1;
             }
-            let text = decode(&buf[start..i])?;
+            let text = codec::try_decode_mssp_field(encoding, &buf[start..i])?;
             if b == MSSP_VAR {
                 current = Some(text);
             } else if let Some(name) = &current {

@@ -182,6 +182,9 @@ enum Cmd {
 /// swallowed (no reply, no state change beyond what happened before the raise).
 struct Swallowed(&'static str);
 
+/// A MUD field's decoding raised what mud.py's `_decode_best_effort` does not catch.
+const FIELD_RAISED: Swallowed = Swallowed("decoding a field raised (not UnicodeDecodeError)");
+
 /// MCCP2 decompression state.
 struct Inflate {
     z: Decompress,
@@ -1209,16 +1212,13 @@ impl Protocol {
                         self.mud.mssp = Some(mssp);
                         Ok(())
                     }
-                    Err(_) => Err(Swallowed(
-                        "decoding a field raised (not UnicodeDecodeError)",
-                    )),
+                    Err(_) => Err(FIELD_RAISED),
                 }
             }
             TelOpt::ZMP => self.sb_zmp(payload),
             TelOpt::ATCP => {
                 let enc = self.mud_encoding();
-                mud::atcp(&mut self.mud, payload, &enc)
-                    .map_err(|_| Swallowed("decoding a field raised (not UnicodeDecodeError)"))
+                mud::atcp(&mut self.mud, payload, &enc).map_err(|_| FIELD_RAISED)
             }
             TelOpt::AARDWOLF => {
                 mud::aardwolf(&mut self.mud, payload);
@@ -1603,8 +1603,7 @@ impl Protocol {
 
     fn sb_zmp(&mut self, p: &[u8]) -> Result<(), Swallowed> {
         let enc = self.mud_encoding();
-        let parts = mud::zmp_decode(p, &enc)
-            .map_err(|_| Swallowed("decoding a field raised (not UnicodeDecodeError)"))?;
+        let parts = mud::zmp_decode(p, &enc).map_err(|_| FIELD_RAISED)?;
         let Some(cmd) = parts.first().cloned() else {
             return Ok(());
         };

@@ -227,12 +227,14 @@ fn punycode_encode(text: &[u32]) -> Vec<u8> {
     if base_len > 0 {
         out.push(b'-');
     }
-    let mut extended: Vec<u32> = text.iter().copied().filter(|&c| c >= 0x80).collect();
-    extended.sort_unstable();
-    extended.dedup();
     let mut deltas: Vec<u64> = Vec::new();
     let (mut old_char, mut old_index) = (0x80u64, -1i64);
-    for &c in &extended {
+    // The distinct code points >= 0x80 in increasing order (no sort: it would cost the
+    // browser bundle 4 KB of sorting code).
+    let next_above = |floor: u32| text.iter().copied().filter(|&c| c >= floor).min();
+    let mut next = next_above(0x80);
+    while let Some(c) = next {
+        next = c.checked_add(1).and_then(next_above);
         let below = text.iter().filter(|&&x| x < c).count() as u64;
         let mut delta = (below + 1) * (u64::from(c) - old_char);
         let mut index = -1i64;
