@@ -654,6 +654,12 @@ LOOKUP_NAMES = [
     "utf_8.", ".utf8", "utf8.", "petscii.", "ebcdic-cp-us", "037", "cp037", "cp1140", "x.y",
     "encodings", "aliases", "__init__", "cp1006", "euc_jis_2004", "jisx0213", "hz-gb-2312",
     "é", "utf-8é", "ütf8", "UTF\t8", "utf\n8",
+    "johab", "cp1361", "ms1361", "eucjis2004", "euc_jis2004", "EUC-JISX0213", "s_jis_2004",
+    "ShiftJIS2004", "sjis_2004", "shiftjisx0213", "s_jisx0213", "iso2022jp", "csISO2022JP",
+    "iso2022_jp_1", "iso-2022-jp-2", "csiso2022jp2", "iso2022jp-2004", "iso-2022-jp-3",
+    "iso2022jp-ext", "csISO2022KR", "iso-2022-kr", "hzgb", "HZ-GB-2312", "hz_gb", "u7", "utf7",
+    "unicode-1-1-utf-7", "unicode_escape", "unicodeescape", "raw_unicode_escape",
+    "rawunicodeescape", "big5-bbs", "big5_pcman", "idna", "IDNA", "punycode", "undefined",
 ]
 
 CHARSET_NAMES = [
@@ -711,6 +717,25 @@ CJK_NAMES = [
     "cp949", "utf-16", "UTF-16LE", "utf_16_be", "utf-32", "UTF-32LE", "utf-32-be",
 ]
 
+# The decoders without a table of their own, or with a new one, through the engine's entry
+# points (after BYTE_SAMPLES); the exhaustive comparison is codec/pydiff.rs.
+NEW_NAMES = [
+    "johab", "euc_jis_2004", "euc_jisx0213", "shift_jis_2004", "shift_jisx0213", "big5bbs",
+    "iso2022_jp", "ISO-2022-JP-1", "iso2022_jp_2", "iso2022_jp_2004", "iso2022_jp_3",
+    "iso2022_jp_ext", "ISO-2022-KR", "hz", "utf-7", "unicode_escape", "raw_unicode_escape",
+    "punycode", "idna", "undefined",
+]
+
+NEW_SAMPLES = [
+    "ようこそ か\u309a 日本語 ｶﾀｶﾅ 환영합니다 欢迎 Καλώς 😀 1+1 ~",
+    b"\x1b$BF|K\\8l\x1b(B \x1b(J\\~\x1b(I1\x1b(B\x1b[1m\x80\x1b$B\x22\x2f\x1b$",
+    b"\x1b$)C\x0eGQ\x0fA\x0eGQ\nGQ\x1b.F\x1bNa\x1b.J\x1bNa",
+    b"~{VPND~}~~~\n~{\x80~", b"+ZeVnLIqe-+2D3cAA-+2D0-+AB-\xe9+",
+    br"\u00e9\x41\777\N{qq}\N\q\U00110000\x4g\\u0041\u12",
+    b"xn--bcher-kva.example.", b"bcher-kva", b"abc-kva!", b"xn--abc-", b"9" * 60 + b"a9a9a9a",
+    b"\xa4\xa4\xf9\xf9\x1b[m\xa1", b"\x87\x9f\x8f\xfe\xfa\xd0e\xa4\xf7",
+]
+
 REENCODE = [
     (b"yes\r\n", "atascii"), (b"y\r\n", "ATASCII"), (b"\r\n", "atascii"), (b"C\r\n", "atascii"),
     (b"\x1b\x1b", "atascii"), (b"\x08", "atascii"), (b"\x14", "atascii"), (b"2\r\n", "atascii"),
@@ -752,7 +777,10 @@ def lossy(enc, data):
 
 def mssp_field(enc, data):
     from telnetlib3.mud import _decode_best_effort
-    return json.dumps(_decode_best_effort(data, enc or "utf-8"))
+    try:
+        return json.dumps(_decode_best_effort(data, enc or "utf-8"))
+    except Exception:  # noqa: BLE001 -- UnicodeError, RuntimeError: not caught there
+        return None
 
 
 def big5_blobs():
@@ -771,6 +799,8 @@ def fnv1a(text):
 
 
 def vectors():
+    import warnings
+    warnings.simplefilter("ignore", DeprecationWarning)  # unicode_escape's "\\q" and the like
     import_telnetlib3()
     from telnetlib3.client import TelnetClient
     from telnetlib3.server_fingerprinting import _reencode_prompt
@@ -812,6 +842,15 @@ def vectors():
                     if isinstance(data, str):
                         data = data.encode(enc, errors="ignore") + b"\r\n> "
                     decoded.append((enc, data, banner(enc, data), lossy(enc, data), mssp_field(enc, data)))
+        for enc in NEW_NAMES:
+            if loads_t3(enc) == phase:
+                for data in BYTE_SAMPLES + NEW_SAMPLES:
+                    if isinstance(data, str):
+                        try:
+                            data = data.encode(enc, errors="ignore") + b"\r\n> "
+                        except UnicodeError:  # idna, undefined: "strict" only, or never
+                            data = data.encode("utf-8")
+                    decoded.append((enc, data, banner(enc, data), lossy(enc, data), mssp_field(enc, data)))
         for data, enc in REENCODE:
             if loads_t3(enc) == phase:
                 reencoded.append((data, enc, _reencode_prompt(data, enc)))
@@ -826,14 +865,14 @@ def vectors():
     lines.append("];")
     lines.append("")
     lines.append("/// (encoding, bytes, json of `_format_banner` or None when it raises, json of the")
-    lines.append("/// cursor's replace-decode, json of the MSSP field decode).")
-    lines.append("pub(super) type DecodeRow = (&'static str, &'static [u8], Option<&'static str>, &'static str, &'static str);")
+    lines.append("/// cursor's replace-decode, json of the MSSP field decode or None when it raises).")
+    lines.append("pub(super) type DecodeRow = (&'static str, &'static [u8], Option<&'static str>, &'static str, Option<&'static str>);")
     lines.append("")
     lines.append("/// One row per (encoding, sample).")
     lines.append("pub(super) const DECODE: &[DecodeRow] = &[")
     for enc, data, ban, los, mssp in decoded:
         lines.append("    (%s, %s, %s, %s, %s)," % (
-            rust_str(enc), rs_bytes(data), rs_opt(ban), rust_str(los), rust_str(mssp)))
+            rust_str(enc), rs_bytes(data), rs_opt(ban), rust_str(los), rs_opt(mssp)))
     lines.append("];")
     lines.append("")
     lines.append("/// For each blob of `big5_blobs` (every byte pair, with and without a newline after each):")
