@@ -227,7 +227,7 @@ pub fn is_exact(encoding: &str) -> bool {
 
 /// Whether this build has the decoder of `kind`. The browser bundle leaves out the decoders
 /// that are code rather than tables, for its 250 KB budget: the stateful ISO-2022 codecs and hz,
-/// utf-7, the escape codecs, punycode and idna (a few KB gzipped together). There they
+/// utf-7, the escape codecs, punycode and idna (several KB gzipped together). There they
 /// decode as latin-1, like a table codec whose table is not installed, and [`is_exact`] says
 /// so. Native builds (the CLI, the proxy's stored records) have them all.
 fn compiled_in(kind: Kind) -> bool {
