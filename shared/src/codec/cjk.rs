@@ -1,12 +1,12 @@
 //! CPython 3.11's multi-byte CJK decoders (`Modules/cjkcodecs/_codecs_{cn,hk,jp,kr,tw}.c`) for
 //! big5, gbk, gb2312, gb18030, big5hkscs, cp950, euc_jp, shift_jis, cp932, euc_kr, cp949, johab
 //! and the JIS X 0213 codecs (euc_jis_2004, euc_jisx0213, shift_jis_2004, shift_jisx0213),
-//! driven by tables generated from CPython (`shared/gen/gen_codecs.py`, files
+//! and of telnetlib3's big5bbs (its own Python decoder, which never raises), driven by tables generated from CPython (`shared/gen/gen_codecs.py`, files
 //! `codec/data/*.bin`); the tables of the stateful ISO-2022 codecs and hz too (their decoders
 //! are `codec/iso2022.rs`).
 //!
 //! Natively the tables are compiled in (`include_bytes!`). In the browser they are not (they
-//! would cost about 159 KB gzipped of a 250 KB bundle): the web app fetches the file of a codec
+//! would cost about 340 KB gzipped, for a 250 KB bundle): the web app fetches the file of a codec
 //! it needs and hands it to [`install_table`]; until then that codec is decoded as latin-1 and
 //! `codec::is_exact` says false.
 
@@ -283,8 +283,8 @@ pub(super) struct Table {
     /// Every byte (in a version 1 file, bytes below 0x80 are themselves).
     singles: [Single; 256],
     /// Per plane and lead byte (`plane * 256 + lead`): first trail byte, number of cells,
-    /// offset into `cells`. Plane 0: lead + trail pairs; plane 1 (euc_jp only): the two
-    /// bytes after 0x8F.
+    /// offset into `cells`. Plane 0: lead + trail pairs; plane 1 (the euc_jp codecs): the two
+    /// bytes after 0x8F; in the ISO-2022 tables one plane per double-byte set.
     rows: Vec<(u8, u16, u32)>,
     /// Code points of every row, 0 where the pair decodes to nothing.
     cells: Vec<u32>,
