@@ -41,3 +41,24 @@ async fn a_table_that_cannot_be_fetched_is_a_sentence() {
     // The claim was released, so a later attempt can fetch again.
     assert!(codecs::claim("shift_jis"));
 }
+
+#[wasm_bindgen_test]
+fn code_only_codecs_are_latin1_in_the_browser() {
+    // Their decoders are not in the bundle (`codec::compiled_in`): latin-1, not exact, and no
+    // table would help.
+    for enc in [
+        "iso2022_jp",
+        "ISO-2022-KR",
+        "hz",
+        "utf-7",
+        "unicode_escape",
+        "punycode",
+    ] {
+        assert!(!codec::is_exact(enc), "{enc}");
+        assert_eq!(codec::missing_table(enc), None, "{enc}");
+    }
+    assert_eq!(codec::decode_lossy("hz", b"~{VP~}"), "~{VP~}");
+    // The new table codecs are fetched like the others.
+    assert_eq!(codec::missing_table("cp1361"), Some("johab"));
+    assert_eq!(codec::missing_table("big5bbs"), Some("big5bbs"));
+}

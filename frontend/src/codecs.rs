@@ -1,10 +1,12 @@
 //! Codec tables on demand. The engine's decoding tables (`shared/src/codec/data/*.bin`: one
 //! per charmap codec, cp437, koi8-r, petscii, … of about 300 bytes each, and the CJK ones, big5,
-//! gbk, gb18030, euc_jp, shift_jis, euc_kr, … of 10 to 33 KB, about 179 KB gzipped together)
+//! gbk, gb18030, euc_jp, shift_jis, euc_kr, johab, euc_jis_2004, big5bbs, … of 10 to 45 KB)
 //! are not compiled into the web app, to keep the bundle within its budget; Trunk copies them
 //! to `dist/codecs/` (`index.html`) and the page fetches one when a scan, a permalink or
 //! "Decode as" needs it, then hands it to `codec::install_table`. Until then the engine
-//! decodes that codec as latin-1 (`codec::is_exact` says so).
+//! decodes that codec as latin-1 (`codec::is_exact` says so). The codecs whose decoders are
+//! code rather than tables (ISO-2022, hz, utf-7, …) are not in the web app's engine at all:
+//! they need no table here (`codec::missing_table` is `None`) and stay latin-1.
 
 use iacscope_shared::codec;
 use std::cell::RefCell;
@@ -111,5 +113,18 @@ mod tests {
         assert_eq!(codec::table_name("cp936"), Some("gbk"));
         assert_eq!(codec::table_name("IBM437"), Some("cp437"));
         assert_eq!(codec::table_name("Latin-1"), None);
+        // The new table codecs are named like the others; natively nothing is missing.
+        assert_eq!(codec::table_name("cp1361"), Some("johab"));
+        assert_eq!(codec::table_name("ShiftJIS2004"), Some("shift_jis_2004"));
+        assert_eq!(codec::table_name("big5bbs"), Some("big5bbs"));
+        assert!(missing([
+            "johab",
+            "euc_jisx0213",
+            "big5bbs",
+            "iso2022_jp",
+            "hz",
+            "utf-7"
+        ])
+        .is_empty());
     }
 }

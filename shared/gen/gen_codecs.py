@@ -59,6 +59,12 @@ NATIVE = {
     "utf-32": "Utf32(Order::Bom)",
     "utf-32-le": "Utf32(Order::Le)",
     "utf-32-be": "Utf32(Order::Be)",
+    "utf-7": "Utf7",
+    "unicode-escape": "UnicodeEscape",
+    "raw-unicode-escape": "RawUnicodeEscape",
+    "punycode": "Punycode",
+    "idna": "Idna",
+    "undefined": "Undefined",
 }
 
 
@@ -137,19 +143,25 @@ CJK_CODECS = {
     "cp932": (),
     "cp949": (),
     "cp950": (),
+    "euc_jis_2004": ("eucjp-8f",),
+    "euc_jisx0213": ("eucjp-8f",),
     "euc_jp": ("eucjp-8f",),
     "euc_kr": ("euckr-jamo",),
     "gb18030": ("gb18030-4",),
     "gb2312": (),
     "gbk": (),
+    "johab": (),
     "shift_jis": (),
+    "shift_jis_2004": (),
+    "shift_jisx0213": (),
 }
 
 # The `cjk::Cjk` variant of each table codec.
 CJK_VARIANTS = {
-    "big5": "Big5", "big5hkscs": "Big5Hkscs", "cp932": "Cp932", "cp949": "Cp949", "cp950": "Cp950",
-    "euc_jp": "EucJp", "euc_kr": "EucKr", "gb18030": "Gb18030", "gb2312": "Gb2312", "gbk": "Gbk",
-    "shift_jis": "ShiftJis",
+    "big5": "Big5", "big5bbs": "Big5Bbs", "big5hkscs": "Big5Hkscs", "cp932": "Cp932", "cp949": "Cp949", "cp950": "Cp950",
+    "euc_jis_2004": "EucJis2004", "euc_jisx0213": "EucJisx0213", "euc_jp": "EucJp",
+    "euc_kr": "EucKr", "gb18030": "Gb18030", "gb2312": "Gb2312", "gbk": "Gbk", "johab": "Johab",
+    "shift_jis": "ShiftJis", "shift_jis_2004": "ShiftJis2004", "shift_jisx0213": "ShiftJisx0213",
 }
 
 CJK_MAGIC = b"IACSCJK\x01"
@@ -190,7 +202,8 @@ def py_decode_strict(data, name):
 
 def cjk_plane(name, prefix, leads, special):
     """Rows for `prefix + lead + trail` over every lead in `leads` and every trail byte:
-    {lead: {trail: code point}}, plus {(lead, trail): text} for pairs giving two characters.
+    {lead: {trail: code point}}, plus {(lead, trail): text} for pairs giving two characters
+    (or "" for a pair that is one error of two bytes).
     `special(lead, trail)` says the decoder takes the pair as the start of a longer sequence."""
     rows, multi = {}, {}
     for lead in leads:
@@ -206,6 +219,10 @@ def cjk_plane(name, prefix, leads, special):
                     multi[(lead, trail)] = text
             elif (r[1], r[2]) == (0, 1):
                 pass  # illegal: the error covers the lead byte only
+            elif not prefix and (r[1], r[2], r[3]) == (0, 2, "illegal multibyte sequence"):
+                # One error over both bytes: the JIS X 0213:2004 additions in euc_jisx0213
+                # and shift_jisx0213 (CPython's EMULATE_JISX0213_2000_DECODE_PLANE1).
+                multi[(lead, trail)] = ""
             else:
                 assert (r[1], r[2], r[3]) == (0, len(prefix) + 2, "incomplete multibyte sequence"), \
                     (name, prefix, lead, trail, r)
@@ -217,29 +234,31 @@ def cjk_table(name, specials):
     """Ask CPython's `name` codec about every byte and byte pair (and the longer sequences its
     decoder has) and check the decoder model of cjk.rs:
 
-    - a byte < 0x80 is ASCII;
-    - a byte >= 0x80 alone is a character, an illegal byte (one error of one byte), or a lead;
+    - a byte alone is a character, an illegal byte (one error of one byte), or a lead; bytes
+      < 0x80 are characters (ASCII, but for shift_jis_2004/shift_jisx0213, whose low half is
+      JIS X 0201 Roman: 0x5C is U+00A5, 0x7E U+203E), and then the table has all 256 singles;
     - a lead with a trail decodes to one or two characters, or is one error covering the lead
       only (decoding resumes at the trail), unless the pair starts one of `specials`;
     - a lead at the end of the input is an "incomplete multibyte sequence" (the rest).
     """
+    low_is_ascii = all(py_decode_strict(bytes([b]), name) == ("ok", chr(b)) for b in range(0x80))
+    first = 0x80 if low_is_ascii else 0
     singles = []
-    for b in range(0x80):
-        assert py_decode_strict(bytes([b]), name) == ("ok", chr(b)), (name, b)
-    for b in range(0x80, 0x100):
+    for b in range(first, 0x100):
         r = py_decode_strict(bytes([b]), name)
         if r[0] == "ok":
             assert len(r[1]) == 1, (name, b, r)
             singles.append(("char", ord(r[1])))
         elif r[3] == "incomplete multibyte sequence":
+            assert b >= 0x80, (name, b, r)
             singles.append(("lead",))
         else:
             assert (r[1], r[2]) == (0, 1), (name, b, r)
             singles.append(("illegal",))
     # A byte that is illegal alone must be illegal before any trail too, and a character
     # before anything is itself.
-    for b in range(0x80, 0x100):
-        kind = singles[b - 0x80]
+    for b in range(first, 0x100):
+        kind = singles[b - first]
         if kind[0] == "lead":
             continue
         head = chr(kind[1]) if kind[0] == "char" else None
@@ -254,7 +273,7 @@ def cjk_table(name, specials):
                 or ("eucjp-8f" in specials and lead == 0x8F)
                 or ("euckr-jamo" in specials and (lead, trail) == (0xA4, 0xD4)))
 
-    leads = [0x80 + i for i, k in enumerate(singles) if k[0] == "lead"]
+    leads = [first + i for i, k in enumerate(singles) if k[0] == "lead"]
     planes = [cjk_plane(name, b"", leads, special)]
     if "eucjp-8f" in specials:
         # 8F b c: JIS X 0212; `cjk_plane` with the prefix keeps the row of every second byte.
@@ -287,7 +306,7 @@ def cjk_blob(name, singles, planes, ranges):
         out += varint({"illegal": 0, "lead": 1}[kind[0]] if kind[0] != "char" else kind[1] + 2)
     out += varint(len(planes))
     multis = []
-    for rows, multi in planes:
+    for plane, (rows, multi) in enumerate(planes):
         out += varint(len(rows))
         prev = 0
         for lead in sorted(rows):
@@ -301,10 +320,10 @@ def cjk_blob(name, singles, planes, ranges):
                 else:
                     out += varint(zigzag(cp - prev) + 1)
                     prev = cp
-        multis += sorted(multi.items())
+        multis += [(plane, pair, text) for pair, text in sorted(multi.items())]
     out += varint(len(multis))
-    for (lead, trail), text in multis:
-        out += bytes([lead, trail]) + varint(len(text))
+    for plane, (lead, trail), text in multis:
+        out += bytes([plane, lead, trail]) + varint(len(text))
         for ch in text:
             out += varint(ord(ch))
     out += varint(len(ranges))
@@ -315,12 +334,137 @@ def cjk_blob(name, singles, planes, ranges):
     return bytes(out)
 
 
+# ------------------------------------------------------------------------------------------
+# The stateful ISO-2022 codecs and hz (shared/src/codec/iso2022.rs). Their double-byte sets are
+# looked up in a table file as `plane, (first | 0x80), (second | 0x80)`: iso2022_jp, _1 and _ext
+# in euc_jp.bin (plane 0 JIS X 0208, plane 1 JIS X 0212), iso2022_kr in euc_kr.bin (but for
+# KS X 1001 0x2454, which euc_kr only decodes inside its 8-byte make-up sequences), hz in
+# gb2312.bin; iso2022_jp_2, _2004 and _3 have files of their own (`ISO2022_TABLES`).
+# `check_iso2022` asks Python about every byte pair after every designation of every codec and
+# checks the table it is looked up in.
+
+# The `iso2022::Iso2022` variant of each codec.
+ISO2022_VARIANTS = {
+    "iso2022_jp": "Jp", "iso2022_jp_1": "Jp1", "iso2022_jp_2": "Jp2", "iso2022_jp_2004": "Jp2004",
+    "iso2022_jp_3": "Jp3", "iso2022_jp_ext": "JpExt", "iso2022_kr": "Kr", "hz": "Hz",
+}
+
+# Codec -> (escape sequence selecting a double-byte set into G0 (G1 + SO for iso2022_kr,
+# "~{" for hz), the table file, its plane, exceptions {(first, second): text}) for every
+# double-byte set the codec designates.
+ISO2022_SETS = {
+    "iso2022_jp": [(b"\x1b$B", "euc_jp", 0, {}), (b"\x1b$@", "euc_jp", 0, {})],
+    "iso2022_jp_1": [(b"\x1b$B", "euc_jp", 0, {}), (b"\x1b$@", "euc_jp", 0, {}),
+                     (b"\x1b$(D", "euc_jp", 1, {})],
+    "iso2022_jp_ext": [(b"\x1b$B", "euc_jp", 0, {}), (b"\x1b$@", "euc_jp", 0, {}),
+                       (b"\x1b$(D", "euc_jp", 1, {})],
+    "iso2022_jp_2": [(b"\x1b$B", "iso2022_jp_2", 0, {}), (b"\x1b$@", "iso2022_jp_2", 0, {}),
+                     (b"\x1b$(D", "iso2022_jp_2", 1, {}), (b"\x1b$(C", "iso2022_jp_2", 2, {}),
+                     (b"\x1b$A", "iso2022_jp_2", 3, {})],
+    "iso2022_jp_2004": [(b"\x1b$B", "iso2022_jp_2004", 0, {}), (b"\x1b$(Q", "iso2022_jp_2004", 1, {}),
+                        (b"\x1b$(P", "iso2022_jp_2004", 2, {})],
+    "iso2022_jp_3": [(b"\x1b$B", "iso2022_jp_3", 0, {}), (b"\x1b$(O", "iso2022_jp_3", 1, {}),
+                     (b"\x1b$(P", "iso2022_jp_3", 2, {})],
+    "iso2022_kr": [(b"\x1b$)C\x0e", "euc_kr", 0, {(0x24, 0x54): "\u3164"}),
+                   (b"\x1b$(C", "euc_kr", 0, {(0x24, 0x54): "\u3164"})],
+}
+
+# The files of their own: (codec, the designations of its planes in order, whether the
+# singles hold ISO 8859-7 for single shifts (ESC N) with G2 = ESC . F).
+ISO2022_TABLES = {
+    "iso2022_jp_2": (["\x1b$B", "\x1b$(D", "\x1b$(C", "\x1b$A"], True),
+    "iso2022_jp_2004": (["\x1b$B", "\x1b$(Q", "\x1b$(P"], False),
+    "iso2022_jp_3": (["\x1b$B", "\x1b$(O", "\x1b$(P"], False),
+}
+
+
+def iso2022_pairs(codec, esc):
+    """{(first, second): text or None (an error over both)} after `esc` for first 0x20..=0x7F
+    (what reaches a double-byte set: iso2022.rs) and every second byte."""
+    out = {}
+    for c1 in range(0x20, 0x80):
+        for c2 in range(0x100):
+            r = py_decode_strict(esc + bytes([c1, c2]), codec)
+            if r[0] == "ok":
+                assert 0x21 <= c1 <= 0x7E and 0x21 <= c2 <= 0x7E and 1 <= len(r[1]) <= 2, \
+                    (codec, esc, c1, c2, r)
+                out[(c1, c2)] = r[1]
+            else:
+                assert (r[1], r[2], r[3]) == (len(esc), len(esc) + 2, "illegal multibyte sequence"), \
+                    (codec, esc, c1, c2, r)
+                out[(c1, c2)] = None
+    return out
+
+
+def iso2022_table(codec, escs, greek):
+    singles = [("illegal",)] * 128
+    if greek:
+        singles = []
+        for x in range(0x80):
+            r = py_decode_strict(b"\x1b.F\x1bN" + bytes([x]), codec)
+            if r[0] == "ok":
+                assert len(r[1]) == 1, (x, r)
+                singles.append(("char", ord(r[1])))
+            else:
+                assert (r[1], r[2]) == (3, 6), (x, r)
+                singles.append(("illegal",))
+    planes = []
+    for esc in escs:
+        rows, multi = {}, {}
+        for (c1, c2), text in iso2022_pairs(codec, esc.encode("latin-1")).items():
+            if text is None:
+                continue
+            if len(text) == 1:
+                rows.setdefault(c1 | 0x80, {})[c2 | 0x80] = ord(text)
+            else:
+                multi[(c1 | 0x80, c2 | 0x80)] = text
+        planes.append((rows, multi))
+    return singles, planes, []
+
+
+def check_iso2022(tables):
+    """Every double-byte set of every ISO-2022 codec and hz is what iso2022.rs looks up in its
+    table file: `plane, first | 0x80, second | 0x80` for a second byte < 0x80, else nothing."""
+    def lookup(table, plane, c1, c2):
+        if c2 >= 0x80:
+            return None
+        singles, planes, _ = table
+        rows, multi = planes[plane]
+        cp = rows.get(c1 | 0x80, {}).get(c2 | 0x80)
+        if cp is not None:
+            return chr(cp)
+        return multi.get((c1 | 0x80, c2 | 0x80)) or None
+    for codec, sets in ISO2022_SETS.items():
+        for esc, file, plane, exceptions in sets:
+            for (c1, c2), text in iso2022_pairs(codec, esc).items():
+                want = exceptions.get((c1, c2), lookup(tables[file], plane, c1, c2))
+                assert text == want, (codec, esc, c1, c2, text, want)
+    # hz: in GB mode ("~{") a byte < 0x80 other than "~" and the next one are a GB 2312 pair
+    # or an error of one byte.
+    for c1 in range(0x80):
+        if c1 == 0x7E:
+            continue
+        for c2 in range(0x100):
+            r = py_decode_strict(b"~{" + bytes([c1, c2]), "hz")
+            want = lookup(tables["gb2312"], 0, c1, c2)
+            if r[0] == "ok":
+                assert r[1] == want, (c1, c2, r, want)
+            else:
+                assert want is None and (r[1], r[2]) == (2, 3), (c1, c2, r)
+
+
 def write_cjk():
     os.makedirs(CJK_DIR, exist_ok=True)
     total_raw = total_gz = 0
-    for name, specials in sorted(CJK_CODECS.items()):
+    tables = {}
+    jobs = [(name, lambda name=name, sp=specials: cjk_table(name, sp))
+            for name, specials in CJK_CODECS.items()]
+    jobs += [(name, lambda name=name, t=t: iso2022_table(name, *t))
+             for name, t in ISO2022_TABLES.items()]
+    for name, make in sorted(jobs):
         assert codecs.lookup(name).name == name, name
-        blob = cjk_blob(name, *cjk_table(name, specials))
+        tables[name] = make()
+        blob = cjk_blob(name, *tables[name])
         path = os.path.join(CJK_DIR, name + ".bin")
         with open(path, "wb") as f:
             f.write(blob)
@@ -329,6 +473,42 @@ def write_cjk():
         total_gz += gz
         print("wrote", os.path.relpath(path), len(blob), "bytes,", gz, "gzipped")
     print("CJK tables:", total_raw, "bytes,", total_gz, "gzipped")
+    check_iso2022(tables)
+
+
+def big5bbs_table():
+    """telnetlib3's big5bbs (its own Python decoder, which never raises): bytes < 0x80 are
+    ASCII; a byte >= 0x80 alone is one character (cp437 for 0xA1..=0xFE, latin-1 else); a pair
+    is one character where it is a Big5 character, else its first byte alone and decoding goes
+    on at the second. The table: those singles and the pairs (plane 0), as cjk.rs reads them."""
+    name = "big5bbs"
+    for b in range(0x80):
+        assert bytes([b]).decode(name) == chr(b), b
+    singles = []
+    for b in range(0x80, 0x100):
+        text = bytes([b]).decode(name)
+        assert len(text) == 1, (b, text)
+        singles.append(("char", ord(text)))
+    rows = {}
+    for lead in range(0x100):
+        head = bytes([lead]).decode(name)
+        for trail in range(0x100):
+            text = bytes([lead, trail]).decode(name)
+            for errors in ("replace", "surrogateescape"):
+                assert bytes([lead, trail]).decode(name, errors) == text
+            if text != head + bytes([trail]).decode(name):
+                assert len(text) == 1 and 0xA1 <= lead <= 0xFE, (lead, trail, text)
+                rows.setdefault(lead, {})[trail] = ord(text)
+    return singles, [(rows, {})], []
+
+
+def write_big5bbs():
+    blob = cjk_blob("big5bbs", *big5bbs_table())
+    path = os.path.join(CJK_DIR, "big5bbs.bin")
+    with open(path, "wb") as f:
+        f.write(blob)
+    print("wrote", os.path.relpath(path), len(blob), "bytes,", len(gzip.compress(blob, mtime=0)),
+          "gzipped")
 
 
 def write_charmap(name, table):
@@ -359,6 +539,7 @@ def atascii_encode():
 def main():
     import_telnetlib3()
     write_cjk()
+    write_big5bbs()
     alias_keys, modules = candidate_keys()
     names = {}  # key -> (canonical, is_alias)
     for key in sorted(alias_keys | modules):
@@ -376,7 +557,9 @@ def main():
             kinds[name] = "NonText"
         elif name in NATIVE:
             kinds[name] = NATIVE[name]
-        elif name in CJK_CODECS:
+        elif name in ISO2022_VARIANTS:
+            kinds[name] = "Iso2022(Iso2022::%s)" % ISO2022_VARIANTS[name]
+        elif name in CJK_VARIANTS:
             kinds[name] = "MultiByte(Cjk::%s)" % CJK_VARIANTS[name]
         else:
             table = charmap_table(info)
@@ -395,7 +578,7 @@ def main():
         "//! `/work/main/target/py/bin/python shared/gen/gen_codecs.py && cargo fmt -p iacscope-shared`.",
         "",
         "use super::Kind::{self, *};",
-        "use super::{Cjk, Order};",
+        "use super::{Cjk, Iso2022, Order};",
         "",
         "/// Canonical codec names (Python's `CodecInfo.name`) and how iacscope decodes them.",
         "pub(super) const CODECS: &[(&str, Kind)] = &[",
@@ -471,6 +654,12 @@ LOOKUP_NAMES = [
     "utf_8.", ".utf8", "utf8.", "petscii.", "ebcdic-cp-us", "037", "cp037", "cp1140", "x.y",
     "encodings", "aliases", "__init__", "cp1006", "euc_jis_2004", "jisx0213", "hz-gb-2312",
     "é", "utf-8é", "ütf8", "UTF\t8", "utf\n8",
+    "johab", "cp1361", "ms1361", "eucjis2004", "euc_jis2004", "EUC-JISX0213", "s_jis_2004",
+    "ShiftJIS2004", "sjis_2004", "shiftjisx0213", "s_jisx0213", "iso2022jp", "csISO2022JP",
+    "iso2022_jp_1", "iso-2022-jp-2", "csiso2022jp2", "iso2022jp-2004", "iso-2022-jp-3",
+    "iso2022jp-ext", "csISO2022KR", "iso-2022-kr", "hzgb", "HZ-GB-2312", "hz_gb", "u7", "utf7",
+    "unicode-1-1-utf-7", "unicode_escape", "unicodeescape", "raw_unicode_escape",
+    "rawunicodeescape", "big5-bbs", "big5_pcman", "idna", "IDNA", "punycode", "undefined",
 ]
 
 CHARSET_NAMES = [
@@ -528,6 +717,25 @@ CJK_NAMES = [
     "cp949", "utf-16", "UTF-16LE", "utf_16_be", "utf-32", "UTF-32LE", "utf-32-be",
 ]
 
+# The decoders without a table of their own, or with a new one, through the engine's entry
+# points (after BYTE_SAMPLES); the exhaustive comparison is codec/pydiff.rs.
+NEW_NAMES = [
+    "johab", "euc_jis_2004", "euc_jisx0213", "shift_jis_2004", "shift_jisx0213", "big5bbs",
+    "iso2022_jp", "ISO-2022-JP-1", "iso2022_jp_2", "iso2022_jp_2004", "iso2022_jp_3",
+    "iso2022_jp_ext", "ISO-2022-KR", "hz", "utf-7", "unicode_escape", "raw_unicode_escape",
+    "punycode", "idna", "undefined",
+]
+
+NEW_SAMPLES = [
+    "ようこそ か\u309a 日本語 ｶﾀｶﾅ 환영합니다 欢迎 Καλώς 😀 1+1 ~",
+    b"\x1b$BF|K\\8l\x1b(B \x1b(J\\~\x1b(I1\x1b(B\x1b[1m\x80\x1b$B\x22\x2f\x1b$",
+    b"\x1b$)C\x0eGQ\x0fA\x0eGQ\nGQ\x1b.F\x1bNa\x1b.J\x1bNa",
+    b"~{VPND~}~~~\n~{\x80~", b"+ZeVnLIqe-+2D3cAA-+2D0-+AB-\xe9+",
+    br"\u00e9\x41\777\N{qq}\N\q\U00110000\x4g\\u0041\u12",
+    b"xn--bcher-kva.example.", b"bcher-kva", b"abc-kva!", b"xn--abc-", b"9" * 60 + b"a9a9a9a",
+    b"\xa4\xa4\xf9\xf9\x1b[m\xa1", b"\x87\x9f\x8f\xfe\xfa\xd0e\xa4\xf7",
+]
+
 REENCODE = [
     (b"yes\r\n", "atascii"), (b"y\r\n", "ATASCII"), (b"\r\n", "atascii"), (b"C\r\n", "atascii"),
     (b"\x1b\x1b", "atascii"), (b"\x08", "atascii"), (b"\x14", "atascii"), (b"2\r\n", "atascii"),
@@ -569,7 +777,10 @@ def lossy(enc, data):
 
 def mssp_field(enc, data):
     from telnetlib3.mud import _decode_best_effort
-    return json.dumps(_decode_best_effort(data, enc or "utf-8"))
+    try:
+        return json.dumps(_decode_best_effort(data, enc or "utf-8"))
+    except Exception:  # noqa: BLE001 -- UnicodeError, RuntimeError: not caught there
+        return None
 
 
 def big5_blobs():
@@ -588,6 +799,8 @@ def fnv1a(text):
 
 
 def vectors():
+    import warnings
+    warnings.simplefilter("ignore", DeprecationWarning)  # unicode_escape's "\\q" and the like
     import_telnetlib3()
     from telnetlib3.client import TelnetClient
     from telnetlib3.server_fingerprinting import _reencode_prompt
@@ -629,6 +842,15 @@ def vectors():
                     if isinstance(data, str):
                         data = data.encode(enc, errors="ignore") + b"\r\n> "
                     decoded.append((enc, data, banner(enc, data), lossy(enc, data), mssp_field(enc, data)))
+        for enc in NEW_NAMES:
+            if loads_t3(enc) == phase:
+                for data in BYTE_SAMPLES + NEW_SAMPLES:
+                    if isinstance(data, str):
+                        try:
+                            data = data.encode(enc, errors="ignore") + b"\r\n> "
+                        except UnicodeError:  # idna, undefined: "strict" only, or never
+                            data = data.encode("utf-8")
+                    decoded.append((enc, data, banner(enc, data), lossy(enc, data), mssp_field(enc, data)))
         for data, enc in REENCODE:
             if loads_t3(enc) == phase:
                 reencoded.append((data, enc, _reencode_prompt(data, enc)))
@@ -643,14 +865,14 @@ def vectors():
     lines.append("];")
     lines.append("")
     lines.append("/// (encoding, bytes, json of `_format_banner` or None when it raises, json of the")
-    lines.append("/// cursor's replace-decode, json of the MSSP field decode).")
-    lines.append("pub(super) type DecodeRow = (&'static str, &'static [u8], Option<&'static str>, &'static str, &'static str);")
+    lines.append("/// cursor's replace-decode, json of the MSSP field decode or None when it raises).")
+    lines.append("pub(super) type DecodeRow = (&'static str, &'static [u8], Option<&'static str>, &'static str, Option<&'static str>);")
     lines.append("")
     lines.append("/// One row per (encoding, sample).")
     lines.append("pub(super) const DECODE: &[DecodeRow] = &[")
     for enc, data, ban, los, mssp in decoded:
         lines.append("    (%s, %s, %s, %s, %s)," % (
-            rust_str(enc), rs_bytes(data), rs_opt(ban), rust_str(los), rust_str(mssp)))
+            rust_str(enc), rs_bytes(data), rs_opt(ban), rust_str(los), rs_opt(mssp)))
     lines.append("];")
     lines.append("")
     lines.append("/// For each blob of `big5_blobs` (every byte pair, with and without a newline after each):")

@@ -2,24 +2,38 @@
 //! `bytes.decode(name, errors=…)` give with telnetlib3 5.0.1's retro codecs registered, for the
 //! places where telnetlib3-fingerprint turns bytes into text (banner, cursor, MSSP, CHARSET).
 //!
-//! Exact for utf-8, utf-8-sig, ascii and latin-1; for utf-16 and utf-32 (all byte orders,
-//! `codec/utf16_32.rs`); for every charmap (single-byte) codec (cp437, koi8-r, petscii, …) and
-//! for big5, gbk, gb2312, gb18030, big5hkscs, cp950, euc_jp, shift_jis, cp932, euc_kr and cp949
-//! (`codec/cjk.rs` decodes both kinds, from tables generated from Python into
-//! `codec/data/<codec>.bin`, see `shared/gen/gen_codecs.py`). Those tables are compiled into
-//! native builds only: in wasm a codec is exact once the web app has fetched its table and
-//! called [`install_table`], and decoded as latin-1 before. Not exact (decoded as
-//! latin-1, marked `FIXME`): the other multi-byte codecs (euc_jis_2004, shift_jis_2004,
-//! iso-2022-*, hz, johab, telnetlib3's big5bbs, …), utf-7, idna, punycode, unicode-escape,
-//! raw-unicode-escape and undefined ([`is_exact`] tells which). JSON writing of the resulting
-//! [`PyStr`] lives in `pyjson`.
+//! Every text codec Python has decodes here as in Python: utf-8, utf-8-sig, ascii and latin-1;
+//! utf-16 and utf-32, all byte orders (`codec/utf16_32.rs`); every charmap (single-byte)
+//! codec (cp437, koi8-r, petscii, …), the CJK codecs (big5, gbk, gb2312, gb18030, big5hkscs,
+//! cp950, euc_jp, shift_jis, cp932, euc_kr, cp949, johab, euc_jis_2004, euc_jisx0213,
+//! shift_jis_2004, shift_jisx0213) and telnetlib3's big5bbs (`codec/cjk.rs`); the stateful
+//! iso2022_jp, _1, _2, _2004, _3, _ext, iso2022_kr and hz (`codec/iso2022.rs`); utf-7
+//! (`codec/utf7.rs`); unicode-escape and raw-unicode-escape (`codec/escape.rs`); punycode
+//! and idna (`codec/punycode.rs`); undefined, which always raises. The table-driven ones
+//! read tables generated from Python into `codec/data/<file>.bin` (`shared/gen/gen_codecs.py`),
+//! compiled into native builds only: in wasm a codec is exact once the web app has fetched
+//! its table and called [`install_table`], and decoded as latin-1 before ([`is_exact`]).
+//! Two corners are not exact (FIXME where they are): unicode-escape's `\N{name}` (no Unicode
+//! name list here: every name is taken as unknown) and idna's nameprep of an `xn--` label
+//! that decodes to non-ASCII (approximated). JSON writing of the resulting [`PyStr`] lives in
+//! `pyjson`.
 
 mod cjk;
+#[cfg(not(target_arch = "wasm32"))]
+mod escape;
+// Its decoder is not in the browser bundle (`compiled_in`); `Iso2022` names the codecs there too.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+mod iso2022;
+#[cfg(not(target_arch = "wasm32"))]
+mod punycode;
 mod tables;
 mod utf16_32;
+#[cfg(not(target_arch = "wasm32"))]
+mod utf7;
 
 use cjk::Cjk;
 pub use cjk::{install_table, missing_table, table_name, TableError};
+use iso2022::Iso2022;
 use utf16_32::Order;
 
 #[cfg(test)]
@@ -112,15 +126,25 @@ enum Kind {
     Charmap(u8),
     /// A table-driven CJK codec (`codec/cjk.rs`).
     MultiByte(Cjk),
+    /// A stateful ISO-2022 codec or hz (`codec/iso2022.rs`).
+    Iso2022(Iso2022),
     /// utf-16, utf-16-le, utf-16-be.
     Utf16(Order),
     /// utf-32, utf-32-le, utf-32-be.
     Utf32(Order),
+    /// `codec/utf7.rs`.
+    Utf7,
+    /// unicode-escape and raw-unicode-escape (`codec/escape.rs`).
+    UnicodeEscape,
+    RawUnicodeEscape,
+    /// punycode and idna (`codec/punycode.rs`).
+    Punycode,
+    Idna,
+    /// "undefined": every decode raises UnicodeError.
+    Undefined,
     /// `bytes.decode` refuses it with LookupError ("is not a text encoding"): hex, base64,
     /// rot-13, zlib, …
     NonText,
-    /// A text codec iacscope does not implement (iso-2022-*, hz, johab, utf-7, …).
-    Unsupported,
 }
 
 /// `str.strip()` whitespace within ASCII (charset names are ASCII by the time they are stripped).
@@ -188,16 +212,35 @@ pub fn lookup(name: &str) -> Option<&'static str> {
     find(name).map(|&(canonical, _)| canonical)
 }
 
-/// Whether iacscope decodes `encoding` exactly as Python does. False for codecs that are
-/// decoded as latin-1 instead (see the module doc), including, in wasm, a table codec whose
-/// table is not installed yet ([`missing_table`]); true for unknown and non-text names, where
-/// telnetlib3 itself falls back to latin-1.
+/// Whether iacscope decodes `encoding` exactly as Python does: false only in wasm, for a
+/// codec whose table is not installed yet ([`missing_table`]; it decodes as latin-1 until
+/// then); true for unknown and non-text names, where telnetlib3 itself falls back to latin-1.
+/// (The two corners of the module doc's FIXME do not count.)
 pub fn is_exact(encoding: &str) -> bool {
     match find(encoding) {
-        Some((_, Kind::Unsupported)) => false,
-        Some(&(_, kind)) => cjk::table_of(kind).is_none_or(|(_, table)| table.is_some()),
+        Some(&(_, kind)) => {
+            compiled_in(kind) && cjk::table_of(kind).is_none_or(|(_, table)| table.is_some())
+        }
         None => true,
     }
+}
+
+/// Whether this build has the decoder of `kind`. The browser bundle leaves out the decoders
+/// that are code rather than tables, for its 250 KB budget: the stateful ISO-2022 codecs and hz,
+/// utf-7, the escape codecs, punycode and idna (several KB gzipped together). There they
+/// decode as latin-1, like a table codec whose table is not installed, and [`is_exact`] says
+/// so. Native builds (the CLI, the proxy's stored records) have them all.
+fn compiled_in(kind: Kind) -> bool {
+    !cfg!(target_arch = "wasm32")
+        || !matches!(
+            kind,
+            Kind::Iso2022(_)
+                | Kind::Utf7
+                | Kind::UnicodeEscape
+                | Kind::RawUnicodeEscape
+                | Kind::Punycode
+                | Kind::Idna
+        )
 }
 
 /// Error handlers of `bytes.decode`.
@@ -211,6 +254,23 @@ enum Errors {
 /// Python raised while decoding (an error the handler could not take, or "strict").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeRaised;
+
+/// What `bytes.decode` raised, where the callers catch differently (mud.py's
+/// `_decode_best_effort` catches UnicodeDecodeError only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Raised {
+    /// UnicodeDecodeError: "strict", or an error "surrogateescape" cannot take.
+    UnicodeDecode,
+    /// Anything else: UnicodeError (undefined, idna, punycode), RuntimeError (iso2022_jp_2's
+    /// "internal codec error").
+    Other,
+}
+
+impl From<DecodeRaised> for Raised {
+    fn from(DecodeRaised: DecodeRaised) -> Self {
+        Raised::UnicodeDecode
+    }
+}
 
 /// CPython's error handling for one error range: the first `esize` bytes of `rest` (the input
 /// from the error's start). Returns how many bytes of `rest` the decoder moves past:
@@ -303,7 +363,7 @@ fn decode3(encoding: &str, bytes: &[u8]) -> [Option<Vec<u32>>; 3] {
     [Errors::Strict, Errors::Replace, Errors::SurrogateEscape].map(|errors| {
         match py_decode(encoding, bytes, errors) {
             Outcome::Text(text) => Some(text.0),
-            Outcome::Lookup | Outcome::Raised => None,
+            Outcome::Lookup | Outcome::Raised(_) => None,
         }
     })
 }
@@ -314,16 +374,21 @@ enum Outcome {
     /// LookupError: unknown name, or a non-text codec.
     Lookup,
     /// Any other exception.
-    Raised,
+    Raised(Raised),
 }
 
 fn py_decode(encoding: &str, bytes: &[u8], errors: Errors) -> Outcome {
+    // `PyUnicode_Decode` answers `b""` with `""` before it looks the codec up.
+    if bytes.is_empty() {
+        return Outcome::Text(PyStr::new());
+    }
     let Some(&(_, kind)) = find(encoding) else {
         return Outcome::Lookup;
     };
-    let result = match kind {
-        Kind::Utf8 => decode_utf8(bytes, errors),
-        Kind::Utf8Sig => decode_utf8(bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes), errors),
+    let result: Result<PyStr, Raised> = match kind {
+        Kind::Utf8 => decode_utf8(bytes, errors).map_err(Raised::from),
+        Kind::Utf8Sig => decode_utf8(bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes), errors)
+            .map_err(Raised::from),
         Kind::Ascii => {
             let mut out = PyStr(Vec::with_capacity(bytes.len()));
             let mut res = Ok(());
@@ -335,30 +400,54 @@ fn py_decode(encoding: &str, bytes: &[u8], errors: Errors) -> Outcome {
                     break;
                 }
             }
-            res.map(|()| out)
+            res.map(|()| out).map_err(Raised::from)
         }
         Kind::Latin1 => Ok(PyStr::from_latin1(bytes)),
         Kind::Charmap(i) => match cjk::charmap_table(i) {
-            Some(table) => cjk::decode(None, table, bytes, errors),
+            Some(table) => cjk::decode(None, table, bytes, errors).map_err(Raised::from),
             // Only in wasm, before the web app installed the table: not exact (is_exact).
             None => Ok(PyStr::from_latin1(bytes)),
         },
         Kind::MultiByte(codec) => match codec.table() {
-            Some(table) => cjk::decode(Some(codec), table, bytes, errors),
+            Some(table) => cjk::decode(Some(codec), table, bytes, errors).map_err(Raised::from),
             // As for charmaps.
             None => Ok(PyStr::from_latin1(bytes)),
         },
-        Kind::Utf16(order) => utf16_32::decode_utf16(order, bytes, errors),
-        Kind::Utf32(order) => utf16_32::decode_utf32(order, bytes, errors),
+        #[cfg(not(target_arch = "wasm32"))]
+        Kind::Iso2022(codec) => match codec.table_file().table() {
+            Some(table) => iso2022::decode(codec, table, bytes, errors),
+            // As for charmaps.
+            None => Ok(PyStr::from_latin1(bytes)),
+        },
+        Kind::Utf16(order) => utf16_32::decode_utf16(order, bytes, errors).map_err(Raised::from),
+        Kind::Utf32(order) => utf16_32::decode_utf32(order, bytes, errors).map_err(Raised::from),
+        #[cfg(not(target_arch = "wasm32"))]
+        Kind::Utf7 => utf7::decode(bytes, errors).map_err(Raised::from),
+        #[cfg(not(target_arch = "wasm32"))]
+        Kind::UnicodeEscape => escape::decode_unicode_escape(bytes, errors).map_err(Raised::from),
+        #[cfg(not(target_arch = "wasm32"))]
+        Kind::RawUnicodeEscape => {
+            escape::decode_raw_unicode_escape(bytes, errors).map_err(Raised::from)
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        Kind::Punycode => punycode::decode_punycode(bytes, errors),
+        #[cfg(not(target_arch = "wasm32"))]
+        Kind::Idna => punycode::decode_idna(bytes, errors),
+        // Not in the browser bundle (`compiled_in`): latin-1, and not exact.
+        #[cfg(target_arch = "wasm32")]
+        Kind::Iso2022(_)
+        | Kind::Utf7
+        | Kind::UnicodeEscape
+        | Kind::RawUnicodeEscape
+        | Kind::Punycode
+        | Kind::Idna => Ok(PyStr::from_latin1(bytes)),
+        // encodings/undefined.py: `raise UnicodeError("undefined encoding")`, even for b"".
+        Kind::Undefined => Err(Raised::Other),
         Kind::NonText => return Outcome::Lookup,
-        // FIXME: the multi-byte codecs without a decoder here (iso-2022-*, hz, johab,
-        // euc_jis_2004, shift_jis_2004, big5bbs, …), utf-7, idna, punycode, *-escape and
-        // "undefined" are decoded as latin-1; Python decodes (or raises) differently.
-        Kind::Unsupported => Ok(PyStr::from_latin1(bytes)),
     };
     match result {
         Ok(text) => Outcome::Text(text),
-        Err(DecodeRaised) => Outcome::Raised,
+        Err(raised) => Outcome::Raised(raised),
     }
 }
 
@@ -366,9 +455,10 @@ fn py_decode(encoding: &str, bytes: &[u8], errors: Errors) -> Outcome {
 /// (unknown or non-text codec): telnetlib3's `_VirtualCursor.advance`.
 pub fn decode_lossy(encoding: &str, bytes: &[u8]) -> String {
     match py_decode(encoding, bytes, Errors::Replace) {
-        // "replace" never produces surrogates.
+        // Only utf-7 gives surrogates under "replace" (lone ones, from its base-64 runs):
+        // U+FFFD here, which telnetlib3's wcwidth counts as wide as a surrogate (1).
         Outcome::Text(text) => text.to_string_lossy(),
-        Outcome::Lookup | Outcome::Raised => bytes.iter().map(|&b| char::from(b)).collect(),
+        Outcome::Lookup | Outcome::Raised(_) => bytes.iter().map(|&b| char::from(b)).collect(),
     }
 }
 
@@ -393,7 +483,7 @@ pub fn format_banner(encoding: &str, bytes: &[u8]) -> Result<PyStr, DecodeRaised
     let text = match py_decode(encoding, bytes, Errors::SurrogateEscape) {
         Outcome::Text(text) => text,
         Outcome::Lookup => PyStr::from_latin1(bytes),
-        Outcome::Raised => return Err(DecodeRaised),
+        Outcome::Raised(_) => return Err(DecodeRaised),
     };
     // Python's `lower()` and ASCII lowercasing differ only for characters outside ASCII, which
     // (but for KELVIN SIGN, to "k") stay outside it: no name here can match either way. (Full
@@ -429,15 +519,36 @@ pub fn decode_surrogateescape(encoding: &str, bytes: &[u8]) -> PyStr {
 /// One MSSP name or value (mud.py `_decode_best_effort`): strict decode with the session
 /// encoding at the time the SB arrived (`environ_encoding or "utf-8"`: only `""` means utf-8),
 /// latin-1 when that raises UnicodeDecodeError or LookupError.
-pub fn decode_mssp_field(encoding: &str, bytes: &[u8]) -> PyStr {
+///
+/// `Err` where Python raises anything else, which `_decode_best_effort` does not catch
+/// (UnicodeError from undefined, punycode or idna; iso2022_jp_2's RuntimeError): the
+/// sub-negotiation being decoded is then dropped.
+pub fn try_decode_mssp_field(encoding: &str, bytes: &[u8]) -> Result<PyStr, DecodeRaised> {
     let encoding = if encoding.is_empty() {
         "utf-8"
     } else {
         encoding
     };
     match py_decode(encoding, bytes, Errors::Strict) {
-        Outcome::Text(text) => text,
-        Outcome::Lookup | Outcome::Raised => PyStr::from_latin1(bytes),
+        Outcome::Text(text) => Ok(text),
+        Outcome::Lookup | Outcome::Raised(Raised::UnicodeDecode) => Ok(PyStr::from_latin1(bytes)),
+        Outcome::Raised(Raised::Other) => Err(DecodeRaised),
+    }
+}
+
+/// [`try_decode_mssp_field`] with latin-1 where Python raises out of `_decode_best_effort`,
+/// for display. FIXME: that case has no Python equivalent (the sub-negotiation is dropped).
+pub fn decode_mssp_field(encoding: &str, bytes: &[u8]) -> PyStr {
+    try_decode_mssp_field(encoding, bytes).unwrap_or_else(|DecodeRaised| PyStr::from_latin1(bytes))
+}
+
+/// `bytes.decode(encoding, "replace")` where nothing catches what it raises (NEW_ENVIRON's
+/// `_decode_env_buf`): `None` where Python raises, LookupError included (unknown and non-text
+/// codecs, idna, undefined, iso2022_jp_2's RuntimeError).
+pub fn try_decode_replace(encoding: &str, bytes: &[u8]) -> Option<PyStr> {
+    match py_decode(encoding, bytes, Errors::Replace) {
+        Outcome::Text(text) => Some(text),
+        Outcome::Lookup | Outcome::Raised(_) => None,
     }
 }
 
@@ -615,13 +726,17 @@ mod tests {
         for &(enc, bytes, banner, lossy, mssp) in vectors::DECODE {
             let got = format_banner(enc, bytes).ok().map(|t| json(&t));
             assert_eq!(got.as_deref(), banner, "banner {enc:?} {bytes:02x?}");
+            // The cursor's text: Python's, but for utf-7's lone surrogates, which the
+            // `String` shows as U+FFFD (both are one column wide for telnetlib3's wcwidth).
+            let replaced =
+                try_decode_replace(enc, bytes).unwrap_or_else(|| PyStr::from_latin1(bytes));
+            assert_eq!(json(&replaced), lossy, "lossy {enc:?} {bytes:02x?}");
+            assert_eq!(decode_lossy(enc, bytes), replaced.to_string_lossy());
             assert_eq!(
-                json(&PyStr::from(decode_lossy(enc, bytes).as_str())),
-                lossy,
-                "lossy {enc:?} {bytes:02x?}"
-            );
-            assert_eq!(
-                json(&decode_mssp_field(enc, bytes)),
+                try_decode_mssp_field(enc, bytes)
+                    .ok()
+                    .map(|t| json(&t))
+                    .as_deref(),
                 mssp,
                 "mssp {enc:?} {bytes:02x?}"
             );
@@ -695,22 +810,59 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_codecs_are_latin1_for_now() {
-        // FIXME: Python decodes these properly; iacscope falls back to latin-1.
-        for enc in [
-            "big5bbs",
-            "hz",
-            "iso2022_jp",
-            "johab",
-            "euc_jis_2004",
-            "utf-7",
-        ] {
-            assert!(!is_exact(enc), "{enc}");
-            assert_eq!(
-                decode_surrogateescape(enc, b"\xa4\x40"),
-                PyStr(vec![0xA4, 0x40])
-            );
+    fn every_text_codec_decodes_like_python() {
+        // (encoding, bytes, `_format_banner` (None: raises), mud.py `_decode_best_effort`
+        // (None: raises)), from CPython 3.11 with telnetlib3 5.0.1.
+        type Case = (
+            &'static str,
+            &'static [u8],
+            Option<&'static str>,
+            Option<&'static str>,
+        );
+        let cases: &[Case] = &[
+            (
+                "big5bbs",
+                b"\xa4\xa4\xa4\xe5\xf9\xf9\x1b[m",
+                Some("中文∙∙\x1b[m"),
+                Some("中文∙∙\x1b[m"),
+            ),
+            ("hz", b"~{VPND~}", Some("中文"), Some("中文")),
+            (
+                "iso2022_jp",
+                b"\x1b$BF|K\\8l\x1b(B",
+                Some("日本語"),
+                Some("日本語"),
+            ),
+            ("iso2022_kr", b"\x1b$)C\x0eGQ\x0f", Some("한"), Some("한")),
+            ("johab", b"\xd0e", Some("한"), Some("한")),
+            (
+                "euc_jis_2004",
+                b"\xa4\xf7",
+                Some("か\u{309a}"),
+                Some("か\u{309a}"),
+            ),
+            ("utf-7", b"+ZeVnLIqe-", Some("日本語"), Some("日本語")),
+            ("unicode_escape", b"\\u00e9", Some("é"), Some("é")),
+            ("raw_unicode_escape", b"\\u00e9", Some("é"), Some("é")),
+            ("punycode", b"bcher-kva", None, Some("bücher")),
+            ("idna", b"xn--bcher-kva", None, Some("bücher")),
+            ("undefined", b"x", None, None),
+        ];
+        for &(enc, bytes, banner, mssp) in cases {
+            assert!(is_exact(enc), "{enc}");
+            let banner = banner.map(PyStr::from).ok_or(DecodeRaised);
+            assert_eq!(format_banner(enc, bytes), banner, "{enc}");
+            let mssp = mssp.map(PyStr::from).ok_or(DecodeRaised);
+            assert_eq!(try_decode_mssp_field(enc, bytes), mssp, "{enc}");
         }
+        // UnicodeDecodeError is caught: latin-1. Other exceptions are not.
+        assert_eq!(
+            try_decode_mssp_field("punycode", b"\xe9-a"),
+            Ok(PyStr::from_latin1(b"\xe9-a"))
+        );
+        assert_eq!(try_decode_mssp_field("punycode", b"a-!"), Err(DecodeRaised));
+        // b"" is "" whatever the codec (even undefined), before the codec is looked up.
+        assert_eq!(format_banner("undefined", b""), Ok(PyStr::new()));
         assert!(is_exact("utf-8") && is_exact("cp437") && is_exact("hex") && is_exact("bogus"));
         // Natively every table codec is exact under each of its names.
         for enc in [
@@ -722,6 +874,15 @@ mod tests {
             "sjis",
             "eucJP",
             "utf-16",
+            "johab",
+            "euc_jis_2004",
+            "jisx0213",
+            "ShiftJIS2004",
+            "s_jisx0213",
+            "csISO2022JP",
+            "iso-2022-jp-2",
+            "hz-gb-2312",
+            "big5bbs",
         ] {
             assert!(is_exact(enc), "{enc}");
             assert_eq!(missing_table(enc), None, "{enc}");
@@ -729,6 +890,12 @@ mod tests {
         assert_eq!(table_name("chinese"), Some("gb2312"));
         assert_eq!(table_name("ms_kanji"), Some("cp932"));
         assert_eq!(table_name("utf-16"), None);
+        // The ISO-2022 codecs and hz share the EUC codecs' tables where the sets are the same.
+        assert_eq!(table_name("iso2022_jp"), Some("euc_jp"));
+        assert_eq!(table_name("iso2022_kr"), Some("euc_kr"));
+        assert_eq!(table_name("hz"), Some("gb2312"));
+        assert_eq!(table_name("iso2022_jp_2"), Some("iso2022_jp_2"));
+        assert_eq!(table_name("utf-7"), None);
     }
 
     #[test]

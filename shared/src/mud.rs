@@ -3,7 +3,7 @@
 //!
 //! Only decoding lives here; what to answer is the protocol's business (`crate::protocol`).
 
-use crate::codec::{self, PyStr};
+use crate::codec::{self, DecodeRaised, PyStr};
 use crate::pyjson::{Dict, Value};
 use std::collections::BTreeMap;
 
@@ -32,6 +32,13 @@ const MSSP_VAL: u8 = 2;
 /// `mssp_decode`: names and values, a repeated name or value turning the entry into a list.
 /// Each field is decoded on its own with `encoding`, falling back to latin-1.
 pub fn mssp_decode(buf: &[u8], encoding: &str) -> Dict {
+    try_mssp_decode(buf, encoding).unwrap_or_default()
+}
+
+/// [`mssp_decode`] as telnetlib3 runs it: `Err` where decoding a field raises out of
+/// `_decode_best_effort` (`codec::try_decode_mssp_field`), which drops the sub-negotiation
+/// ([`mssp_decode`] then shows nothing, as telnetlib3 records nothing).
+pub fn try_mssp_decode(buf: &[u8], encoding: &str) -> Result<Dict, DecodeRaised> {
     let mut result = Dict::new();
     let mut current: Option<PyStr> = None;
     let mut i = 0;
@@ -43,7 +50,7 @@ pub fn mssp_decode(buf: &[u8], encoding: &str) -> Dict {
             while i < buf.len() && buf[i] != MSSP_VAR && buf[i] != MSSP_VAL {
                 i += 1;
             }
-            let text = codec::decode_mssp_field(encoding, &buf[start..i]);
+            let text = codec::try_decode_mssp_field(encoding, &buf[start..i])?;
             if b == MSSP_VAR {
                 current = Some(text);
             } else if let Some(name) = &current {
@@ -62,13 +69,14 @@ pub fn mssp_decode(buf: &[u8], encoding: &str) -> Dict {
             i += 1;
         }
     }
-    result
+    Ok(result)
 }
 
-/// `zmp_decode`: NUL-separated fields, a trailing empty field dropped.
-pub fn zmp_decode(buf: &[u8], encoding: &str) -> Vec<PyStr> {
+/// `zmp_decode`: NUL-separated fields, a trailing empty field dropped (`Err` as for
+/// [`try_mssp_decode`]).
+pub fn zmp_decode(buf: &[u8], encoding: &str) -> Result<Vec<PyStr>, DecodeRaised> {
     if buf.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     let mut parts: Vec<&[u8]> = buf.split(|&b| b == 0).collect();
     if parts.last().is_some_and(|p| p.is_empty()) {
@@ -76,19 +84,24 @@ pub fn zmp_decode(buf: &[u8], encoding: &str) -> Vec<PyStr> {
     }
     parts
         .into_iter()
-        .map(|p| codec::decode_mssp_field(encoding, p))
+        .map(|p| codec::try_decode_mssp_field(encoding, p))
         .collect()
 }
 
-/// `atcp_decode`: split at the first space into (package, value).
-pub fn atcp(data: &mut MudData, buf: &[u8], encoding: &str) {
+/// `atcp_decode`: split at the first space into (package, value) (`Err`, and nothing kept,
+/// as for [`try_mssp_decode`]).
+pub fn atcp(data: &mut MudData, buf: &[u8], encoding: &str) -> Result<(), DecodeRaised> {
     let (pkg, val) = match buf.iter().position(|&b| b == b' ') {
         Some(p) => (&buf[..p], Some(&buf[p + 1..])),
         None => (buf, None),
     };
-    let pkg = codec::decode_mssp_field(encoding, pkg);
-    let val = val.map_or_else(PyStr::new, |v| codec::decode_mssp_field(encoding, v));
+    let pkg = codec::try_decode_mssp_field(encoding, pkg)?;
+    let val = match val {
+        Some(v) => codec::try_decode_mssp_field(encoding, v)?,
+        None => PyStr::new(),
+    };
     data.atcp.push((pkg, val));
+    Ok(())
 }
 
 /// `aardwolf_decode`.
@@ -188,8 +201,10 @@ const ENV_VALUE: u8 = 1;
 const ENV_ESC: u8 = 2;
 const ENV_USERVAR: u8 = 3;
 
-/// `_decode_env_buf`'s keys, in order, duplicates merged (a Python dict), for a SEND.
-pub fn environ_keys(buf: &[u8], encoding: &str) -> Vec<String> {
+/// `_decode_env_buf`'s keys, in order, duplicates merged (a Python dict), for a SEND. `None`
+/// where decoding a name or a value (`bytes.decode(encoding, "replace")`, nothing caught)
+/// raises: a non-text codec, idna, undefined, … (telnetlib3 then drops the sub-negotiation).
+pub fn environ_keys(buf: &[u8], encoding: &str) -> Option<Vec<String>> {
     let breaks: Vec<usize> = (0..buf.len())
         .filter(|&i| {
             (buf[i] == ENV_VAR || buf[i] == ENV_USERVAR) && (i == 0 || buf[i - 1] != ENV_ESC)
@@ -199,16 +214,20 @@ pub fn environ_keys(buf: &[u8], encoding: &str) -> Vec<String> {
     for (n, &ptr) in breaks.iter().enumerate() {
         let end = breaks.get(n + 1).copied().unwrap_or(buf.len());
         let piece = &buf[ptr + 1..end];
-        let name = match piece.iter().position(|&b| b == ENV_VALUE) {
-            Some(p) => &piece[..p],
-            None => piece,
+        let (name, value) = match piece.iter().position(|&b| b == ENV_VALUE) {
+            Some(p) => (&piece[..p], Some(&piece[p + 1..])),
+            None => (piece, None),
         };
-        let key = codec::decode_lossy(encoding, &environ_unescape(name));
+        let key = codec::try_decode_replace(encoding, &environ_unescape(name))?;
+        if let Some(value) = value {
+            codec::try_decode_replace(encoding, &environ_unescape(value))?;
+        }
+        let key = key.to_string_lossy();
         if !keys.contains(&key) {
             keys.push(key);
         }
     }
-    keys
+    Some(keys)
 }
 
 /// `_unescape_environ`.
@@ -341,7 +360,15 @@ mod tests {
     fn environ_keys_merge_and_escape() {
         assert_eq!(
             environ_keys(b"\x00USER\x00LANG\x03USER\x00A\x02\x00B", "ascii"),
-            vec!["USER", "LANG", "A\u{0}B"]
+            Some(vec!["USER".into(), "LANG".into(), "A\u{0}B".into()])
+        );
+        // Python raises decoding a name or value: idna takes "strict" only, hex is no text
+        // codec; an empty one is not decoded at all.
+        assert_eq!(environ_keys(b"\x00USER", "idna"), None);
+        assert_eq!(environ_keys(b"\x00USER\x01x", "hex"), None);
+        assert_eq!(
+            environ_keys(b"\x00", "undefined"),
+            Some(vec![String::new()])
         );
         assert_eq!(environ_escape(b"a\x00b\x03"), b"a\x02\x00b\x02\x03");
     }

@@ -182,6 +182,9 @@ enum Cmd {
 /// swallowed (no reply, no state change beyond what happened before the raise).
 struct Swallowed(&'static str);
 
+/// A MUD field's decoding raised what mud.py's `_decode_best_effort` does not catch.
+const FIELD_RAISED: Swallowed = Swallowed("decoding a field raised (not UnicodeDecodeError)");
+
 /// MCCP2 decompression state.
 struct Inflate {
     z: Decompress,
@@ -1204,14 +1207,18 @@ impl Protocol {
                 } else {
                     self.encoding.clone()
                 };
-                self.mud.mssp = Some(mud::mssp_decode(payload, &enc));
-                Ok(())
+                match mud::try_mssp_decode(payload, &enc) {
+                    Ok(mssp) => {
+                        self.mud.mssp = Some(mssp);
+                        Ok(())
+                    }
+                    Err(_) => Err(FIELD_RAISED),
+                }
             }
             TelOpt::ZMP => self.sb_zmp(payload),
             TelOpt::ATCP => {
                 let enc = self.mud_encoding();
-                mud::atcp(&mut self.mud, payload, &enc);
-                Ok(())
+                mud::atcp(&mut self.mud, payload, &enc).map_err(|_| FIELD_RAISED)
             }
             TelOpt::AARDWOLF => {
                 mud::aardwolf(&mut self.mud, payload);
@@ -1324,6 +1331,10 @@ impl Protocol {
         if codec::lookup(&self.encoding).is_none() {
             return Err(Swallowed("the session encoding is not a known codec"));
         }
+        // `_decode_env_buf` decodes every name and value first.
+        let Some(keys) = mud::environ_keys(raw, &self.encoding) else {
+            return Err(Swallowed("decoding a name or value raised"));
+        };
         if kind == IS {
             self.pending.set(P::Sb, TelOpt::NEW_ENVIRON, false);
             return Ok(());
@@ -1331,7 +1342,6 @@ impl Protocol {
         if kind != SEND {
             return Ok(());
         }
-        let keys = mud::environ_keys(raw, &self.encoding);
         let reply = self.environ_reply(&keys);
         let mut r = vec![IS];
         for (k, v) in &reply {
@@ -1593,7 +1603,7 @@ impl Protocol {
 
     fn sb_zmp(&mut self, p: &[u8]) -> Result<(), Swallowed> {
         let enc = self.mud_encoding();
-        let parts = mud::zmp_decode(p, &enc);
+        let parts = mud::zmp_decode(p, &enc).map_err(|_| FIELD_RAISED)?;
         let Some(cmd) = parts.first().cloned() else {
             return Ok(());
         };

@@ -1,4 +1,5 @@
-//! Differential scans for the multi-byte and UTF-16/32 codecs: for each codec, a local fake
+//! Differential scans for the multi-byte, UTF-16/32, ISO-2022, hz and utf-7 codecs (and
+//! telnetlib3's big5bbs): for each codec, a local fake
 //! server offers it by CHARSET, then sends MSSP values and a banner in it (valid text, then
 //! invalid bytes), and telnetlib3-fingerprint 5.0.1 and `iacscope scan` must save the same
 //! record (as in `differential.rs`: fingerprint, fingerprint-data, session_data without
@@ -58,6 +59,29 @@ const CASES: &[(&str, &str, &[u8])] = &[
     ("UTF-32", "Welcome 中文 login: ", b""),
     ("UTF-32LE", "Welcome 中文 login: ", b"\x80\x80\x80\x80"),
     ("UTF-32BE", "Welcome 😀 login: ", b"\xff\xff\xff\xff"),
+    (
+        "EUC-JIS-2004",
+        "ようこそ か\u{309a} 𠮟 ",
+        b"\x80\x20\x8f\xfe\xfa",
+    ),
+    (
+        "Shift_JISX0213",
+        "ようこそ か\u{309a} ¥ ",
+        b"\x87\x9f\xa0\x20",
+    ),
+    ("Johab", "환영합니다 ", b"\xd8\x20\x84\x41"),
+    // Stateful: the text leaves G0 in ASCII; after the invalid byte, JIS X 0201 Roman (¥, ‾)
+    // and an ESC that starts no designation (written as it is, up to an upper-case letter).
+    (
+        "ISO-2022-JP",
+        "ようこそ 日本語 ",
+        b"\x80\x1b(J\\~\x1b(B \x1b[1mBold\x1b[0m",
+    ),
+    ("ISO-2022-JP-2", "Καλώς 한국어 日本語 ", b"\x80\x1b.A\x1bNi"),
+    ("ISO-2022-KR", "환영합니다 한국어 ", b"\x80\x0e\x47\x51\x0f"),
+    ("HZ-GB-2312", "欢迎 中文 ~ ", b"\x80~{VPND~}"),
+    ("UTF-7", "Welcome 中文 😀 1+1 ", b"\x80+2D0-"),
+    ("big5bbs", "歡迎 中文 ", b"\xf9\xf9\x1b[0m\xa1"),
 ];
 
 /// `text.encode(codec)` by Python; UTF-16/32 with "utf-16"/"utf-32" get their BOM.
@@ -65,7 +89,8 @@ fn py_encode(python: &Path, codec: &str, text: &str) -> Vec<u8> {
     let out = Command::new(python.join("python"))
         .args([
             "-c",
-            "import sys; sys.stdout.write(sys.argv[1].encode(sys.argv[2]).hex())",
+            "import sys, telnetlib3.encodings; \
+             sys.stdout.write(sys.argv[1].encode(sys.argv[2]).hex())",
             text,
             codec,
         ])

@@ -1,0 +1,225 @@
+//! CPython 3.11's `unicode_escape` and `raw_unicode_escape` decoders
+//! (`_PyUnicode_DecodeUnicodeEscapeInternal`, `_PyUnicode_DecodeRawUnicodeEscapeStateful`):
+//! Python string-literal escapes over latin-1 text.
+//!
+//! An error covers the escape from its backslash up to the byte that broke it (not included:
+//! decoding goes on there) or the end of the input, so it starts with `\` and
+//! "surrogateescape" raises on it; "replace" writes one U+FFFD.
+//!
+//! FIXME: `\N{name}` needs Unicode's name list (with its aliases, any case), which iacscope
+//! does not carry: every `\N{…}` with a name is decoded as CPython decodes an unknown name
+//! (an error over the whole escape), where CPython gives the named character.
+
+use super::{py_error, DecodeRaised, Errors, PyStr};
+
+/// The value of a hexadecimal digit.
+fn hex(b: u8) -> Option<u32> {
+    char::from(b).to_digit(16)
+}
+
+/// The error handler over `bytes[start..end]`; returns where decoding goes on.
+fn error(
+    out: &mut PyStr,
+    bytes: &[u8],
+    start: usize,
+    end: usize,
+    errors: Errors,
+) -> Result<usize, DecodeRaised> {
+    let rest = bytes.get(start..).unwrap_or_default();
+    Ok(start + py_error(out, rest, end.saturating_sub(start), errors)?)
+}
+
+/// `count` hexadecimal digits from `pos`: the value and where they end, or where the first
+/// byte that is not a digit (or the end of the input) is.
+fn hex_digits(bytes: &[u8], mut pos: usize, count: usize) -> Result<(u32, usize), usize> {
+    let mut value = 0u32;
+    for _ in 0..count {
+        let digit = bytes.get(pos).and_then(|&b| hex(b)).ok_or(pos)?;
+        value = (value << 4) | digit;
+        pos += 1;
+    }
+    Ok((value, pos))
+}
+
+/// `bytes.decode("unicode_escape", errors)`.
+pub(super) fn decode_unicode_escape(bytes: &[u8], errors: Errors) -> Result<PyStr, DecodeRaised> {
+    let mut out = PyStr(Vec::with_capacity(bytes.len()));
+    let mut pos = 0;
+    while let Some(&c) = bytes.get(pos) {
+        pos += 1;
+        if c != b'\\' {
+            out.push(u32::from(c));
+            continue;
+        }
+        let start = pos - 1;
+        // "\\ at end of string".
+        let Some(&c) = bytes.get(pos) else {
+            pos = error(&mut out, bytes, start, pos, errors)?;
+            continue;
+        };
+        pos += 1;
+        let simple = match c {
+            b'\n' => Some(None),
+            b'\\' | b'\'' | b'"' => Some(Some(c)),
+            b'b' => Some(Some(0x08)),
+            b'f' => Some(Some(0x0C)),
+            b't' => Some(Some(b'\t')),
+            b'n' => Some(Some(b'\n')),
+            b'r' => Some(Some(b'\r')),
+            b'v' => Some(Some(0x0B)),
+            b'a' => Some(Some(0x07)),
+            _ => None,
+        };
+        if let Some(ch) = simple {
+            out.0.extend(ch.map(u32::from));
+            continue;
+        }
+        let count = match c {
+            b'0'..=b'7' => {
+                // Up to three octal digits; values above 0o377 are kept (a DeprecationWarning
+                // in 3.12, nothing in 3.11).
+                let mut ch = u32::from(c - b'0');
+                for _ in 0..2 {
+                    match bytes.get(pos) {
+                        Some(&d @ b'0'..=b'7') => {
+                            ch = (ch << 3) + u32::from(d - b'0');
+                            pos += 1;
+                        }
+                        _ => break,
+                    }
+                }
+                out.push(ch);
+                continue;
+            }
+            b'x' => 2,
+            b'u' => 4,
+            b'U' => 8,
+            b'N' => {
+                // "malformed \\N character escape" up to where it broke; a name is taken as
+                // unknown (FIXME in the module doc): an error over the whole escape.
+                let end = match bytes.get(pos) {
+                    Some(b'{') => match bytes
+                        .get(pos + 1..)
+                        .and_then(|r| r.iter().position(|&b| b == b'}'))
+                    {
+                        Some(0) => pos + 1,
+                        Some(n) => pos + 1 + n + 1,
+                        None => bytes.len(),
+                    },
+                    _ => pos,
+                };
+                pos = error(&mut out, bytes, start, end, errors)?;
+                continue;
+            }
+            _ => {
+                // An unknown escape stays as it is (a DeprecationWarning, not an error).
+                out.push(u32::from(b'\\'));
+                out.push(u32::from(c));
+                continue;
+            }
+        };
+        match hex_digits(bytes, pos, count) {
+            // "illegal Unicode character" above U+10FFFF.
+            Ok((ch, end)) if ch > 0x10_FFFF => pos = error(&mut out, bytes, start, end, errors)?,
+            Ok((ch, end)) => {
+                out.push(ch);
+                pos = end;
+            }
+            // "truncated \\xXX escape" and the like.
+            Err(end) => pos = error(&mut out, bytes, start, end, errors)?,
+        }
+    }
+    Ok(out)
+}
+
+/// `bytes.decode("raw_unicode_escape", errors)`: only `\u` and `\U` escapes, and a backslash
+/// before any other byte (another backslash too) keeps both as they are.
+pub(super) fn decode_raw_unicode_escape(
+    bytes: &[u8],
+    errors: Errors,
+) -> Result<PyStr, DecodeRaised> {
+    let mut out = PyStr(Vec::with_capacity(bytes.len()));
+    let mut pos = 0;
+    while let Some(&c) = bytes.get(pos) {
+        pos += 1;
+        let Some(&c2) = bytes.get(pos).filter(|_| c == b'\\') else {
+            out.push(u32::from(c));
+            continue;
+        };
+        pos += 1;
+        let count = match c2 {
+            b'u' => 4,
+            b'U' => 8,
+            _ => {
+                out.push(u32::from(c));
+                out.push(u32::from(c2));
+                continue;
+            }
+        };
+        let start = pos - 2;
+        match hex_digits(bytes, pos, count) {
+            // "\\Uxxxxxxxx out of range".
+            Ok((ch, end)) if ch > 0x10_FFFF => pos = error(&mut out, bytes, start, end, errors)?,
+            Ok((ch, end)) => {
+                out.push(ch);
+                pos = end;
+            }
+            Err(end) => pos = error(&mut out, bytes, start, end, errors)?,
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::decode3;
+
+    fn s(text: &str) -> Option<Vec<u32>> {
+        Some(text.chars().map(u32::from).collect())
+    }
+
+    /// Answers of CPython 3.11 (strict, replace, surrogateescape).
+    #[test]
+    fn escapes_match_python() {
+        type Case = (&'static str, &'static [u8], [Option<Vec<u32>>; 3]);
+        let all = |t: &str| [s(t), s(t), s(t)];
+        let cases: &[Case] = &[
+            (
+                "unicode_escape",
+                br"\u0041\x42\103\777\q\\\xe9",
+                all("ABCǿ\\q\\é"),
+            ),
+            ("unicode_escape", b"\\x4g", [None, s("\u{fffd}g"), None]),
+            (
+                "unicode_escape",
+                b"\\U00110000z",
+                [None, s("\u{fffd}z"), None],
+            ),
+            ("unicode_escape", b"\\N{}", [None, s("\u{fffd}}"), None]),
+            ("unicode_escape", b"a\\", [None, s("a\u{fffd}"), None]),
+            (
+                "raw_unicode_escape",
+                br"\\u0041\u0042\x43\",
+                all("\\\\u0041B\\x43\\"),
+            ),
+            (
+                "raw_unicode_escape",
+                b"a\\u12",
+                [None, s("a\u{fffd}"), None],
+            ),
+        ];
+        for (enc, bytes, expected) in cases {
+            assert_eq!(&decode3(enc, bytes), expected, "{enc} {bytes:02x?}");
+        }
+    }
+
+    /// FIXME: CPython decodes a known name (`\N{BEL}` is U+0007); iacscope has no name list and
+    /// takes every name as unknown.
+    #[test]
+    fn named_escapes_are_taken_as_unknown() {
+        assert_eq!(
+            decode3("unicode_escape", br"\N{BEL}!"),
+            [None, s("\u{fffd}!"), None]
+        );
+    }
+}
