@@ -118,18 +118,30 @@ pub(super) fn decode_unicode_escape(bytes: &[u8], errors: Errors) -> Result<PySt
                 continue;
             }
         };
-        match hex_digits(bytes, pos, count) {
-            // "illegal Unicode character" above U+10FFFF.
-            Ok((ch, end)) if ch > 0x10_FFFF => pos = error(&mut out, bytes, start, end, errors)?,
-            Ok((ch, end)) => {
-                out.push(ch);
-                pos = end;
-            }
-            // "truncated \\xXX escape" and the like.
-            Err(end) => pos = error(&mut out, bytes, start, end, errors)?,
-        }
+        pos = hex_escape(&mut out, bytes, start, pos, count, errors)?;
     }
     Ok(out)
+}
+
+/// The `count` hex digits at `pos` of the escape that began at `start`: the character, or
+/// the error handler's answer for a truncated escape ("truncated \\xXX escape") or one
+/// above U+10FFFF ("illegal Unicode character", "\\Uxxxxxxxx out of range"). Where to go on.
+fn hex_escape(
+    out: &mut PyStr,
+    bytes: &[u8],
+    start: usize,
+    pos: usize,
+    count: usize,
+    errors: Errors,
+) -> Result<usize, DecodeRaised> {
+    match hex_digits(bytes, pos, count) {
+        Ok((ch, end)) if ch > 0x10_FFFF => error(out, bytes, start, end, errors),
+        Ok((ch, end)) => {
+            out.push(ch);
+            Ok(end)
+        }
+        Err(end) => error(out, bytes, start, end, errors),
+    }
 }
 
 /// `bytes.decode("raw_unicode_escape", errors)`: only `\u` and `\U` escapes, and a backslash
@@ -157,15 +169,7 @@ pub(super) fn decode_raw_unicode_escape(
             }
         };
         let start = pos - 2;
-        match hex_digits(bytes, pos, count) {
-            // "\\Uxxxxxxxx out of range".
-            Ok((ch, end)) if ch > 0x10_FFFF => pos = error(&mut out, bytes, start, end, errors)?,
-            Ok((ch, end)) => {
-                out.push(ch);
-                pos = end;
-            }
-            Err(end) => pos = error(&mut out, bytes, start, end, errors)?,
-        }
+        pos = hex_escape(&mut out, bytes, start, pos, count, errors)?;
     }
     Ok(out)
 }
