@@ -1,5 +1,5 @@
-//! Browser tests of the codec table registry as the web app sees it: in wasm no table is
-//! compiled in, so a table codec is latin-1 (and not exact) until its table is installed.
+//! Browser tests of the codecs as the web app sees them: in wasm no table is compiled in, so
+//! a table codec is latin-1 (and not exact) until its table is installed; every decoder is.
 
 use crate::codecs;
 use iacscope_shared::codec;
@@ -43,22 +43,36 @@ async fn a_table_that_cannot_be_fetched_is_a_sentence() {
 }
 
 #[wasm_bindgen_test]
-fn code_only_codecs_are_latin1_in_the_browser() {
-    // Their decoders are not in the bundle (`codec::compiled_in`): latin-1, not exact, and no
-    // table would help.
-    for enc in [
-        "iso2022_jp",
-        "ISO-2022-KR",
-        "hz",
-        "utf-7",
-        "unicode_escape",
-        "punycode",
-    ] {
-        assert!(!codec::is_exact(enc), "{enc}");
-        assert_eq!(codec::missing_table(enc), None, "{enc}");
-    }
-    assert_eq!(codec::decode_lossy("hz", b"~{VP~}"), "~{VP~}");
-    // The new table codecs are fetched like the others.
+fn code_codecs_decode_exactly_in_the_browser() {
+    // utf-7, the escape codecs and punycode are code only: exact with no table.
+    assert!(codec::is_exact("utf-7") && codec::missing_table("utf-7").is_none());
+    assert_eq!(codec::decode_lossy("utf-7", b"Hi +AKM-1"), "Hi \u{a3}1");
+    assert_eq!(
+        codec::decode_lossy("unicode_escape", b"\\u4e2d\\x41"),
+        "\u{4e2d}A"
+    );
+    assert_eq!(
+        codec::decode_lossy("raw_unicode_escape", b"\\u00e9\\x41"),
+        "\u{e9}\\x41"
+    );
+    assert!(codec::is_exact("punycode"));
+    // The ISO-2022 codecs and hz are code over a table: latin-1 and not exact until the
+    // table they look their double-byte sets up in is installed.
+    assert_eq!(codec::missing_table("hz"), Some("gb2312"));
+    assert_eq!(codec::missing_table("iso2022_jp"), Some("euc_jp"));
+    assert_eq!(codec::missing_table("ISO-2022-KR"), Some("euc_kr"));
+    assert_eq!(codec::missing_table("iso2022_jp_2"), Some("iso2022_jp_2"));
+    assert!(!codec::is_exact("iso2022_jp_2"));
+    let jis = b"\x1b$B\x43\x46\x1b(BA";
+    assert_eq!(
+        codec::decode_lossy("iso2022_jp_2", jis),
+        "\u{1b}$BCF\u{1b}(BA"
+    );
+    let table: &[u8] = include_bytes!("../../shared/src/codec/data/iso2022_jp_2.bin");
+    codec::install_table("iso2022_jp_2", table).unwrap();
+    assert!(codec::is_exact("iso2022_jp_2") && codec::is_exact("ISO-2022-JP-2"));
+    assert_eq!(codec::decode_lossy("iso2022_jp_2", jis), "\u{5f3e}A");
+    // The other table codecs are fetched like the rest.
     assert_eq!(codec::missing_table("cp1361"), Some("johab"));
     assert_eq!(codec::missing_table("big5bbs"), Some("big5bbs"));
 }

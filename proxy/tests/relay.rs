@@ -254,6 +254,16 @@ async fn static_files_have_csp_cache_headers_and_gzip() {
         "export default function(){}".repeat(20),
     )
     .expect("write");
+    std::fs::write(
+        dir.join("app-0123456789abcdef_bg.wasm"),
+        b"\0asm the module",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("app-0123456789abcdef_bg.wasm.gz"),
+        b"the precompressed bytes",
+    )
+    .expect("write");
     let server = start(iacscope::serve::Config {
         static_dir: dir.clone(),
         ..config()
@@ -273,6 +283,21 @@ async fn static_files_have_csp_cache_headers_and_gzip() {
     assert_eq!(status, 200);
     assert!(head.contains("immutable"), "{head}");
     assert!(head.contains("content-encoding: gzip"), "{head}");
+    // A file `cargo xtask` precompressed (`name.gz` beside it) is sent as it is on disk.
+    let (status, head, body) = http_get(
+        server.addr,
+        "/app-0123456789abcdef_bg.wasm",
+        "Accept-Encoding: gzip\r\n",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    assert!(head.contains("content-type: application/wasm"), "{head}");
+    assert_eq!(body, b"the precompressed bytes");
+    let (status, head, body) = http_get(server.addr, "/app-0123456789abcdef_bg.wasm", "").await;
+    assert_eq!(status, 200);
+    assert!(!head.contains("content-encoding"), "{head}");
+    assert_eq!(body, b"\0asm the module");
     // Client-side routes get the app.
     let (status, _, body) = http_get(server.addr, "/s/abc", "").await;
     assert_eq!(status, 200);

@@ -19,16 +19,11 @@
 //! `pyjson`.
 
 mod cjk;
-#[cfg(not(target_arch = "wasm32"))]
 mod escape;
-// Its decoder is not in the browser bundle (`compiled_in`); `Iso2022` names the codecs there too.
-#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 mod iso2022;
-#[cfg(not(target_arch = "wasm32"))]
 mod punycode;
 mod tables;
 mod utf16_32;
-#[cfg(not(target_arch = "wasm32"))]
 mod utf7;
 
 use cjk::Cjk;
@@ -218,29 +213,9 @@ pub fn lookup(name: &str) -> Option<&'static str> {
 /// (The two corners of the module doc's FIXME do not count.)
 pub fn is_exact(encoding: &str) -> bool {
     match find(encoding) {
-        Some(&(_, kind)) => {
-            compiled_in(kind) && cjk::table_of(kind).is_none_or(|(_, table)| table.is_some())
-        }
+        Some(&(_, kind)) => cjk::table_of(kind).is_none_or(|(_, table)| table.is_some()),
         None => true,
     }
-}
-
-/// Whether this build has the decoder of `kind`. The browser bundle leaves out the decoders
-/// that are code rather than tables, for its 250 KB budget: the stateful ISO-2022 codecs and hz,
-/// utf-7, the escape codecs, punycode and idna (several KB gzipped together). There they
-/// decode as latin-1, like a table codec whose table is not installed, and [`is_exact`] says
-/// so. Native builds (the CLI, the proxy's stored records) have them all.
-fn compiled_in(kind: Kind) -> bool {
-    !cfg!(target_arch = "wasm32")
-        || !matches!(
-            kind,
-            Kind::Iso2022(_)
-                | Kind::Utf7
-                | Kind::UnicodeEscape
-                | Kind::RawUnicodeEscape
-                | Kind::Punycode
-                | Kind::Idna
-        )
 }
 
 /// Error handlers of `bytes.decode`.
@@ -413,7 +388,6 @@ fn py_decode(encoding: &str, bytes: &[u8], errors: Errors) -> Outcome {
             // As for charmaps.
             None => Ok(PyStr::from_latin1(bytes)),
         },
-        #[cfg(not(target_arch = "wasm32"))]
         Kind::Iso2022(codec) => match codec.table_file().table() {
             Some(table) => iso2022::decode(codec, table, bytes, errors),
             // As for charmaps.
@@ -421,26 +395,13 @@ fn py_decode(encoding: &str, bytes: &[u8], errors: Errors) -> Outcome {
         },
         Kind::Utf16(order) => utf16_32::decode_utf16(order, bytes, errors).map_err(Raised::from),
         Kind::Utf32(order) => utf16_32::decode_utf32(order, bytes, errors).map_err(Raised::from),
-        #[cfg(not(target_arch = "wasm32"))]
         Kind::Utf7 => utf7::decode(bytes, errors).map_err(Raised::from),
-        #[cfg(not(target_arch = "wasm32"))]
         Kind::UnicodeEscape => escape::decode_unicode_escape(bytes, errors).map_err(Raised::from),
-        #[cfg(not(target_arch = "wasm32"))]
         Kind::RawUnicodeEscape => {
             escape::decode_raw_unicode_escape(bytes, errors).map_err(Raised::from)
         }
-        #[cfg(not(target_arch = "wasm32"))]
         Kind::Punycode => punycode::decode_punycode(bytes, errors),
-        #[cfg(not(target_arch = "wasm32"))]
         Kind::Idna => punycode::decode_idna(bytes, errors),
-        // Not in the browser bundle (`compiled_in`): latin-1, and not exact.
-        #[cfg(target_arch = "wasm32")]
-        Kind::Iso2022(_)
-        | Kind::Utf7
-        | Kind::UnicodeEscape
-        | Kind::RawUnicodeEscape
-        | Kind::Punycode
-        | Kind::Idna => Ok(PyStr::from_latin1(bytes)),
         // encodings/undefined.py: `raise UnicodeError("undefined encoding")`, even for b"".
         Kind::Undefined => Err(Raised::Other),
         Kind::NonText => return Outcome::Lookup,

@@ -107,7 +107,6 @@ pub(super) fn charmap_table(i: u8) -> Option<&'static Table> {
 pub(super) fn table_of(kind: Kind) -> Option<(&'static str, Option<&'static Table>)> {
     match kind {
         Kind::MultiByte(codec) => Some((codec.name(), codec.table())),
-        #[cfg(not(target_arch = "wasm32"))]
         Kind::Iso2022(codec) => {
             let file = codec.table_file();
             Some((file.name(), file.table()))
@@ -477,7 +476,6 @@ impl Table {
     }
 
     /// What byte `b` is alone: a character or not (an illegal byte or a lead byte).
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(super) fn single(&self, b: u8) -> Option<u32> {
         match self.singles[usize::from(b)] {
             Single::Char(cp) => Some(cp),
