@@ -975,6 +975,12 @@ async fn the_census_page_and_a_servers_changes() {
         "<Evennia>",
         "server text stays text"
     );
+    // Codebases and encodings have their trends too.
+    let encodings = text(&root, "table.encodings tbody tr");
+    assert!(encodings.contains("utf-85\u{25bc} was 6"), "{encodings}");
+    assert_eq!(all(&root, "table.encodings .spark").len(), 1);
+    let codebases = text(&root, "table.codebases tbody tr");
+    assert!(codebases.contains("<Evennia>3= was 3"), "{codebases}");
 
     let history = History {
         points: vec![

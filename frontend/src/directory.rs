@@ -253,10 +253,10 @@ pub struct Stats {
     pub tls_answering: i64,
     /// (protocol, servers, share 0–1); `None` share: not measurable from records.
     pub protocols: Vec<(String, Option<(i64, f64)>)>,
-    /// (codebase, servers), most first.
-    pub codebases: Vec<(String, i64)>,
-    /// (encoding, servers), most first.
-    pub encodings: Vec<(String, i64)>,
+    /// (codebase, servers, servers at the end of each recent crawl round), most first.
+    pub codebases: Vec<(String, i64, Vec<f64>)>,
+    /// (encoding, servers, its trend), most first.
+    pub encodings: Vec<(String, i64, Vec<f64>)>,
     /// The answer itself: the page reads each figure's `trend` from it when it renders.
     pub raw: JsValue,
 }
@@ -267,13 +267,14 @@ impl Stats {
         let int = |k: &str| api::int_field(v, k).unwrap_or(0);
         let tls = api::field(v, "tls");
         let protocols = api::field(v, "protocols");
-        let named = |k: &str, name: &str| -> Vec<(String, i64)> {
+        let named = |k: &str, name: &str| -> Vec<(String, i64, Vec<f64>)> {
             api::list_field(v, k)
                 .iter()
                 .map(|e| {
                     (
                         api::text_field(e, name),
                         api::int_field(e, "servers").unwrap_or(0),
+                        numbers(e, "trend"),
                     )
                 })
                 .collect()
@@ -736,9 +737,15 @@ pub fn stats_page(s: &Stats) -> El {
                 .child(trend(&numbers(&trends, key), key == "mssp_share")),
         );
     }
-    let counted = |rows: &[(String, i64)]| -> Vec<Vec<El>> {
+    let counted = |rows: &[(String, i64, Vec<f64>)]| -> Vec<Vec<El>> {
         rows.iter()
-            .map(|(k, n)| vec![el("span").text(k), el("span").text(&n.to_string())])
+            .map(|(k, n, t)| {
+                vec![
+                    el("span").text(k),
+                    el("span").text(&n.to_string()),
+                    trend(t, false),
+                ]
+            })
             .collect()
     };
     let protocols = api::field(&s.raw, "protocols");
@@ -770,12 +777,12 @@ pub fn stats_page(s: &Stats) -> El {
         )))
         .child(card("codebases-h", "Codebases (MSSP)").child(table(
             "codebases",
-            &["Codebase", "Servers"],
+            &["Codebase", "Servers", "Trend"],
             counted(&s.codebases),
         )))
         .child(card("encodings-h", "Encodings").child(table(
             "encodings",
-            &["Encoding", "Servers"],
+            &["Encoding", "Servers", "Trend"],
             counted(&s.encodings),
         )))
 }

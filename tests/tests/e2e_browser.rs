@@ -627,7 +627,8 @@ fn check_census(
          return d && t ? [d.textContent, t.textContent,
              Array.from(document.querySelectorAll('dl.census .trend')).map(e => e.textContent),
              document.querySelectorAll('dl.census .spark').length,
-             document.querySelector('table.support tbody tr')?.textContent ?? ''] : null;",
+             document.querySelector('table.support tbody tr')?.textContent ?? '',
+             document.querySelector('table.codebases tbody')?.textContent ?? ''] : null;",
         Duration::from_secs(20),
     );
     match census {
@@ -651,6 +652,10 @@ fn check_census(
             check(
                 v[4] == "MSSP1100.0%= was 100.0%",
                 format!("/stats MSSP support with its trend: {}", v[4]),
+            );
+            check(
+                v[5] == "PennMUSH 1.8.91= was 1",
+                format!("/stats codebases with their trends: {}", v[5]),
             );
         }
         Err(e) => check(false, format!("/stats did not render: {e:#}")),

@@ -454,6 +454,19 @@ mod tests {
         assert_eq!(c.crawl.every, None, "0 on the command line turns it off");
         let c = parse(&["--crawl-every", "30m"]);
         assert_eq!(c.crawl.every, Some(Duration::from_secs(1800)));
+        let c = parse(&["--config", file, "--keep-history", "0"]);
+        assert_eq!(
+            c.crawl.keep_history, None,
+            "0 on the command line keeps all"
+        );
+        let c = parse(&["--keep-history", "30d"]);
+        assert_eq!(c.crawl.keep_history, Some(Duration::from_secs(30 * 86_400)));
+        let err = Cli::try_parse_from(["serve", "--keep-history", "2h"])
+            .expect("parse")
+            .serve
+            .to_config()
+            .expect_err("under a day");
+        assert!(err.contains("keep_history"), "{err}");
         std::fs::write(&path, "[crawl]\nevery = \"6h\"\nconcurrency = 0\n").expect("write");
         let mut argv = vec!["serve", "--config", file];
         argv.truncate(3);

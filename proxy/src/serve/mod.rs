@@ -199,6 +199,10 @@ pub struct ServeOptions {
     /// (default and `0`: never; also `every` in the config's `[crawl]` section).
     #[arg(long, env = "IACSCOPE_CRAWL_EVERY")]
     pub crawl_every: Option<Dur>,
+    /// Delete crawl history points older than this (`365d`; at least `1d`; default and `0`:
+    /// keep forever; also `keep_history` in the config's `[crawl]` section).
+    #[arg(long, env = "IACSCOPE_KEEP_HISTORY")]
+    pub keep_history: Option<Dur>,
     /// Closed transcripts kept.
     #[arg(long, env = "IACSCOPE_TRANSCRIPTS_MAX_STORED")]
     pub transcripts_max_stored: Option<usize>,
@@ -289,6 +293,9 @@ impl ServeArgs {
         }
         if let Some(d) = o.crawl_every {
             c.crawl.every = config::retention(d.0);
+        }
+        if let Some(d) = o.keep_history {
+            c.crawl.keep_history = config::retention(d.0);
         }
         c.crawl.check()?;
         if o.tls_roots.is_some() {
