@@ -200,6 +200,36 @@ fn store(data: &Path) -> Db {
     Db::open(&data.join(iacscope::serve::DB_FILE)).expect("store")
 }
 
+/// Sends `signal` (`INT`, `KILL`) to process `pid`.
+fn signal(pid: u32, signal: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success(), "kill -{signal} {pid}");
+}
+
+/// Waits (polling, within [`LIMIT`]) until `done` holds; `what` names it when it never does.
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let waited = tokio::time::timeout(LIMIT, async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "timed out waiting: {what}");
+}
+
+/// Crawls a list of one server, `ip port`, in a fresh store in `dir`; its history points.
+async fn crawl_one(dir: &Path, ip: &str, port: u16) -> Vec<HistoryPoint> {
+    let data = dir.join("data");
+    let list = dir.join("list.txt");
+    std::fs::write(&list, format!("{ip} {port}\n")).expect("write");
+    let (code, err) = crawl(&data, &["--allow-private", list.to_str().expect("path")]).await;
+    assert_eq!(code, 0, "{err}");
+    history(&store(&data), ip, port)
+}
+
 /// The history points of `ip:port`, newest first.
 fn history(db: &Db, ip: &str, port: u16) -> Vec<HistoryPoint> {
     db.history(ip, port).expect("history")
@@ -500,11 +530,7 @@ async fn stop_mid_crawl(signal: &str, ips: [&'static str; 3]) {
         .await
         .expect("quick servers stored in time");
     assert_eq!(slow.count(), 1, "the silent server's scan is in flight");
-    let kill = std::process::Command::new("kill")
-        .args([format!("-{signal}"), pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(kill.success());
+    self::signal(pid, signal);
     let out = tokio::time::timeout(LIMIT, child.wait_with_output())
         .await
         .expect("stops in time")
@@ -633,7 +659,6 @@ async fn one_scan_at_a_time_per_address() {
 #[tokio::test]
 async fn a_server_that_closes_at_once_is_a_failure() {
     let dir = workdir("closer");
-    let data = dir.join("data");
     let l = TcpListener::bind("127.0.0.71:0").await.expect("bind");
     let port = l.local_addr().expect("addr").port();
     tokio::spawn(async move {
@@ -641,12 +666,7 @@ async fn a_server_that_closes_at_once_is_a_failure() {
             drop(s);
         }
     });
-    let list = dir.join("list.txt");
-    std::fs::write(&list, format!("127.0.0.71 {port}\n")).expect("write");
-    let (code, err) = crawl(&data, &["--allow-private", list.to_str().expect("path")]).await;
-    assert_eq!(code, 0, "{err}");
-    let db = store(&data);
-    let p = history(&db, "127.0.0.71", port);
+    let p = crawl_one(&dir, "127.0.0.71", port).await;
     assert_eq!(p.len(), 1, "{p:?}");
     assert_eq!(
         (p[0].outcome.as_str(), p[0].scan_id.as_deref()),
@@ -660,7 +680,6 @@ async fn a_server_that_closes_at_once_is_a_failure() {
 #[tokio::test]
 async fn a_mute_server_is_a_scan() {
     let dir = workdir("mute");
-    let data = dir.join("data");
     let l = TcpListener::bind("127.0.0.72:0").await.expect("bind");
     let port = l.local_addr().expect("addr").port();
     tokio::spawn(async move {
@@ -671,12 +690,7 @@ async fn a_mute_server_is_a_scan() {
             });
         }
     });
-    let list = dir.join("list.txt");
-    std::fs::write(&list, format!("127.0.0.72 {port}\n")).expect("write");
-    let (code, err) = crawl(&data, &["--allow-private", list.to_str().expect("path")]).await;
-    assert_eq!(code, 0, "{err}");
-    let db = store(&data);
-    let p = history(&db, "127.0.0.72", port);
+    let p = crawl_one(&dir, "127.0.0.72", port).await;
     assert_eq!(p.len(), 1, "{p:?}");
     assert_eq!(p[0].outcome, "ok", "{p:?}");
     assert!(p[0].scan_id.is_some());
@@ -807,26 +821,10 @@ async fn workers_share_a_round_and_a_killed_workers_lease_expires() {
     };
     let k = worker("1");
     let k_pid = k.id().expect("pid");
-    tokio::time::timeout(LIMIT, async {
-        while slow.count() == 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("K scans the silent server");
+    wait_until("K scans the silent server", || slow.count() > 0).await;
     let (b, c) = (worker("2"), worker("2"));
-    tokio::time::timeout(LIMIT, async {
-        while quick.iter().all(|m| m.count() == 0) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("B and C start");
-    let kill = std::process::Command::new("kill")
-        .args(["-KILL", &k_pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(kill.success());
+    wait_until("B and C start", || quick.iter().any(|m| m.count() > 0)).await;
+    signal(k_pid, "KILL");
     let killed_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
@@ -1168,18 +1166,8 @@ async fn a_stopped_worker_gives_its_leases_back() {
         .spawn()
         .expect("spawn crawl");
     let pid = child.id().expect("pid");
-    tokio::time::timeout(LIMIT, async {
-        while slow.count() == 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("the first worker scans");
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(kill.success());
+    wait_until("the first worker scans", || slow.count() > 0).await;
+    signal(pid, "INT");
     let out = tokio::time::timeout(LIMIT, child.wait_with_output())
         .await
         .expect("stops")

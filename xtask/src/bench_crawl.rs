@@ -20,10 +20,11 @@
 //! 1000; 0 skips part 3). Needs `telnetlib3-fingerprint` (installed into the project venv
 //! when missing, or `$IACSCOPE_PYTHON_BIN`).
 
+use crate::util::Process;
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -39,16 +40,6 @@ const CRAWL_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Goals from issue 10.
 const GOAL_RATIO: f64 = 30.0;
 const GOAL_INFLIGHT_MIB: f64 = 256.0;
-
-/// Kills and reaps the child on drop (for children not reaped by [`measure`]).
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 struct Options {
     servers: usize,
@@ -200,21 +191,7 @@ struct Fake {
 /// Entry point for `cargo xtask bench-crawl ARGS`.
 pub fn run(args: &[String]) -> Result<()> {
     let opts = parse_args(args)?;
-    let python = match std::env::var_os("IACSCOPE_PYTHON_BIN") {
-        Some(bin) => PathBuf::from(bin),
-        None => {
-            crate::tools::ensure(crate::tools::Needs {
-                web: false,
-                browser: false,
-                python: true,
-            })?;
-            crate::tools::python_venv().join("bin")
-        }
-    };
-    let oracle = python.join("telnetlib3-fingerprint");
-    if !oracle.is_file() {
-        bail!("{} not found", oracle.display());
-    }
+    let oracle = crate::tools::oracle_bin()?;
     let (target, iacscope, fake) = crate::util::build_scan_bins()?;
     let work = target.join("bench-crawl");
     let _ = std::fs::remove_dir_all(&work);
@@ -386,8 +363,8 @@ fn mib(kib: i64) -> f64 {
 }
 
 /// Starts `fake-telnetd --many` and reads its listeners.
-fn start_fakes(fake: &Path, opts: &Options) -> Result<(ChildGuard, Vec<Fake>)> {
-    let mut child = ChildGuard(
+fn start_fakes(fake: &Path, opts: &Options) -> Result<(Process, Vec<Fake>)> {
+    let mut child = Process(
         Command::new(fake)
             .args(["--many", &opts.servers.to_string()])
             .args(["--per-addr", &opts.per_addr.to_string()])

@@ -17,11 +17,12 @@
 //! throughput; with it, both proxies get the same one core and the figure compares them.
 
 use crate::util;
+use crate::util::Process;
 use anyhow::{bail, Context, Result};
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -92,15 +93,6 @@ fn parse(args: &[String]) -> Result<Opts> {
         }
     }
     Ok(o)
-}
-
-/// A child process killed on drop.
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn free_port() -> Result<u16> {
@@ -273,8 +265,8 @@ async fn bench(
     let big = (sessions * 2).to_string();
     // The store goes under the target directory, not into the checkout's `./data`.
     let data_dir = util::target_dir().join("bench-proxy-data");
-    let start_iacscope = |port: u16| -> Result<Proc> {
-        Ok(Proc(
+    let start_iacscope = |port: u16| -> Result<Process> {
+        Ok(Process(
             Command::new(iacscope)
                 .args([
                     "serve",
@@ -307,7 +299,7 @@ async fn bench(
         ))
     };
     let proxy = start_iacscope(ip)?;
-    let wsfy = Proc(
+    let wsfy = Process(
         Command::new(websockify)
             .args([format!("127.0.0.1:{wp}"), echo.to_string()])
             .stdout(Stdio::null())

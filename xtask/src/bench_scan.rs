@@ -12,11 +12,12 @@
 //! an engine change is measured in the same run).
 //! Needs `target/py/bin/telnetlib3-fingerprint` (or `$IACSCOPE_PYTHON_BIN`).
 
+use crate::util::Process;
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Servers benchmarked when no `--scenarios`/`--all` is given.
@@ -35,16 +36,6 @@ const DEFAULT_SERVERS: &[&str] = &[
 const TELNETLIB3_SERVER: &str = "telnetlib3-server";
 /// Hard limit for one scan.
 const SCAN_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Kills and reaps the child on drop.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 struct Options {
     runs: usize,
@@ -118,26 +109,7 @@ pub fn run(args: &[String]) -> Result<()> {
         .context("workspace root")?
         .to_path_buf();
     let opts = parse_args(args, &root)?;
-    let python = match std::env::var_os("IACSCOPE_PYTHON_BIN") {
-        Some(bin) => PathBuf::from(bin),
-        None => {
-            // The peer (telnetlib3-fingerprint) lives in the project's venv: installed here
-            // when missing, so this task works on a fresh checkout.
-            crate::tools::ensure(crate::tools::Needs {
-                web: false,
-                browser: false,
-                python: true,
-            })?;
-            crate::tools::python_venv().join("bin")
-        }
-    };
-    let oracle = python.join("telnetlib3-fingerprint");
-    if !oracle.is_file() {
-        bail!(
-            "{} not found (IACSCOPE_PYTHON_BIN names a directory without it)",
-            oracle.display()
-        );
-    }
+    let oracle = crate::tools::oracle_bin()?;
     let (target, iacscope, fake) = crate::util::build_scan_bins()?;
     let work = target.join("bench-scan");
     std::fs::create_dir_all(&work)?;
@@ -158,7 +130,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut all_same = true;
     for server in &opts.servers {
         let (_guard, port) = if server == TELNETLIB3_SERVER {
-            start_telnetlib3_server(&python, &work)?
+            start_telnetlib3_server(oracle.parent().context("the oracle's directory")?, &work)?
         } else {
             start_fake(&fake, server)?
         };
@@ -268,7 +240,7 @@ fn time_scan(tool: &Path, sub: Option<&str>, port: u16, json: &Path) -> Result<(
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let start = Instant::now();
-    let mut child = ChildGuard(
+    let mut child = Process(
         cmd.spawn()
             .with_context(|| format!("spawning {}", tool.display()))?,
     );
@@ -305,8 +277,8 @@ fn fingerprint_in(text: &str) -> Option<String> {
     )
 }
 
-fn start_fake(fake: &Path, scenario: &str) -> Result<(ChildGuard, u16)> {
-    let mut child = ChildGuard(
+fn start_fake(fake: &Path, scenario: &str) -> Result<(Process, u16)> {
+    let mut child = Process(
         Command::new(fake)
             .args(["--scenario", scenario])
             .stdin(Stdio::null())
@@ -329,10 +301,10 @@ fn start_fake(fake: &Path, scenario: &str) -> Result<(ChildGuard, u16)> {
     Ok((child, addr.port()))
 }
 
-fn start_telnetlib3_server(python: &Path, work: &Path) -> Result<(ChildGuard, u16)> {
+fn start_telnetlib3_server(python: &Path, work: &Path) -> Result<(Process, u16)> {
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let log = std::fs::File::create(work.join("telnetlib3-server.log"))?;
-    let guard = ChildGuard(
+    let guard = Process(
         Command::new(python.join("telnetlib3-server"))
             .args(["127.0.0.1", &port.to_string()])
             .stdin(Stdio::null())

@@ -139,6 +139,30 @@ pub fn python_venv() -> PathBuf {
     util::root().join("target/py")
 }
 
+/// The peer `telnetlib3-fingerprint`: in `$IACSCOPE_PYTHON_BIN` when set, else in the
+/// project's venv, installed here when missing so a bench works on a fresh checkout.
+pub fn oracle_bin() -> Result<PathBuf> {
+    let dir = match std::env::var_os("IACSCOPE_PYTHON_BIN") {
+        Some(bin) => PathBuf::from(bin),
+        None => {
+            ensure(Needs {
+                web: false,
+                browser: false,
+                python: true,
+            })?;
+            python_venv().join("bin")
+        }
+    };
+    let oracle = dir.join("telnetlib3-fingerprint");
+    if !oracle.is_file() {
+        anyhow::bail!(
+            "{} not found (IACSCOPE_PYTHON_BIN names a directory without it)",
+            oracle.display()
+        );
+    }
+    Ok(oracle)
+}
+
 fn ensure_python_venv() -> Result<()> {
     let venv = python_venv();
     let python = venv.join("bin/python");

@@ -237,3 +237,14 @@ pub fn build_scan_bins() -> Result<(PathBuf, PathBuf, PathBuf)> {
     let (iacscope, fake) = (exe("iacscope"), exe("fake-telnetd"));
     Ok((target, iacscope, fake))
 }
+
+/// A child process killed and reaped on drop.
+#[derive(Debug)]
+pub struct Process(pub std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
