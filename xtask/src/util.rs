@@ -238,13 +238,6 @@ pub fn build_scan_bins() -> Result<(PathBuf, PathBuf, PathBuf)> {
     Ok((target, iacscope, fake))
 }
 
-/// A child process killed and reaped on drop.
-#[derive(Debug)]
-pub struct Process(pub std::process::Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// A child process killed and reaped on drop (defined beside the browser driver, which the
+/// e2e test includes by path).
+pub use crate::webdriver::Process;

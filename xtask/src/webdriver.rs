@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long one WebDriver command may take (a page load included).
@@ -25,7 +25,16 @@ pub struct Tools {
     pub chromedriver: PathBuf,
 }
 
-pub use crate::util::Process;
+/// A child process killed and reaped on drop.
+#[derive(Debug)]
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 /// One chromedriver with one browser session. Dropping it ends the session (Chromium quits)
 /// and then kills chromedriver.
