@@ -304,6 +304,13 @@ fn to_unicode(label: &[u8], tables: &Nameprep) -> Result<Vec<u32>, Raised> {
         return Ok(label.iter().map(|&b| u32::from(b)).collect());
     };
     let result = punycode(rest, true)?;
+    // ToASCII's answer is shorter than 64 bytes or UnicodeError, and so is every error of
+    // nameprep: a label of 64 bytes or more cannot round-trip (Step 7), whatever nameprep
+    // does. Skipping it bounds nameprep's work (its canonical ordering is quadratic, in
+    // CPython's `nfd_nfkd` as here) to labels of at most 59 code points.
+    if label.len() >= 64 {
+        return Err(Raised::Other);
+    }
     let again = to_ascii(&result, tables)?;
     if label.to_ascii_lowercase() != again {
         // "IDNA does not round-trip".

@@ -841,6 +841,17 @@ fn idna_inputs() -> Vec<Vec<u8>> {
         inputs.push(label(&(0..n).map(|_| 0xDF).collect::<Vec<_>>()));
         inputs.push(label(&(0..n).map(|_| 0xFB03).collect::<Vec<_>>()));
     }
+    // Long runs of marks (much reordering), around the 64-byte limit.
+    let mut by_class = marks.clone();
+    by_class.sort_by_key(|&c| std::cmp::Reverse(c % 7));
+    for n in [5usize, 10, 20, 30, 40, 60, 200, 2000] {
+        let text: Vec<u32> = [0x61]
+            .into_iter()
+            .chain(by_class.iter().copied().take(n))
+            .collect();
+        inputs.push(label(&text));
+        inputs.push(label(&[0x300, 0x316, 0x301, 0x317].repeat(n)));
+    }
     inputs.push(b"www.xn--bcher-kva.xn--zca.example".to_vec());
     inputs.push(b"xn--bcher-kva.xn--4gbrim.".to_vec());
     inputs
