@@ -14,7 +14,13 @@ and cp949 every byte, byte pair and longer sequence their decoders have (see `cj
 
     python3 shared/gen/gen_codecs.py --cjk
 
-rewrites only the CJK table files and needs nothing beyond CPython 3.11's stdlib. Output is
+rewrites only the CJK table files and needs nothing beyond CPython 3.11's stdlib, and
+
+    python3 shared/gen/gen_codecs.py --unicode
+
+rewrites only data/unicode_names.bin and data/nameprep.bin (unicode_escape's `\\N{name}`,
+idna's nameprep; see `write_unicode`), from the stdlib (and Perl's Unicode::UCD for the list
+of name aliases, each checked with Python). Output is
 byte-identical from run to run (no timestamps, sorted iteration).
 """
 
@@ -624,8 +630,231 @@ def main():
           "charmap tables:", charmap_bytes[0], "bytes,", charmap_bytes[1], "gzipped")
 
 
+# ------------------------------------------------------------------------------------------
+# Unicode data: `gen_codecs.py --unicode` rewrites data/unicode_names.bin (unicode_escape's
+# `\N{name}`) and data/nameprep.bin (idna's nameprep), from CPython 3.11's `unicodedata`
+# (Unicode 14.0) and `stringprep` (Unicode 3.2 through `unicodedata.ucd_3_2_0`). Each file is
+# one raw deflate stream (level 9) of: an 8-byte magic, the content (varints), and FNV-1a 64
+# of both (as the CJK tables' checksum); `codec/unidata.rs` reads them.
+
+UNICODE_NAMES_MAGIC = b"IACSUNM\x01"
+NAMEPREP_MAGIC = b"IACSNPR\x01"
+
+
+def deflated(magic, content):
+    import zlib
+    body = magic + bytes(content)
+    body += fnv1a_bytes(body).to_bytes(8, "little")
+    comp = zlib.compressobj(9, zlib.DEFLATED, -15, 9)
+    return comp.compress(body) + comp.flush()
+
+
+def vstr(data):
+    return varint(len(data)) + data
+
+
+def name_aliases():
+    """Unicode 14.0's name aliases (every type: correction, control, alternate, figment,
+    abbreviation). Python does not list them (`unicodedata.lookup` only resolves them), so the
+    candidates come from Perl's copy of the same Unicode version (`Unicode::UCD`), and every
+    one is checked with Python: `unicodedata.lookup(alias)` must be the character. Named
+    sequences are left out: `\\N{}` does not take them (`_check_alias_and_seq` with
+    `with_named_seq=0`)."""
+    import subprocess
+    import unicodedata
+    script = (r'use Unicode::UCD qw(prop_invmap);'
+              r'print Unicode::UCD::UnicodeVersion(), "\n";'
+              r'my ($l, $m, $f, $d) = prop_invmap("Name_Alias");'
+              r'for my $i (0 .. $#$l - 1) { next if $m->[$i] eq $d;'
+              r' my @a = ref $m->[$i] ? @{$m->[$i]} : ($m->[$i]);'
+              r' for my $cp ($l->[$i] .. $l->[$i + 1] - 1) {'
+              r'  for (@a) { print "$cp;$_\n" } } }')
+    out = subprocess.run(["perl", "-e", script], check=True, capture_output=True,
+                         text=True).stdout.splitlines()
+    assert out[0] == unicodedata.unidata_version, (out[0], unicodedata.unidata_version)
+    aliases = []
+    for line in out[1:]:
+        cp, rest = line.split(";", 1)
+        alias = rest.rsplit(":", 1)[0].strip()
+        assert unicodedata.lookup(alias) == chr(int(cp)), line
+        aliases.append((alias, int(cp)))
+    assert len(aliases) > 450, len(aliases)
+    return aliases
+
+
+def unicode_names_blob():
+    import unicodedata
+    # CPython's `_getcode`: "HANGUL SYLLABLE " + L + V + T jamo names (each the longest that
+    # matches), and "CJK UNIFIED IDEOGRAPH-" + 4 or 5 upper-case hex digits within
+    # `is_unified_ideograph`; both prefixes are compared case-sensitively. The jamo names and
+    # the ranges are read off Python's names.
+    sbase, vcount, tcount = 0xAC00, 21, 28
+    prefix = "HANGUL SYLLABLE "
+    def syl(l, v, t):
+        name = unicodedata.name(chr(sbase + (l * vcount + v) * tcount + t))
+        assert name.startswith(prefix)
+        return name[len(prefix):]
+    ieung = 11
+    assert syl(ieung, 0, 0) == "A"
+    lead = [syl(l, 0, 0)[:-1] for l in range(19)]
+    vowel = [syl(ieung, v, 0) for v in range(vcount)]
+    trail = [syl(ieung, 0, t)[1:] for t in range(tcount)]
+    cjk = []
+    names = {}
+    for cp in range(0x110000):
+        name = unicodedata.name(chr(cp), "")
+        if name.startswith("CJK UNIFIED IDEOGRAPH-"):
+            assert name == "CJK UNIFIED IDEOGRAPH-%04X" % cp
+            if cjk and cjk[-1][1] == cp - 1:
+                cjk[-1][1] = cp
+            else:
+                cjk.append([cp, cp])
+        elif name.startswith(prefix):
+            l, rest = divmod(cp - sbase, vcount * tcount)
+            assert name == prefix + lead[l] + vowel[rest // tcount] + trail[rest % tcount]
+        elif name:
+            assert name not in names, name
+            names[name] = cp
+    for alias, cp in name_aliases():
+        assert alias not in names, alias
+        names[alias] = cp
+    for name, cp in names.items():
+        assert name == name.upper() and name.isascii(), name
+        assert (b"\\N{" + name.lower().encode() + b"}").decode("unicode_escape") == chr(cp)
+    out = bytearray()
+    for column in (lead, vowel, trail):
+        out += varint(len(column))
+        for jamo in column:
+            out += vstr(jamo.encode())
+    out += varint(len(cjk))
+    for start, end in cjk:
+        out += varint(start) + varint(end)
+    out += varint(len(names))
+    prev = b""
+    for name in sorted(names):
+        key = name.encode()
+        shared = 0
+        while shared < min(len(prev), len(key)) and prev[shared] == key[shared]:
+            shared += 1
+        out += varint(shared) + vstr(key[shared:]) + varint(names[name])
+        prev = key
+    print("unicode names:", len(names), "names,", len(cjk), "CJK ranges")
+    return deflated(UNICODE_NAMES_MAGIC, out)
+
+
+def ranges_of(pred):
+    out = []
+    for cp in range(0x110000):
+        if pred(cp):
+            if out and out[-1][1] == cp - 1:
+                out[-1][1] = cp
+            else:
+                out.append([cp, cp])
+    return out
+
+
+def put_ranges(out, ranges):
+    out += varint(len(ranges))
+    prev = 0
+    for start, end in ranges:
+        out += varint(start - prev) + varint(end - start)
+        prev = end
+
+
+def put_map(out, mapping):
+    """cp -> code point sequence, sorted, cp delta-coded."""
+    out += varint(len(mapping))
+    prev = 0
+    for cp in sorted(mapping):
+        seq = mapping[cp]
+        out += varint(cp - prev) + varint(len(seq))
+        for ch in seq:
+            out += varint(ord(ch))
+        prev = cp
+
+
+def nameprep_blob():
+    """idna.py's `nameprep` (RFC 3491): the tables it reads, per code point, from Python.
+    B.1 (mapped to nothing); B.2 (`map_table_b2`: Python's own `str.lower()` plus B.3's
+    exceptions, then NFKC 3.2); the full NFKD under `ucd_3_2_0` of every character (but the
+    Hangul syllables, which `nfd_nfkd` decomposes by arithmetic); the canonical combining
+    classes and the compositions that `nfd_nfkd` and `nfc_nfkc` use, which are the current
+    (14.0) ones even for `ucd_3_2_0` (`_getrecord_ex`, `nfc_first`/`nfc_last` are not
+    versioned); the prohibited characters (C.1.2, C.2.2, C.3 to C.9) and D.1 and D.2."""
+    import stringprep
+    import unicodedata
+    u32 = unicodedata.ucd_3_2_0
+    chars = [chr(cp) for cp in range(0x110000)]
+    b1 = ranges_of(lambda cp: stringprep.in_table_b1(chars[cp]))
+    b2 = {}
+    nfkd = {}
+    for cp, ch in enumerate(chars):
+        if not stringprep.in_table_b1(ch):
+            mapped = stringprep.map_table_b2(ch)
+            if mapped != ch:
+                b2[cp] = mapped
+        if 0xAC00 <= cp < 0xAC00 + 11172:
+            continue
+        d = u32.normalize("NFKD", ch)
+        if d != ch:
+            nfkd[cp] = d
+    ccc = {cp: unicodedata.combining(ch) for cp, ch in enumerate(chars)
+           if unicodedata.combining(ch)}
+    comp = []
+    for cp, ch in enumerate(chars):
+        d = unicodedata.decomposition(ch)
+        if not d or d.startswith("<"):
+            continue
+        parts = [int(x, 16) for x in d.split()]
+        if len(parts) == 2 and unicodedata.normalize("NFC", ch) == ch:
+            comp.append((parts[0], parts[1], cp))
+    comp.sort()
+    prohibited = ranges_of(lambda cp: any(
+        f(chars[cp]) for f in (stringprep.in_table_c12, stringprep.in_table_c22,
+                               stringprep.in_table_c3, stringprep.in_table_c4,
+                               stringprep.in_table_c5, stringprep.in_table_c6,
+                               stringprep.in_table_c7, stringprep.in_table_c8,
+                               stringprep.in_table_c9)))
+    randal = ranges_of(lambda cp: stringprep.in_table_d1(chars[cp]))
+    lcat = ranges_of(lambda cp: stringprep.in_table_d2(chars[cp]))
+    # The Hangul arithmetic `nfd_nfkd` does, checked.
+    for s in range(11172):
+        l, v, t = 0x1100 + s // 588, 0x1161 + s % 588 // 28, 0x11A7 + s % 28
+        want = chr(l) + chr(v) + (chr(t) if t != 0x11A7 else "")
+        assert u32.normalize("NFKD", chr(0xAC00 + s)) == want
+    out = bytearray()
+    put_ranges(out, b1)
+    put_map(out, b2)
+    put_map(out, nfkd)
+    out += varint(len(ccc))
+    prev = 0
+    for cp in sorted(ccc):
+        out += varint(cp - prev) + varint(ccc[cp])
+        prev = cp
+    out += varint(len(comp))
+    for first, second, composite in comp:
+        out += varint(first) + varint(second) + varint(composite)
+    for ranges in (prohibited, randal, lcat):
+        put_ranges(out, ranges)
+    print("nameprep:", len(b1), "B.1 ranges,", len(b2), "B.2 maps,", len(nfkd),
+          "decompositions,", len(ccc), "classes,", len(comp), "compositions,", len(prohibited),
+          "prohibited ranges,", len(randal), "RandAL,", len(lcat), "L")
+    return deflated(NAMEPREP_MAGIC, out)
+
+
+def write_unicode():
+    for stem, make in (("unicode_names", unicode_names_blob), ("nameprep", nameprep_blob)):
+        blob = make()
+        path = os.path.join(CJK_DIR, stem + ".bin")
+        with open(path, "wb") as f:
+            f.write(blob)
+        print("wrote", os.path.relpath(path), len(blob), "bytes")
+
+
 if __name__ == "__main__" and "--cjk" in sys.argv:
     write_cjk()
+elif __name__ == "__main__" and "--unicode" in sys.argv:
+    write_unicode()
 elif __name__ == "__main__" and "--vectors" not in sys.argv:
     main()
 

@@ -13,16 +13,16 @@
 //! read tables generated from Python into `codec/data/<file>.bin` (`shared/gen/gen_codecs.py`),
 //! compiled into native builds only: in wasm a codec is exact once the web app has fetched
 //! its table and called [`install_table`], and decoded as latin-1 before ([`is_exact`]).
-//! Two corners are not exact (FIXME where they are): unicode-escape's `\N{name}` (no Unicode
-//! name list here: every name is taken as unknown) and idna's nameprep of an `xn--` label
-//! that decodes to non-ASCII (approximated). JSON writing of the resulting [`PyStr`] lives in
-//! `pyjson`.
+//! unicode-escape's `\N{name}` and idna's nameprep read Unicode data generated likewise
+//! (`codec/unidata.rs`: `unicode_names.bin`, `nameprep.bin`), fetched in wasm like the rest.
+//! JSON writing of the resulting [`PyStr`] lives in `pyjson`.
 
 mod cjk;
 mod escape;
 mod iso2022;
 mod punycode;
 mod tables;
+mod unidata;
 mod utf16_32;
 mod utf7;
 
@@ -209,11 +209,11 @@ pub fn lookup(name: &str) -> Option<&'static str> {
 
 /// Whether iacscope decodes `encoding` exactly as Python does: false only in wasm, for a
 /// codec whose table is not installed yet ([`missing_table`]; it decodes as latin-1 until
-/// then); true for unknown and non-text names, where telnetlib3 itself falls back to latin-1.
-/// (The two corners of the module doc's FIXME do not count.)
+/// then; unicode-escape needs the Unicode names and idna nameprep's tables); true for unknown
+/// and non-text names, where telnetlib3 itself falls back to latin-1.
 pub fn is_exact(encoding: &str) -> bool {
     match find(encoding) {
-        Some(&(_, kind)) => cjk::table_of(kind).is_none_or(|(_, table)| table.is_some()),
+        Some(&(_, kind)) => cjk::table_of(kind).is_none_or(|(_, installed)| installed),
         None => true,
     }
 }
@@ -396,12 +396,22 @@ fn py_decode(encoding: &str, bytes: &[u8], errors: Errors) -> Outcome {
         Kind::Utf16(order) => utf16_32::decode_utf16(order, bytes, errors).map_err(Raised::from),
         Kind::Utf32(order) => utf16_32::decode_utf32(order, bytes, errors).map_err(Raised::from),
         Kind::Utf7 => utf7::decode(bytes, errors).map_err(Raised::from),
-        Kind::UnicodeEscape => escape::decode_unicode_escape(bytes, errors).map_err(Raised::from),
+        Kind::UnicodeEscape => match unidata::names() {
+            Some(names) => {
+                escape::decode_unicode_escape(bytes, errors, names).map_err(Raised::from)
+            }
+            // As for charmaps: the Unicode names, for `\N{…}`.
+            None => Ok(PyStr::from_latin1(bytes)),
+        },
         Kind::RawUnicodeEscape => {
             escape::decode_raw_unicode_escape(bytes, errors).map_err(Raised::from)
         }
         Kind::Punycode => punycode::decode_punycode(bytes, errors),
-        Kind::Idna => punycode::decode_idna(bytes, errors),
+        Kind::Idna => match unidata::nameprep() {
+            Some(tables) => punycode::decode_idna(bytes, errors, tables),
+            // As for charmaps: nameprep's tables.
+            None => Ok(PyStr::from_latin1(bytes)),
+        },
         // encodings/undefined.py: `raise UnicodeError("undefined encoding")`, even for b"".
         Kind::Undefined => Err(Raised::Other),
         Kind::NonText => return Outcome::Lookup,
@@ -857,6 +867,15 @@ mod tests {
         assert_eq!(table_name("hz"), Some("gb2312"));
         assert_eq!(table_name("iso2022_jp_2"), Some("iso2022_jp_2"));
         assert_eq!(table_name("utf-7"), None);
+        // unicode_escape and idna read Unicode data (`codec/unidata.rs`), compiled in here.
+        assert_eq!(table_name("unicode-escape"), Some("unicode_names"));
+        assert_eq!(table_name("idna"), Some("nameprep"));
+        assert_eq!(table_name("raw_unicode_escape"), None);
+        for enc in ["unicode_escape", "idna"] {
+            assert!(is_exact(enc) && missing_table(enc).is_none(), "{enc}");
+        }
+        assert_eq!(install_table("nameprep", b"not a table"), Ok(()));
+        assert_eq!(install_table("unicode_names", b""), Ok(()));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! `codec::is_exact` says false.
 
 use super::tables::CHARMAPS;
+use super::unidata;
 use super::{py_error, DecodeRaised, Errors, Kind, PyStr};
 use std::fmt;
 use std::sync::OnceLock;
@@ -103,15 +104,18 @@ pub(super) fn charmap_table(i: u8) -> Option<&'static Table> {
 }
 
 /// The table file a codec decodes with, for the codecs that need one: the file's stem and
-/// the table if it is loaded (natively: always) or installed.
-pub(super) fn table_of(kind: Kind) -> Option<(&'static str, Option<&'static Table>)> {
+/// whether the table is loaded (natively: always) or installed. unicode_escape needs the
+/// Unicode names and idna the nameprep tables (`codec/unidata.rs`).
+pub(super) fn table_of(kind: Kind) -> Option<(&'static str, bool)> {
     match kind {
-        Kind::MultiByte(codec) => Some((codec.name(), codec.table())),
+        Kind::MultiByte(codec) => Some((codec.name(), codec.table().is_some())),
         Kind::Iso2022(codec) => {
             let file = codec.table_file();
-            Some((file.name(), file.table()))
+            Some((file.name(), file.table().is_some()))
         }
-        Kind::Charmap(i) => Some((*CHARMAPS.get(usize::from(i))?, charmap_table(i))),
+        Kind::Charmap(i) => Some((*CHARMAPS.get(usize::from(i))?, charmap_table(i).is_some())),
+        Kind::UnicodeEscape => Some((unidata::NAMES, unidata::names().is_some())),
+        Kind::Idna => Some((unidata::NAMEPREP, unidata::nameprep().is_some())),
         _ => None,
     }
 }
@@ -196,7 +200,7 @@ impl Cjk {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TableError {
-    /// The name is not one of the table codecs (`gbk`, `euc_jp`, …).
+    /// The name is not one of the table files (`gbk`, `euc_jp`, `unicode_names`, …).
     UnknownCodec,
     /// The file is a table of another codec.
     WrongCodec,
@@ -217,10 +221,14 @@ impl fmt::Display for TableError {
 impl std::error::Error for TableError {}
 
 /// Install the table file `bytes` (the generated `codec/data/<name>.bin`) of the codec `name`
-/// (its canonical Python name, as [`table_name`] returns it), so that codec decodes exactly
+/// (its canonical Python name, as [`table_name`] returns it; `unicode_names` for
+/// unicode_escape and `nameprep` for idna, `codec/unidata.rs`), so that codec decodes exactly
 /// from now on. Installing a table that is already there is a no-op. Native builds have every
 /// table compiled in and need no call; the browser calls this after fetching the file.
 pub fn install_table(name: &str, bytes: &[u8]) -> Result<(), TableError> {
+    if let Some(done) = unidata::install(name, bytes) {
+        return done;
+    }
     let slot = match Cjk::from_name(name) {
         Some(codec) => codec.slot(),
         None => CHARMAPS
@@ -243,8 +251,8 @@ pub fn install_table(name: &str, bytes: &[u8]) -> Result<(), TableError> {
 /// or has it (always `None` natively).
 pub fn missing_table(encoding: &str) -> Option<&'static str> {
     match table_of(super::find(encoding)?.1)? {
-        (name, None) => Some(name),
-        (_, Some(_)) => None,
+        (name, false) => Some(name),
+        (_, true) => None,
     }
 }
 
@@ -301,14 +309,22 @@ pub(super) struct Table {
 /// Reads a table file front to back. A read past the end, or a value out of range, marks
 /// the reader `bad` (and yields 0) instead of returning an error at each step: checked once
 /// at the end, which keeps this code (in the browser bundle) small.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    bad: bool,
+pub(super) struct Reader<'a> {
+    pub(super) bytes: &'a [u8],
+    pub(super) pos: usize,
+    pub(super) bad: bool,
 }
 
-impl Reader<'_> {
-    fn byte(&mut self) -> u8 {
+impl<'a> Reader<'a> {
+    /// The next `n` bytes (empty, and `bad`, past the end).
+    pub(super) fn take(&mut self, n: usize) -> &'a [u8] {
+        let got = self.bytes.get(self.pos..self.pos.saturating_add(n));
+        self.pos = self.pos.saturating_add(n);
+        self.bad |= got.is_none();
+        got.unwrap_or_default()
+    }
+
+    pub(super) fn byte(&mut self) -> u8 {
         let b = self.bytes.get(self.pos).copied();
         self.pos += 1;
         self.bad |= b.is_none();
@@ -316,7 +332,7 @@ impl Reader<'_> {
     }
 
     /// An unsigned LEB128 value that fits in a `u32`.
-    fn varint(&mut self) -> u32 {
+    pub(super) fn varint(&mut self) -> u32 {
         let mut value = 0u64;
         for shift in (0..35).step_by(7) {
             let b = self.byte();
@@ -330,7 +346,7 @@ impl Reader<'_> {
     }
 
     /// A count of at most `max` items (more is a bad file, counted as 0).
-    fn count(&mut self, max: u32) -> u32 {
+    pub(super) fn count(&mut self, max: u32) -> u32 {
         let n = self.varint();
         self.bad |= n > max;
         if self.bad {
@@ -341,7 +357,7 @@ impl Reader<'_> {
     }
 
     /// A code point (`MAX_CP` at most).
-    fn cp(&mut self, value: i64) -> u32 {
+    pub(super) fn cp(&mut self, value: i64) -> u32 {
         let cp = u32::try_from(value).unwrap_or(u32::MAX);
         self.bad |= cp > MAX_CP;
         cp
@@ -349,7 +365,7 @@ impl Reader<'_> {
 }
 
 /// FNV-1a 64, the checksum closing a table file (as `fnv1a_bytes` in gen_codecs.py).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(super) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xCBF2_9CE4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
     })

@@ -6,10 +6,11 @@
 //! decoding goes on there) or the end of the input, so it starts with `\` and
 //! "surrogateescape" raises on it; "replace" writes one U+FFFD.
 //!
-//! FIXME: `\N{name}` needs Unicode's name list (with its aliases, any case), which iacscope
-//! does not carry: every `\N{…}` with a name is decoded as CPython decodes an unknown name
-//! (an error over the whole escape), where CPython gives the named character.
+//! `\N{name}` looks the name up as CPython 3.11's `unicodedata` does (Unicode 14.0 names and
+//! aliases in any case, Hangul syllables and CJK unified ideographs computed:
+//! `codec/unidata.rs`).
 
+use super::unidata::Names;
 use super::{py_error, DecodeRaised, Errors, PyStr};
 
 /// The value of a hexadecimal digit.
@@ -42,7 +43,11 @@ fn hex_digits(bytes: &[u8], mut pos: usize, count: usize) -> Result<(u32, usize)
 }
 
 /// `bytes.decode("unicode_escape", errors)`.
-pub(super) fn decode_unicode_escape(bytes: &[u8], errors: Errors) -> Result<PyStr, DecodeRaised> {
+pub(super) fn decode_unicode_escape(
+    bytes: &[u8],
+    errors: Errors,
+    names: &Names,
+) -> Result<PyStr, DecodeRaised> {
     let mut out = PyStr(Vec::with_capacity(bytes.len()));
     let mut pos = 0;
     while let Some(&c) = bytes.get(pos) {
@@ -95,15 +100,26 @@ pub(super) fn decode_unicode_escape(bytes: &[u8], errors: Errors) -> Result<PySt
             b'u' => 4,
             b'U' => 8,
             b'N' => {
-                // "malformed \\N character escape" up to where it broke; a name is taken as
-                // unknown (FIXME in the module doc): an error over the whole escape.
+                // `_PyUnicode_DecodeUnicodeEscapeInternal`'s `\N` case: "malformed \\N
+                // character escape" up to where it broke (no `{`: up to it; no `}`: the rest
+                // of the input; `\N{}`: up to the `}`, which is then decoded by itself);
+                // "unknown Unicode character name" over the whole escape, `}` included. The
+                // name is the bytes up to the first `}`, whatever they are (`getcode`).
                 let end = match bytes.get(pos) {
                     Some(b'{') => match bytes
                         .get(pos + 1..)
                         .and_then(|r| r.iter().position(|&b| b == b'}'))
                     {
                         Some(0) => pos + 1,
-                        Some(n) => pos + 1 + n + 1,
+                        Some(n) => {
+                            let name = bytes.get(pos + 1..pos + 1 + n).unwrap_or_default();
+                            if let Some(ch) = names.lookup(name) {
+                                out.push(ch);
+                                pos += n + 2;
+                                continue;
+                            }
+                            pos + 1 + n + 1
+                        }
                         None => bytes.len(),
                     },
                     _ => pos,
@@ -217,13 +233,31 @@ mod tests {
         }
     }
 
-    /// FIXME: CPython decodes a known name (`\N{BEL}` is U+0007); iacscope has no name list and
-    /// takes every name as unknown.
+    /// `\N{name}`, as CPython 3.11 answers (strict, replace, surrogateescape).
     #[test]
-    fn named_escapes_are_taken_as_unknown() {
-        assert_eq!(
-            decode3("unicode_escape", br"\N{BEL}!"),
-            [None, s("\u{fffd}!"), None]
-        );
+    fn named_escapes_match_python() {
+        let all = |t: &str| [s(t), s(t), s(t)];
+        let err = |t: &str| [None, s(t), None];
+        type Case = (&'static [u8], [Option<Vec<u32>>; 3]);
+        let cases: &[Case] = &[
+            (br"\N{BEL}!", all("\x07!")),
+            (br"\N{bel}\N{Latin Small Letter Sharp S}", all("\x07ß")),
+            (br"\N{LINE FEED}\N{lf}\N{NBSP}", all("\n\n\u{a0}")),
+            (br"\N{HANGUL SYLLABLE GAG}", all("\u{ac01}")),
+            (br"\N{CJK UNIFIED IDEOGRAPH-20000}", all("\u{20000}")),
+            (br"\N{CJK UNIFIED IDEOGRAPH-4dc0}x", err("\u{fffd}x")),
+            (br"\N{hangul syllable ga}x", err("\u{fffd}x")),
+            (
+                br"\N{LATIN CAPITAL LETTER A WITH MACRON AND GRAVE}",
+                err("\u{fffd}"),
+            ),
+            (br"\N{BEL", err("\u{fffd}")),
+            (br"\N{}}", err("\u{fffd}}}")),
+            (br"\NBEL", err("\u{fffd}BEL")),
+            (b"\\N{B\xc9L}a", err("\u{fffd}a")),
+        ];
+        for (bytes, expected) in cases {
+            assert_eq!(&decode3("unicode_escape", bytes), expected, "{bytes:02x?}");
+        }
     }
 }

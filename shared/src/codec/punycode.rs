@@ -7,12 +7,12 @@
 //! neither do the numbers here (`Big`): a long run of digits makes a huge number, which CPython
 //! then reduces exactly (and slowly, as here).
 //!
-//! idna raises UnicodeError under any handler but "strict". FIXME: ToUnicode checks an `xn--`
-//! label by encoding it again through nameprep (RFC 3491: case folding, NFKC, prohibited
-//! characters, bidi rules), whose Unicode 3.2 tables iacscope does not carry; here nameprep
-//! lowercases ASCII and refuses surrogates only, so a label that nameprep would map or refuse
-//! otherwise decodes where CPython raises (or the other way round).
+//! idna raises UnicodeError under any handler but "strict". ToUnicode checks an `xn--` label
+//! by encoding its decoded text again with ToASCII, through nameprep (RFC 3491: stringprep's
+//! B.1 and B.2 mappings, NFKC and prohibited characters under Unicode 3.2, the bidi rules;
+//! `codec/unidata.rs`), and refuses a label that does not come back the same.
 
+use super::unidata::Nameprep;
 use super::{Errors, PyStr, Raised};
 
 /// A non-negative integer of any size, little-endian 32-bit limbs, no high zero limbs.
@@ -217,7 +217,7 @@ pub(super) fn decode_punycode(bytes: &[u8], errors: Errors) -> Result<PyStr, Rai
 }
 
 /// `punycode_encode` (`segregate`, `insertion_unsort`, `generate_integers`).
-fn punycode_encode(text: &[u32]) -> Vec<u8> {
+pub(super) fn punycode_encode(text: &[u32]) -> Vec<u8> {
     let mut out: Vec<u8> = text
         .iter()
         .filter(|&&c| c < 0x80)
@@ -270,8 +270,8 @@ fn punycode_encode(text: &[u32]) -> Vec<u8> {
     out
 }
 
-/// idna.py `ToASCII` of a decoded label (nameprep approximated, see the module doc).
-fn to_ascii(label: &[u32]) -> Result<Vec<u8>, Raised> {
+/// idna.py `ToASCII` of a decoded label.
+fn to_ascii(label: &[u32], tables: &Nameprep) -> Result<Vec<u8>, Raised> {
     let ok = |l: Vec<u8>| {
         if (1..64).contains(&l.len()) {
             Ok(l)
@@ -283,20 +283,11 @@ fn to_ascii(label: &[u32]) -> Result<Vec<u8>, Raised> {
     if label.iter().all(|&c| c < 0x80) {
         return ok(label.iter().map(|&c| c as u8).collect());
     }
-    // FIXME: nameprep; surrogates are prohibited (RFC 3454 C.5).
-    if label.iter().any(|c| (0xD800..=0xDFFF).contains(c)) {
-        return Err(Raised::Other);
+    // `nameprep` raises UnicodeError ("Invalid character", "Violation of BIDI requirement").
+    let prepped = tables.nameprep(label).map_err(|()| Raised::Other)?;
+    if prepped.iter().all(|&c| c < 0x80) {
+        return ok(prepped.iter().map(|&c| c as u8).collect());
     }
-    let prepped: Vec<u32> = label
-        .iter()
-        .map(|&c| {
-            if (0x41..=0x5A).contains(&c) {
-                c + 0x20
-            } else {
-                c
-            }
-        })
-        .collect();
     if prepped.starts_with(&[0x78, 0x6E, 0x2D, 0x2D]) {
         // "Label starts with ACE prefix".
         return Err(Raised::Other);
@@ -305,7 +296,7 @@ fn to_ascii(label: &[u32]) -> Result<Vec<u8>, Raised> {
 }
 
 /// idna.py `ToUnicode` of one label (bytes, so never nameprepped).
-fn to_unicode(label: &[u8]) -> Result<Vec<u32>, Raised> {
+fn to_unicode(label: &[u8], tables: &Nameprep) -> Result<Vec<u32>, Raised> {
     let Some(rest) = label.strip_prefix(b"xn--") else {
         if !label.is_ascii() {
             return Err(Raised::UnicodeDecode);
@@ -313,7 +304,14 @@ fn to_unicode(label: &[u8]) -> Result<Vec<u32>, Raised> {
         return Ok(label.iter().map(|&b| u32::from(b)).collect());
     };
     let result = punycode(rest, true)?;
-    let again = to_ascii(&result)?;
+    // ToASCII's answer is shorter than 64 bytes or UnicodeError, and so is every error of
+    // nameprep: a label of 64 bytes or more cannot round-trip (Step 7), whatever nameprep
+    // does. Skipping it bounds nameprep's work (its canonical ordering is quadratic, in
+    // CPython's `nfd_nfkd` as here) to labels of at most 59 code points.
+    if label.len() >= 64 {
+        return Err(Raised::Other);
+    }
+    let again = to_ascii(&result, tables)?;
     if label.to_ascii_lowercase() != again {
         // "IDNA does not round-trip".
         return Err(Raised::Other);
@@ -322,7 +320,11 @@ fn to_unicode(label: &[u8]) -> Result<Vec<u32>, Raised> {
 }
 
 /// `bytes.decode("idna", errors)`.
-pub(super) fn decode_idna(bytes: &[u8], errors: Errors) -> Result<PyStr, Raised> {
+pub(super) fn decode_idna(
+    bytes: &[u8],
+    errors: Errors,
+    tables: &Nameprep,
+) -> Result<PyStr, Raised> {
     if errors != Errors::Strict {
         // "Unsupported error handling …".
         return Err(Raised::Other);
@@ -340,24 +342,12 @@ pub(super) fn decode_idna(bytes: &[u8], errors: Errors) -> Result<PyStr, Raised>
         if i > 0 {
             out.push(u32::from(b'.'));
         }
-        out.0.extend(to_unicode(label)?);
+        out.0.extend(to_unicode(label, tables)?);
     }
     if trailing_dot {
         out.push(u32::from(b'.'));
     }
     Ok(out)
-}
-
-/// Whether decoding `bytes` with idna reaches nameprep (an `xn--` label whose punycode is not
-/// ASCII), where iacscope is not exact (FIXME in the module doc): pydiff leaves those out.
-#[cfg(test)]
-pub(super) fn reaches_nameprep(bytes: &[u8]) -> bool {
-    bytes.split(|&b| b == b'.').any(|label| {
-        label
-            .strip_prefix(b"xn--")
-            .and_then(|rest| punycode(rest, true).ok())
-            .is_some_and(|text| text.iter().any(|&c| c >= 0x80))
-    })
 }
 
 #[cfg(test)]
@@ -385,29 +375,34 @@ mod tests {
         assert_eq!(punycode(b"abc-d!", true), Err(Raised::Other));
         assert_eq!(punycode(b"abc-d!", false), Ok(s("abc")));
         assert_eq!(punycode(b"abc-kva!", false), Ok(s("aĺbc")));
+        let idna =
+            |b: &[u8], errors| decode_idna(b, errors, super::super::unidata::nameprep().unwrap());
         assert_eq!(
-            decode_idna(b"www.xn--bcher-kva.example.", Errors::Strict),
+            idna(b"www.xn--bcher-kva.example.", Errors::Strict),
             Ok(PyStr::from("www.bücher.example."))
         );
-        assert_eq!(decode_idna(b"plain", Errors::Replace), Err(Raised::Other));
+        assert_eq!(idna(b"plain", Errors::Replace), Err(Raised::Other));
         // An ACE label that decodes to ASCII does not round-trip.
-        assert_eq!(decode_idna(b"xn--abc-", Errors::Strict), Err(Raised::Other));
-        assert!(reaches_nameprep(b"a.xn--bcher-kva") && !reaches_nameprep(b"xn--abc-.b"));
+        assert_eq!(idna(b"xn--abc-", Errors::Strict), Err(Raised::Other));
         // Numbers past 64 bits are exact: their size decides the next bias (Python's answer).
         let huge = [&[b'9'; 60][..], b"a9a9a9a"].concat();
         assert_eq!(punycode(&huge, false), Ok(s("f]Q?")));
         assert_eq!(punycode(&huge, true), Err(Raised::Other));
     }
 
-    /// FIXME: nameprep is approximated. CPython refuses `xn--a` (U+0080 is a prohibited
-    /// control) and `xn--zca` (ß, which nameprep maps to "ss", so it does not round-trip);
-    /// iacscope decodes both.
+    /// nameprep, as CPython 3.11 answers: `xn--a` is U+0080, a prohibited control; `xn--zca`
+    /// is ß, which nameprep maps to "ss" (no round trip); `xn--Mnchen-3ya` is "München", which
+    /// nameprep lowercases to the label's own "münchen"; `xn--d-ifa` is "dÛ", which nameprep
+    /// lowercases, so it encodes back to another label (`xn--d-cha`).
     #[test]
-    fn idna_without_nameprep() {
-        assert_eq!(decode_idna(b"xn--a", Errors::Strict), Ok(PyStr(vec![0x80])));
-        assert_eq!(
-            decode_idna(b"xn--zca", Errors::Strict),
-            Ok(PyStr::from("ß"))
-        );
+    fn idna_runs_nameprep() {
+        let tables = super::super::unidata::nameprep().unwrap();
+        let idna = |b: &[u8]| decode_idna(b, Errors::Strict, tables);
+        assert_eq!(idna(b"xn--a"), Err(Raised::Other));
+        assert_eq!(idna(b"xn--zca"), Err(Raised::Other));
+        assert_eq!(idna(b"xn--Mnchen-3ya"), Ok(PyStr::from("München")));
+        assert_eq!(idna(b"xn--4gbrim"), Ok(PyStr::from("موقع")));
+        assert_eq!(idna(b"xn--ls8h"), Ok(PyStr::from("💩")));
+        assert_eq!(idna(b"xn--d-ifa"), Err(Raised::Other));
     }
 }
