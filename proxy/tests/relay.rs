@@ -294,9 +294,11 @@ async fn static_files_have_csp_cache_headers_and_gzip() {
     assert!(head.contains("content-encoding: gzip"), "{head}");
     assert!(head.contains("content-type: application/wasm"), "{head}");
     assert_eq!(body, b"the precompressed bytes");
+    assert_eq!(head.matches("vary: accept-encoding").count(), 1, "{head}");
     let (status, head, body) = http_get(server.addr, "/app-0123456789abcdef_bg.wasm", "").await;
     assert_eq!(status, 200);
     assert!(!head.contains("content-encoding"), "{head}");
+    assert!(head.contains("vary: accept-encoding"), "{head}");
     assert_eq!(body, b"\0asm the module");
     // Client-side routes get the app.
     let (status, _, body) = http_get(server.addr, "/s/abc", "").await;

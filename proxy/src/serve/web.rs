@@ -45,7 +45,19 @@ pub fn router(dir: &Path) -> Router {
             } else {
                 index.oneshot(req).await.map(IntoResponse::into_response)
             };
-            Ok::<_, std::convert::Infallible>(r.unwrap_or_else(|e| match e {}))
+            let mut res = r.unwrap_or_else(|e| match e {});
+            // The file service picks `name.gz` by Accept-Encoding but does not say so: a
+            // shared cache (these are `public`) must not give the gzip body to a client that
+            // did not ask for it. (The compression layer adds it only where it compresses.)
+            let varies = res.headers().get_all(header::VARY).iter().any(|v| {
+                v.to_str()
+                    .is_ok_and(|v| v.to_ascii_lowercase().contains("accept-encoding"))
+            });
+            if !varies {
+                res.headers_mut()
+                    .append(header::VARY, HeaderValue::from_static("accept-encoding"));
+            }
+            Ok::<_, std::convert::Infallible>(res)
         }
     }))
 }
