@@ -28,17 +28,22 @@ pub const MAX_CHARS: usize = 200;
 /// [`VOLATILE`] ones; `None` when the record has no MSSP (or is unreadable).
 pub type Mssp = BTreeMap<String, serde_json::Value>;
 
-/// Reads the MSSP variables of a record text, within the bounds above.
-pub fn mssp_of(record_text: &str) -> Option<Mssp> {
-    let rec = pyjson::parse(record_text).ok()?;
-    let mssp = rec
+/// The MSSP table of a telnetlib3 record (`server-probe.session_data.mssp`), if it has one.
+pub fn record_mssp(record: &Value) -> Option<&pyjson::Dict> {
+    record
         .as_dict()?
         .get("server-probe")?
         .as_dict()?
         .get("session_data")?
         .as_dict()?
         .get("mssp")?
-        .as_dict()?;
+        .as_dict()
+}
+
+/// Reads the MSSP variables of a record text, within the bounds above.
+pub fn mssp_of(record_text: &str) -> Option<Mssp> {
+    let rec = pyjson::parse(record_text).ok()?;
+    let mssp = record_mssp(&rec)?;
     let mut out = Mssp::new();
     for (k, v) in mssp.iter() {
         if out.len() == MAX_VARIABLES {

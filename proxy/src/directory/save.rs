@@ -165,16 +165,7 @@ pub const MAX_NAME_CHARS: usize = 120;
 
 /// An MSSP variable from a record, as JSON text.
 pub fn mssp_value(record: &Value, key: &str) -> Option<String> {
-    let v = record
-        .as_dict()?
-        .get("server-probe")?
-        .as_dict()?
-        .get("session_data")?
-        .as_dict()?
-        .get("mssp")?
-        .as_dict()?
-        .get(key)?;
-    Some(pyjson::to_pretty(v))
+    Some(pyjson::to_pretty(changes::record_mssp(record)?.get(key)?))
 }
 
 async fn save_handler(
