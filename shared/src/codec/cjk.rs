@@ -1,9 +1,9 @@
 //! CPython 3.11's multi-byte CJK decoders (`Modules/cjkcodecs/_codecs_{cn,hk,jp,kr,tw}.c`) for
 //! big5, gbk, gb2312, gb18030, big5hkscs, cp950, euc_jp, shift_jis, cp932, euc_kr, cp949, johab
 //! and the JIS X 0213 codecs (euc_jis_2004, euc_jisx0213, shift_jis_2004, shift_jisx0213),
-//! and of telnetlib3's big5bbs (its own Python decoder, which never raises), driven by tables generated from CPython (`shared/gen/gen_codecs.py`, files
-//! `codec/data/*.bin`); the tables of the stateful ISO-2022 codecs and hz too (their decoders
-//! are `codec/iso2022.rs`).
+//! and of telnetlib3's big5bbs (its own Python decoder, which never raises), driven by tables
+//! generated from CPython (`shared/gen/gen_codecs.py`, files `codec/data/*.bin`); the tables
+//! of the stateful ISO-2022 codecs and hz too (their decoders are `codec/iso2022.rs`).
 //!
 //! Natively the tables are compiled in (`include_bytes!`). In the browser they are not (they
 //! would cost about 340 KB gzipped, for a 250 KB bundle): the web app fetches the file of a codec
@@ -75,20 +75,20 @@ static SLOTS: [OnceLock<Table>; ALL.len()] = [const { OnceLock::new() }; ALL.len
 static CHARMAP_SLOTS: [OnceLock<Table>; CHARMAPS.len()] =
     [const { OnceLock::new() }; CHARMAPS.len()];
 
-/// The table in `slot`: natively parsed from `bytes` on first use (`None` only if the
-/// compiled-in file does not parse, which the tests rule out); in wasm there once installed.
-fn load(
-    slot: &'static OnceLock<Table>,
-    name: &str,
-    bytes: impl FnOnce() -> &'static [u8],
-) -> Option<&'static Table> {
+/// The table in `slot`: natively parsed on first use (`None` only if the compiled-in file
+/// does not parse, which the tests rule out); in wasm there once installed. Also loads the
+/// Unicode data of `codec/unidata.rs`.
+pub(super) fn load<T>(
+    slot: &'static OnceLock<T>,
+    parse: impl FnOnce() -> Result<T, TableError>,
+) -> Option<&'static T> {
     if let Some(t) = slot.get() {
         return Some(t);
     }
     if cfg!(target_arch = "wasm32") {
         return None;
     }
-    let table = Table::parse(name, bytes()).ok()?;
+    let table = parse().ok()?;
     Some(slot.get_or_init(|| table))
 }
 
@@ -100,7 +100,7 @@ pub(super) fn charmap_table(i: u8) -> Option<&'static Table> {
     let bytes = || super::tables::charmap_bytes(i);
     #[cfg(target_arch = "wasm32")]
     let bytes = || -> &'static [u8] { &[] };
-    load(slot, name, bytes)
+    load(slot, || Table::parse(name, bytes()))
 }
 
 /// The table file a codec decodes with, for the codecs that need one: the file's stem and
@@ -187,7 +187,7 @@ impl Cjk {
         let bytes = || self.bytes();
         #[cfg(target_arch = "wasm32")]
         let bytes = || -> &'static [u8] { &[] };
-        load(self.slot(), self.name(), bytes)
+        load(self.slot(), || Table::parse(self.name(), bytes()))
     }
 
     fn from_name(name: &str) -> Option<Cjk> {
@@ -237,12 +237,20 @@ pub fn install_table(name: &str, bytes: &[u8]) -> Result<(), TableError> {
             .and_then(|i| CHARMAP_SLOTS.get(i))
             .ok_or(TableError::UnknownCodec)?,
     };
+    install_into(slot, || Table::parse(name, bytes))
+}
+
+/// Parses a fetched file into `slot` unless one is there already (also for the Unicode data
+/// of `codec/unidata.rs`).
+pub(super) fn install_into<T>(
+    slot: &OnceLock<T>,
+    parse: impl FnOnce() -> Result<T, TableError>,
+) -> Result<(), TableError> {
     if slot.get().is_some() {
         return Ok(());
     }
-    let table = Table::parse(name, bytes)?;
-    // A concurrent install of the same codec wins the race with an equal table.
-    let _ = slot.set(table);
+    // A concurrent install of the same file wins the race with an equal table.
+    let _ = slot.set(parse()?);
     Ok(())
 }
 

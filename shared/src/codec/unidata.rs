@@ -10,7 +10,7 @@
 //! Each file is one raw deflate stream of an 8-byte magic, the content (unsigned LEB128
 //! varints) and the FNV-1a 64 of both; see `Names::parse` and `Nameprep::parse`.
 
-use super::cjk::{fnv1a, Reader, TableError};
+use super::cjk::{fnv1a, install_into, load, Reader, TableError};
 use flate2::{Decompress, FlushDecompress, Status};
 use std::sync::OnceLock;
 
@@ -28,45 +28,30 @@ const MAX_INFLATED: usize = 4 << 20;
 static NAMES_SLOT: OnceLock<Names> = OnceLock::new();
 static NAMEPREP_SLOT: OnceLock<Nameprep> = OnceLock::new();
 
+/// The compiled-in files (natively; the web app fetches them).
+#[cfg(not(target_arch = "wasm32"))]
+const FILES: [&[u8]; 2] = [
+    include_bytes!("data/unicode_names.bin"),
+    include_bytes!("data/nameprep.bin"),
+];
+#[cfg(target_arch = "wasm32")]
+const FILES: [&[u8]; 2] = [&[], &[]];
+
 /// The Unicode names: natively parsed on first use, in wasm once installed.
 pub(super) fn names() -> Option<&'static Names> {
-    if let Some(t) = NAMES_SLOT.get() {
-        return Some(t);
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        let t = Names::parse(include_bytes!("data/unicode_names.bin")).ok()?;
-        Some(NAMES_SLOT.get_or_init(|| t))
-    }
-    #[cfg(target_arch = "wasm32")]
-    None
+    load(&NAMES_SLOT, || Names::parse(FILES[0]))
 }
 
 /// The nameprep tables, as [`names`].
 pub(super) fn nameprep() -> Option<&'static Nameprep> {
-    if let Some(t) = NAMEPREP_SLOT.get() {
-        return Some(t);
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        let t = Nameprep::parse(include_bytes!("data/nameprep.bin")).ok()?;
-        Some(NAMEPREP_SLOT.get_or_init(|| t))
-    }
-    #[cfg(target_arch = "wasm32")]
-    None
+    load(&NAMEPREP_SLOT, || Nameprep::parse(FILES[1]))
 }
 
 /// `codec::install_table` for these two files: `None` when `stem` is neither.
 pub(super) fn install(stem: &str, bytes: &[u8]) -> Option<Result<(), TableError>> {
     Some(match stem {
-        NAMES if NAMES_SLOT.get().is_some() => Ok(()),
-        NAMES => Names::parse(bytes).map(|t| {
-            let _ = NAMES_SLOT.set(t);
-        }),
-        NAMEPREP if NAMEPREP_SLOT.get().is_some() => Ok(()),
-        NAMEPREP => Nameprep::parse(bytes).map(|t| {
-            let _ = NAMEPREP_SLOT.set(t);
-        }),
+        NAMES => install_into(&NAMES_SLOT, || Names::parse(bytes)),
+        NAMEPREP => install_into(&NAMEPREP_SLOT, || Nameprep::parse(bytes)),
         _ => return None,
     })
 }
